@@ -1,0 +1,20 @@
+//! Shared foundations of Palisade: tenant ids, the error model, clocks, secrets and redaction.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod caller;
+pub mod clock;
+pub mod error;
+pub mod page;
+pub mod problem;
+pub mod redact;
+pub mod request_id;
+pub mod secret;
+pub mod tenant;
+
+pub use caller::Caller;
+pub use clock::{Clock, ManualClock, SharedClock, SystemClock};
+pub use error::StoreError;
+pub use page::{Page, PageRequest};
+pub use problem::{FieldError, Problem};
+pub use tenant::TenantId;

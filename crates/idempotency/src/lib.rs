@@ -1,0 +1,3 @@
+//! Palisade idempotency.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]

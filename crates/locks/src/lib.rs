@@ -1,0 +1,3 @@
+//! Palisade locks.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]

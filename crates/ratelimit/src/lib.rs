@@ -1,0 +1,3 @@
+//! Palisade ratelimit.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]

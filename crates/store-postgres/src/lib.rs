@@ -1,0 +1,168 @@
+//! PostgreSQL backend: implements Palisade's store traits for N instances sharing one database.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod idempotency;
+mod locks;
+mod pool;
+mod ratelimit;
+mod tenants;
+
+pub use pool::{pool_size, PoolSizing};
+
+use palisade_core::{SharedClock, StoreError, SystemClock};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::{ConnectOptions, Connection, Executor};
+use std::str::FromStr;
+use std::time::Duration;
+
+/// Connection settings for [`PgStore`].
+#[derive(Debug, Clone)]
+pub struct PgOptions {
+    /// `postgres://user@host:port/db`.
+    pub url: String,
+    /// Schema holding Palisade's tables (created when missing); `None` uses the default search path.
+    pub schema: Option<String>,
+    /// Pool size; `None` computes it with [`pool_size`] from the server's `max_connections`.
+    pub max_connections: Option<u32>,
+    /// Inputs of the computed pool size.
+    pub sizing: PoolSizing,
+    /// How long a caller waits for a pooled connection before [`StoreError::Unavailable`].
+    pub acquire_timeout: Duration,
+}
+
+impl PgOptions {
+    /// Defaults for `url`: computed pool size, 2 s acquire timeout, default schema.
+    pub fn new(url: impl Into<String>) -> Self {
+        Self {
+            url: url.into(),
+            schema: None,
+            max_connections: None,
+            sizing: PoolSizing::default(),
+            acquire_timeout: Duration::from_secs(2),
+        }
+    }
+}
+
+/// All of Palisade's durable state in one PostgreSQL database.
+#[derive(Debug, Clone)]
+pub struct PgStore {
+    pool: PgPool,
+    clock: SharedClock,
+    pool_size: u32,
+}
+
+impl PgStore {
+    /// Connects, creating `schema` when set, and sizes the pool. Does not migrate.
+    pub async fn connect(opts: &PgOptions) -> Result<Self, StoreError> {
+        let base = PgConnectOptions::from_str(&opts.url).map_err(map_err)?;
+        let mut first = base.connect().await.map_err(map_err)?;
+        if let Some(schema) = &opts.schema {
+            check_ident(schema)?;
+            first
+                .execute(format!("CREATE SCHEMA IF NOT EXISTS \"{schema}\"").as_str())
+                .await
+                .map_err(map_err)?;
+        }
+        let size = match opts.max_connections {
+            Some(n) => n,
+            None => {
+                let max: String = sqlx::query_scalar("SHOW max_connections")
+                    .fetch_one(&mut first)
+                    .await
+                    .map_err(map_err)?;
+                pool_size(max.parse().unwrap_or(100), &opts.sizing)
+            }
+        };
+        first.close().await.map_err(map_err)?;
+        let connect = match &opts.schema {
+            Some(s) => base.options([("search_path", s.as_str())]),
+            None => base,
+        };
+        let pool = PgPoolOptions::new()
+            .max_connections(size)
+            .acquire_timeout(opts.acquire_timeout)
+            .connect_with(connect)
+            .await
+            .map_err(map_err)?;
+        Ok(Self {
+            pool,
+            clock: SystemClock::shared(),
+            pool_size: size,
+        })
+    }
+
+    /// Replaces the clock (tests drive a manual one).
+    pub fn with_clock(mut self, clock: SharedClock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Applies the embedded migrations (serialised across instances by sqlx's advisory lock).
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        sqlx::migrate!("./migrations")
+            .run(&self.pool)
+            .await
+            .map_err(|e| StoreError::Backend(e.to_string()))
+    }
+
+    /// The connection pool.
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// The pool's size.
+    pub fn pool_size(&self) -> u32 {
+        self.pool_size
+    }
+
+    /// Checks the database answers.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map_err(map_err)?;
+        Ok(())
+    }
+
+    /// Closes the pool.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    pub(crate) fn now_ms(&self) -> i64 {
+        self.clock.now_ms()
+    }
+}
+
+fn check_ident(s: &str) -> Result<(), StoreError> {
+    let ok =
+        !s.is_empty() && s.len() <= 63 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+    if ok {
+        Ok(())
+    } else {
+        Err(StoreError::Backend(format!("invalid schema name {s:?}")))
+    }
+}
+
+/// Maps a sqlx error to the shared [`StoreError`] by kind and SQLSTATE, never by message text.
+pub(crate) fn map_err(e: sqlx::Error) -> StoreError {
+    match &e {
+        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed => {
+            StoreError::Unavailable("postgres pool exhausted or closed".into())
+        }
+        sqlx::Error::Io(_) | sqlx::Error::Tls(_) => StoreError::Unavailable(e.to_string()),
+        sqlx::Error::Database(db) => match db.code().as_deref() {
+            Some("23505") => StoreError::Conflict(db.message().to_owned()),
+            Some(c) if c.starts_with("08") || c == "57P01" || c == "53300" => {
+                StoreError::Unavailable(e.to_string())
+            }
+            Some("57014") => StoreError::Timeout,
+            _ => StoreError::Backend(e.to_string()),
+        },
+        sqlx::Error::ColumnDecode { .. } | sqlx::Error::Decode(_) => {
+            StoreError::Corrupt(e.to_string())
+        }
+        _ => StoreError::Backend(e.to_string()),
+    }
+}

@@ -1,0 +1,103 @@
+//! Redis backend: hot-path stores over one shared multiplexed, auto-reconnecting connection.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod idempotency;
+mod locks;
+mod ratelimit;
+
+use palisade_core::{StoreError, TenantId};
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use std::time::Duration;
+
+/// Connection settings for [`RedisStore`].
+#[derive(Debug, Clone)]
+pub struct RedisOptions {
+    /// `redis://host:port/db`.
+    pub url: String,
+    /// Prefix of every key this store writes (isolates deployments and tests).
+    pub prefix: String,
+    /// Deadline of one command; past it the call fails with [`StoreError::Timeout`].
+    pub response_timeout: Duration,
+    /// Deadline of (re)connecting.
+    pub connect_timeout: Duration,
+}
+
+impl RedisOptions {
+    /// Defaults for `url`: prefix `pal`, 1 s command and connect deadlines.
+    pub fn new(url: impl Into<String>) -> Self {
+        Self {
+            url: url.into(),
+            prefix: "pal".into(),
+            response_timeout: Duration::from_secs(1),
+            connect_timeout: Duration::from_secs(1),
+        }
+    }
+}
+
+/// Hot-path state in Redis. Clones share one multiplexed connection: a process opens one
+/// connection for all request traffic, whatever the number of callers.
+#[derive(Clone)]
+pub struct RedisStore {
+    conn: ConnectionManager,
+    prefix: String,
+}
+
+impl std::fmt::Debug for RedisStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisStore")
+            .field("prefix", &self.prefix)
+            .finish()
+    }
+}
+
+impl RedisStore {
+    /// Connects once; the connection reconnects by itself after failures.
+    pub async fn connect(opts: &RedisOptions) -> Result<Self, StoreError> {
+        let client = redis::Client::open(opts.url.as_str()).map_err(map_err)?;
+        let cfg = ConnectionManagerConfig::new()
+            .set_response_timeout(opts.response_timeout)
+            .set_connection_timeout(opts.connect_timeout)
+            .set_number_of_retries(1);
+        let conn = ConnectionManager::new_with_config(client, cfg)
+            .await
+            .map_err(map_err)?;
+        metrics::gauge!("palisade_redis_connections").set(1.0);
+        Ok(Self {
+            conn,
+            prefix: opts.prefix.clone(),
+        })
+    }
+
+    /// A handle on the shared connection (cheap; it multiplexes).
+    pub fn conn(&self) -> ConnectionManager {
+        self.conn.clone()
+    }
+
+    /// Checks Redis answers.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        let mut c = self.conn();
+        redis::cmd("PING")
+            .query_async::<String>(&mut c)
+            .await
+            .map_err(map_err)?;
+        Ok(())
+    }
+
+    /// The key `prefix:capability:{tenant}:rest`; the tenant is the Cluster hash tag, so all
+    /// keys one atomic script touches for a tenant live in one slot.
+    pub fn key(&self, capability: &str, tenant: &TenantId, rest: &str) -> String {
+        format!("{}:{capability}:{{{tenant}}}:{rest}", self.prefix)
+    }
+}
+
+/// Maps a redis error to the shared [`StoreError`].
+pub(crate) fn map_err(e: redis::RedisError) -> StoreError {
+    if e.is_timeout() {
+        StoreError::Timeout
+    } else if e.is_io_error() || e.is_connection_dropped() || e.is_connection_refusal() {
+        StoreError::Unavailable(e.to_string())
+    } else {
+        StoreError::Backend(e.to_string())
+    }
+}

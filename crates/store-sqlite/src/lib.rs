@@ -1,0 +1,121 @@
+//! SQLite backend: implements Palisade's store traits on one SQLite file (WAL mode).
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod idempotency;
+mod locks;
+mod ratelimit;
+mod tenants;
+
+use palisade_core::{SharedClock, StoreError, SystemClock};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+use std::str::FromStr;
+use std::time::Duration;
+
+/// Connection settings for [`SqliteStore`].
+#[derive(Debug, Clone)]
+pub struct SqliteOptions {
+    /// `sqlite://path/to/file.db` (created when missing).
+    pub url: String,
+    /// Pool size.
+    pub max_connections: u32,
+    /// How long a caller waits for a pooled connection before [`StoreError::Unavailable`].
+    pub acquire_timeout: Duration,
+}
+
+impl SqliteOptions {
+    /// Defaults for `url`: 8 connections, 2 s acquire timeout.
+    pub fn new(url: impl Into<String>) -> Self {
+        Self {
+            url: url.into(),
+            max_connections: 8,
+            acquire_timeout: Duration::from_secs(2),
+        }
+    }
+}
+
+/// All of Palisade's durable state in one SQLite database.
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+    clock: SharedClock,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database in WAL mode. Does not migrate.
+    pub async fn connect(opts: &SqliteOptions) -> Result<Self, StoreError> {
+        let connect = SqliteConnectOptions::from_str(&opts.url)
+            .map_err(map_err)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(Duration::from_secs(5))
+            .foreign_keys(true);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(opts.max_connections)
+            .acquire_timeout(opts.acquire_timeout)
+            .connect_with(connect)
+            .await
+            .map_err(map_err)?;
+        Ok(Self {
+            pool,
+            clock: SystemClock::shared(),
+        })
+    }
+
+    /// Replaces the clock (tests drive a manual one).
+    pub fn with_clock(mut self, clock: SharedClock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Applies the embedded migrations.
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        sqlx::migrate!("./migrations")
+            .run(&self.pool)
+            .await
+            .map_err(|e| StoreError::Backend(e.to_string()))
+    }
+
+    /// The connection pool.
+    pub fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+
+    /// Checks the database answers.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map_err(map_err)?;
+        Ok(())
+    }
+
+    /// Closes the pool.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    pub(crate) fn now_ms(&self) -> i64 {
+        self.clock.now_ms()
+    }
+}
+
+/// Maps a sqlx error to the shared [`StoreError`], by error kind and never by message text.
+pub(crate) fn map_err(e: sqlx::Error) -> StoreError {
+    match &e {
+        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed => {
+            StoreError::Unavailable("sqlite pool exhausted or closed".into())
+        }
+        sqlx::Error::Io(_) => StoreError::Unavailable(e.to_string()),
+        sqlx::Error::Database(db) if db.is_unique_violation() => {
+            StoreError::Conflict(db.message().to_owned())
+        }
+        sqlx::Error::ColumnDecode { .. } | sqlx::Error::Decode(_) => {
+            StoreError::Corrupt(e.to_string())
+        }
+        _ => StoreError::Backend(e.to_string()),
+    }
+}

@@ -1,0 +1,8 @@
+//! The tenancy conformance suite on SQLite.
+
+mod common;
+
+#[tokio::test]
+async fn tenancy_conformance() {
+    palisade_testkit::tenancy::run(std::sync::Arc::new(common::store().await)).await;
+}

@@ -1,0 +1,13 @@
+//! Tenancy: tenants, tenant API keys (hashed, revocable, constant-time checked) and their store.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod key;
+pub mod memory;
+pub mod model;
+pub mod store;
+
+pub use key::{ApiKeyToken, KEY_PREFIX};
+pub use memory::MemoryTenantStore;
+pub use model::{ApiKey, KeyRecord, Tenant, TenantCreate};
+pub use store::TenantStore;

@@ -1,0 +1,130 @@
+//! An in-memory tenancy store, for tests and for embedding without a database.
+
+use crate::model::{ApiKey, KeyRecord, Tenant, TenantCreate};
+use crate::store::TenantStore;
+use palisade_core::{Page, PageRequest, StoreError, TenantId};
+use parking_lot::Mutex;
+use std::collections::BTreeMap;
+
+/// Tenants and keys in process memory; lost on restart.
+#[derive(Debug, Default)]
+pub struct MemoryTenantStore {
+    inner: Mutex<Inner>,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    tenants: BTreeMap<TenantId, Tenant>,
+    keys: BTreeMap<String, KeyRecord>,
+}
+
+fn after<'a, K: Ord + 'a, V: Clone + 'a>(
+    items: impl Iterator<Item = (&'a K, &'a V)>,
+    skip: impl Fn(&K) -> bool,
+    limit: u32,
+) -> Vec<V> {
+    items
+        .filter(|(k, _)| !skip(k))
+        .take(limit as usize + 1)
+        .map(|(_, v)| v.clone())
+        .collect()
+}
+
+#[async_trait::async_trait]
+impl TenantStore for MemoryTenantStore {
+    async fn tenant_create(
+        &self,
+        id: TenantId,
+        req: &TenantCreate,
+        now_ms: i64,
+    ) -> Result<(Tenant, bool), StoreError> {
+        let mut g = self.inner.lock();
+        if let Some(t) = g
+            .tenants
+            .values()
+            .find(|t| t.external_id == req.external_id)
+        {
+            return Ok((t.clone(), false));
+        }
+        let t = Tenant {
+            id: id.clone(),
+            external_id: req.external_id.clone(),
+            name: req.name.clone(),
+            created_at_ms: now_ms,
+        };
+        g.tenants.insert(id, t.clone());
+        Ok((t, true))
+    }
+
+    async fn tenant_get(&self, id: &TenantId) -> Result<Option<Tenant>, StoreError> {
+        Ok(self.inner.lock().tenants.get(id).cloned())
+    }
+
+    async fn tenant_list(&self, page: &PageRequest) -> Result<Page<Tenant>, StoreError> {
+        let g = self.inner.lock();
+        let cur = page.after.clone().unwrap_or_default();
+        let rows = after(g.tenants.iter(), |k| k.as_str() <= cur.as_str(), page.limit);
+        Ok(Page::from_rows(rows, page.limit, |t| t.id.to_string()))
+    }
+
+    async fn key_create(&self, tenant: &TenantId, rec: &KeyRecord) -> Result<(), StoreError> {
+        let mut g = self.inner.lock();
+        if &rec.key.tenant_id != tenant || !g.tenants.contains_key(tenant) {
+            return Err(StoreError::Backend(
+                "key tenant mismatch or unknown tenant".into(),
+            ));
+        }
+        if g.keys.contains_key(&rec.key.id) {
+            return Err(StoreError::Conflict("api key id".into()));
+        }
+        g.keys.insert(rec.key.id.clone(), rec.clone());
+        Ok(())
+    }
+
+    async fn key_list(
+        &self,
+        tenant: &TenantId,
+        page: &PageRequest,
+    ) -> Result<Page<ApiKey>, StoreError> {
+        let g = self.inner.lock();
+        let cur = page.after.clone().unwrap_or_default();
+        let mine = g.keys.iter().filter(|(_, r)| &r.key.tenant_id == tenant);
+        let rows: Vec<KeyRecord> = after(mine, |k| k.as_str() <= cur.as_str(), page.limit);
+        let rows = rows.into_iter().map(|r| r.key).collect();
+        Ok(Page::from_rows(rows, page.limit, |k| k.id.clone()))
+    }
+
+    async fn key_revoke(
+        &self,
+        tenant: &TenantId,
+        key_id: &str,
+        now_ms: i64,
+    ) -> Result<bool, StoreError> {
+        let mut g = self.inner.lock();
+        match g.keys.get_mut(key_id) {
+            Some(r) if &r.key.tenant_id == tenant => {
+                r.key.revoked_at_ms.get_or_insert(now_ms);
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    async fn key_find(&self, key_id: &str) -> Result<Option<KeyRecord>, StoreError> {
+        Ok(self.inner.lock().keys.get(key_id).cloned())
+    }
+
+    async fn key_touch(
+        &self,
+        tenant: &TenantId,
+        key_id: &str,
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
+        if let Some(r) = self.inner.lock().keys.get_mut(key_id) {
+            if &r.key.tenant_id == tenant {
+                r.key.last_used_at_ms = Some(now_ms);
+            }
+        }
+        Ok(())
+    }
+}

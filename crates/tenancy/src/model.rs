@@ -1,0 +1,100 @@
+//! Tenants and API keys as stored and as shown.
+
+use palisade_core::{FieldError, TenantId};
+use serde::{Deserialize, Serialize};
+
+/// A tenant: the unit of isolation of every record Palisade keeps.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tenant {
+    /// Palisade's id (`ten_…`).
+    pub id: TenantId,
+    /// The caller's own id for this tenant; creating twice with one external id is idempotent.
+    pub external_id: String,
+    /// Display name.
+    pub name: String,
+    /// Creation time, ms since the epoch.
+    pub created_at_ms: i64,
+}
+
+/// Validated input of `tenant_create`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TenantCreate {
+    /// 1..=128 characters of `A-Z a-z 0-9 . _ : -`.
+    pub external_id: String,
+    /// 1..=200 characters, no control characters.
+    pub name: String,
+}
+
+impl TenantCreate {
+    /// Validates both fields, reporting every problem at once.
+    pub fn new(external_id: &str, name: &str) -> Result<Self, Vec<FieldError>> {
+        let mut errors = Vec::new();
+        let ext_ok = (1..=128).contains(&external_id.len())
+            && external_id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b".-_:".contains(&b));
+        if !ext_ok {
+            errors.push(FieldError::new(
+                "external_id",
+                "1 to 128 characters of A-Z a-z 0-9 . _ : -",
+            ));
+        }
+        let trimmed = name.trim();
+        let name_ok =
+            (1..=200).contains(&trimmed.chars().count()) && !trimmed.chars().any(char::is_control);
+        if !name_ok {
+            errors.push(FieldError::new(
+                "name",
+                "1 to 200 characters without control characters",
+            ));
+        }
+        if errors.is_empty() {
+            Ok(Self {
+                external_id: external_id.to_owned(),
+                name: trimmed.to_owned(),
+            })
+        } else {
+            Err(errors)
+        }
+    }
+}
+
+/// An API key as listed: never its secret.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApiKey {
+    /// Key id (`key_…`), also the public part of the token.
+    pub id: String,
+    /// Owning tenant.
+    pub tenant_id: TenantId,
+    /// Display name.
+    pub name: String,
+    /// Creation time, ms since the epoch.
+    pub created_at_ms: i64,
+    /// Last successful authentication, ms since the epoch (updated at most once a minute).
+    pub last_used_at_ms: Option<i64>,
+    /// Revocation time; a revoked key never authenticates again.
+    pub revoked_at_ms: Option<i64>,
+}
+
+/// An API key with the hash of its secret, as the store keeps it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyRecord {
+    /// The key.
+    pub key: ApiKey,
+    /// Lower-case hex SHA-256 of the secret part of the token.
+    pub secret_hash: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn validation_reports_every_field() {
+        let e = TenantCreate::new("", "\u{7}").unwrap_err();
+        assert_eq!(e.len(), 2);
+        assert!(TenantCreate::new("acme:1", " Acme ").unwrap().name == "Acme");
+        assert!(TenantCreate::new("a b", "x").is_err());
+        assert!(TenantCreate::new(&"x".repeat(129), "x").is_err());
+    }
+}

@@ -1,0 +1,161 @@
+//! Conformance suite of the tenancy stores.
+
+use palisade_core::{PageRequest, TenantId};
+use palisade_tenancy::{ApiKey, ApiKeyToken, KeyRecord, TenantCreate, TenantStore};
+use std::sync::Arc;
+
+/// Runs every tenancy check against `store` (which must be empty).
+pub async fn run(store: Arc<dyn TenantStore>) {
+    create_is_idempotent_by_external_id(&*store).await;
+    concurrent_creates_make_one_tenant(store.clone()).await;
+    list_pages_by_cursor(&*store).await;
+    keys_are_scoped_and_revocable(&*store).await;
+}
+
+fn req(ext: &str) -> TenantCreate {
+    TenantCreate::new(ext, "Acme").unwrap()
+}
+
+async fn create_is_idempotent_by_external_id(s: &dyn TenantStore) {
+    let (a, created) = s
+        .tenant_create(TenantId::generate(), &req("idem"), 1)
+        .await
+        .unwrap();
+    assert!(created);
+    let (b, created) = s
+        .tenant_create(TenantId::generate(), &req("idem"), 2)
+        .await
+        .unwrap();
+    assert!(
+        !created,
+        "second create with one external id must not create"
+    );
+    assert_eq!(a, b);
+    assert_eq!(s.tenant_get(&a.id).await.unwrap(), Some(a));
+    assert_eq!(s.tenant_get(&TenantId::generate()).await.unwrap(), None);
+}
+
+async fn concurrent_creates_make_one_tenant(s: Arc<dyn TenantStore>) {
+    let tasks = (0..16).map(|_| {
+        let s = s.clone();
+        tokio::spawn(async move { s.tenant_create(TenantId::generate(), &req("race"), 1).await })
+    });
+    let results = futures::future::join_all(tasks).await;
+    let mut ids = Vec::new();
+    let mut created = 0;
+    for r in results {
+        let (t, c) = r.unwrap().expect("concurrent create must not fail");
+        ids.push(t.id);
+        created += c as usize;
+    }
+    ids.dedup();
+    assert_eq!(ids.len(), 1, "all callers see one tenant");
+    assert_eq!(created, 1, "exactly one caller created it");
+}
+
+async fn list_pages_by_cursor(s: &dyn TenantStore) {
+    for i in 0..5 {
+        s.tenant_create(TenantId::generate(), &req(&format!("page-{i}")), 1)
+            .await
+            .unwrap();
+    }
+    let mut seen = Vec::new();
+    let mut page = PageRequest::first(3);
+    loop {
+        let p = s.tenant_list(&page).await.unwrap();
+        assert!(p.items.len() <= 3);
+        seen.extend(p.items.iter().map(|t| t.id.clone()));
+        match p.next {
+            Some(n) => {
+                page = PageRequest {
+                    after: Some(n),
+                    limit: 3,
+                }
+            }
+            None => break,
+        }
+    }
+    let mut sorted = seen.clone();
+    sorted.sort();
+    sorted.dedup();
+    assert_eq!(seen, sorted, "pages are ordered and never repeat");
+    assert!(seen.len() >= 7, "every tenant is listed once");
+}
+
+fn record(tenant: &TenantId, tok: &ApiKeyToken) -> KeyRecord {
+    KeyRecord {
+        key: ApiKey {
+            id: tok.id.clone(),
+            tenant_id: tenant.clone(),
+            name: "ci".into(),
+            created_at_ms: 10,
+            last_used_at_ms: None,
+            revoked_at_ms: None,
+        },
+        secret_hash: tok.secret_hash(),
+    }
+}
+
+async fn keys_are_scoped_and_revocable(s: &dyn TenantStore) {
+    let (a, _) = s
+        .tenant_create(TenantId::generate(), &req("keys-a"), 1)
+        .await
+        .unwrap();
+    let (b, _) = s
+        .tenant_create(TenantId::generate(), &req("keys-b"), 1)
+        .await
+        .unwrap();
+    let tok = ApiKeyToken::generate();
+    s.key_create(&a.id, &record(&a.id, &tok)).await.unwrap();
+
+    let found = s
+        .key_find(&tok.id)
+        .await
+        .unwrap()
+        .expect("key is found by id");
+    assert_eq!(found.key.tenant_id, a.id);
+    assert!(tok.matches(&found.secret_hash));
+
+    assert_eq!(
+        s.key_list(&a.id, &PageRequest::first(10))
+            .await
+            .unwrap()
+            .items
+            .len(),
+        1
+    );
+    assert!(s
+        .key_list(&b.id, &PageRequest::first(10))
+        .await
+        .unwrap()
+        .items
+        .is_empty());
+
+    s.key_touch(&a.id, &tok.id, 50).await.unwrap();
+    let touched = s.key_find(&tok.id).await.unwrap().unwrap();
+    assert_eq!(touched.key.last_used_at_ms, Some(50));
+
+    assert!(
+        !s.key_revoke(&b.id, &tok.id, 60).await.unwrap(),
+        "another tenant cannot revoke"
+    );
+    assert!(s
+        .key_find(&tok.id)
+        .await
+        .unwrap()
+        .unwrap()
+        .key
+        .revoked_at_ms
+        .is_none());
+    assert!(s.key_revoke(&a.id, &tok.id, 70).await.unwrap());
+    assert_eq!(
+        s.key_find(&tok.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .key
+            .revoked_at_ms,
+        Some(70)
+    );
+    assert!(!s.key_revoke(&a.id, "key_missing", 80).await.unwrap());
+}
