@@ -2,4 +2,13 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod auth;
+pub mod config;
+pub mod error;
+pub mod http;
+pub mod metrics;
+pub mod operator_key;
+pub mod serve;
+pub mod state;
+pub mod stores;
 pub mod telemetry;

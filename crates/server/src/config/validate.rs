@@ -1,0 +1,64 @@
+//! Semantic checks of a loaded configuration, collecting every error.
+
+use super::{Config, Environment};
+use std::net::SocketAddr;
+use std::time::Duration;
+
+const MIN_OPERATOR_KEY: usize = 32;
+
+/// Every semantic problem of `cfg`.
+pub(super) fn errors(cfg: &Config) -> Vec<String> {
+    let mut e = Vec::new();
+    if cfg.listen.parse::<SocketAddr>().is_err() {
+        e.push(format!("listen: {:?} is not an address like 127.0.0.1:8080", cfg.listen));
+    }
+    let url = cfg.storage_url();
+    if !(url.starts_with("sqlite:") || url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+        e.push("storage.url: must start with sqlite: or postgres://".into());
+    }
+    if let Some(s) = &cfg.storage.schema {
+        if s.is_empty() || s.len() > 63 || !s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+            e.push("storage.schema: 1 to 63 characters of A-Z a-z 0-9 _".into());
+        }
+    }
+    if let Some(r) = &cfg.storage.redis_url {
+        if !(r.starts_with("redis://") || r.starts_with("rediss://")) {
+            e.push("storage.redis_url: must start with redis:// or rediss://".into());
+        }
+    }
+    if cfg.storage.pool_size == Some(0) || cfg.storage.pool_size.is_some_and(|n| n > 1000) {
+        e.push("storage.pool_size: must be 1..=1000".into());
+    }
+    if !(1..=1000).contains(&cfg.storage.expected_instances) {
+        e.push("storage.expected_instances: must be 1..=1000".into());
+    }
+    range(&mut e, "storage.acquire_timeout", cfg.storage.acquire_timeout, 1, 60_000);
+    range(&mut e, "http.request_timeout", cfg.http.request_timeout, 100, 3_600_000);
+    range(&mut e, "http.shutdown_timeout", cfg.http.shutdown_timeout, 0, 600_000);
+    let body = cfg.http.body_limit.as_u64();
+    if !(1024..=1024 * 1024 * 1024).contains(&body) {
+        e.push("http.body_limit: must be between 1KiB and 1GiB".into());
+    }
+    if cfg.log.level.trim().is_empty() {
+        e.push("log.level: must not be empty".into());
+    }
+    if let Some(k) = &cfg.operator_key {
+        if k.len() < MIN_OPERATOR_KEY {
+            e.push(format!("operator_key: must be at least {MIN_OPERATOR_KEY} characters"));
+        }
+    }
+    if cfg.env == Environment::Production && cfg.operator_key.is_none() && cfg.operator_key_file.is_none() {
+        e.push(
+            "operator_key: in production set PALISADE_OPERATOR_KEY or operator_key_file; \
+             Palisade will not generate one"
+                .into(),
+        );
+    }
+    e
+}
+
+fn range(e: &mut Vec<String>, name: &str, d: Duration, min_ms: u128, max_ms: u128) {
+    if !(min_ms..=max_ms).contains(&d.as_millis()) {
+        e.push(format!("{name}: must be between {min_ms}ms and {max_ms}ms"));
+    }
+}

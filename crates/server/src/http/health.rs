@@ -1,0 +1,41 @@
+//! `/healthz`, `/readyz`, `/metrics` and `/openapi.json`.
+
+use crate::state::AppState;
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use palisade_core::Problem;
+use std::time::Duration;
+
+/// Alive: the process answers.
+pub async fn healthz() -> Json<serde_json::Value> {
+    Json(serde_json::json!({ "status": "ok" }))
+}
+
+/// Ready: every store answers within a second; otherwise 503 naming the failing ones.
+pub async fn readyz(State(state): State<AppState>) -> Response {
+    let failing = tokio::time::timeout(Duration::from_secs(1), state.stores.failing())
+        .await
+        .unwrap_or_else(|_| vec!["timeout"]);
+    if failing.is_empty() {
+        return Json(serde_json::json!({ "status": "ready" })).into_response();
+    }
+    Problem::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "not-ready",
+        "Not ready",
+        format!("unavailable: {}", failing.join(", ")),
+    )
+    .with_retry_after(1)
+    .into_response()
+}
+
+/// Prometheus text exposition.
+pub async fn metrics(State(state): State<AppState>) -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        state.metrics.render(),
+    )
+        .into_response()
+}

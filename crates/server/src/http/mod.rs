@@ -1,0 +1,74 @@
+//! The HTTP surface: router assembly, middleware order and the OpenAPI document.
+
+mod auth_routes;
+pub mod docs;
+pub mod extract;
+mod health;
+pub mod middleware;
+mod tenants;
+
+use crate::config::HttpConfig;
+use crate::state::AppState;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::get;
+use axum::{Json, Router};
+use tower_http::catch_panic::CatchPanicLayer;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Palisade", description = "Security and reliability layer for multi-tenant SaaS backends."),
+    components(schemas(docs::ProblemDoc, docs::FieldErrorDoc)),
+    modifiers(&Security)
+)]
+struct ApiDoc;
+
+struct Security;
+
+impl utoipa::Modify for Security {
+    fn modify(&self, api: &mut utoipa::openapi::OpenApi) {
+        let c = api.components.get_or_insert_with(Default::default);
+        for name in ["operator_key", "tenant_key"] {
+            let s = HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build();
+            c.add_security_scheme(name, SecurityScheme::Http(s));
+        }
+    }
+}
+
+/// Every `/v1` route with its OpenAPI description.
+fn api(state: &AppState) -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .merge(tenants::operator_routes())
+        .merge(auth_routes::tenant_scoped(state))
+}
+
+/// The whole application.
+pub fn router(state: AppState) -> Router {
+    let (api, doc) = api(&state).split_for_parts();
+    let doc = std::sync::Arc::new(doc);
+    let cfg = state.config.clone();
+    let app = Router::new()
+        .merge(api)
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .route("/metrics", get(health::metrics))
+        .route("/openapi.json", get(move || async move { Json((*doc).clone()) }))
+        .with_state(state);
+    with_middleware(app, &cfg.http)
+}
+
+/// Wraps routes in Palisade's middleware: problem fallbacks, body limit, panic catcher,
+/// deadline, request id + access log + metrics (outermost).
+pub fn with_middleware(app: Router, cfg: &HttpConfig) -> Router {
+    app.fallback(middleware::not_found)
+        .method_not_allowed_fallback(middleware::method_not_allowed)
+        .layer(DefaultBodyLimit::max(cfg.body_limit.as_u64() as usize))
+        .layer(CatchPanicLayer::custom(middleware::panic_response))
+        .layer(axum::middleware::from_fn_with_state(
+            cfg.request_timeout,
+            middleware::deadline,
+        ))
+        .layer(axum::middleware::from_fn(middleware::observe))
+}

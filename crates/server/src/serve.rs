@@ -1,0 +1,77 @@
+//! Starting and stopping the server: stores, migrations, operator key, listener, drain.
+
+use crate::config::Config;
+use crate::state::AppState;
+use crate::stores::Stores;
+use palisade_core::SystemClock;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+/// A started server.
+pub struct Running {
+    /// The bound address (useful with port 0).
+    pub addr: SocketAddr,
+    /// The handlers' state (tests reach the stores through it).
+    pub state: AppState,
+    stop: watch::Sender<bool>,
+    task: JoinHandle<std::io::Result<()>>,
+}
+
+/// Opens stores, migrates, resolves the operator key, binds and starts serving.
+pub async fn start(cfg: Config) -> Result<Running, String> {
+    let cfg = Arc::new(cfg);
+    let metrics = crate::metrics::handle();
+    let stores = Stores::open(&cfg).await.map_err(|e| format!("opening stores: {e}"))?;
+    stores.migrate().await.map_err(|e| format!("migrating: {e}"))?;
+    let (operator_key_hash, source) = crate::operator_key::resolve(&cfg)?;
+    tracing::info!(source = ?source, "operator key ready");
+    let state = AppState {
+        config: cfg.clone(),
+        tenants: stores.tenants(),
+        stores,
+        operator_key_hash: operator_key_hash.into(),
+        metrics,
+        clock: SystemClock::shared(),
+    };
+    let listener = tokio::net::TcpListener::bind(cfg.listen_addr())
+        .await
+        .map_err(|e| format!("binding {}: {e}", cfg.listen))?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    let (stop, mut stopped) = watch::channel(false);
+    let app = crate::http::router(state.clone());
+    let task = tokio::spawn(async move {
+        axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+            .with_graceful_shutdown(async move {
+                let _ = stopped.wait_for(|s| *s).await;
+            })
+            .await
+    });
+    Ok(Running { addr, state, stop, task })
+}
+
+impl Running {
+    /// Stops accepting, drains in-flight requests up to `shutdown_timeout`, closes the pools.
+    /// True when every request finished within the deadline.
+    pub async fn shutdown(self) -> bool {
+        let _ = self.stop.send(true);
+        let deadline = self.state.config.http.shutdown_timeout;
+        let drained = tokio::time::timeout(deadline, self.task).await.is_ok();
+        if !drained {
+            tracing::warn!(?deadline, "drain deadline passed; closing with requests in flight");
+        }
+        self.state.stores.close().await;
+        drained
+    }
+}
+
+/// Resolves when SIGTERM or SIGINT arrives.
+pub async fn signal() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("SIGTERM handler");
+    tokio::select! {
+        _ = term.recv() => {},
+        _ = tokio::signal::ctrl_c() => {},
+    }
+}

@@ -1,0 +1,25 @@
+//! Shared state of the HTTP handlers.
+
+use crate::config::Config;
+use crate::stores::Stores;
+use metrics_exporter_prometheus::PrometheusHandle;
+use palisade_core::SharedClock;
+use palisade_tenancy::TenantStore;
+use std::sync::Arc;
+
+/// What every handler can reach; cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    /// Loaded configuration.
+    pub config: Arc<Config>,
+    /// Open stores.
+    pub stores: Stores,
+    /// Tenancy store.
+    pub tenants: Arc<dyn TenantStore>,
+    /// SHA-256 hex of the operator key.
+    pub operator_key_hash: Arc<str>,
+    /// Prometheus renderer.
+    pub metrics: PrometheusHandle,
+    /// Wall clock.
+    pub clock: SharedClock,
+}

@@ -1,0 +1,104 @@
+//! Opens the configured stores: the durable one (SQLite or PostgreSQL) and optional Redis.
+
+use crate::config::Config;
+use palisade_core::StoreError;
+use palisade_store_postgres::{PgOptions, PgStore, PoolSizing};
+use palisade_store_redis::{RedisOptions, RedisStore};
+use palisade_store_sqlite::{SqliteOptions, SqliteStore};
+use palisade_tenancy::TenantStore;
+use std::sync::Arc;
+
+/// The durable store: every capability's state that must survive a restart.
+#[derive(Debug, Clone)]
+pub enum Durable {
+    /// The embedded default.
+    Sqlite(SqliteStore),
+    /// Shared by N instances.
+    Postgres(PgStore),
+}
+
+/// The stores of one process.
+#[derive(Debug, Clone)]
+pub struct Stores {
+    /// The durable store.
+    pub durable: Durable,
+    /// Redis for hot paths, when configured.
+    pub redis: Option<RedisStore>,
+}
+
+impl Stores {
+    /// Connects to every configured store. Does not migrate.
+    pub async fn open(cfg: &Config) -> Result<Self, StoreError> {
+        let url = cfg.storage_url();
+        let durable = if cfg.is_postgres() {
+            let mut o = PgOptions::new(url);
+            o.max_connections = cfg.storage.pool_size;
+            o.schema = cfg.storage.schema.clone();
+            o.acquire_timeout = cfg.storage.acquire_timeout;
+            o.sizing = PoolSizing {
+                expected_instances: cfg.storage.expected_instances,
+                reserve: cfg.storage.pool_reserve,
+            };
+            let pg = PgStore::connect(&o).await?;
+            metrics::gauge!("palisade_db_pool_size").set(pg.pool_size() as f64);
+            Durable::Postgres(pg)
+        } else {
+            std::fs::create_dir_all(&cfg.data_dir)
+                .map_err(|e| StoreError::Unavailable(format!("data dir: {e}")))?;
+            let mut o = SqliteOptions::new(url);
+            o.acquire_timeout = cfg.storage.acquire_timeout;
+            if let Some(n) = cfg.storage.pool_size {
+                o.max_connections = n;
+            }
+            metrics::gauge!("palisade_db_pool_size").set(o.max_connections as f64);
+            Durable::Sqlite(SqliteStore::connect(&o).await?)
+        };
+        let redis = match &cfg.storage.redis_url {
+            Some(u) => Some(RedisStore::connect(&RedisOptions::new(u.clone())).await?),
+            None => None,
+        };
+        Ok(Self { durable, redis })
+    }
+
+    /// Applies every migration of the durable store.
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        match &self.durable {
+            Durable::Sqlite(s) => s.migrate().await,
+            Durable::Postgres(s) => s.migrate().await,
+        }
+    }
+
+    /// The tenancy store.
+    pub fn tenants(&self) -> Arc<dyn TenantStore> {
+        match &self.durable {
+            Durable::Sqlite(s) => Arc::new(s.clone()),
+            Durable::Postgres(s) => Arc::new(s.clone()),
+        }
+    }
+
+    /// Pings each store; the names of those that fail.
+    pub async fn failing(&self) -> Vec<&'static str> {
+        let mut failing = Vec::new();
+        let durable = match &self.durable {
+            Durable::Sqlite(s) => s.ping().await,
+            Durable::Postgres(s) => s.ping().await,
+        };
+        if durable.is_err() {
+            failing.push("database");
+        }
+        if let Some(r) = &self.redis {
+            if r.ping().await.is_err() {
+                failing.push("redis");
+            }
+        }
+        failing
+    }
+
+    /// Closes the pools.
+    pub async fn close(&self) {
+        match &self.durable {
+            Durable::Sqlite(s) => s.close().await,
+            Durable::Postgres(s) => s.close().await,
+        }
+    }
+}

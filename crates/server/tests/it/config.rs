@@ -1,0 +1,98 @@
+//! The command line and configuration: check-config, production gates, file and env layers.
+
+use crate::common::{palisade, spawn, spawn_in, temp_dir};
+
+#[test]
+fn check_config_reports_every_error_at_once() {
+    let out = palisade()
+        .arg("check-config")
+        .current_dir(temp_dir())
+        .env("PALISADE_LISTEN", "not-an-address")
+        .env("PALISADE_STORAGE__URL", "mysql://nope")
+        .env("PALISADE_HTTP__REQUEST_TIMEOUT", "0s")
+        .env("PALISADE_STORAGE__POOL_SIZE", "0")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    for field in ["listen", "storage.url", "http.request_timeout", "storage.pool_size"] {
+        assert!(err.contains(field), "{field} missing from:\n{err}");
+    }
+}
+
+#[test]
+fn check_config_reads_file_and_env_layers() {
+    let dir = temp_dir();
+    std::fs::write(dir.join("palisade.toml"), "listen = \"127.0.0.1:9999\"\n[http]\nbody_limit = \"5MB\"\n").unwrap();
+    let out = palisade().arg("check-config").current_dir(&dir).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("127.0.0.1:9999"), "{text}");
+    let out = palisade()
+        .arg("check-config")
+        .current_dir(&dir)
+        .env("PALISADE_LISTEN", "127.0.0.1:7777")
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).contains("127.0.0.1:7777"), "env wins over file");
+    let bad = palisade()
+        .args(["check-config", "--config", "missing.toml"])
+        .current_dir(&dir)
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(2));
+    let typo = dir.join("typo.toml");
+    std::fs::write(&typo, "lisen = \"x\"\n").unwrap();
+    let out = palisade().arg("check-config").arg("--config").arg(&typo).output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "unknown keys are errors");
+}
+
+#[test]
+fn production_refuses_to_generate_an_operator_key() {
+    let dir = temp_dir();
+    let out = palisade()
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .current_dir(&dir)
+        .env("PALISADE_ENV", "production")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("operator_key"));
+    assert!(!dir.join("palisade-data/operator.key").exists());
+}
+
+#[tokio::test]
+async fn production_uses_the_key_from_the_environment_and_never_prints_it() {
+    let key = "pal_op_0123456789abcdefghijklmnopqrstuvwxyzABCD";
+    let p = spawn_in(
+        temp_dir(),
+        &[("PALISADE_ENV", "production"), ("PALISADE_OPERATOR_KEY", key)],
+    );
+    let r = reqwest::Client::new().get(p.at("/v1/tenants")).bearer_auth(key).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(!p.dir.join("palisade-data/operator.key").exists());
+    assert!(!p.stderr().contains(key), "the key is never printed");
+}
+
+#[tokio::test]
+async fn embedded_default_bootstraps_a_private_operator_key_once() {
+    use std::os::unix::fs::PermissionsExt;
+    let p = spawn(&[]);
+    let path = p.dir.join("palisade-data/operator.key");
+    let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    assert!(p.dir.join("palisade-data/palisade.db").exists());
+    let key = p.operator_key();
+    assert_eq!(p.stderr().matches(&key).count(), 1, "printed once, at generation");
+    let dir = p.dir.clone();
+    drop(p);
+    let again = spawn_in(dir, &[]);
+    assert_eq!(again.operator_key(), key, "a restart keeps the key");
+    assert!(!again.stderr().contains(&key), "and does not print it again");
+}
+
+#[test]
+fn version_prints() {
+    let out = palisade().arg("version").output().unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("palisade "));
+}

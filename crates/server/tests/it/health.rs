@@ -1,0 +1,55 @@
+//! Liveness, readiness (naming the failing store), metrics and the OpenAPI document.
+
+use crate::common::{problem, spawn, test_config};
+use palisade_server::stores::Durable;
+
+#[tokio::test]
+async fn healthz_readyz_and_metrics() {
+    let p = spawn(&[]);
+    let c = reqwest::Client::new();
+    assert_eq!(c.get(p.at("/healthz")).send().await.unwrap().status(), 200);
+    assert_eq!(c.get(p.at("/readyz")).send().await.unwrap().status(), 200);
+    c.get(p.at("/v1/me")).send().await.unwrap();
+    let m = c.get(p.at("/metrics")).send().await.unwrap().text().await.unwrap();
+    assert!(
+        m.contains(r#"palisade_http_requests_total{route="/v1/me",method="GET",status="401"} 1"#),
+        "{m}"
+    );
+    assert!(m.contains("palisade_db_pool_size"), "{m}");
+}
+
+#[tokio::test]
+async fn readyz_names_the_failing_store() {
+    let running = palisade_server::serve::start(test_config()).await.unwrap();
+    let Durable::Sqlite(db) = &running.state.stores.durable else { panic!("sqlite expected") };
+    db.close().await;
+    let r = reqwest::get(format!("http://{}/readyz", running.addr)).await.unwrap();
+    let body = problem(r, 503, "not-ready").await;
+    assert!(body["detail"].as_str().unwrap().contains("database"), "{body}");
+}
+
+#[tokio::test]
+async fn openapi_covers_every_v1_route_with_error_responses() {
+    let p = spawn(&[]);
+    let doc: serde_json::Value = reqwest::get(p.at("/openapi.json")).await.unwrap().json().await.unwrap();
+    let paths = doc["paths"].as_object().unwrap();
+    let expected = [
+        ("/v1/tenants", "post"),
+        ("/v1/tenants", "get"),
+        ("/v1/tenants/{tenant_id}", "get"),
+        ("/v1/tenants/{tenant_id}/keys", "post"),
+        ("/v1/tenants/{tenant_id}/keys", "get"),
+        ("/v1/tenants/{tenant_id}/keys/{key_id}", "delete"),
+        ("/v1/me", "get"),
+    ];
+    for (path, method) in expected {
+        let op = &paths[path][method];
+        assert!(op.is_object(), "{method} {path} undocumented");
+        for code in ["400", "401", "404", "503"] {
+            assert!(op["responses"][code].is_object(), "{method} {path} lacks {code}");
+        }
+    }
+    for path in paths.keys() {
+        assert!(path.starts_with("/v1/"), "{path}");
+    }
+}

@@ -1,0 +1,8 @@
+//! Integration tests of the `palisade` binary and server: real processes, real stores, HTTP.
+
+mod common;
+mod config;
+mod errors;
+mod health;
+mod shutdown;
+mod tenants;
