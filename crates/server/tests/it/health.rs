@@ -53,3 +53,30 @@ async fn openapi_covers_every_v1_route_with_error_responses() {
         assert!(path.starts_with("/v1/"), "{path}");
     }
 }
+
+#[tokio::test]
+async fn postgres_and_redis_backed_server_serves_and_is_ready() {
+    let Some(pg) = palisade_testkit::backends::postgres_or_skip("pg_redis_server").await else { return };
+    let Some(redis) = palisade_testkit::backends::redis_or_skip("pg_redis_server").await else { return };
+    let schema = palisade_testkit::backends::unique("srv");
+    let p = spawn(&[
+        ("PALISADE_STORAGE__URL", &pg),
+        ("PALISADE_STORAGE__SCHEMA", &schema),
+        ("PALISADE_STORAGE__REDIS_URL", &redis),
+    ]);
+    let (tenant, key) = p.tenant_with_key("pg-tenant").await;
+    let me: serde_json::Value = reqwest::Client::new()
+        .get(p.at("/v1/me"))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(me["tenant"]["id"], tenant.as_str());
+    assert_eq!(reqwest::get(p.at("/readyz")).await.unwrap().status(), 200);
+    let m = reqwest::get(p.at("/metrics")).await.unwrap().text().await.unwrap();
+    assert!(m.contains("palisade_redis_connections 1"), "{m}");
+    assert!(m.lines().any(|l| l.starts_with("palisade_db_pool_size ")), "{m}");
+}
