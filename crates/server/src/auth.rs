@@ -41,7 +41,10 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
 }
 
 fn is_operator(state: &AppState, token: &str) -> bool {
-    secret_eq(sha256_hex(token.as_bytes()).as_bytes(), state.operator_key_hash.as_bytes())
+    secret_eq(
+        sha256_hex(token.as_bytes()).as_bytes(),
+        state.operator_key_hash.as_bytes(),
+    )
 }
 
 /// Proof that the request carries the operator key.
@@ -81,13 +84,21 @@ pub async fn tenant_caller(state: &AppState, headers: &HeaderMap) -> Result<Call
         return Err(unauthenticated());
     };
     let rec = state.tenants.key_find(&tok.id).await?;
-    let Some(rec) = rec.filter(|r| r.key.revoked_at_ms.is_none() && tok.matches(&r.secret_hash)) else {
+    let Some(rec) = rec.filter(|r| r.key.revoked_at_ms.is_none() && tok.matches(&r.secret_hash))
+    else {
         metrics::counter!("palisade_auth_failures_total").increment(1);
         return Err(unauthenticated());
     };
     let now = state.clock.now_ms();
-    if rec.key.last_used_at_ms.is_none_or(|t| now - t >= TOUCH_EVERY_MS) {
-        state.tenants.key_touch(&rec.key.tenant_id, &rec.key.id, now).await?;
+    if rec
+        .key
+        .last_used_at_ms
+        .is_none_or(|t| now - t >= TOUCH_EVERY_MS)
+    {
+        state
+            .tenants
+            .key_touch(&rec.key.tenant_id, &rec.key.id, now)
+            .await?;
     }
     tracing::Span::current().record("tenant", rec.key.tenant_id.as_str());
     Ok(Caller {
@@ -97,7 +108,11 @@ pub async fn tenant_caller(state: &AppState, headers: &HeaderMap) -> Result<Call
 }
 
 /// Middleware for tenant routes: authenticates and adds the [`Caller`] extension.
-pub async fn require_tenant(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+pub async fn require_tenant(
+    State(state): State<AppState>,
+    mut req: Request,
+    next: Next,
+) -> Response {
     match tenant_caller(&state, req.headers()).await {
         Ok(caller) => {
             req.extensions_mut().insert(caller);

@@ -41,7 +41,10 @@ fn main() -> ExitCode {
         Command::Serve { listen } => listen.clone(),
         _ => None,
     };
-    let overrides = Overrides { listen, data_dir: cli.data_dir.clone() };
+    let overrides = Overrides {
+        listen,
+        data_dir: cli.data_dir.clone(),
+    };
     if let Command::Version = cli.command {
         println!("palisade {}", env!("CARGO_PKG_VERSION"));
         return ExitCode::SUCCESS;
@@ -80,7 +83,9 @@ async fn serve(cfg: Config) -> Result<(), String> {
     let url = format!("http://{}", running.addr);
     tracing::info!(api = %format!("{url}/v1"), metrics = %format!("{url}/metrics"),
         openapi = %format!("{url}/openapi.json"), "palisade ready");
-    println!("palisade ready on {url} (api {url}/v1, metrics {url}/metrics, openapi {url}/openapi.json)");
+    println!(
+        "palisade ready on {url} (api {url}/v1, metrics {url}/metrics, openapi {url}/openapi.json)"
+    );
     palisade_server::serve::signal().await;
     tracing::info!("shutdown requested; draining");
     let drained = running.shutdown().await;
@@ -92,7 +97,10 @@ async fn migrate(cfg: Config) -> Result<(), String> {
     let stores = palisade_server::stores::Stores::open(&cfg)
         .await
         .map_err(|e| format!("opening stores: {e}"))?;
-    stores.migrate().await.map_err(|e| format!("migrating: {e}"))?;
+    stores
+        .migrate()
+        .await
+        .map_err(|e| format!("migrating: {e}"))?;
     stores.close().await;
     println!("migrations applied");
     Ok(())

@@ -46,7 +46,10 @@ fn read(path: &Path) -> Result<String, String> {
         .map_err(|e| format!("cannot read operator key file {}: {e}", path.display()))?;
     let k = k.trim().to_owned();
     if k.len() < 32 {
-        return Err(format!("operator key in {} is shorter than 32 characters", path.display()));
+        return Err(format!(
+            "operator key in {} is shorter than 32 characters",
+            path.display()
+        ));
     }
     Ok(k)
 }

@@ -23,8 +23,13 @@ pub struct Running {
 pub async fn start(cfg: Config) -> Result<Running, String> {
     let cfg = Arc::new(cfg);
     let metrics = crate::metrics::handle();
-    let stores = Stores::open(&cfg).await.map_err(|e| format!("opening stores: {e}"))?;
-    stores.migrate().await.map_err(|e| format!("migrating: {e}"))?;
+    let stores = Stores::open(&cfg)
+        .await
+        .map_err(|e| format!("opening stores: {e}"))?;
+    stores
+        .migrate()
+        .await
+        .map_err(|e| format!("migrating: {e}"))?;
     let (operator_key_hash, source) = crate::operator_key::resolve(&cfg)?;
     tracing::info!(source = ?source, "operator key ready");
     let state = AppState {
@@ -42,13 +47,21 @@ pub async fn start(cfg: Config) -> Result<Running, String> {
     let (stop, mut stopped) = watch::channel(false);
     let app = crate::http::router(state.clone());
     let task = tokio::spawn(async move {
-        axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-            .with_graceful_shutdown(async move {
-                let _ = stopped.wait_for(|s| *s).await;
-            })
-            .await
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move {
+            let _ = stopped.wait_for(|s| *s).await;
+        })
+        .await
     });
-    Ok(Running { addr, state, stop, task })
+    Ok(Running {
+        addr,
+        state,
+        stop,
+        task,
+    })
 }
 
 impl Running {
@@ -59,7 +72,10 @@ impl Running {
         let deadline = self.state.config.http.shutdown_timeout;
         let drained = tokio::time::timeout(deadline, self.task).await.is_ok();
         if !drained {
-            tracing::warn!(?deadline, "drain deadline passed; closing with requests in flight");
+            tracing::warn!(
+                ?deadline,
+                "drain deadline passed; closing with requests in flight"
+            );
         }
         self.state.stores.close().await;
         drained

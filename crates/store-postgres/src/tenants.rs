@@ -2,7 +2,7 @@
 
 use crate::{map_err, PgStore};
 use palisade_core::{Page, PageRequest, StoreError, TenantId};
-use palisade_tenancy::{ApiKey, KeyRecord, Tenant, TenantCreate, TenantStore};
+use palisade_tenancy::{ApiKey, KeyRecord, KeyStatus, Tenant, TenantCreate, TenantStore};
 use sqlx::postgres::PgRow;
 use sqlx::Row;
 
@@ -98,17 +98,20 @@ impl TenantStore for PgStore {
     async fn key_list(
         &self,
         tenant: &TenantId,
+        status: KeyStatus,
         page: &PageRequest,
     ) -> Result<Page<ApiKey>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT * FROM api_keys WHERE tenant_id = $1 AND id > $2 ORDER BY id LIMIT $3",
-        )
-        .bind(tenant.as_str())
-        .bind(page.after.as_deref().unwrap_or(""))
-        .bind(page.limit as i64 + 1)
-        .fetch_all(self.pool())
-        .await
-        .map_err(map_err)?;
+        let sql = format!(
+            "SELECT * FROM api_keys WHERE tenant_id = $1 AND id > $2 AND {} ORDER BY id LIMIT $3",
+            status.sql()
+        );
+        let rows = sqlx::query(&sql)
+            .bind(tenant.as_str())
+            .bind(page.after.as_deref().unwrap_or(""))
+            .bind(page.limit as i64 + 1)
+            .fetch_all(self.pool())
+            .await
+            .map_err(map_err)?;
         let items = rows
             .iter()
             .map(|r| key(r).map(|k| k.key))

@@ -9,5 +9,5 @@ pub mod store;
 
 pub use key::{ApiKeyToken, KEY_PREFIX};
 pub use memory::MemoryTenantStore;
-pub use model::{ApiKey, KeyRecord, Tenant, TenantCreate};
+pub use model::{ApiKey, KeyRecord, KeyStatus, Tenant, TenantCreate};
 pub use store::TenantStore;

@@ -1,6 +1,6 @@
 //! An in-memory tenancy store, for tests and for embedding without a database.
 
-use crate::model::{ApiKey, KeyRecord, Tenant, TenantCreate};
+use crate::model::{ApiKey, KeyRecord, KeyStatus, Tenant, TenantCreate};
 use crate::store::TenantStore;
 use palisade_core::{Page, PageRequest, StoreError, TenantId};
 use parking_lot::Mutex;
@@ -84,11 +84,15 @@ impl TenantStore for MemoryTenantStore {
     async fn key_list(
         &self,
         tenant: &TenantId,
+        status: KeyStatus,
         page: &PageRequest,
     ) -> Result<Page<ApiKey>, StoreError> {
         let g = self.inner.lock();
         let cur = page.after.clone().unwrap_or_default();
-        let mine = g.keys.iter().filter(|(_, r)| &r.key.tenant_id == tenant);
+        let mine = g
+            .keys
+            .iter()
+            .filter(|(_, r)| &r.key.tenant_id == tenant && status.admits(&r.key));
         let rows: Vec<KeyRecord> = after(mine, |k| k.as_str() <= cur.as_str(), page.limit);
         let rows = rows.into_iter().map(|r| r.key).collect();
         Ok(Page::from_rows(rows, page.limit, |k| k.id.clone()))

@@ -76,6 +76,39 @@ pub struct ApiKey {
     pub revoked_at_ms: Option<i64>,
 }
 
+/// Which keys a listing returns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum KeyStatus {
+    /// Keys that still authenticate.
+    #[default]
+    Active,
+    /// Revoked keys.
+    Revoked,
+    /// Every key.
+    All,
+}
+
+impl KeyStatus {
+    /// True when `key` belongs in a listing with this status.
+    pub fn admits(self, key: &ApiKey) -> bool {
+        match self {
+            Self::Active => key.revoked_at_ms.is_none(),
+            Self::Revoked => key.revoked_at_ms.is_some(),
+            Self::All => true,
+        }
+    }
+
+    /// The SQL condition selecting this status (a constant; never built from input).
+    pub fn sql(self) -> &'static str {
+        match self {
+            Self::Active => "revoked_at_ms IS NULL",
+            Self::Revoked => "revoked_at_ms IS NOT NULL",
+            Self::All => "TRUE",
+        }
+    }
+}
+
 /// An API key with the hash of its secret, as the store keeps it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KeyRecord {

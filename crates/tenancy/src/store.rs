@@ -1,6 +1,6 @@
 //! The tenancy store trait every durable backend implements.
 
-use crate::model::{ApiKey, KeyRecord, Tenant, TenantCreate};
+use crate::model::{ApiKey, KeyRecord, KeyStatus, Tenant, TenantCreate};
 use palisade_core::{Page, PageRequest, StoreError, TenantId};
 
 /// Durable storage of tenants and their keys.
@@ -24,10 +24,11 @@ pub trait TenantStore: Send + Sync + std::fmt::Debug {
     /// Stores a new key of `tenant`.
     async fn key_create(&self, tenant: &TenantId, rec: &KeyRecord) -> Result<(), StoreError>;
 
-    /// The tenant's keys ordered by id.
+    /// The tenant's keys with `status`, ordered by id.
     async fn key_list(
         &self,
         tenant: &TenantId,
+        status: KeyStatus,
         page: &PageRequest,
     ) -> Result<Page<ApiKey>, StoreError>;
 

@@ -1,7 +1,7 @@
 //! Conformance suite of the tenancy stores.
 
 use palisade_core::{PageRequest, TenantId};
-use palisade_tenancy::{ApiKey, ApiKeyToken, KeyRecord, TenantCreate, TenantStore};
+use palisade_tenancy::{ApiKey, ApiKeyToken, KeyRecord, KeyStatus, TenantCreate, TenantStore};
 use std::sync::Arc;
 
 /// Runs every tenancy check against `store` (which must be empty).
@@ -116,20 +116,12 @@ async fn keys_are_scoped_and_revocable(s: &dyn TenantStore) {
     assert_eq!(found.key.tenant_id, a.id);
     assert!(tok.matches(&found.secret_hash));
 
+    assert_eq!(count(s, &a.id, KeyStatus::Active).await, 1);
     assert_eq!(
-        s.key_list(&a.id, &PageRequest::first(10))
-            .await
-            .unwrap()
-            .items
-            .len(),
-        1
+        count(s, &b.id, KeyStatus::All).await,
+        0,
+        "keys are scoped by tenant"
     );
-    assert!(s
-        .key_list(&b.id, &PageRequest::first(10))
-        .await
-        .unwrap()
-        .items
-        .is_empty());
 
     s.key_touch(&a.id, &tok.id, 50).await.unwrap();
     let touched = s.key_find(&tok.id).await.unwrap().unwrap();
@@ -158,4 +150,15 @@ async fn keys_are_scoped_and_revocable(s: &dyn TenantStore) {
         Some(70)
     );
     assert!(!s.key_revoke(&a.id, "key_missing", 80).await.unwrap());
+    assert_eq!(count(s, &a.id, KeyStatus::Active).await, 0);
+    assert_eq!(count(s, &a.id, KeyStatus::Revoked).await, 1);
+    assert_eq!(count(s, &a.id, KeyStatus::All).await, 1);
+}
+
+async fn count(s: &dyn TenantStore, t: &TenantId, status: KeyStatus) -> usize {
+    let page = s
+        .key_list(t, status, &PageRequest::first(10))
+        .await
+        .unwrap();
+    page.items.len()
 }

@@ -63,7 +63,10 @@ impl std::fmt::Debug for Config {
             .field("env", &self.env)
             .field("listen", &self.listen)
             .field("data_dir", &self.data_dir)
-            .field("operator_key", &self.operator_key.as_ref().map(|_| "[REDACTED]"))
+            .field(
+                "operator_key",
+                &self.operator_key.as_ref().map(|_| "[REDACTED]"),
+            )
             .field("operator_key_file", &self.operator_key_file)
             .field("log", &self.log)
             .field("storage", &self.storage)
@@ -186,7 +189,10 @@ impl Config {
         let mut fig = Figment::from(Serialized::defaults(Config::default()));
         match file {
             Some(f) if !f.exists() => {
-                return Err(ConfigErrors(vec![format!("config file {} not found", f.display())]))
+                return Err(ConfigErrors(vec![format!(
+                    "config file {} not found",
+                    f.display()
+                )]))
             }
             Some(f) => fig = fig.merge(Toml::file(f)),
             None => fig = fig.merge(Toml::file("palisade.toml")),
@@ -220,9 +226,10 @@ impl Config {
 
     /// The durable store URL: the configured one or the embedded SQLite file.
     pub fn storage_url(&self) -> String {
-        self.storage.url.clone().unwrap_or_else(|| {
-            format!("sqlite://{}", self.data_dir.join("palisade.db").display())
-        })
+        self.storage
+            .url
+            .clone()
+            .unwrap_or_else(|| format!("sqlite://{}", self.data_dir.join("palisade.db").display()))
     }
 
     /// True when the durable store is PostgreSQL.

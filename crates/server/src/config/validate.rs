@@ -10,14 +10,23 @@ const MIN_OPERATOR_KEY: usize = 32;
 pub(super) fn errors(cfg: &Config) -> Vec<String> {
     let mut e = Vec::new();
     if cfg.listen.parse::<SocketAddr>().is_err() {
-        e.push(format!("listen: {:?} is not an address like 127.0.0.1:8080", cfg.listen));
+        e.push(format!(
+            "listen: {:?} is not an address like 127.0.0.1:8080",
+            cfg.listen
+        ));
     }
     let url = cfg.storage_url();
-    if !(url.starts_with("sqlite:") || url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+    if !(url.starts_with("sqlite:")
+        || url.starts_with("postgres://")
+        || url.starts_with("postgresql://"))
+    {
         e.push("storage.url: must start with sqlite: or postgres://".into());
     }
     if let Some(s) = &cfg.storage.schema {
-        if s.is_empty() || s.len() > 63 || !s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+        if s.is_empty()
+            || s.len() > 63
+            || !s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+        {
             e.push("storage.schema: 1 to 63 characters of A-Z a-z 0-9 _".into());
         }
     }
@@ -32,9 +41,27 @@ pub(super) fn errors(cfg: &Config) -> Vec<String> {
     if !(1..=1000).contains(&cfg.storage.expected_instances) {
         e.push("storage.expected_instances: must be 1..=1000".into());
     }
-    range(&mut e, "storage.acquire_timeout", cfg.storage.acquire_timeout, 1, 60_000);
-    range(&mut e, "http.request_timeout", cfg.http.request_timeout, 100, 3_600_000);
-    range(&mut e, "http.shutdown_timeout", cfg.http.shutdown_timeout, 0, 600_000);
+    range(
+        &mut e,
+        "storage.acquire_timeout",
+        cfg.storage.acquire_timeout,
+        1,
+        60_000,
+    );
+    range(
+        &mut e,
+        "http.request_timeout",
+        cfg.http.request_timeout,
+        100,
+        3_600_000,
+    );
+    range(
+        &mut e,
+        "http.shutdown_timeout",
+        cfg.http.shutdown_timeout,
+        0,
+        600_000,
+    );
     let body = cfg.http.body_limit.as_u64();
     if !(1024..=1024 * 1024 * 1024).contains(&body) {
         e.push("http.body_limit: must be between 1KiB and 1GiB".into());
@@ -44,10 +71,15 @@ pub(super) fn errors(cfg: &Config) -> Vec<String> {
     }
     if let Some(k) = &cfg.operator_key {
         if k.len() < MIN_OPERATOR_KEY {
-            e.push(format!("operator_key: must be at least {MIN_OPERATOR_KEY} characters"));
+            e.push(format!(
+                "operator_key: must be at least {MIN_OPERATOR_KEY} characters"
+            ));
         }
     }
-    if cfg.env == Environment::Production && cfg.operator_key.is_none() && cfg.operator_key_file.is_none() {
+    if cfg.env == Environment::Production
+        && cfg.operator_key.is_none()
+        && cfg.operator_key_file.is_none()
+    {
         e.push(
             "operator_key: in production set PALISADE_OPERATOR_KEY or operator_key_file; \
              Palisade will not generate one"

@@ -56,13 +56,19 @@ pub struct CommonErrors;
 impl IntoResponses for CommonErrors {
     fn responses() -> BTreeMap<String, RefOr<Response>> {
         [
-            ("400", "Invalid input (code names the problem; `errors` lists fields)"),
+            (
+                "400",
+                "Invalid input (code names the problem; `errors` lists fields)",
+            ),
             ("401", "Missing or invalid key (`unauthenticated`)"),
             ("403", "Key of the wrong kind (`forbidden`)"),
             ("404", "No such resource, or another tenant's (`not-found`)"),
             ("413", "Body over the limit (`payload-too-large`)"),
             ("500", "Internal error (`internal`), detail only in the log"),
-            ("503", "Store unavailable or saturated (`store-unavailable`), with Retry-After"),
+            (
+                "503",
+                "Store unavailable or saturated (`store-unavailable`), with Retry-After",
+            ),
         ]
         .into_iter()
         .map(|(s, d)| (s.to_owned(), problem(d)))

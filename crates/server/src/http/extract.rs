@@ -106,11 +106,21 @@ impl PageQuery {
         if !(1..=palisade_core::page::MAX_PAGE).contains(&limit) {
             errors.push(FieldError::new("limit", "must be between 1 and 200"));
         }
-        if self.cursor.as_ref().is_some_and(|c| c.is_empty() || c.len() > 256) {
-            errors.push(FieldError::new("cursor", "must be a cursor returned as `next`"));
+        if self
+            .cursor
+            .as_ref()
+            .is_some_and(|c| c.is_empty() || c.len() > 256)
+        {
+            errors.push(FieldError::new(
+                "cursor",
+                "must be a cursor returned as `next`",
+            ));
         }
         if errors.is_empty() {
-            Ok(PageRequest { after: self.cursor, limit })
+            Ok(PageRequest {
+                after: self.cursor,
+                limit,
+            })
         } else {
             Err(Problem::invalid(errors))
         }

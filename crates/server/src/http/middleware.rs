@@ -17,7 +17,8 @@ fn request_id(req: &Request) -> String {
         .and_then(|v| v.to_str().ok())
         .filter(|v| {
             (8..=64).contains(&v.len())
-                && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+                && v.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
         })
         .map(str::to_owned)
         .unwrap_or_else(|| format!("req_{}", palisade_core::secret::random_token(20)))
@@ -47,7 +48,11 @@ pub async fn observe(req: Request, next: Next) -> Response {
     span.in_scope(|| {
         tracing::info!(status, latency_ms = latency.as_secs_f64() * 1e3, "request");
     });
-    let labels = [("route", route), ("method", method), ("status", status.to_string())];
+    let labels = [
+        ("route", route),
+        ("method", method),
+        ("status", status.to_string()),
+    ];
     metrics::counter!("palisade_http_requests_total", &labels).increment(1);
     metrics::histogram!("palisade_http_request_duration_seconds", &labels[..2])
         .record(latency.as_secs_f64());

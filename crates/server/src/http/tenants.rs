@@ -9,7 +9,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::{Extension, Json};
 use palisade_core::{Caller, FieldError, Page, Problem, TenantId};
-use palisade_tenancy::{ApiKey, ApiKeyToken, KeyRecord, Tenant, TenantCreate};
+use palisade_tenancy::{ApiKey, ApiKeyToken, KeyRecord, KeyStatus, Tenant, TenantCreate};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
@@ -167,7 +167,11 @@ async fn tenant_create(
         .tenants
         .tenant_create(TenantId::generate(), &req, state.clock.now_ms())
         .await?;
-    let status = if created { StatusCode::CREATED } else { StatusCode::OK };
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
     Ok((status, Json(t.into())))
 }
 
@@ -223,25 +227,58 @@ async fn key_create(
         last_used_at_ms: None,
         revoked_at_ms: None,
     };
-    let rec = KeyRecord { key: key.clone(), secret_hash: tok.secret_hash() };
+    let rec = KeyRecord {
+        key: key.clone(),
+        secret_hash: tok.secret_hash(),
+    };
     state.tenants.key_create(&tenant.id, &rec).await?;
-    Ok((StatusCode::CREATED, Json(KeyCreated { key: key.into(), secret: tok.expose() })))
+    Ok((
+        StatusCode::CREATED,
+        Json(KeyCreated {
+            key: key.into(),
+            secret: tok.expose(),
+        }),
+    ))
+}
+
+/// `?status=` of the key listing.
+#[derive(Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+struct KeyListQuery {
+    /// `active` (default), `revoked` or `all`.
+    #[param(inline, value_type = Option<String>)]
+    status: Option<KeyStatus>,
+    /// Page size, 1..=200 (default 50).
+    limit: Option<u32>,
+    /// The `next` cursor of the previous page.
+    cursor: Option<String>,
 }
 
 /// List a tenant's keys.
 #[utoipa::path(get, path = "/v1/tenants/{tenant_id}/keys", tag = "tenants",
-    params(("tenant_id" = String, Path, description = "Tenant id"), PageQuery),
+    params(("tenant_id" = String, Path, description = "Tenant id"), KeyListQuery),
     security(("operator_key" = [])),
     responses((status = 200, body = KeyPage), CommonErrors))]
 async fn key_list(
     _: Operator,
     State(state): State<AppState>,
     ApiPath(id): ApiPath<String>,
-    ApiQuery(q): ApiQuery<PageQuery>,
+    ApiQuery(q): ApiQuery<KeyListQuery>,
 ) -> ApiResult<Json<KeyPage>> {
-    let page_req = q.page()?;
+    let page_req = PageQuery {
+        limit: q.limit,
+        cursor: q.cursor,
+    }
+    .page()?;
     let tenant = existing_tenant(&state, &id).await?;
-    let (items, next) = page(state.tenants.key_list(&tenant.id, &page_req).await?);
+    let status = q.status.unwrap_or_default();
+    let (items, next) = page(
+        state
+            .tenants
+            .key_list(&tenant.id, status, &page_req)
+            .await?,
+    );
     Ok(Json(KeyPage { items, next }))
 }
 
@@ -273,5 +310,8 @@ async fn me(
     Extension(caller): Extension<Caller>,
 ) -> ApiResult<Json<Me>> {
     let tenant = existing_tenant(&state, caller.tenant.as_str()).await?;
-    Ok(Json(Me { tenant: tenant.into(), key_id: caller.principal }))
+    Ok(Json(Me {
+        tenant: tenant.into(),
+        key_id: caller.principal,
+    }))
 }

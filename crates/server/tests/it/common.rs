@@ -61,7 +61,12 @@ pub fn spawn_in(dir: PathBuf, env: &[(&str, &str)]) -> Proc {
             panic!("palisade did not start: stdout {line:?}\nstderr:\n{log}")
         })
         .to_owned();
-    Proc { child, url, dir, stderr }
+    Proc {
+        child,
+        url,
+        dir,
+        stderr,
+    }
 }
 
 /// Starts `palisade serve` in a fresh directory (embedded default).
@@ -138,7 +143,10 @@ pub async fn problem(res: reqwest::Response, status: u16, code: &str) -> serde_j
     let body: serde_json::Value = res.json().await.unwrap();
     assert_eq!(body["code"], code, "{body}");
     assert_eq!(body["status"], status);
-    assert_eq!(body["request_id"], rid, "the body cites the response's request id");
+    assert_eq!(
+        body["request_id"], rid,
+        "the body cites the response's request id"
+    );
     body
 }
 

@@ -15,7 +15,12 @@ fn check_config_reports_every_error_at_once() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
-    for field in ["listen", "storage.url", "http.request_timeout", "storage.pool_size"] {
+    for field in [
+        "listen",
+        "storage.url",
+        "http.request_timeout",
+        "storage.pool_size",
+    ] {
         assert!(err.contains(field), "{field} missing from:\n{err}");
     }
 }
@@ -23,9 +28,21 @@ fn check_config_reports_every_error_at_once() {
 #[test]
 fn check_config_reads_file_and_env_layers() {
     let dir = temp_dir();
-    std::fs::write(dir.join("palisade.toml"), "listen = \"127.0.0.1:9999\"\n[http]\nbody_limit = \"5MB\"\n").unwrap();
-    let out = palisade().arg("check-config").current_dir(&dir).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    std::fs::write(
+        dir.join("palisade.toml"),
+        "listen = \"127.0.0.1:9999\"\n[http]\nbody_limit = \"5MB\"\n",
+    )
+    .unwrap();
+    let out = palisade()
+        .arg("check-config")
+        .current_dir(&dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("127.0.0.1:9999"), "{text}");
     let out = palisade()
@@ -34,7 +51,10 @@ fn check_config_reads_file_and_env_layers() {
         .env("PALISADE_LISTEN", "127.0.0.1:7777")
         .output()
         .unwrap();
-    assert!(String::from_utf8_lossy(&out.stdout).contains("127.0.0.1:7777"), "env wins over file");
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("127.0.0.1:7777"),
+        "env wins over file"
+    );
     let bad = palisade()
         .args(["check-config", "--config", "missing.toml"])
         .current_dir(&dir)
@@ -43,7 +63,12 @@ fn check_config_reads_file_and_env_layers() {
     assert_eq!(bad.status.code(), Some(2));
     let typo = dir.join("typo.toml");
     std::fs::write(&typo, "lisen = \"x\"\n").unwrap();
-    let out = palisade().arg("check-config").arg("--config").arg(&typo).output().unwrap();
+    let out = palisade()
+        .arg("check-config")
+        .arg("--config")
+        .arg(&typo)
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2), "unknown keys are errors");
 }
 
@@ -66,9 +91,17 @@ async fn production_uses_the_key_from_the_environment_and_never_prints_it() {
     let key = "pal_op_0123456789abcdefghijklmnopqrstuvwxyzABCD";
     let p = spawn_in(
         temp_dir(),
-        &[("PALISADE_ENV", "production"), ("PALISADE_OPERATOR_KEY", key)],
+        &[
+            ("PALISADE_ENV", "production"),
+            ("PALISADE_OPERATOR_KEY", key),
+        ],
     );
-    let r = reqwest::Client::new().get(p.at("/v1/tenants")).bearer_auth(key).send().await.unwrap();
+    let r = reqwest::Client::new()
+        .get(p.at("/v1/tenants"))
+        .bearer_auth(key)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
     assert!(!p.dir.join("palisade-data/operator.key").exists());
     assert!(!p.stderr().contains(key), "the key is never printed");
@@ -83,12 +116,19 @@ async fn embedded_default_bootstraps_a_private_operator_key_once() {
     assert_eq!(mode, 0o600);
     assert!(p.dir.join("palisade-data/palisade.db").exists());
     let key = p.operator_key();
-    assert_eq!(p.stderr().matches(&key).count(), 1, "printed once, at generation");
+    assert_eq!(
+        p.stderr().matches(&key).count(),
+        1,
+        "printed once, at generation"
+    );
     let dir = p.dir.clone();
     drop(p);
     let again = spawn_in(dir, &[]);
     assert_eq!(again.operator_key(), key, "a restart keeps the key");
-    assert!(!again.stderr().contains(&key), "and does not print it again");
+    assert!(
+        !again.stderr().contains(&key),
+        "and does not print it again"
+    );
 }
 
 #[test]

@@ -11,8 +11,22 @@ async fn unknown_routes_methods_and_bad_bodies_are_problems() {
     let p = spawn(&[("PALISADE_HTTP__BODY_LIMIT", "2KB")]);
     let op = p.operator_key();
     let c = reqwest::Client::new();
-    problem(c.get(p.at("/v1/nope")).send().await.unwrap(), 404, "route-not-found").await;
-    problem(c.put(p.at("/v1/tenants")).bearer_auth(&op).send().await.unwrap(), 405, "method-not-allowed").await;
+    problem(
+        c.get(p.at("/v1/nope")).send().await.unwrap(),
+        404,
+        "route-not-found",
+    )
+    .await;
+    problem(
+        c.put(p.at("/v1/tenants"))
+            .bearer_auth(&op)
+            .send()
+            .await
+            .unwrap(),
+        405,
+        "method-not-allowed",
+    )
+    .await;
     let r = c
         .post(p.at("/v1/tenants"))
         .bearer_auth(&op)
@@ -22,9 +36,18 @@ async fn unknown_routes_methods_and_bad_bodies_are_problems() {
         .await
         .unwrap();
     problem(r, 400, "invalid-json").await;
-    let r = c.post(p.at("/v1/tenants")).bearer_auth(&op).body("x=1").send().await.unwrap();
+    let r = c
+        .post(p.at("/v1/tenants"))
+        .bearer_auth(&op)
+        .body("x=1")
+        .send()
+        .await
+        .unwrap();
     problem(r, 415, "unsupported-media-type").await;
-    let big = format!("{{\"external_id\":\"a\",\"name\":\"{}\"}}", "x".repeat(4096));
+    let big = format!(
+        "{{\"external_id\":\"a\",\"name\":\"{}\"}}",
+        "x".repeat(4096)
+    );
     let r = c
         .post(p.at("/v1/tenants"))
         .bearer_auth(&op)
@@ -39,8 +62,13 @@ async fn unknown_routes_methods_and_bad_bodies_are_problems() {
 #[tokio::test]
 async fn a_store_failure_is_a_500_without_sql_or_table_names() {
     let running = palisade_server::serve::start(test_config()).await.unwrap();
-    let Durable::Sqlite(db) = &running.state.stores.durable else { panic!("sqlite expected") };
-    sqlx::query("DROP TABLE api_keys").execute(db.pool()).await.unwrap();
+    let Durable::Sqlite(db) = &running.state.stores.durable else {
+        panic!("sqlite expected")
+    };
+    sqlx::query("DROP TABLE api_keys")
+        .execute(db.pool())
+        .await
+        .unwrap();
     let url = format!("http://{}", running.addr);
     let c = reqwest::Client::new();
     let op = running.state.config.operator_key.clone().unwrap();
@@ -55,7 +83,10 @@ async fn a_store_failure_is_a_500_without_sql_or_table_names() {
         .await
         .unwrap();
     let r = c
-        .post(format!("{url}/v1/tenants/{}/keys", t["id"].as_str().unwrap()))
+        .post(format!(
+            "{url}/v1/tenants/{}/keys",
+            t["id"].as_str().unwrap()
+        ))
         .bearer_auth(&op)
         .json(&serde_json::json!({"name": "k"}))
         .send()
@@ -74,17 +105,32 @@ async fn an_exhausted_pool_answers_503_with_retry_after_instead_of_hanging() {
     cfg.storage.pool_size = Some(1);
     cfg.storage.acquire_timeout = Duration::from_millis(300);
     let running = palisade_server::serve::start(cfg).await.unwrap();
-    let Durable::Sqlite(db) = &running.state.stores.durable else { panic!("sqlite expected") };
+    let Durable::Sqlite(db) = &running.state.stores.durable else {
+        panic!("sqlite expected")
+    };
     let held = db.pool().acquire().await.unwrap();
     let url = format!("http://{}/v1/tenants", running.addr);
     let op = running.state.config.operator_key.clone().unwrap();
     let start = Instant::now();
-    let r = reqwest::Client::new().get(&url).bearer_auth(&op).send().await.unwrap();
-    assert!(start.elapsed() < Duration::from_secs(5), "answered promptly");
+    let r = reqwest::Client::new()
+        .get(&url)
+        .bearer_auth(&op)
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        start.elapsed() < Duration::from_secs(5),
+        "answered promptly"
+    );
     assert_eq!(r.headers()["retry-after"], "1");
     problem(r, 503, "store-unavailable").await;
     drop(held);
-    let r = reqwest::Client::new().get(&url).bearer_auth(&op).send().await.unwrap();
+    let r = reqwest::Client::new()
+        .get(&url)
+        .bearer_auth(&op)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200, "recovers once a connection is free");
     running.shutdown().await;
 }
@@ -102,6 +148,12 @@ async fn a_panicking_handler_answers_500_without_its_message() {
     tokio::spawn(async move { axum::serve(listener, app).await });
     let r = reqwest::get(format!("http://{addr}/boom")).await.unwrap();
     let body = problem(r, 500, "internal").await.to_string();
-    assert!(!body.contains("sk_live") && !body.contains("jane@"), "{body}");
-    assert!(!body.contains("panicked") && !body.contains(".rs:"), "{body}");
+    assert!(
+        !body.contains("sk_live") && !body.contains("jane@"),
+        "{body}"
+    );
+    assert!(
+        !body.contains("panicked") && !body.contains(".rs:"),
+        "{body}"
+    );
 }

@@ -10,7 +10,14 @@ async fn healthz_readyz_and_metrics() {
     assert_eq!(c.get(p.at("/healthz")).send().await.unwrap().status(), 200);
     assert_eq!(c.get(p.at("/readyz")).send().await.unwrap().status(), 200);
     c.get(p.at("/v1/me")).send().await.unwrap();
-    let m = c.get(p.at("/metrics")).send().await.unwrap().text().await.unwrap();
+    let m = c
+        .get(p.at("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert!(
         m.contains(r#"palisade_http_requests_total{route="/v1/me",method="GET",status="401"} 1"#),
         "{m}"
@@ -21,17 +28,29 @@ async fn healthz_readyz_and_metrics() {
 #[tokio::test]
 async fn readyz_names_the_failing_store() {
     let running = palisade_server::serve::start(test_config()).await.unwrap();
-    let Durable::Sqlite(db) = &running.state.stores.durable else { panic!("sqlite expected") };
+    let Durable::Sqlite(db) = &running.state.stores.durable else {
+        panic!("sqlite expected")
+    };
     db.close().await;
-    let r = reqwest::get(format!("http://{}/readyz", running.addr)).await.unwrap();
+    let r = reqwest::get(format!("http://{}/readyz", running.addr))
+        .await
+        .unwrap();
     let body = problem(r, 503, "not-ready").await;
-    assert!(body["detail"].as_str().unwrap().contains("database"), "{body}");
+    assert!(
+        body["detail"].as_str().unwrap().contains("database"),
+        "{body}"
+    );
 }
 
 #[tokio::test]
 async fn openapi_covers_every_v1_route_with_error_responses() {
     let p = spawn(&[]);
-    let doc: serde_json::Value = reqwest::get(p.at("/openapi.json")).await.unwrap().json().await.unwrap();
+    let doc: serde_json::Value = reqwest::get(p.at("/openapi.json"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     let paths = doc["paths"].as_object().unwrap();
     let expected = [
         ("/v1/tenants", "post"),
@@ -46,7 +65,10 @@ async fn openapi_covers_every_v1_route_with_error_responses() {
         let op = &paths[path][method];
         assert!(op.is_object(), "{method} {path} undocumented");
         for code in ["400", "401", "404", "503"] {
-            assert!(op["responses"][code].is_object(), "{method} {path} lacks {code}");
+            assert!(
+                op["responses"][code].is_object(),
+                "{method} {path} lacks {code}"
+            );
         }
     }
     for path in paths.keys() {
@@ -56,8 +78,12 @@ async fn openapi_covers_every_v1_route_with_error_responses() {
 
 #[tokio::test]
 async fn postgres_and_redis_backed_server_serves_and_is_ready() {
-    let Some(pg) = palisade_testkit::backends::postgres_or_skip("pg_redis_server").await else { return };
-    let Some(redis) = palisade_testkit::backends::redis_or_skip("pg_redis_server").await else { return };
+    let Some(pg) = palisade_testkit::backends::postgres_or_skip("pg_redis_server").await else {
+        return;
+    };
+    let Some(redis) = palisade_testkit::backends::redis_or_skip("pg_redis_server").await else {
+        return;
+    };
     let schema = palisade_testkit::backends::unique("srv");
     let p = spawn(&[
         ("PALISADE_STORAGE__URL", &pg),
@@ -76,7 +102,15 @@ async fn postgres_and_redis_backed_server_serves_and_is_ready() {
         .unwrap();
     assert_eq!(me["tenant"]["id"], tenant.as_str());
     assert_eq!(reqwest::get(p.at("/readyz")).await.unwrap().status(), 200);
-    let m = reqwest::get(p.at("/metrics")).await.unwrap().text().await.unwrap();
+    let m = reqwest::get(p.at("/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert!(m.contains("palisade_redis_connections 1"), "{m}");
-    assert!(m.lines().any(|l| l.starts_with("palisade_db_pool_size ")), "{m}");
+    assert!(
+        m.lines().any(|l| l.starts_with("palisade_db_pool_size ")),
+        "{m}"
+    );
 }
