@@ -1,6 +1,9 @@
 //! The locks store trait every backend implements; each operation is one atomic step.
 
-use crate::model::{Acquired, Lease, LeaseCheck, LockAcquire, LockName, LockRelease, LockRenew};
+use crate::model::{
+    Acquired, FencingToken, HolderId, Lease, LeaseCheck, LockAcquire, LockName, LockRelease,
+    LockRenew,
+};
 use palisade_core::{StoreError, TenantId};
 
 /// Leases with fencing tokens, scoped by tenant.
@@ -43,4 +46,18 @@ pub trait LockStore: Send + Sync + std::fmt::Debug {
         tenant: &TenantId,
         name: &LockName,
     ) -> Result<Option<Lease>, StoreError>;
+}
+
+/// Classifies a refused renew or release from the lock's latest grant (holder, token) as the
+/// store found it after its conditional update matched nothing: the caller's own grant that is
+/// no longer live is [`LeaseCheck::Expired`]; anything else is [`LeaseCheck::NotHolder`].
+pub fn refusal<T>(
+    latest: Option<(&str, FencingToken)>,
+    holder: &HolderId,
+    token: FencingToken,
+) -> LeaseCheck<T> {
+    match latest {
+        Some((h, t)) if h == holder.as_str() && t == token => LeaseCheck::Expired,
+        _ => LeaseCheck::NotHolder,
+    }
 }
