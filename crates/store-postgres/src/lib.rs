@@ -3,7 +3,7 @@
 //! Locks are leases in a table, not advisory locks: a session-level advisory lock is tied to
 //! a server connection and is unsafe behind PgBouncer in transaction mode (the next statement
 //! may run on another connection, so the lock is held by nobody or released by a stranger),
-//! and it has neither a TTL nor a fencing token. Every lock operation is one statement.
+//! and it has neither a TTL nor a fencing token. No lock operation spans transactions.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 

@@ -5,8 +5,10 @@
 //! statement (held by nobody, or released by a stranger), and it has no TTL or fencing token.
 //! Leases are rows instead: a grant is one `INSERT … ON CONFLICT … DO UPDATE … WHERE expired
 //! RETURNING`, renew and release are conditional `UPDATE`s on holder and token, and the row is
-//! kept after release so tokens never go back. Every statement runs on its own, so the store
-//! works through any pooler. Time is the store clock, passed as a bind.
+//! kept after release so tokens never go back. A grant is one statement; only a refused grant
+//! repeats it in a short transaction to report the holder consistently. Nothing spans
+//! transactions, so the store works through any pooler. Time is the store clock, passed as a
+//! bind.
 
 use crate::{map_err, PgStore};
 use palisade_core::{StoreError, TenantId};
@@ -15,7 +17,7 @@ use palisade_locks::{
     Acquired, FencingToken, HolderId, Lease, LeaseCheck, LockAcquire, LockName, LockRelease,
     LockRenew, LockStore,
 };
-use sqlx::postgres::PgRow;
+use sqlx::postgres::{PgExecutor, PgRow};
 use sqlx::Row;
 
 const ACQUIRE: &str = "
@@ -41,8 +43,30 @@ WHERE tenant_id = $2 AND name = $3 AND holder = $4 AND token = $5 AND expires_at
 const LATEST: &str =
     "SELECT holder, token, expires_at_ms FROM locks WHERE tenant_id = $1 AND name = $2";
 
-/// How often an acquire re-runs when the lease it was refused by is gone before it looks.
-const ACQUIRE_ROUNDS: usize = 4;
+/// The grant upsert: the new lease, or `None` when a live lease refused it.
+async fn upsert(
+    db: impl PgExecutor<'_>,
+    tenant: &TenantId,
+    req: &LockAcquire,
+    now: i64,
+) -> Result<Option<Acquired>, StoreError> {
+    let row = sqlx::query(ACQUIRE)
+        .bind(tenant.as_str())
+        .bind(req.name.as_str())
+        .bind(req.holder.as_str())
+        .bind(now)
+        .bind(req.ttl.as_ms())
+        .fetch_optional(db)
+        .await
+        .map_err(map_err)?;
+    row.map(|r| {
+        Ok(Acquired::Granted {
+            lease: lease(&req.name, &r)?,
+            took_over_expired: r.try_get("took_over_expired").map_err(map_err)?,
+        })
+    })
+    .transpose()
+}
 
 fn lease(name: &LockName, r: &PgRow) -> Result<Lease, StoreError> {
     let holder: String = r.try_get("holder").map_err(map_err)?;
@@ -102,42 +126,28 @@ impl LockStore for PgStore {
         tenant: &TenantId,
         req: &LockAcquire,
     ) -> Result<Acquired, StoreError> {
-        for _ in 0..ACQUIRE_ROUNDS {
-            let now = self.now_ms();
-            let granted = sqlx::query(ACQUIRE)
-                .bind(tenant.as_str())
-                .bind(req.name.as_str())
-                .bind(req.holder.as_str())
-                .bind(now)
-                .bind(req.ttl.as_ms())
-                .fetch_optional(self.pool())
-                .await
-                .map_err(map_err)?;
-            if let Some(r) = granted {
-                return Ok(Acquired::Granted {
-                    lease: lease(&req.name, &r)?,
-                    took_over_expired: r.try_get("took_over_expired").map_err(map_err)?,
-                });
-            }
-            // Refused: report the live lease. If it ended in between, try again.
-            if let Some((Some(holder), token, expires_at_ms)) =
-                self.lock_latest(tenant, &req.name).await?
-            {
-                if expires_at_ms > self.now_ms() {
-                    let holder =
-                        HolderId::parse(&holder).map_err(|e| StoreError::Corrupt(e.message))?;
-                    return Ok(Acquired::Held(Lease {
-                        name: req.name.clone(),
-                        holder,
-                        token,
-                        expires_at_ms,
-                    }));
-                }
-            }
+        if let Some(granted) = upsert(self.pool(), tenant, req, self.now_ms()).await? {
+            return Ok(granted);
         }
-        Err(StoreError::Backend(
-            "lock changed hands repeatedly during one acquire".into(),
-        ))
+        // Refused. To report the holder consistently, try again in a transaction: a refused
+        // upsert still locks the conflicting row, so the read that follows sees the lease
+        // that refused us, and no one can end it before the commit.
+        let now = self.now_ms();
+        let mut tx = self.pool().begin().await.map_err(map_err)?;
+        let out = match upsert(&mut *tx, tenant, req, now).await? {
+            Some(granted) => granted,
+            None => {
+                let row = sqlx::query(LATEST)
+                    .bind(tenant.as_str())
+                    .bind(req.name.as_str())
+                    .fetch_one(&mut *tx)
+                    .await
+                    .map_err(map_err)?;
+                Acquired::Held(lease(&req.name, &row)?)
+            }
+        };
+        tx.commit().await.map_err(map_err)?;
+        Ok(out)
     }
 
     async fn lock_renew(
