@@ -1,4 +1,9 @@
 //! PostgreSQL backend: implements Palisade's store traits for N instances sharing one database.
+//!
+//! Locks are leases in a table, not advisory locks: a session-level advisory lock is tied to
+//! a server connection and is unsafe behind PgBouncer in transaction mode (the next statement
+//! may run on another connection, so the lock is held by nobody or released by a stranger),
+//! and it has neither a TTL nor a fencing token. No lock operation spans transactions.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
