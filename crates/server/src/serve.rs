@@ -35,6 +35,7 @@ pub async fn start(cfg: Config) -> Result<Running, String> {
     let state = AppState {
         config: cfg.clone(),
         tenants: stores.tenants(),
+        locks: palisade_locks::Locks::new(stores.locks()),
         stores,
         operator_key_hash: operator_key_hash.into(),
         metrics,

@@ -16,6 +16,8 @@ pub struct AppState {
     pub stores: Stores,
     /// Tenancy store.
     pub tenants: Arc<dyn TenantStore>,
+    /// Fenced locks (one waiter queue per process).
+    pub locks: palisade_locks::Locks,
     /// SHA-256 hex of the operator key.
     pub operator_key_hash: Arc<str>,
     /// Prometheus renderer.

@@ -2,6 +2,7 @@
 
 use crate::config::Config;
 use palisade_core::StoreError;
+use palisade_locks::LockStore;
 use palisade_store_postgres::{PgOptions, PgStore, PoolSizing};
 use palisade_store_redis::{RedisOptions, RedisStore};
 use palisade_store_sqlite::{SqliteOptions, SqliteStore};
@@ -73,6 +74,15 @@ impl Stores {
         match &self.durable {
             Durable::Sqlite(s) => Arc::new(s.clone()),
             Durable::Postgres(s) => Arc::new(s.clone()),
+        }
+    }
+
+    /// The lock store: Redis when configured, else the durable store.
+    pub fn locks(&self) -> Arc<dyn LockStore> {
+        match (&self.redis, &self.durable) {
+            (Some(r), _) => Arc::new(r.clone()),
+            (None, Durable::Sqlite(s)) => Arc::new(s.clone()),
+            (None, Durable::Postgres(s)) => Arc::new(s.clone()),
         }
     }
 

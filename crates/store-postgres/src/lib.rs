@@ -135,7 +135,6 @@ impl PgStore {
         self.pool.close().await;
     }
 
-    #[allow(dead_code)] // TEMP: used once capability stores land
     pub(crate) fn now_ms(&self) -> i64 {
         self.clock.now_ms()
     }

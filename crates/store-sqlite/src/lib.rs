@@ -98,7 +98,6 @@ impl SqliteStore {
         self.pool.close().await;
     }
 
-    #[allow(dead_code)] // TEMP: used once capability stores land
     pub(crate) fn now_ms(&self) -> i64 {
         self.clock.now_ms()
     }

@@ -4,7 +4,10 @@ mod auth_routes;
 pub mod docs;
 pub mod extract;
 mod health;
+mod idempotency;
+mod locks;
 pub mod middleware;
+mod ratelimit;
 mod tenants;
 
 use crate::config::HttpConfig;

@@ -4,5 +4,8 @@ mod common;
 mod config;
 mod errors;
 mod health;
+mod idempotency;
+mod locks;
+mod ratelimit;
 mod shutdown;
 mod tenants;

@@ -1,0 +1,9 @@
+//! `/v1/ratelimit`: the ratelimit capability over HTTP for apps in any language (tenant key).
+
+use crate::state::AppState;
+use utoipa_axum::router::OpenApiRouter;
+
+/// The ratelimit routes (tenant-authenticated).
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+}

@@ -1,0 +1,1 @@
+//! The idempotency capability over HTTP.

@@ -1,0 +1,1 @@
+//! The locks capability over HTTP.

@@ -1,0 +1,1 @@
+//! The ratelimit capability over HTTP.
