@@ -18,8 +18,10 @@ pub fn redact(text: &str) -> Cow<'_, str> {
     let mut current = Cow::Borrowed(text);
     for _ in 0..MAX_PASSES {
         let mut changed = false;
+        let mut summary = rules::Summary::of(&current);
         for rule in rules::all() {
-            if let Some(next) = rule.apply(&current) {
+            if let Some(next) = rule.apply(&current, &summary) {
+                summary = rules::Summary::of(&next);
                 current = Cow::Owned(next);
                 changed = true;
             }

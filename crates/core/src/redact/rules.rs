@@ -6,21 +6,74 @@ use regex::{Captures, Regex};
 
 use super::card;
 
+/// What a text must contain for a rule to possibly match: checked before running the regex.
+#[derive(Clone, Copy)]
+enum Needs {
+    /// A `:` or `=`.
+    Assignment,
+    /// This exact text.
+    Literal(&'static str),
+    /// An `@`.
+    At,
+    /// At least this many ASCII digits.
+    Digits(usize),
+    /// Nothing cheaper than the regex itself.
+    Regex,
+}
+
+/// One pass over a text counting what [`Needs`] asks about.
+pub(super) struct Summary {
+    digits: usize,
+    at: bool,
+    assignment: bool,
+}
+
+impl Summary {
+    pub(super) fn of(text: &str) -> Self {
+        let mut summary = Summary {
+            digits: 0,
+            at: false,
+            assignment: false,
+        };
+        for b in text.bytes() {
+            match b {
+                b'0'..=b'9' => summary.digits += 1,
+                b'@' => summary.at = true,
+                b':' | b'=' => summary.assignment = true,
+                _ => {}
+            }
+        }
+        summary
+    }
+}
+
 /// One kind of sensitive data: where it may be, and what replaces it.
 pub(super) struct Rule {
+    needs: Needs,
     re: Regex,
     /// The replacement of one match, or `None` to keep the match as it is.
     replace: fn(&Captures<'_>) -> Option<String>,
 }
 
 impl Rule {
-    fn new(pattern: &str, replace: fn(&Captures<'_>) -> Option<String>) -> Self {
+    fn new(needs: Needs, pattern: &str, replace: fn(&Captures<'_>) -> Option<String>) -> Self {
         let re = Regex::new(pattern).expect("redaction patterns are valid");
-        Rule { re, replace }
+        Rule { needs, re, replace }
     }
 
-    /// The text with this rule applied, or `None` when nothing was replaced.
-    pub(super) fn apply(&self, text: &str) -> Option<String> {
+    /// The text with this rule applied, or `None` when nothing was replaced. `summary` is
+    /// [`Summary::of`] `text`.
+    pub(super) fn apply(&self, text: &str, summary: &Summary) -> Option<String> {
+        let possible = match self.needs {
+            Needs::Assignment => summary.assignment,
+            Needs::Literal(literal) => text.contains(literal),
+            Needs::At => summary.at,
+            Needs::Digits(n) => summary.digits >= n,
+            Needs::Regex => true,
+        };
+        if !possible {
+            return None;
+        }
         let mut out: Option<String> = None;
         let mut copied = 0;
         for caps in self.re.captures_iter(text) {
@@ -45,15 +98,17 @@ impl Rule {
 pub(super) fn all() -> &'static [Rule] {
     static RULES: LazyLock<Vec<Rule>> = LazyLock::new(|| {
         vec![
-            Rule::new(COOKIE_HEADER, |c| keep_name(c, "secret")),
-            Rule::new(SECRET_ASSIGNMENT, secret_assignment),
-            Rule::new(PALISADE_KEY, |_| Some(marker("api_key"))),
-            Rule::new(JWT, |_| Some(marker("jwt"))),
-            Rule::new(BEARER, bearer),
-            Rule::new(BASIC, basic),
-            Rule::new(EMAIL, |_| Some(marker("email"))),
-            Rule::new(CARD, card),
-            Rule::new(PHONE, phone),
+            Rule::new(Needs::Assignment, COOKIE_HEADER, |c| keep_name(c, "secret")),
+            Rule::new(Needs::Assignment, SECRET_ASSIGNMENT, secret_assignment),
+            Rule::new(Needs::Literal("pal_"), PALISADE_KEY, |_| {
+                Some(marker("api_key"))
+            }),
+            Rule::new(Needs::Literal("eyJ"), JWT, |_| Some(marker("jwt"))),
+            Rule::new(Needs::Regex, BEARER, bearer),
+            Rule::new(Needs::Regex, BASIC, basic),
+            Rule::new(Needs::At, EMAIL, |_| Some(marker("email"))),
+            Rule::new(Needs::Digits(13), CARD, card),
+            Rule::new(Needs::Digits(7), PHONE, phone),
         ]
     });
     &RULES
