@@ -10,6 +10,8 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+pub use crate::telemetry::LogFormat;
+
 /// The deployment environment; `production` turns on the strict checks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
@@ -21,17 +23,6 @@ pub enum Environment {
     Test,
     /// Production: the operator key must come from the environment or a named file.
     Production,
-}
-
-/// Log output format.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "lowercase")]
-pub enum LogFormat {
-    /// One JSON object per line.
-    #[default]
-    Json,
-    /// Human-readable lines (also redacted).
-    Pretty,
 }
 
 /// The whole configuration. Every field is documented in `docs/configuration.md`.
