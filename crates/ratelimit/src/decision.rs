@@ -154,11 +154,15 @@ pub fn decide_all(
             (false, false) => Outcome::Limited,
             (false, true) => Outcome::ShadowLimited,
         };
-        let shown = if gate && e.allowed {
+        let mut shown = if gate && e.allowed {
             eval_one(c, s.as_ref(), now_ms, 0).0
         } else {
             e
         };
+        if !e.allowed && !blocked && c.limit.block_ms > 0 {
+            shown.retry_after_ms = shown.retry_after_ms.max(c.limit.block_ms);
+            shown.reset_after_ms = shown.reset_after_ms.max(c.limit.block_ms);
+        }
         decisions.push(Decision {
             allowed: outcome != Outcome::Limited,
             outcome,

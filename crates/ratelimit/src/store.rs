@@ -24,6 +24,13 @@ pub trait RateLimitStore: Send + Sync + std::fmt::Debug {
         policy: &str,
         key: &str,
     ) -> Result<bool, StoreError>;
+
+    /// Deletes up to `limit` states that no longer matter (expired); returns how many.
+    /// Stores that expire state by themselves (memory, Redis) do nothing.
+    async fn ratelimit_purge_expired(&self, limit: u32) -> Result<u64, StoreError> {
+        let _ = limit;
+        Ok(0)
+    }
 }
 
 /// Durable policies and overrides, with a change feed instances poll to stay current.

@@ -1,5 +1,6 @@
 //! The counting algorithms as pure functions over a small state and the current time.
 
+mod codec;
 pub mod fixed;
 pub mod gcra;
 pub mod sliding;
