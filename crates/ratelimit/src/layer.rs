@@ -182,3 +182,86 @@ where
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::memory::MemoryRateLimitStore;
+    use crate::policy::Algorithm;
+    use crate::KeyPart;
+    use std::time::Duration;
+    use tower::ServiceExt;
+
+    fn request(tenant: &str, ip: &str) -> Request<Body> {
+        let mut req = Request::builder()
+            .uri("/v1/things")
+            .body(Body::empty())
+            .unwrap();
+        req.extensions_mut().insert(Caller {
+            tenant: TenantId::parse(tenant).unwrap(),
+            principal: "key_1".into(),
+        });
+        let addr: SocketAddr = format!("{ip}:4000").parse().unwrap();
+        req.extensions_mut().insert(ConnectInfo(addr));
+        req
+    }
+
+    #[tokio::test]
+    async fn answers_429_problem_with_headers_after_the_quota() {
+        let limiter = RateLimiter::new(Arc::new(MemoryRateLimitStore::default()));
+        let p = Policy::new(
+            "per-ip",
+            Algorithm::FixedWindow,
+            2,
+            Duration::from_secs(3600),
+            vec![
+                KeyPart::Tenant,
+                KeyPart::Ip {
+                    ipv6_prefix: Some(64),
+                },
+            ],
+        );
+        let layer = RateLimitLayer::new(limiter, vec![p]);
+        let svc = layer.layer(tower::service_fn(|_req: Request<Body>| async {
+            Ok::<_, std::convert::Infallible>(Response::new(Body::from("ok")))
+        }));
+        let res = svc
+            .clone()
+            .oneshot(request("t1", "10.0.0.1"))
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200);
+        assert_eq!(res.headers()["ratelimit-policy"], "\"per-ip\";q=2;w=3600");
+        assert!(res.headers()["ratelimit"]
+            .to_str()
+            .unwrap()
+            .starts_with("\"per-ip\";r=1;t="));
+        svc.clone()
+            .oneshot(request("t1", "10.0.0.1"))
+            .await
+            .unwrap();
+        let res = svc
+            .clone()
+            .oneshot(request("t1", "10.0.0.1"))
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 429);
+        assert_eq!(res.headers()["content-type"], "application/problem+json");
+        assert!(res.headers().contains_key("retry-after"));
+        assert!(res.headers()["ratelimit"]
+            .to_str()
+            .unwrap()
+            .contains(";r=0;"));
+        let body = axum::body::to_bytes(res.into_body(), 10_000).await.unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(v["code"], "quota-exceeded");
+        let other = svc
+            .clone()
+            .oneshot(request("t2", "10.0.0.1"))
+            .await
+            .unwrap();
+        assert_eq!(other.status(), 200, "another tenant has its own counter");
+        let ip = svc.oneshot(request("t1", "10.0.0.2")).await.unwrap();
+        assert_eq!(ip.status(), 200, "another IP has its own counter");
+    }
+}
