@@ -6,6 +6,8 @@ mod idempotency;
 mod locks;
 mod ratelimit;
 
+pub use ratelimit::RedisRateLimitOnClock;
+
 use palisade_core::{StoreError, TenantId};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use std::time::Duration;

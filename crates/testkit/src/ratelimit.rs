@@ -1,1 +1,494 @@
-//! Conformance suite of the ratelimit stores.
+//! Conformance suite of the ratelimit stores: identical decisions on every backend.
+//!
+//! With a controllable clock every value (remaining, reset-after, retry-after) is asserted
+//! exactly while time is driven; a store on its server's clock (Redis `TIME`) runs the checks
+//! that need no time travel, with long windows, plus short real-time checks.
+
+use palisade_core::{ManualClock, PageRequest, TenantId};
+use palisade_ratelimit::{
+    Algorithm, ChangeKind, Check, Decision, KeyPart, Mode, Outcome, Policy, RateLimitStore,
+    RateOverride, RatePolicyStore,
+};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// A start instant aligned to every window the suite uses (a whole day).
+pub const START_MS: i64 = 1_700_006_400_000;
+
+/// How the suite controls time.
+#[derive(Debug, Clone)]
+pub enum Time {
+    /// The store reads this clock (set to [`START_MS`] by the suite).
+    Manual(Arc<ManualClock>),
+    /// The store uses a clock the suite cannot move (e.g. the Redis server's).
+    Real,
+}
+
+struct Ctx {
+    store: Arc<dyn RateLimitStore>,
+    time: Time,
+}
+
+impl Ctx {
+    fn manual(&self) -> Option<&ManualClock> {
+        match &self.time {
+            Time::Manual(c) => Some(c),
+            Time::Real => None,
+        }
+    }
+
+    async fn check(&self, t: &TenantId, checks: &[Check]) -> Vec<Decision> {
+        self.store.ratelimit_check(t, checks).await.expect("check")
+    }
+
+    async fn one(&self, t: &TenantId, p: &Policy, key: &str, cost: u64) -> Decision {
+        self.check(t, &[chk(p, key, cost)]).await[0]
+    }
+}
+
+/// Runs every decision check against `store` (must be empty), driving `time` when manual.
+pub async fn run(store: Arc<dyn RateLimitStore>, time: Time) {
+    let ctx = Ctx { store, time };
+    if let Some(c) = ctx.manual() {
+        c.set(START_MS);
+        gcra_sequence(&ctx).await;
+        fixed_window_sequence(&ctx).await;
+        sliding_window_sequence(&ctx).await;
+        block_after_violation(&ctx).await;
+    } else {
+        real_time_window_and_block(&ctx).await;
+    }
+    cost_zero_and_above_one(&ctx).await;
+    all_or_nothing_across_policies(&ctx).await;
+    tenants_are_isolated(&ctx).await;
+    shadow_reports_but_never_denies(&ctx).await;
+    reset_forgets_a_key(&ctx).await;
+    concurrent_checks_grant_exactly_the_quota(&ctx).await;
+}
+
+fn tenant() -> TenantId {
+    TenantId::generate()
+}
+
+fn policy(name: &str, algorithm: Algorithm, quota: u64, window: Duration) -> Policy {
+    Policy::new(name, algorithm, quota, window, vec![KeyPart::Tenant])
+}
+
+fn chk(p: &Policy, key: &str, cost: u64) -> Check {
+    Check {
+        policy: p.name.clone(),
+        limit: p.limit(),
+        key: key.to_owned(),
+        cost,
+    }
+}
+
+/// `(allowed, remaining, reset_after_ms, retry_after_ms)`.
+fn v(d: &Decision) -> (bool, u64, u64, u64) {
+    (d.allowed, d.remaining, d.reset_after_ms, d.retry_after_ms)
+}
+
+fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+async fn gcra_sequence(c: &Ctx) {
+    let (t, clock) = (tenant(), c.manual().unwrap());
+    let mut p = policy("gcra", Algorithm::Gcra, 10, Duration::from_secs(1));
+    p.burst = Some(3);
+    let mut got = Vec::new();
+    for _ in 0..4 {
+        got.push(v(&c.one(&t, &p, "k", 1).await));
+    }
+    assert_eq!(
+        got,
+        [
+            (true, 2, 100, 0),
+            (true, 1, 200, 0),
+            (true, 0, 300, 0),
+            (false, 0, 300, 100)
+        ]
+    );
+    clock.advance(ms(99));
+    assert_eq!(v(&c.one(&t, &p, "k", 1).await), (false, 0, 201, 1));
+    clock.advance(ms(1));
+    assert_eq!(v(&c.one(&t, &p, "k", 1).await), (true, 0, 300, 0));
+    clock.advance(ms(250));
+    assert_eq!(v(&c.one(&t, &p, "k", 2).await), (true, 0, 250, 0));
+    assert_eq!(v(&c.one(&t, &p, "k", 3).await), (false, 0, 250, 250));
+    clock.advance(ms(10_000));
+    assert_eq!(v(&c.one(&t, &p, "k", 3).await), (true, 0, 300, 0));
+    assert_eq!(v(&c.one(&t, &p, "other", 1).await), (true, 2, 100, 0));
+}
+
+async fn fixed_window_sequence(c: &Ctx) {
+    let (t, clock) = (tenant(), c.manual().unwrap());
+    clock.set(START_MS + 2_500);
+    let p = policy("fixed", Algorithm::FixedWindow, 3, Duration::from_secs(10));
+    let mut got = Vec::new();
+    for _ in 0..4 {
+        got.push(v(&c.one(&t, &p, "k", 1).await));
+    }
+    assert_eq!(
+        got,
+        [
+            (true, 2, 7_500, 0),
+            (true, 1, 7_500, 0),
+            (true, 0, 7_500, 0),
+            (false, 0, 7_500, 7_500)
+        ]
+    );
+    clock.set(START_MS + 9_999);
+    assert_eq!(v(&c.one(&t, &p, "k", 1).await), (false, 0, 1, 1));
+    clock.set(START_MS + 10_000);
+    assert_eq!(
+        v(&c.one(&t, &p, "k", 1).await),
+        (true, 2, 10_000, 0),
+        "resets"
+    );
+    clock.set(START_MS);
+}
+
+async fn sliding_window_sequence(c: &Ctx) {
+    let (t, clock) = (tenant(), c.manual().unwrap());
+    clock.set(START_MS + 9_500);
+    let p = policy(
+        "sliding",
+        Algorithm::SlidingWindow,
+        3,
+        Duration::from_secs(10),
+    );
+    let mut got = Vec::new();
+    for _ in 0..3 {
+        got.push(v(&c.one(&t, &p, "k", 1).await));
+    }
+    // Sub-windows of 1 s; the one holding 9.5 s counts until 19.999 s.
+    assert_eq!(
+        got,
+        [
+            (true, 2, 10_499, 0),
+            (true, 1, 10_499, 0),
+            (true, 0, 10_499, 0)
+        ]
+    );
+    clock.set(START_MS + 10_000);
+    assert_eq!(
+        v(&c.one(&t, &p, "k", 1).await),
+        (false, 0, 9_999, 9_999),
+        "no second quota at a window boundary"
+    );
+    clock.set(START_MS + 12_000);
+    assert_eq!(v(&c.one(&t, &p, "k", 2).await), (false, 0, 7_999, 7_999));
+    clock.set(START_MS + 19_998);
+    assert_eq!(v(&c.one(&t, &p, "k", 1).await), (false, 0, 1, 1));
+    clock.set(START_MS + 19_999);
+    assert_eq!(v(&c.one(&t, &p, "k", 1).await), (true, 2, 10_000, 0));
+    clock.set(START_MS + 20_500);
+    assert_eq!(v(&c.one(&t, &p, "k", 2).await), (true, 0, 10_499, 0));
+    assert_eq!(v(&c.one(&t, &p, "k", 1).await), (false, 0, 10_499, 9_499));
+    clock.set(START_MS);
+}
+
+async fn block_after_violation(c: &Ctx) {
+    let (t, clock) = (tenant(), c.manual().unwrap());
+    let mut p = policy("blocky", Algorithm::FixedWindow, 1, Duration::from_secs(1));
+    p.block = Some(Duration::from_secs(5));
+    assert!(c.one(&t, &p, "k", 1).await.allowed);
+    assert_eq!(v(&c.one(&t, &p, "k", 1).await), (false, 0, 5_000, 5_000));
+    clock.advance(ms(2_000));
+    assert_eq!(
+        v(&c.one(&t, &p, "k", 1).await),
+        (false, 0, 3_000, 3_000),
+        "blocked beyond the window, and the block is not extended"
+    );
+    clock.advance(ms(3_000));
+    assert_eq!(v(&c.one(&t, &p, "k", 1).await), (true, 0, 1_000, 0));
+    clock.set(START_MS);
+}
+
+async fn real_time_window_and_block(c: &Ctx) {
+    let t = tenant();
+    let p = policy("rt", Algorithm::FixedWindow, 2, Duration::from_secs(1));
+    let mut denied = None;
+    for _ in 0..10 {
+        let d = c.one(&t, &p, "k", 1).await;
+        if !d.allowed {
+            denied = Some(d);
+            break;
+        }
+    }
+    let d = denied.expect("a third unit in one second is denied (or the window rolled)");
+    assert!((1..=1000).contains(&d.retry_after_ms), "{d:?}");
+    tokio::time::sleep(ms(d.retry_after_ms + 5)).await;
+    assert!(
+        c.one(&t, &p, "k", 1).await.allowed,
+        "the next window allows"
+    );
+
+    let mut b = policy("rtb", Algorithm::Gcra, 1, Duration::from_secs(3600));
+    b.block = Some(Duration::from_millis(700));
+    assert!(c.one(&t, &b, "k", 1).await.allowed);
+    let d = c.one(&t, &b, "k", 1).await;
+    assert!(!d.allowed);
+    let d = c.one(&t, &b, "k", 0).await;
+    assert!(d.allowed, "cost 0 is never limited, even while blocked");
+    let d = c.one(&t, &b, "k", 1).await;
+    assert!(!d.allowed && d.retry_after_ms <= 700, "{d:?}");
+}
+
+async fn cost_zero_and_above_one(c: &Ctx) {
+    let t = tenant();
+    let p = policy(
+        "cost",
+        Algorithm::FixedWindow,
+        5,
+        Duration::from_secs(86_400),
+    );
+    let d = c.one(&t, &p, "k", 0).await;
+    assert_eq!(
+        (d.allowed, d.remaining, d.outcome),
+        (true, 5, Outcome::Allowed)
+    );
+    assert_eq!(c.one(&t, &p, "k", 3).await.remaining, 2);
+    let d = c.one(&t, &p, "k", 3).await;
+    assert_eq!(
+        (d.allowed, d.remaining),
+        (false, 2),
+        "a denied cost consumes nothing"
+    );
+    assert_eq!(c.one(&t, &p, "k", 0).await.remaining, 2);
+    assert_eq!(c.one(&t, &p, "k", 2).await.remaining, 0);
+    let d = c.one(&t, &p, "k", 0).await;
+    assert!(d.allowed, "cost 0 tracks without limiting");
+    let g = policy("costg", Algorithm::Gcra, 4, Duration::from_secs(3_600));
+    assert_eq!(c.one(&t, &g, "k", 4).await.remaining, 0);
+    assert!(!c.one(&t, &g, "k", 1).await.allowed);
+}
+
+async fn all_or_nothing_across_policies(c: &Ctx) {
+    let t = tenant();
+    let day = Duration::from_secs(86_400);
+    let a = policy("a", Algorithm::FixedWindow, 5, day);
+    let b = policy("b", Algorithm::SlidingWindow, 1, day);
+    let g = policy("g", Algorithm::Gcra, 3, day);
+    let both = [chk(&a, "k", 1), chk(&b, "k", 1), chk(&g, "k", 1)];
+    let d = c.check(&t, &both).await;
+    assert!(d.iter().all(|d| d.allowed));
+    assert_eq!(d.iter().map(|d| d.remaining).collect::<Vec<_>>(), [4, 0, 2]);
+    let d = c.check(&t, &both).await;
+    assert_eq!(
+        d.iter().map(|d| (d.allowed, d.outcome)).collect::<Vec<_>>(),
+        [
+            (true, Outcome::Allowed),
+            (false, Outcome::Limited),
+            (true, Outcome::Allowed)
+        ]
+    );
+    assert_eq!(d[0].remaining, 4, "a was not consumed");
+    assert_eq!(d[2].remaining, 2, "g was not consumed");
+    assert_eq!(c.one(&t, &a, "k", 1).await.remaining, 3);
+    assert_eq!(c.one(&t, &g, "k", 1).await.remaining, 1);
+    let over = c.check(&t, &[chk(&a, "k", 1), chk(&g, "k", 2)]).await;
+    assert!(over[0].allowed && !over[1].allowed);
+    assert_eq!(c.one(&t, &a, "k", 0).await.remaining, 3, "none consumed");
+}
+
+async fn tenants_are_isolated(c: &Ctx) {
+    let (x, y) = (tenant(), tenant());
+    let p = policy(
+        "iso",
+        Algorithm::FixedWindow,
+        1,
+        Duration::from_secs(86_400),
+    );
+    assert!(c.one(&x, &p, "same", 1).await.allowed);
+    assert!(!c.one(&x, &p, "same", 1).await.allowed);
+    let d = c.one(&y, &p, "same", 1).await;
+    assert!(d.allowed, "another tenant's key is another counter");
+    assert_eq!(d.remaining, 0);
+    assert!(c.one(&x, &p, "other", 1).await.allowed);
+}
+
+async fn shadow_reports_but_never_denies(c: &Ctx) {
+    let t = tenant();
+    let day = Duration::from_secs(86_400);
+    let mut s = policy("shadow", Algorithm::Gcra, 1, day);
+    s.mode = Mode::Shadow;
+    let e = policy("enforced", Algorithm::FixedWindow, 10, day);
+    let pair = [chk(&s, "k", 1), chk(&e, "k", 1)];
+    let d = c.check(&t, &pair).await;
+    assert_eq!((d[0].outcome, d[1].remaining), (Outcome::Allowed, 9));
+    let d = c.check(&t, &pair).await;
+    assert_eq!(
+        (d[0].allowed, d[0].outcome, d[0].remaining),
+        (true, Outcome::ShadowLimited, 0)
+    );
+    assert!(
+        d[0].retry_after_ms > 0,
+        "shadow reports when it would allow again"
+    );
+    assert_eq!(
+        (d[1].allowed, d[1].remaining),
+        (true, 8),
+        "a shadow limit does not stop the enforced one consuming"
+    );
+}
+
+async fn reset_forgets_a_key(c: &Ctx) {
+    let t = tenant();
+    let p = policy(
+        "reset",
+        Algorithm::SlidingWindow,
+        1,
+        Duration::from_secs(86_400),
+    );
+    assert!(!c.store.ratelimit_reset(&t, "reset", "k").await.unwrap());
+    assert!(c.one(&t, &p, "k", 1).await.allowed);
+    assert!(!c.one(&t, &p, "k", 1).await.allowed);
+    assert!(!c
+        .store
+        .ratelimit_reset(&tenant(), "reset", "k")
+        .await
+        .unwrap());
+    assert!(c.store.ratelimit_reset(&t, "reset", "k").await.unwrap());
+    assert!(c.one(&t, &p, "k", 1).await.allowed);
+}
+
+async fn concurrent_checks_grant_exactly_the_quota(c: &Ctx) {
+    let t = tenant();
+    let day = Duration::from_secs(86_400);
+    let g = policy("race_g", Algorithm::Gcra, 10, day);
+    let f = policy("race_f", Algorithm::FixedWindow, 7, day);
+    let tasks = (0..40).map(|_| {
+        let (store, t) = (c.store.clone(), t.clone());
+        let checks = [chk(&g, "k", 1), chk(&f, "k", 1)];
+        tokio::spawn(async move { store.ratelimit_check(&t, &checks).await })
+    });
+    let mut allowed = 0;
+    for r in futures::future::join_all(tasks).await {
+        let d = r.unwrap().expect("concurrent check must not fail");
+        allowed += d.iter().all(|d| d.allowed) as u32;
+    }
+    assert_eq!(allowed, 7, "exactly the smaller quota is granted");
+    assert_eq!(c.one(&t, &g, "k", 0).await.remaining, 3);
+}
+
+/// Runs every policy/override check against `store` (must be empty).
+pub async fn run_policies(store: Arc<dyn RatePolicyStore>) {
+    let s = &*store;
+    let (t, u) = (tenant(), tenant());
+    let start = s.rate_config_changes(0, 1000).await.unwrap().len();
+    let p = policy("api", Algorithm::Gcra, 100, Duration::from_secs(60));
+    let r1 = s.rate_policy_put(&t, &p, 10).await.unwrap();
+    let mut p2 = p.clone();
+    p2.quota = 200;
+    let r2 = s.rate_policy_put(&t, &p2, 20).await.unwrap();
+    assert!(r2.version > r1.version);
+    let got = s.rate_policy_get(&t, "api").await.unwrap().unwrap();
+    assert_eq!((got.policy, got.updated_at_ms), (p2.clone(), 20));
+    assert!(
+        s.rate_policy_get(&u, "api").await.unwrap().is_none(),
+        "scoped by tenant"
+    );
+    for n in ["b", "c", "d"] {
+        s.rate_policy_put(
+            &t,
+            &policy(n, Algorithm::FixedWindow, 1, Duration::from_secs(1)),
+            1,
+        )
+        .await
+        .unwrap();
+    }
+    let page = s
+        .rate_policy_list(&t, &PageRequest::first(3))
+        .await
+        .unwrap();
+    let names: Vec<_> = page.items.iter().map(|r| r.policy.name.as_str()).collect();
+    assert_eq!(names, ["api", "b", "c"]);
+    let mut next = PageRequest::first(3);
+    next.after = page.next;
+    let page = s.rate_policy_list(&t, &next).await.unwrap();
+    assert_eq!(page.items.len(), 1);
+    assert_eq!(page.next, None);
+    assert!(s
+        .rate_policy_list(&u, &PageRequest::first(10))
+        .await
+        .unwrap()
+        .items
+        .is_empty());
+    assert!(s.rate_policy_delete(&t, "d", 30).await.unwrap());
+    assert!(!s.rate_policy_delete(&t, "d", 30).await.unwrap());
+    assert!(!s.rate_policy_delete(&u, "api", 30).await.unwrap());
+
+    let wide = RateOverride {
+        policy: "api".into(),
+        key: None,
+        quota: 1000,
+        window: None,
+        burst: None,
+    };
+    let one = RateOverride {
+        key: Some("principal=bob".into()),
+        window: Some(Duration::from_secs(3600)),
+        burst: Some(5),
+        ..wide.clone()
+    };
+    s.rate_override_put(&t, &wide, 40).await.unwrap();
+    s.rate_override_put(&t, &one, 41).await.unwrap();
+    let mut again = one.clone();
+    again.quota = 2000;
+    s.rate_override_put(&t, &again, 42).await.unwrap();
+    let list = s
+        .rate_override_list(&t, &PageRequest::first(1))
+        .await
+        .unwrap();
+    assert_eq!(list.items[0].rate_override, wide);
+    let mut next = PageRequest::first(10);
+    next.after = list.next;
+    let rest = s.rate_override_list(&t, &next).await.unwrap();
+    assert_eq!(rest.items.len(), 1);
+    assert_eq!(rest.items[0].rate_override, again);
+    assert!(s
+        .rate_override_list(&u, &PageRequest::first(10))
+        .await
+        .unwrap()
+        .items
+        .is_empty());
+    assert!(!s.rate_override_delete(&u, "api", None, 50).await.unwrap());
+    assert!(s.rate_override_delete(&t, "api", None, 50).await.unwrap());
+    assert!(!s.rate_override_delete(&t, "api", None, 50).await.unwrap());
+
+    let changes = s.rate_config_changes(0, 1000).await.unwrap();
+    let changes = &changes[start..];
+    assert!(changes.windows(2).all(|w| w[0].version < w[1].version));
+    assert!(changes.iter().all(|c| c.tenant == t));
+    let kinds: Vec<_> = changes
+        .iter()
+        .map(|c| match &c.change {
+            ChangeKind::PolicyPut { policy } => format!("put {}", policy.name),
+            ChangeKind::PolicyDeleted { name } => format!("del {name}"),
+            ChangeKind::OverridePut { rate_override } => format!("oput {}", rate_override.quota),
+            ChangeKind::OverrideDeleted { key, .. } => format!("odel {key:?}"),
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "put api",
+            "put api",
+            "put b",
+            "put c",
+            "put d",
+            "del d",
+            "oput 1000",
+            "oput 1000",
+            "oput 2000",
+            "odel None"
+        ]
+    );
+    let last = changes.last().unwrap().version;
+    let after = s.rate_config_changes(changes[5].version, 2).await.unwrap();
+    assert_eq!(after.len(), 2);
+    assert_eq!(after[0].version, changes[6].version);
+    assert!(s.rate_config_changes(last, 10).await.unwrap().is_empty());
+}

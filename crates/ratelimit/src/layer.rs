@@ -1,0 +1,267 @@
+//! A tower layer for axum apps: checks every request against policies, answers 429
+//! `quota-exceeded` problems, and sets the `RateLimit` headers on every response.
+
+use crate::decision::{Check, Decision};
+use crate::headers::{self, HeaderEntry};
+use crate::key::{build_key, KeyContext, MAX_KEY_BYTES};
+use crate::limiter::RateLimiter;
+use crate::policy::Policy;
+use axum::extract::{ConnectInfo, MatchedPath};
+use axum_core::body::Body;
+use axum_core::response::{IntoResponse, Response};
+use http::{Request, StatusCode};
+use palisade_core::{Caller, Problem, TenantId};
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use tower::{Layer, Service};
+
+#[derive(Debug)]
+struct Shared {
+    limiter: RateLimiter,
+    policies: Vec<Policy>,
+    anonymous: TenantId,
+}
+
+/// Applies `policies` to every request (at most [`crate::MAX_CHECKS`], decided together).
+///
+/// Tenant and principal come from the [`Caller`] extension; requests without one are counted
+/// under the `anonymous` tenant. The client IP is the peer address (`ConnectInfo<SocketAddr>`);
+/// put a trusted-proxy layer in front to rewrite it. Keys over 512 bytes are hashed.
+#[derive(Debug, Clone)]
+pub struct RateLimitLayer {
+    shared: Arc<Shared>,
+}
+
+impl RateLimitLayer {
+    /// A layer deciding `policies` with `limiter`. Panics if a policy is invalid or more than
+    /// 16 are given (configuration is validated before this is built).
+    pub fn new(limiter: RateLimiter, policies: Vec<Policy>) -> Self {
+        assert!(policies.len() <= crate::MAX_CHECKS, "at most 16 policies");
+        for p in &policies {
+            assert!(p.validate().is_ok(), "invalid policy {:?}", p.name);
+        }
+        Self {
+            shared: Arc::new(Shared {
+                limiter,
+                policies,
+                anonymous: TenantId::parse("anonymous").expect("valid tenant id"),
+            }),
+        }
+    }
+}
+
+impl<S> Layer<S> for RateLimitLayer {
+    type Service = RateLimitService<S>;
+    fn layer(&self, inner: S) -> Self::Service {
+        RateLimitService {
+            inner,
+            shared: self.shared.clone(),
+        }
+    }
+}
+
+/// The service [`RateLimitLayer`] builds.
+#[derive(Debug, Clone)]
+pub struct RateLimitService<S> {
+    inner: S,
+    shared: Arc<Shared>,
+}
+
+impl Shared {
+    fn checks(&self, req: &Request<Body>) -> (TenantId, Vec<Check>) {
+        let caller = req.extensions().get::<Caller>();
+        let route = req
+            .extensions()
+            .get::<MatchedPath>()
+            .map(|m| m.as_str())
+            .unwrap_or_else(|| req.uri().path());
+        let ctx = KeyContext {
+            ip: req
+                .extensions()
+                .get::<ConnectInfo<SocketAddr>>()
+                .map(|c| c.0.ip()),
+            tenant: caller.map(|c| &c.tenant),
+            principal: caller.map(|c| c.principal.as_str()),
+            route: Some(route),
+            headers: Some(req.headers()),
+        };
+        let checks = self
+            .policies
+            .iter()
+            .map(|p| {
+                let mut key = build_key(&p.key, &ctx);
+                if key.len() > MAX_KEY_BYTES {
+                    key = format!(
+                        "sha256:{}",
+                        palisade_core::secret::sha256_hex(key.as_bytes())
+                    );
+                }
+                Check {
+                    policy: p.name.clone(),
+                    limit: p.limit(),
+                    key,
+                    cost: p.cost,
+                }
+            })
+            .collect();
+        let tenant = caller.map_or_else(|| self.anonymous.clone(), |c| c.tenant.clone());
+        (tenant, checks)
+    }
+
+    fn entries<'a>(&'a self, decisions: &'a [Decision]) -> Vec<HeaderEntry<'a>> {
+        self.policies
+            .iter()
+            .zip(decisions)
+            .map(|(p, d)| HeaderEntry {
+                policy: &p.name,
+                window_ms: p.window.as_millis() as u64,
+                decision: d,
+            })
+            .collect()
+    }
+}
+
+/// The 429 answer: a `quota-exceeded` problem with `Retry-After` and the `RateLimit` headers.
+pub fn quota_exceeded(entries: &[HeaderEntry<'_>]) -> Response {
+    let ds: Vec<Decision> = entries.iter().map(|e| *e.decision).collect();
+    let retry = headers::retry_after_secs(&ds).unwrap_or(1);
+    let mut res = Problem::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        "quota-exceeded",
+        "Quota exceeded",
+        format!("rate limit exceeded; retry after {retry} s"),
+    )
+    .with_retry_after(retry)
+    .into_response();
+    headers::apply(res.headers_mut(), entries);
+    res
+}
+
+type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
+
+impl<S> Service<Request<Body>> for RateLimitService<S>
+where
+    S: Service<Request<Body>, Response = Response> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Send + 'static,
+{
+    type Response = Response;
+    type Error = S::Error;
+    type Future = BoxFuture<Result<Response, S::Error>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request<Body>) -> Self::Future {
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let shared = self.shared.clone();
+        Box::pin(async move {
+            if shared.policies.is_empty() {
+                return inner.call(req).await;
+            }
+            let (tenant, checks) = shared.checks(&req);
+            let decisions = match shared.limiter.check(&tenant, &checks).await {
+                Ok(d) => d,
+                Err(e) => {
+                    tracing::warn!(error = %e, "rate limit decision failed");
+                    return Ok(e.to_problem().into_response());
+                }
+            };
+            let entries = shared.entries(&decisions);
+            if decisions.iter().any(|d| !d.allowed) {
+                return Ok(quota_exceeded(&entries));
+            }
+            let mut res = inner.call(req).await?;
+            headers::apply(res.headers_mut(), &entries);
+            Ok(res)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::memory::MemoryRateLimitStore;
+    use crate::policy::Algorithm;
+    use crate::KeyPart;
+    use std::time::Duration;
+    use tower::ServiceExt;
+
+    fn request(tenant: &str, ip: &str) -> Request<Body> {
+        let mut req = Request::builder()
+            .uri("/v1/things")
+            .body(Body::empty())
+            .unwrap();
+        req.extensions_mut().insert(Caller {
+            tenant: TenantId::parse(tenant).unwrap(),
+            principal: "key_1".into(),
+        });
+        let addr: SocketAddr = format!("{ip}:4000").parse().unwrap();
+        req.extensions_mut().insert(ConnectInfo(addr));
+        req
+    }
+
+    #[tokio::test]
+    async fn answers_429_problem_with_headers_after_the_quota() {
+        let limiter = RateLimiter::new(Arc::new(MemoryRateLimitStore::default()));
+        let p = Policy::new(
+            "per-ip",
+            Algorithm::FixedWindow,
+            2,
+            Duration::from_secs(3600),
+            vec![
+                KeyPart::Tenant,
+                KeyPart::Ip {
+                    ipv6_prefix: Some(64),
+                },
+            ],
+        );
+        let layer = RateLimitLayer::new(limiter, vec![p]);
+        let svc = layer.layer(tower::service_fn(|_req: Request<Body>| async {
+            Ok::<_, std::convert::Infallible>(Response::new(Body::from("ok")))
+        }));
+        let res = svc
+            .clone()
+            .oneshot(request("t1", "10.0.0.1"))
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200);
+        assert_eq!(res.headers()["ratelimit-policy"], "\"per-ip\";q=2;w=3600");
+        assert!(res.headers()["ratelimit"]
+            .to_str()
+            .unwrap()
+            .starts_with("\"per-ip\";r=1;t="));
+        svc.clone()
+            .oneshot(request("t1", "10.0.0.1"))
+            .await
+            .unwrap();
+        let res = svc
+            .clone()
+            .oneshot(request("t1", "10.0.0.1"))
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 429);
+        assert_eq!(res.headers()["content-type"], "application/problem+json");
+        assert!(res.headers().contains_key("retry-after"));
+        assert!(res.headers()["ratelimit"]
+            .to_str()
+            .unwrap()
+            .contains(";r=0;"));
+        let body = axum::body::to_bytes(res.into_body(), 10_000).await.unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(v["code"], "quota-exceeded");
+        let other = svc
+            .clone()
+            .oneshot(request("t2", "10.0.0.1"))
+            .await
+            .unwrap();
+        assert_eq!(other.status(), 200, "another tenant has its own counter");
+        let ip = svc.oneshot(request("t1", "10.0.0.2")).await.unwrap();
+        assert_eq!(ip.status(), 200, "another IP has its own counter");
+    }
+}

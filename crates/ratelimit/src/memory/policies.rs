@@ -1,0 +1,205 @@
+//! Policies and overrides in process memory, with a versioned change feed.
+
+use crate::config::{ChangeKind, ConfigChange, OverrideRecord, PolicyRecord, RateOverride};
+use crate::policy::Policy;
+use crate::store::RatePolicyStore;
+use palisade_core::{Page, PageRequest, StoreError, TenantId};
+use parking_lot::Mutex;
+use std::collections::BTreeMap;
+
+/// The most changes kept for pollers; older ones are dropped (a poller that far behind reloads).
+const MAX_CHANGES: usize = 100_000;
+
+/// Policies and overrides in memory; lost on restart.
+#[derive(Debug, Default)]
+pub struct MemoryPolicyStore {
+    inner: Mutex<Inner>,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    version: i64,
+    policies: BTreeMap<(TenantId, String), PolicyRecord>,
+    overrides: BTreeMap<(TenantId, String, String), OverrideRecord>,
+    changes: Vec<ConfigChange>,
+}
+
+impl Inner {
+    fn bump(&mut self, tenant: &TenantId, change: ChangeKind) -> i64 {
+        self.version += 1;
+        if self.changes.len() >= MAX_CHANGES {
+            self.changes.drain(..MAX_CHANGES / 10);
+        }
+        self.changes.push(ConfigChange {
+            tenant: tenant.clone(),
+            version: self.version,
+            change,
+        });
+        self.version
+    }
+}
+
+/// The page cursor of an override: a JSON pair, unambiguous whatever the key holds.
+pub(crate) fn override_cursor(o: &RateOverride) -> String {
+    serde_json::to_string(&(&o.policy, o.key.as_deref().unwrap_or(""))).unwrap_or_default()
+}
+
+#[async_trait::async_trait]
+impl RatePolicyStore for MemoryPolicyStore {
+    async fn rate_policy_put(
+        &self,
+        tenant: &TenantId,
+        policy: &Policy,
+        now_ms: i64,
+    ) -> Result<PolicyRecord, StoreError> {
+        let mut g = self.inner.lock();
+        let change = ChangeKind::PolicyPut {
+            policy: policy.clone(),
+        };
+        let version = g.bump(tenant, change);
+        let rec = PolicyRecord {
+            policy: policy.clone(),
+            version,
+            updated_at_ms: now_ms,
+        };
+        g.policies
+            .insert((tenant.clone(), policy.name.clone()), rec.clone());
+        Ok(rec)
+    }
+
+    async fn rate_policy_get(
+        &self,
+        tenant: &TenantId,
+        name: &str,
+    ) -> Result<Option<PolicyRecord>, StoreError> {
+        let g = self.inner.lock();
+        Ok(g.policies.get(&(tenant.clone(), name.to_owned())).cloned())
+    }
+
+    async fn rate_policy_list(
+        &self,
+        tenant: &TenantId,
+        page: &PageRequest,
+    ) -> Result<Page<PolicyRecord>, StoreError> {
+        let g = self.inner.lock();
+        let after = page.after.clone().unwrap_or_default();
+        let rows = g
+            .policies
+            .iter()
+            .filter(|((t, n), _)| t == tenant && n.as_str() > after.as_str())
+            .take(page.limit as usize + 1)
+            .map(|(_, r)| r.clone())
+            .collect();
+        Ok(Page::from_rows(rows, page.limit, |r| r.policy.name.clone()))
+    }
+
+    async fn rate_policy_delete(
+        &self,
+        tenant: &TenantId,
+        name: &str,
+        _now_ms: i64,
+    ) -> Result<bool, StoreError> {
+        let mut g = self.inner.lock();
+        if g.policies
+            .remove(&(tenant.clone(), name.to_owned()))
+            .is_none()
+        {
+            return Ok(false);
+        }
+        g.bump(
+            tenant,
+            ChangeKind::PolicyDeleted {
+                name: name.to_owned(),
+            },
+        );
+        Ok(true)
+    }
+
+    async fn rate_override_put(
+        &self,
+        tenant: &TenantId,
+        o: &RateOverride,
+        now_ms: i64,
+    ) -> Result<OverrideRecord, StoreError> {
+        let mut g = self.inner.lock();
+        let change = ChangeKind::OverridePut {
+            rate_override: o.clone(),
+        };
+        let version = g.bump(tenant, change);
+        let rec = OverrideRecord {
+            rate_override: o.clone(),
+            version,
+            updated_at_ms: now_ms,
+        };
+        let k = (
+            tenant.clone(),
+            o.policy.clone(),
+            o.key.clone().unwrap_or_default(),
+        );
+        g.overrides.insert(k, rec.clone());
+        Ok(rec)
+    }
+
+    async fn rate_override_list(
+        &self,
+        tenant: &TenantId,
+        page: &PageRequest,
+    ) -> Result<Page<OverrideRecord>, StoreError> {
+        let g = self.inner.lock();
+        let after: (String, String) = page
+            .after
+            .as_deref()
+            .and_then(|c| serde_json::from_str(c).ok())
+            .unwrap_or_default();
+        let rows = g
+            .overrides
+            .iter()
+            .filter(|((t, p, k), _)| {
+                t == tenant && (p.as_str(), k.as_str()) > (after.0.as_str(), after.1.as_str())
+            })
+            .take(page.limit as usize + 1)
+            .map(|(_, r)| r.clone())
+            .collect();
+        Ok(Page::from_rows(rows, page.limit, |r| {
+            override_cursor(&r.rate_override)
+        }))
+    }
+
+    async fn rate_override_delete(
+        &self,
+        tenant: &TenantId,
+        policy: &str,
+        key: Option<&str>,
+        _now_ms: i64,
+    ) -> Result<bool, StoreError> {
+        let mut g = self.inner.lock();
+        let k = (
+            tenant.clone(),
+            policy.to_owned(),
+            key.unwrap_or_default().to_owned(),
+        );
+        if g.overrides.remove(&k).is_none() {
+            return Ok(false);
+        }
+        let change = ChangeKind::OverrideDeleted {
+            policy: policy.to_owned(),
+            key: key.map(str::to_owned),
+        };
+        g.bump(tenant, change);
+        Ok(true)
+    }
+
+    async fn rate_config_changes(
+        &self,
+        after: i64,
+        limit: u32,
+    ) -> Result<Vec<ConfigChange>, StoreError> {
+        let g = self.inner.lock();
+        Ok(g.changes
+            .iter()
+            .filter(|c| c.version > after)
+            .take(limit as usize)
+            .cloned()
+            .collect())
+    }
+}

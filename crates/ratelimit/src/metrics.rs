@@ -1,0 +1,33 @@
+//! Metric names and the helpers that record decisions and store latency.
+
+use crate::decision::{Check, Decision};
+use std::time::Duration;
+
+/// Counter: decisions by `policy` and `outcome` (`allowed`, `limited`, `shadow_limited`).
+pub const DECISIONS: &str = "palisade_ratelimit_decisions_total";
+/// Counter: decisions taken without the shared store, by `policy` and `action`
+/// (`fallback`: in-memory share of the quota, `allow`, `deny`).
+pub const FALLBACK: &str = "palisade_ratelimit_fallback_total";
+/// Histogram: seconds one store decision took (as the limiter saw it), by `result`.
+pub const STORE_SECONDS: &str = "palisade_ratelimit_store_seconds";
+/// Histogram: seconds one call of the shared store behind a fallback took, by `result`
+/// (`ok`, `error`, `timeout`).
+pub const SHARED_STORE_SECONDS: &str = "palisade_ratelimit_shared_store_seconds";
+
+/// Counts each decision by policy and outcome.
+pub fn record_decisions(checks: &[Check], decisions: &[Decision]) {
+    for (c, d) in checks.iter().zip(decisions) {
+        metrics::counter!(DECISIONS, "policy" => c.policy.clone(), "outcome" => d.outcome.as_str())
+            .increment(1);
+    }
+}
+
+/// Records one store call's latency under `name`.
+pub fn record_latency(name: &'static str, result: &'static str, took: Duration) {
+    metrics::histogram!(name, "result" => result).record(took.as_secs_f64());
+}
+
+/// Counts one check decided without the shared store.
+pub fn record_fallback(policy: &str, action: &'static str) {
+    metrics::counter!(FALLBACK, "policy" => policy.to_owned(), "action" => action).increment(1);
+}

@@ -1,0 +1,102 @@
+//! The store traits: atomic decisions, and policies with their overrides.
+
+use crate::config::{ConfigChange, OverrideRecord, PolicyRecord, RateOverride};
+use crate::decision::{Check, Decision};
+use crate::policy::Policy;
+use palisade_core::{Page, PageRequest, StoreError, TenantId};
+
+/// Where rate-limit state lives.
+#[async_trait::async_trait]
+pub trait RateLimitStore: Send + Sync + std::fmt::Debug {
+    /// Decides `checks` (already validated, see [`crate::validate_checks`]) in ONE atomic
+    /// step, all or nothing: if one enforced check is denied, none consumes. Returns one
+    /// decision per check, in order. Keys are scoped by `tenant`.
+    async fn ratelimit_check(
+        &self,
+        tenant: &TenantId,
+        checks: &[Check],
+    ) -> Result<Vec<Decision>, StoreError>;
+
+    /// Forgets the state (counts and block) of one key; true when there was some.
+    async fn ratelimit_reset(
+        &self,
+        tenant: &TenantId,
+        policy: &str,
+        key: &str,
+    ) -> Result<bool, StoreError>;
+
+    /// Deletes up to `limit` states that no longer matter (expired); returns how many.
+    /// Stores that expire state by themselves (memory, Redis) do nothing.
+    async fn ratelimit_purge_expired(&self, limit: u32) -> Result<u64, StoreError> {
+        let _ = limit;
+        Ok(0)
+    }
+}
+
+/// Durable policies and overrides, with a change feed instances poll to stay current.
+///
+/// Every write bumps a store-wide version; deletes leave a tombstone so pollers learn of them.
+#[async_trait::async_trait]
+pub trait RatePolicyStore: Send + Sync + std::fmt::Debug {
+    /// Creates or replaces the tenant's policy of this name.
+    async fn rate_policy_put(
+        &self,
+        tenant: &TenantId,
+        policy: &Policy,
+        now_ms: i64,
+    ) -> Result<PolicyRecord, StoreError>;
+
+    /// The tenant's live policy of this name.
+    async fn rate_policy_get(
+        &self,
+        tenant: &TenantId,
+        name: &str,
+    ) -> Result<Option<PolicyRecord>, StoreError>;
+
+    /// The tenant's live policies ordered by name.
+    async fn rate_policy_list(
+        &self,
+        tenant: &TenantId,
+        page: &PageRequest,
+    ) -> Result<Page<PolicyRecord>, StoreError>;
+
+    /// Deletes the tenant's policy; false when it had none.
+    async fn rate_policy_delete(
+        &self,
+        tenant: &TenantId,
+        name: &str,
+        now_ms: i64,
+    ) -> Result<bool, StoreError>;
+
+    /// Creates or replaces an override (per tenant when `key` is `None`, else per key).
+    async fn rate_override_put(
+        &self,
+        tenant: &TenantId,
+        o: &RateOverride,
+        now_ms: i64,
+    ) -> Result<OverrideRecord, StoreError>;
+
+    /// The tenant's live overrides ordered by (policy, key).
+    async fn rate_override_list(
+        &self,
+        tenant: &TenantId,
+        page: &PageRequest,
+    ) -> Result<Page<OverrideRecord>, StoreError>;
+
+    /// Deletes an override; false when there was none.
+    async fn rate_override_delete(
+        &self,
+        tenant: &TenantId,
+        policy: &str,
+        key: Option<&str>,
+        now_ms: i64,
+    ) -> Result<bool, StoreError>;
+
+    /// Every change (of any tenant) with a version above `after`, oldest first, at most
+    /// `limit`. Versions become visible in order, so a poller never skips one.
+    async fn rate_config_changes(
+        &self,
+        after: i64,
+        limit: u32,
+    ) -> Result<Vec<ConfigChange>, StoreError>;
+}

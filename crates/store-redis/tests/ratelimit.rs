@@ -1,0 +1,197 @@
+//! The ratelimit conformance suite on Redis (on the server's clock, and on a driven clock
+//! through the same script), and fallback when a real Redis stops and comes back.
+
+mod common;
+
+use palisade_core::{ManualClock, TenantId};
+use palisade_ratelimit::{
+    Algorithm, Check, Decision, FallbackOptions, FallbackStore, KeyPart, MemoryRateLimitStore,
+    OnStoreError, Policy, RateLimitStore,
+};
+use palisade_store_redis::{RedisOptions, RedisStore};
+use palisade_testkit::ratelimit::{run, Time};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+#[tokio::test]
+async fn ratelimit_conformance_on_server_time() {
+    let Some(store) = common::store("ratelimit_conformance_on_server_time").await else {
+        return;
+    };
+    run(Arc::new(store), Time::Real).await;
+}
+
+#[tokio::test]
+async fn ratelimit_conformance_on_driven_clock() {
+    let Some(store) = common::store("ratelimit_conformance_on_driven_clock").await else {
+        return;
+    };
+    let clock = ManualClock::new(0);
+    run(
+        Arc::new(store.ratelimit_on_clock(clock.clone())),
+        Time::Manual(clock),
+    )
+    .await;
+}
+
+/// A redis-server this test owns, on a free port, without persistence.
+struct OwnRedis {
+    child: Child,
+    port: u16,
+}
+
+impl OwnRedis {
+    fn start(port: u16) -> Option<Self> {
+        let child = Command::new("redis-server")
+            .args([
+                "--port",
+                &port.to_string(),
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .ok()?;
+        Some(Self { child, port })
+    }
+
+    async fn wait_ready(&self) {
+        for _ in 0..100 {
+            if tokio::net::TcpStream::connect(("127.0.0.1", self.port))
+                .await
+                .is_ok()
+            {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        panic!("redis-server on {} did not start", self.port);
+    }
+
+    fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for OwnRedis {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn check(name: &str, quota: u64, on_err: OnStoreError) -> Check {
+    let mut p = Policy::new(
+        name,
+        Algorithm::FixedWindow,
+        quota,
+        Duration::from_secs(3600),
+        vec![KeyPart::Tenant],
+    );
+    p.on_store_error = on_err;
+    Check {
+        policy: p.name.clone(),
+        limit: p.limit(),
+        key: "k".into(),
+        cost: 1,
+    }
+}
+
+async fn decide(s: &FallbackStore, t: &TenantId, c: &[Check]) -> Vec<Decision> {
+    s.ratelimit_check(t, c)
+        .await
+        .expect("a fallback store always answers")
+}
+
+#[tokio::test]
+async fn fallback_when_redis_stops_and_recovery_when_it_returns() {
+    let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+    let metrics = recorder.handle();
+    metrics::set_global_recorder(recorder).unwrap();
+    let port = free_port();
+    let Some(mut redis) = OwnRedis::start(port) else {
+        eprintln!("!!!!! SKIPPED fallback test: no redis-server binary !!!!!");
+        return;
+    };
+    redis.wait_ready().await;
+    let mut opts = RedisOptions::new(format!("redis://127.0.0.1:{port}"));
+    opts.response_timeout = Duration::from_millis(200);
+    opts.connect_timeout = Duration::from_millis(200);
+    let shared = Arc::new(RedisStore::connect(&opts).await.unwrap());
+    let mut fo = FallbackOptions::for_instances(2);
+    fo.probe_interval = Duration::from_millis(100);
+    let store = FallbackStore::new(shared, MemoryRateLimitStore::default(), fo);
+    let t = TenantId::generate();
+    let fb = [check("fb", 10, OnStoreError::Fallback)];
+
+    let d = decide(&store, &t, &fb).await;
+    assert!(d[0].allowed && !d[0].fallback);
+    assert_eq!(d[0].remaining, 9, "decided by Redis");
+
+    redis.stop();
+    let mut allowed = 0;
+    for _ in 0..8 {
+        let d = decide(&store, &t, &fb).await;
+        assert!(d[0].fallback, "decided without Redis");
+        allowed += d[0].allowed as u32;
+    }
+    assert_eq!(
+        allowed, 5,
+        "a fallback instance grants quota / expected instances"
+    );
+    assert!(store.is_failing());
+    let allow = [check("open", 1, OnStoreError::Allow)];
+    let deny = [check("closed", 1000, OnStoreError::Deny)];
+    for _ in 0..3 {
+        assert!(decide(&store, &t, &allow).await[0].allowed);
+        assert!(!decide(&store, &t, &deny).await[0].allowed);
+    }
+    let mixed = [check("fb2", 10, OnStoreError::Fallback), deny[0].clone()];
+    let d = decide(&store, &t, &mixed).await;
+    assert!(
+        !d[1].allowed && d[0].remaining == 5,
+        "a deny answer consumes nothing: {d:?}"
+    );
+
+    let text = metrics.render();
+    let line = |action: &str| {
+        text.lines()
+            .find(|l| {
+                l.starts_with("palisade_ratelimit_fallback_total")
+                    && l.contains("policy=\"fb\"")
+                    && l.contains(&format!("action=\"{action}\""))
+            })
+            .map(|l| l.rsplit(' ').next().unwrap().to_owned())
+    };
+    assert_eq!(line("fallback").as_deref(), Some("8"), "{text}");
+
+    let _again = OwnRedis::start(port).expect("restart redis-server");
+    _again.wait_ready().await;
+    let mut recovered = None;
+    for i in 0..50 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let d = decide(&store, &t, &fb).await;
+        if !d[0].fallback {
+            recovered = Some((i, d[0]));
+            break;
+        }
+    }
+    let (_, d) = recovered.expect("decisions go back to Redis by themselves");
+    assert!(!store.is_failing());
+    assert_eq!(
+        d.remaining, 9,
+        "the restarted Redis starts empty (no persistence)"
+    );
+}
