@@ -6,6 +6,7 @@ mod errors;
 mod health;
 mod idempotency;
 mod locks;
+mod logs;
 mod ratelimit;
 mod shutdown;
 mod tenants;

@@ -1,0 +1,40 @@
+//! The access log: one redacted JSON line per request with request id, tenant, route, status, latency.
+
+use crate::common::{eventually, spawn};
+use serde_json::Value;
+use std::time::Duration;
+
+#[tokio::test]
+async fn every_request_logs_id_tenant_route_status_latency_without_secrets() {
+    let p = spawn(&[]);
+    let (tenant, key) = p.tenant_with_key("logs").await;
+    let res = reqwest::Client::new()
+        .get(p.at("/v1/me?email=jane.doe@example.com"))
+        .bearer_auth(&key)
+        .header("x-request-id", "trace_0123456789")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.headers()["x-request-id"], "trace_0123456789");
+    let found = eventually(Duration::from_secs(5), || {
+        p.stderr().lines().any(|l| l.contains("trace_0123456789") && l.contains("latency_ms"))
+    })
+    .await;
+    assert!(found, "no access log line:\n{}", p.stderr());
+    let log = p.stderr();
+    let line: Value = log
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .find(|v| v["request_id"] == "trace_0123456789" && v["message"] == "request")
+        .expect("a JSON access line");
+    assert_eq!(line["tenant"], tenant.as_str());
+    assert_eq!(line["route"], "/v1/me");
+    assert_eq!(line["method"], "GET");
+    assert_eq!(line["status"], 200);
+    assert!(line["latency_ms"].is_number(), "{line}");
+    assert!(!log.contains(&key), "the API key never reaches the log");
+    assert!(!log.contains("jane.doe@example.com"));
+    for l in log.lines().filter(|l| l.starts_with('{')) {
+        serde_json::from_str::<Value>(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}"));
+    }
+}
