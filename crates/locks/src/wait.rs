@@ -10,7 +10,7 @@ use rand::Rng;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{Notify, Semaphore};
+use tokio::sync::{watch, Notify, Semaphore};
 use tokio::time::Instant;
 
 /// First delay between polls of a held lock.
@@ -33,6 +33,8 @@ pub struct Locks {
 struct Inner {
     store: Arc<dyn LockStore>,
     queues: Mutex<HashMap<Key, Arc<Queue>>>,
+    /// True once [`Locks::end_waits`] was called.
+    ending: watch::Sender<bool>,
 }
 
 /// The local waiters of one lock: a FIFO turn (a fair semaphore) and a release signal.
@@ -66,6 +68,7 @@ impl Locks {
             inner: Arc::new(Inner {
                 store,
                 queues: Mutex::new(HashMap::new()),
+                ending: watch::Sender::new(false),
             }),
         }
     }
@@ -159,6 +162,13 @@ impl Locks {
         Ok(self.inner.store.lock_inspect(tenant, name).await?)
     }
 
+    /// Ends every current and future wait of this process early: waiters stop at their next
+    /// safe point (never while a store call is in flight), make one last attempt and return
+    /// its result. Called at shutdown so that waiting acquires answer before the drain ends.
+    pub fn end_waits(&self) {
+        self.inner.ending.send_replace(true);
+    }
+
     /// How many callers of this process are waiting for `name` in [`Locks::acquire`].
     pub fn waiters(&self, tenant: &TenantId, name: &LockName) -> usize {
         let key = (tenant.clone(), name.clone());
@@ -218,15 +228,20 @@ impl Locks {
         sent: &mut Instant,
     ) -> (Result<Acquired, LockError>, bool) {
         let q = self.queue(tenant, &req.name);
+        let mut ending = self.inner.ending.subscribe();
         let mut contended = false;
         let _turn = match q.queue.turn.try_acquire() {
             Ok(p) => p,
             Err(_) => {
                 contended = true;
-                match tokio::time::timeout_at(deadline, q.queue.turn.acquire()).await {
-                    Ok(Ok(p)) => p,
-                    // Deadline while queued (or a closed semaphore, which never happens):
-                    // one last attempt reports the holder.
+                let turn = tokio::select! {
+                    t = tokio::time::timeout_at(deadline, q.queue.turn.acquire()) => t.ok(),
+                    _ = ending.wait_for(|e| *e) => None,
+                };
+                match turn {
+                    Some(Ok(p)) => p,
+                    // Deadline or end of waits while queued (or a closed semaphore, which
+                    // never happens): one last attempt reports the holder.
                     _ => return (self.attempt(tenant, req, sent).await, contended),
                 }
             }
@@ -234,7 +249,8 @@ impl Locks {
         let mut backoff = BACKOFF_START;
         loop {
             let r = self.attempt(tenant, req, sent).await;
-            if !matches!(r, Ok(Acquired::Held(_))) || Instant::now() >= deadline {
+            let over = Instant::now() >= deadline || *ending.borrow();
+            if !matches!(r, Ok(Acquired::Held(_))) || over {
                 return (r, contended);
             }
             contended = true;
@@ -242,6 +258,7 @@ impl Locks {
             tokio::select! {
                 _ = tokio::time::sleep(pause) => {}
                 _ = q.queue.released.notified() => {}
+                _ = ending.wait_for(|e| *e) => {}
             }
             backoff = (backoff * 2).min(BACKOFF_CAP);
         }
@@ -339,6 +356,37 @@ mod tests {
         assert!(started.elapsed() >= Duration::from_millis(150));
         assert!(started.elapsed() < Duration::from_secs(5));
         assert_eq!(locks.waiters(&t, &held.name), 0);
+    }
+
+    #[tokio::test]
+    async fn end_waits_ends_current_and_later_waits_with_the_holder() {
+        let (locks, t) = setup();
+        locks.try_acquire(&t, &req("a")).await.unwrap();
+        let wait = MaxWait::from_ms(30_000).unwrap();
+        let mut tasks = Vec::new();
+        for h in ["b", "c"] {
+            let (l, t2) = (locks.clone(), t.clone());
+            tasks.push(tokio::spawn(
+                async move { l.acquire(&t2, &req(h), wait).await },
+            ));
+        }
+        let name = req("x").name;
+        until(|| locks.waiters(&t, &name) == 2).await;
+        let started = std::time::Instant::now();
+        locks.end_waits();
+        for task in tasks {
+            let r = task.await.unwrap().unwrap();
+            assert!(
+                matches!(r, Acquired::Held(ref l) if l.holder.as_str() == "a"),
+                "{r:?}"
+            );
+        }
+        let later = locks.acquire(&t, &req("d"), wait).await.unwrap();
+        assert!(matches!(later, Acquired::Held(_)));
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "waits ended early"
+        );
     }
 
     #[tokio::test]

@@ -66,10 +66,12 @@ pub async fn start(cfg: Config) -> Result<Running, String> {
 }
 
 impl Running {
-    /// Stops accepting, drains in-flight requests up to `shutdown_timeout`, closes the pools.
+    /// Stops accepting, ends lock waits early (each waiting acquire answers with one last
+    /// attempt), drains in-flight requests up to `shutdown_timeout`, closes the pools.
     /// True when every request finished within the deadline.
     pub async fn shutdown(self) -> bool {
         let _ = self.stop.send(true);
+        self.state.locks.end_waits();
         let deadline = self.state.config.http.shutdown_timeout;
         let drained = tokio::time::timeout(deadline, self.task).await.is_ok();
         if !drained {
