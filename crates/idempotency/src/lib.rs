@@ -69,6 +69,7 @@ pub mod layer;
 pub mod memory;
 pub mod metrics;
 pub mod model;
+pub mod row;
 pub mod store;
 
 pub use config::IdempotencyConfig;
