@@ -61,7 +61,10 @@ pub fn encode_headers(r: &StoredResponse) -> String {
 }
 
 /// Decodes a recovery point from its columns.
-pub fn decode_point(name: Option<String>, data: Option<String>) -> Result<Option<RecoveryPoint>, StoreError> {
+pub fn decode_point(
+    name: Option<String>,
+    data: Option<String>,
+) -> Result<Option<RecoveryPoint>, StoreError> {
     match name {
         None => Ok(None),
         Some(name) => {

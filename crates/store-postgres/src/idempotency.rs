@@ -164,7 +164,9 @@ impl IdempotencyStore for PgStore {
                 return Ok(out);
             }
         }
-        Err(StoreError::Backend("idempotency begin did not settle".into()))
+        Err(StoreError::Backend(
+            "idempotency begin did not settle".into(),
+        ))
     }
 
     async fn idempotency_recovery_point_set(
