@@ -56,6 +56,6 @@ impl IdempotencyContext {
 }
 
 /// A response extension meaning "the operation did not run" (e.g. validation failed): the layer
-/// abandons the entry instead of storing the response. Return `(Extension(NotExecuted), resp)`.
+/// abandons the entry instead of storing the response. Return e.g. `(StatusCode::BAD_REQUEST, Extension(NotExecuted), body)`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct NotExecuted;
