@@ -19,7 +19,8 @@ use std::task::{Context, Poll};
 use tower::{Layer, Service, ServiceExt};
 
 /// Applies idempotency keys to the wrapped service. Must sit behind authentication: it reads
-/// the [`Caller`] request extension (absent → 401 `unauthenticated`).
+/// the [`Caller`] request extension (absent → 401 `unauthenticated`). On an axum `Router`,
+/// prefer `route_layer` so that unmatched paths (404) are not claimed and stored.
 #[derive(Clone, Debug)]
 pub struct IdempotencyLayer {
     store: Arc<dyn IdempotencyStore>,
