@@ -1,1 +1,429 @@
 //! Conformance suite of the idempotency stores.
+
+use palisade_core::{ManualClock, TenantId};
+use palisade_idempotency::{
+    BeginOutcome, EntryRef, EntryToken, EntryUpdate, Fingerprint, IdempotencyBegin,
+    IdempotencyComplete, IdempotencyKey, IdempotencyStore, RecoveryPoint, RecoveryPointSet,
+    StoredResponse,
+};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// How the suite moves time and what the store does by itself.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// The store's clock when the suite can drive it; `None` = real time (the suite sleeps).
+    pub clock: Option<Arc<ManualClock>>,
+    /// True when entries expire by themselves (Redis `PEXPIRE`), so the sweep deletes nothing.
+    pub self_expiring: bool,
+}
+
+/// A short lock or TTL, and how long to wait for it to pass.
+const SHORT: Duration = Duration::from_millis(500);
+const PAST_SHORT: Duration = Duration::from_millis(800);
+const LONG: Duration = Duration::from_secs(3600);
+
+/// Runs every idempotency check against `store`.
+pub async fn run(store: Arc<dyn IdempotencyStore>, opts: Options) {
+    let s = Suite { store, opts };
+    s.new_then_in_flight_then_mismatch().await;
+    s.complete_then_replay_exactly().await;
+    s.unknown_and_abandoned_entries().await;
+    s.lock_expiry_resumes_from_recovery_point().await;
+    s.late_holder_may_complete_until_taken_over().await;
+    s.recovery_point_extends_the_lock().await;
+    s.tenants_and_principals_are_isolated().await;
+    s.completed_entries_expire_and_are_swept().await;
+    s.concurrent_begins_claim_once().await;
+    s.concurrent_takeovers_claim_once().await;
+}
+
+struct Suite {
+    store: Arc<dyn IdempotencyStore>,
+    opts: Options,
+}
+
+fn key(k: &str) -> IdempotencyKey {
+    IdempotencyKey::new(k.into()).unwrap()
+}
+
+fn fp(s: &str) -> Fingerprint {
+    Fingerprint::from_hex(format!("{s:0>64}"))
+}
+
+fn begin_req(principal: &str, k: &str, f: &str, lock: Duration) -> IdempotencyBegin {
+    IdempotencyBegin {
+        principal: principal.into(),
+        key: key(k),
+        fingerprint: fp(f),
+        lock_ttl: lock,
+        retention: LONG,
+    }
+}
+
+fn entry(principal: &str, k: &str, token: &EntryToken) -> EntryRef {
+    EntryRef {
+        principal: principal.into(),
+        key: key(k),
+        token: token.clone(),
+    }
+}
+
+fn response() -> StoredResponse {
+    StoredResponse {
+        status: 201,
+        headers: vec![
+            ("content-type".into(), "application/json".into()),
+            ("location".into(), "/v1/charges/ch_1".into()),
+            ("link".into(), "<a>".into()),
+            ("link".into(), "<b>".into()),
+        ],
+        body: vec![b'{', 0, 255, 1, b'}'],
+    }
+}
+
+fn point(name: &str) -> RecoveryPoint {
+    RecoveryPoint {
+        name: name.into(),
+        data: serde_json::json!({"charge": "ch_1", "n": [1, 2]}),
+    }
+}
+
+fn token_of(o: &BeginOutcome) -> EntryToken {
+    match o {
+        BeginOutcome::Proceed { token, .. } => token.clone(),
+        other => panic!("expected Proceed, got {other:?}"),
+    }
+}
+
+impl Suite {
+    async fn pass(&self, d: Duration) {
+        match &self.opts.clock {
+            Some(c) => c.advance(d),
+            None => tokio::time::sleep(d).await,
+        }
+    }
+
+    async fn begin(&self, t: &TenantId, p: &str, k: &str, f: &str, lock: Duration) -> BeginOutcome {
+        self.store
+            .idempotency_begin(t, &begin_req(p, k, f, lock))
+            .await
+            .unwrap()
+    }
+
+    async fn complete(&self, t: &TenantId, e: EntryRef, ttl: Duration) -> EntryUpdate {
+        let req = IdempotencyComplete {
+            entry: e,
+            response: response(),
+            ttl,
+        };
+        self.store.idempotency_complete(t, &req).await.unwrap()
+    }
+
+    async fn abandon(&self, t: &TenantId, e: EntryRef) -> EntryUpdate {
+        self.store.idempotency_abandon(t, &e).await.unwrap()
+    }
+
+    async fn set_point(
+        &self,
+        t: &TenantId,
+        e: EntryRef,
+        name: &str,
+        lock: Duration,
+    ) -> EntryUpdate {
+        let req = RecoveryPointSet {
+            entry: e,
+            point: point(name),
+            lock_ttl: lock,
+        };
+        self.store
+            .idempotency_recovery_point_set(t, &req)
+            .await
+            .unwrap()
+    }
+
+    async fn new_then_in_flight_then_mismatch(&self) {
+        let t = TenantId::generate();
+        let first = self.begin(&t, "p", "k1", "a", LONG).await;
+        assert!(matches!(
+            first,
+            BeginOutcome::Proceed {
+                recovery_point: None,
+                attempt: 1,
+                ..
+            }
+        ));
+        match self.begin(&t, "p", "k1", "a", LONG).await {
+            BeginOutcome::InFlight { lock_remaining_ms } => {
+                assert!(lock_remaining_ms > 0 && lock_remaining_ms <= 3_600_000)
+            }
+            other => panic!("same key in flight must be InFlight, got {other:?}"),
+        }
+        assert_eq!(
+            self.begin(&t, "p", "k1", "b", LONG).await,
+            BeginOutcome::Mismatch
+        );
+    }
+
+    async fn complete_then_replay_exactly(&self) {
+        let t = TenantId::generate();
+        let tok = token_of(&self.begin(&t, "p", "k", "a", LONG).await);
+        assert_eq!(
+            self.complete(&t, entry("p", "k", &tok), LONG).await,
+            EntryUpdate::Applied
+        );
+        assert_eq!(
+            self.begin(&t, "p", "k", "a", LONG).await,
+            BeginOutcome::Replay(response())
+        );
+        assert_eq!(
+            self.begin(&t, "p", "k", "b", LONG).await,
+            BeginOutcome::Mismatch
+        );
+        assert_eq!(
+            self.complete(&t, entry("p", "k", &tok), LONG).await,
+            EntryUpdate::AlreadyCompleted
+        );
+        assert_eq!(
+            self.set_point(&t, entry("p", "k", &tok), "x", LONG).await,
+            EntryUpdate::AlreadyCompleted
+        );
+        assert_eq!(
+            self.abandon(&t, entry("p", "k", &tok)).await,
+            EntryUpdate::AlreadyCompleted
+        );
+        assert_eq!(
+            self.begin(&t, "p", "k", "a", LONG).await,
+            BeginOutcome::Replay(response()),
+            "a completed entry survives abandon"
+        );
+    }
+
+    async fn unknown_and_abandoned_entries(&self) {
+        let t = TenantId::generate();
+        let stranger = EntryToken::generate();
+        assert_eq!(
+            self.complete(&t, entry("p", "none", &stranger), LONG).await,
+            EntryUpdate::NotFound
+        );
+        let ab = self.abandon(&t, entry("p", "none", &stranger)).await;
+        assert_eq!(ab, EntryUpdate::NotFound);
+
+        let tok = token_of(&self.begin(&t, "p", "k", "a", LONG).await);
+        let ab = self.abandon(&t, entry("p", "k", &stranger)).await;
+        assert_eq!(ab, EntryUpdate::Superseded, "wrong token cannot abandon");
+        let ab = self.abandon(&t, entry("p", "k", &tok)).await;
+        assert_eq!(ab, EntryUpdate::Applied);
+        assert_eq!(
+            self.complete(&t, entry("p", "k", &tok), LONG).await,
+            EntryUpdate::NotFound
+        );
+        let again = self.begin(&t, "p", "k", "b", LONG).await;
+        assert!(
+            matches!(again, BeginOutcome::Proceed { attempt: 1, .. }),
+            "an abandoned key is free, even for another payload: {again:?}"
+        );
+    }
+
+    async fn lock_expiry_resumes_from_recovery_point(&self) {
+        let t = TenantId::generate();
+        let old = token_of(&self.begin(&t, "p", "k", "a", SHORT).await);
+        assert_eq!(
+            self.set_point(&t, entry("p", "k", &old), "charged", SHORT)
+                .await,
+            EntryUpdate::Applied
+        );
+        self.pass(PAST_SHORT).await;
+        assert_eq!(
+            self.begin(&t, "p", "k", "b", LONG).await,
+            BeginOutcome::Mismatch,
+            "an expired lock does not free the key for another payload"
+        );
+        let retry = self.begin(&t, "p", "k", "a", LONG).await;
+        let new = match &retry {
+            BeginOutcome::Proceed {
+                token,
+                recovery_point,
+                attempt,
+            } => {
+                assert_eq!(recovery_point.as_ref(), Some(&point("charged")));
+                assert_eq!(*attempt, 2);
+                token.clone()
+            }
+            other => panic!("a retry after the lock deadline must proceed, got {other:?}"),
+        };
+        assert_ne!(new, old);
+        assert_eq!(
+            self.complete(&t, entry("p", "k", &old), LONG).await,
+            EntryUpdate::Superseded,
+            "the stale holder cannot complete"
+        );
+        assert_eq!(
+            self.set_point(&t, entry("p", "k", &old), "late", LONG)
+                .await,
+            EntryUpdate::Superseded
+        );
+        assert_eq!(
+            self.complete(&t, entry("p", "k", &new), LONG).await,
+            EntryUpdate::Applied
+        );
+        assert_eq!(
+            self.begin(&t, "p", "k", "a", LONG).await,
+            BeginOutcome::Replay(response())
+        );
+    }
+
+    async fn late_holder_may_complete_until_taken_over(&self) {
+        let t = TenantId::generate();
+        let tok = token_of(&self.begin(&t, "p", "k", "a", SHORT).await);
+        self.pass(PAST_SHORT).await;
+        assert_eq!(
+            self.complete(&t, entry("p", "k", &tok), LONG).await,
+            EntryUpdate::Applied
+        );
+        assert_eq!(
+            self.begin(&t, "p", "k", "a", LONG).await,
+            BeginOutcome::Replay(response())
+        );
+    }
+
+    async fn recovery_point_extends_the_lock(&self) {
+        let t = TenantId::generate();
+        let tok = token_of(&self.begin(&t, "p", "k", "a", SHORT).await);
+        assert_eq!(
+            self.set_point(&t, entry("p", "k", &tok), "one", LONG).await,
+            EntryUpdate::Applied
+        );
+        self.pass(PAST_SHORT).await;
+        assert!(matches!(
+            self.begin(&t, "p", "k", "a", LONG).await,
+            BeginOutcome::InFlight { .. }
+        ));
+    }
+
+    async fn tenants_and_principals_are_isolated(&self) {
+        let (a, b) = (TenantId::generate(), TenantId::generate());
+        let tok = token_of(&self.begin(&a, "p", "shared", "a", LONG).await);
+        assert_eq!(
+            self.complete(&a, entry("p", "shared", &tok), LONG).await,
+            EntryUpdate::Applied
+        );
+        let other_tenant = self.begin(&b, "p", "shared", "a", LONG).await;
+        assert!(
+            matches!(other_tenant, BeginOutcome::Proceed { attempt: 1, .. }),
+            "another tenant must never get the stored response: {other_tenant:?}"
+        );
+        let other_principal = self.begin(&a, "q", "shared", "a", LONG).await;
+        assert!(
+            matches!(other_principal, BeginOutcome::Proceed { attempt: 1, .. }),
+            "another principal must never get the stored response: {other_principal:?}"
+        );
+        let _ = self.begin(&a, "p", "only-a", "a", LONG).await;
+        assert_eq!(
+            self.complete(&b, entry("p", "only-a", &tok), LONG).await,
+            EntryUpdate::NotFound,
+            "another tenant cannot reach the entry"
+        );
+        // Principals whose concatenation with the key would collide stay apart.
+        let x = self.begin(&a, "p:x", "y", "a", LONG).await;
+        let y = self.begin(&a, "p", "x:y", "a", LONG).await;
+        assert!(matches!(x, BeginOutcome::Proceed { .. }));
+        assert!(matches!(y, BeginOutcome::Proceed { .. }));
+    }
+
+    async fn completed_entries_expire_and_are_swept(&self) {
+        let t = TenantId::generate();
+        for k in ["e1", "e2", "e3"] {
+            let tok = token_of(&self.begin(&t, "p", k, "a", LONG).await);
+            assert_eq!(
+                self.complete(&t, entry("p", k, &tok), SHORT).await,
+                EntryUpdate::Applied
+            );
+        }
+        assert!(matches!(
+            self.begin(&t, "p", "e1", "b", LONG).await,
+            BeginOutcome::Mismatch
+        ));
+        self.pass(PAST_SHORT).await;
+        let fresh = self.begin(&t, "p", "e1", "b", LONG).await;
+        assert!(
+            matches!(
+                fresh,
+                BeginOutcome::Proceed {
+                    attempt: 1,
+                    recovery_point: None,
+                    ..
+                }
+            ),
+            "an expired key is used afresh: {fresh:?}"
+        );
+        if self.opts.self_expiring {
+            assert_eq!(self.store.idempotency_expired_delete(100).await.unwrap(), 0);
+            return;
+        }
+        assert_eq!(
+            self.store.idempotency_expired_delete(1).await.unwrap(),
+            1,
+            "batched"
+        );
+        let mut total = 1;
+        loop {
+            let n = self.store.idempotency_expired_delete(100).await.unwrap();
+            if n == 0 {
+                break;
+            }
+            total += n;
+        }
+        assert!(total >= 2, "the expired entries e2 and e3 are swept");
+        assert!(
+            matches!(
+                self.begin(&t, "p", "e1", "b", LONG).await,
+                BeginOutcome::InFlight { .. }
+            ),
+            "the sweep keeps live entries"
+        );
+    }
+
+    async fn concurrent_begins_claim_once(&self) {
+        let t = TenantId::generate();
+        let outcomes = self.race(&t, "race", LONG).await;
+        let proceeds = outcomes
+            .iter()
+            .filter(|o| matches!(o, BeginOutcome::Proceed { .. }))
+            .count();
+        assert_eq!(proceeds, 1, "exactly one of 50 concurrent begins proceeds");
+        assert!(outcomes.iter().all(|o| matches!(
+            o,
+            BeginOutcome::Proceed { .. } | BeginOutcome::InFlight { .. }
+        )));
+    }
+
+    async fn concurrent_takeovers_claim_once(&self) {
+        let t = TenantId::generate();
+        let _ = self.begin(&t, "p", "race", "a", SHORT).await;
+        self.pass(PAST_SHORT).await;
+        let outcomes = self.race(&t, "race", LONG).await;
+        let winners: Vec<_> = outcomes
+            .iter()
+            .filter(|o| matches!(o, BeginOutcome::Proceed { attempt: 2, .. }))
+            .collect();
+        assert_eq!(
+            winners.len(),
+            1,
+            "exactly one retry takes over an expired lock"
+        );
+    }
+
+    async fn race(&self, t: &TenantId, k: &str, lock: Duration) -> Vec<BeginOutcome> {
+        let tasks = (0..50).map(|_| {
+            let (s, t) = (self.store.clone(), t.clone());
+            let req = begin_req("p", k, "a", lock);
+            tokio::spawn(async move { s.idempotency_begin(&t, &req).await })
+        });
+        futures::future::join_all(tasks)
+            .await
+            .into_iter()
+            .map(|r| r.unwrap().expect("a concurrent begin must not fail"))
+            .collect()
+    }
+}

@@ -1,0 +1,20 @@
+//! The idempotency conformance suite on PostgreSQL.
+
+mod common;
+
+use palisade_core::ManualClock;
+use std::sync::Arc;
+
+#[tokio::test]
+async fn idempotency_conformance() {
+    let clock = ManualClock::new(1_700_000_000_000);
+    let Some(store) = common::store("idempotency_conformance").await else {
+        return;
+    };
+    let store = store.with_clock(clock.clone());
+    let opts = palisade_testkit::idempotency::Options {
+        clock: Some(clock),
+        self_expiring: false,
+    };
+    palisade_testkit::idempotency::run(Arc::new(store), opts).await;
+}

@@ -1,0 +1,15 @@
+//! The idempotency conformance suite on Redis (server time, real short TTLs).
+
+mod common;
+
+#[tokio::test]
+async fn idempotency_conformance() {
+    let Some(store) = common::store("idempotency_conformance").await else {
+        return;
+    };
+    let opts = palisade_testkit::idempotency::Options {
+        clock: None,
+        self_expiring: true,
+    };
+    palisade_testkit::idempotency::run(std::sync::Arc::new(store), opts).await;
+}

@@ -1,0 +1,17 @@
+//! The idempotency conformance suite on SQLite.
+
+mod common;
+
+use palisade_core::ManualClock;
+use std::sync::Arc;
+
+#[tokio::test]
+async fn idempotency_conformance() {
+    let clock = ManualClock::new(1_700_000_000_000);
+    let store = common::store().await.with_clock(clock.clone());
+    let opts = palisade_testkit::idempotency::Options {
+        clock: Some(clock),
+        self_expiring: false,
+    };
+    palisade_testkit::idempotency::run(Arc::new(store), opts).await;
+}
