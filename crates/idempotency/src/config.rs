@@ -27,7 +27,7 @@ pub struct IdempotencyConfig {
     /// Problem codes (in `application/problem+json` responses) that mean the operation did not
     /// run, so the response is not stored: default `store-unavailable` (Palisade's own 503),
     /// `invalid-request` (validation errors), `unauthenticated`, `payload-too-large`,
-    /// `rate-limited`.
+    /// `quota-exceeded`.
     pub not_executed_codes: Vec<String>,
     /// `Retry-After` seconds of the 503 sent when the idempotency store fails (default 1).
     pub store_retry_after_secs: u64,

@@ -50,7 +50,7 @@
 //! - responses carrying the [`NotExecuted`] response extension (for the app's validation errors);
 //! - problem+json responses whose `code` is in [`IdempotencyConfig::not_executed_codes`]
 //!   (by default Palisade's own `store-unavailable` 503, `invalid-request` validation errors,
-//!   `unauthenticated`, `payload-too-large`, `rate-limited`);
+//!   `unauthenticated`, `payload-too-large`, `quota-exceeded`);
 //! - a response larger than [`IdempotencyConfig::max_stored_response`] is passed through and the
 //!   entry abandoned (a retry runs the operation again: keep such responses small);
 //! - an error of the inner service abandons the entry; a request cancelled mid-operation (client
