@@ -2,8 +2,21 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+use palisade_core::ManualClock;
+use std::sync::Arc;
+
 pub mod backends;
 pub mod idempotency;
 pub mod locks;
 pub mod ratelimit;
 pub mod tenancy;
+
+/// How a conformance suite controls the store's time.
+#[derive(Debug, Clone)]
+pub enum Time {
+    /// The store reads this clock (memory, SQLite, PostgreSQL): the suite sets and advances it.
+    Manual(Arc<ManualClock>),
+    /// The store uses a clock the suite cannot move (Redis server `TIME`, `PX` expiry): the
+    /// suite runs the checks that need no time travel, plus short real-time waits.
+    Real,
+}

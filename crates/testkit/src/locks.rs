@@ -1,6 +1,6 @@
 //! Conformance suite of the locks stores.
 
-use palisade_core::{Clock, ManualClock, TenantId};
+use palisade_core::{Clock, TenantId};
 use palisade_locks::{
     Acquired, FencingToken, HolderId, Lease, LeaseCheck, LockAcquire, LockName, LockStore, Locks,
     MaxWait, Ttl,
@@ -10,15 +10,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// How the suite moves the store's time.
-#[derive(Debug, Clone)]
-pub enum Time {
-    /// The store reads this clock (memory, SQLite, PostgreSQL): the suite advances it.
-    Manual(Arc<ManualClock>),
-    /// The store expires leases in real time (Redis `PX`): the suite uses short real TTLs
-    /// for the expiry checks and waits them out.
-    Real,
-}
+pub use crate::Time;
 
 impl Time {
     /// A TTL that the expiry checks wait out.

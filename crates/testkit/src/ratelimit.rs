@@ -15,14 +15,7 @@ use std::time::Duration;
 /// A start instant aligned to every window the suite uses (a whole day).
 pub const START_MS: i64 = 1_700_006_400_000;
 
-/// How the suite controls time.
-#[derive(Debug, Clone)]
-pub enum Time {
-    /// The store reads this clock (set to [`START_MS`] by the suite).
-    Manual(Arc<ManualClock>),
-    /// The store uses a clock the suite cannot move (e.g. the Redis server's).
-    Real,
-}
+pub use crate::Time;
 
 struct Ctx {
     store: Arc<dyn RateLimitStore>,
