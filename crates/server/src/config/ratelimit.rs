@@ -101,9 +101,11 @@ fn policy_errors(policies: &[serde_json::Value], e: &mut Vec<String>) {
                 p.name
             )),
             Ok(p) => names.push(p.name),
-            Err(fields) => e.extend(fields.iter().map(|f| {
-                format!("ratelimit.policies[{i}].{}: {}", f.field, f.message)
-            })),
+            Err(fields) => e.extend(
+                fields
+                    .iter()
+                    .map(|f| format!("ratelimit.policies[{i}].{}: {}", f.field, f.message)),
+            ),
         }
     }
 }

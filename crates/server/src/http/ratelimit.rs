@@ -255,8 +255,14 @@ fn precheck(body: &CheckBody) -> Result<(Option<IpAddr>, HeaderMap), ApiError> {
         e.push(FieldError::new("checks", "1 to 16 checks per decision"));
     }
     for (i, c) in body.checks.iter().enumerate() {
-        if c.key.as_ref().is_some_and(|k| k.is_empty() || k.len() > MAX_KEY_BYTES) {
-            e.push(FieldError::new(format!("checks[{i}].key"), "1 to 512 bytes"));
+        if c.key
+            .as_ref()
+            .is_some_and(|k| k.is_empty() || k.len() > MAX_KEY_BYTES)
+        {
+            e.push(FieldError::new(
+                format!("checks[{i}].key"),
+                "1 to 512 bytes",
+            ));
         }
     }
     let ctx = body.context.as_ref();
@@ -365,7 +371,11 @@ async fn reset(
         let e = FieldError::new("key", "1 to 512 bytes");
         return Err(Problem::invalid(vec![e]).into());
     }
-    if state.ratelimit.policy(&caller.tenant, &body.policy).is_none() {
+    if state
+        .ratelimit
+        .policy(&caller.tenant, &body.policy)
+        .is_none()
+    {
         return Err(unknown_policy());
     }
     let store = state.ratelimit.limiter().store();
@@ -434,7 +444,11 @@ async fn policy_put(
         .rate_policy_put(&caller.tenant, &policy, now)
         .await?;
     sync(&state).await;
-    Ok(Json(policy_view(&rec.policy, PolicySource::Tenant, Some(&rec))))
+    Ok(Json(policy_view(
+        &rec.policy,
+        PolicySource::Tenant,
+        Some(&rec),
+    )))
 }
 
 /// Get a policy: yours, else the configured one of this name.
@@ -453,7 +467,11 @@ async fn policy_get(
         .rate_policy_get(&caller.tenant, &name)
         .await?;
     if let Some(rec) = own {
-        return Ok(Json(policy_view(&rec.policy, PolicySource::Tenant, Some(&rec))));
+        return Ok(Json(policy_view(
+            &rec.policy,
+            PolicySource::Tenant,
+            Some(&rec),
+        )));
     }
     let conf = state.ratelimit.config_policies();
     match conf.iter().find(|p| p.name == name) {

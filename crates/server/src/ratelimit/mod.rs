@@ -101,7 +101,10 @@ impl RateLimits {
         let mut total = 0;
         loop {
             let after = self.read().version;
-            let batch = self.policies.rate_config_changes(after, CHANGE_BATCH).await?;
+            let batch = self
+                .policies
+                .rate_config_changes(after, CHANGE_BATCH)
+                .await?;
             let n = batch.len();
             total += n;
             let mut reg = self.registry.write().unwrap_or_else(|e| e.into_inner());

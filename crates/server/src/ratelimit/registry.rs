@@ -119,7 +119,13 @@ mod tests {
         let a = TenantId::parse("a").unwrap();
         let b = TenantId::parse("b").unwrap();
         let mut r = Registry::new(vec![pol("api", 10)]);
-        r.apply(change(&a, 1, ChangeKind::PolicyPut { policy: pol("api", 99) }));
+        r.apply(change(
+            &a,
+            1,
+            ChangeKind::PolicyPut {
+                policy: pol("api", 99),
+            },
+        ));
         assert_eq!(r.base(&a, "api").unwrap().0.quota, 99);
         assert_eq!(r.base(&b, "api").unwrap().1, PolicySource::Config);
         let o = |key: Option<&str>, quota| RateOverride {
@@ -129,8 +135,20 @@ mod tests {
             window: None,
             burst: None,
         };
-        r.apply(change(&a, 2, ChangeKind::OverridePut { rate_override: o(None, 5) }));
-        r.apply(change(&a, 3, ChangeKind::OverridePut { rate_override: o(Some("k"), 7) }));
+        r.apply(change(
+            &a,
+            2,
+            ChangeKind::OverridePut {
+                rate_override: o(None, 5),
+            },
+        ));
+        r.apply(change(
+            &a,
+            3,
+            ChangeKind::OverridePut {
+                rate_override: o(Some("k"), 7),
+            },
+        ));
         assert_eq!(r.override_for(&a, "api", "k").unwrap().quota, 7);
         assert_eq!(r.override_for(&a, "api", "other").unwrap().quota, 5);
         assert!(r.override_for(&b, "api", "k").is_none(), "scoped by tenant");
@@ -143,7 +161,11 @@ mod tests {
             },
         ));
         assert_eq!(r.override_for(&a, "api", "k").unwrap().quota, 5);
-        r.apply(change(&a, 5, ChangeKind::PolicyDeleted { name: "api".into() }));
+        r.apply(change(
+            &a,
+            5,
+            ChangeKind::PolicyDeleted { name: "api".into() },
+        ));
         assert_eq!(r.base(&a, "api").unwrap().1, PolicySource::Config);
         assert_eq!(r.version, 5);
     }

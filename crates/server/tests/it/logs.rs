@@ -17,7 +17,9 @@ async fn every_request_logs_id_tenant_route_status_latency_without_secrets() {
         .unwrap();
     assert_eq!(res.headers()["x-request-id"], "trace_0123456789");
     let found = eventually(Duration::from_secs(5), || {
-        p.stderr().lines().any(|l| l.contains("trace_0123456789") && l.contains("latency_ms"))
+        p.stderr()
+            .lines()
+            .any(|l| l.contains("trace_0123456789") && l.contains("latency_ms"))
     })
     .await;
     assert!(found, "no access log line:\n{}", p.stderr());

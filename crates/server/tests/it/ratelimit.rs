@@ -26,7 +26,12 @@ impl Api {
         }
     }
 
-    pub async fn send(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> reqwest::Response {
+    pub async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> reqwest::Response {
         let mut r = self
             .c
             .request(method, format!("{}{path}", self.url))
@@ -90,7 +95,10 @@ async fn check_answers_200_with_headers_for_allowed_and_denied() {
         let res = a.check(body.clone()).await;
         assert_eq!(res.status(), 200);
         let h = res.headers().clone();
-        assert_eq!(h["ratelimit-policy"], "\"api\";q=2;w=3600, \"global\";q=5;w=60");
+        assert_eq!(
+            h["ratelimit-policy"],
+            "\"api\";q=2;w=3600, \"global\";q=5;w=60"
+        );
         assert!(h["ratelimit"]
             .to_str()
             .unwrap()
@@ -115,7 +123,12 @@ async fn check_answers_200_with_headers_for_allowed_and_denied() {
         .await;
     assert_eq!(other.json::<Value>().await.unwrap()["allowed"], true);
 
-    let metrics = reqwest::get(p.at("/metrics")).await.unwrap().text().await.unwrap();
+    let metrics = reqwest::get(p.at("/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     for needle in [
         "palisade_ratelimit_decisions_total{policy=\"api\",outcome=\"allowed\"}",
         "palisade_ratelimit_decisions_total{policy=\"api\",outcome=\"limited\"}",
@@ -130,7 +143,8 @@ async fn policies_are_tenant_scoped_listed_and_deleted() {
     let p = spawn_in(temp_dir(), &[]);
     let a = Api::for_tenant(&p, "a").await;
     let b = Api::for_tenant(&p, "b").await;
-    let pol = json!({"algorithm": "gcra", "quota": 10, "window": "1s", "burst": 3, "key": ["ip/64"]});
+    let pol =
+        json!({"algorithm": "gcra", "quota": 10, "window": "1s", "burst": 3, "key": ["ip/64"]});
     for n in ["p1", "p2", "p3"] {
         assert_eq!(a.put_policy(n, pol.clone()).await.status(), 200);
     }
@@ -157,13 +171,17 @@ async fn policies_are_tenant_scoped_listed_and_deleted() {
     assert_eq!(page2["items"][0]["policy"]["name"], "p3");
     assert!(page2["next"].is_null());
 
-    let get_b = b.send(reqwest::Method::GET, "/v1/ratelimit/policies/p1", None).await;
+    let get_b = b
+        .send(reqwest::Method::GET, "/v1/ratelimit/policies/p1", None)
+        .await;
     problem(get_b, 404, "policy-not-found").await;
     let check_b = b
         .check(json!({"checks": [{"policy": "p1", "key": "k"}]}))
         .await;
     problem(check_b, 404, "policy-not-found").await;
-    let del_b = b.send(reqwest::Method::DELETE, "/v1/ratelimit/policies/p1", None).await;
+    let del_b = b
+        .send(reqwest::Method::DELETE, "/v1/ratelimit/policies/p1", None)
+        .await;
     problem(del_b, 404, "policy-not-found").await;
     let list_b: Value = b
         .send(reqwest::Method::GET, "/v1/ratelimit/policies", None)
@@ -176,7 +194,9 @@ async fn policies_are_tenant_scoped_listed_and_deleted() {
     let ctx = json!({"checks": [{"policy": "p1"}], "context": {"ip": "2001:db8::1"}});
     let v: Value = a.check(ctx).await.json().await.unwrap();
     assert_eq!(v["results"][0]["key"], "ip=2001:db8::");
-    let del = a.send(reqwest::Method::DELETE, "/v1/ratelimit/policies/p1", None).await;
+    let del = a
+        .send(reqwest::Method::DELETE, "/v1/ratelimit/policies/p1", None)
+        .await;
     assert_eq!(del.status(), 204);
     let gone = a
         .check(json!({"checks": [{"policy": "p1", "key": "k"}]}))
@@ -199,7 +219,10 @@ async fn overrides_apply_per_tenant_then_per_key() {
         .await;
     let v: Value = res.json().await.unwrap();
     assert_eq!(v["override"]["window"], "1day");
-    assert_eq!(a.check_one("api", "anyone").await["results"][0]["limit"], 50);
+    assert_eq!(
+        a.check_one("api", "anyone").await["results"][0]["limit"],
+        50
+    );
     assert_eq!(a.check_one("api", "vip").await["results"][0]["limit"], 500);
     assert_eq!(b.check_one("api", "vip").await["results"][0]["limit"], 5);
     let list: Value = a
@@ -210,7 +233,11 @@ async fn overrides_apply_per_tenant_then_per_key() {
         .unwrap();
     assert_eq!(list["items"].as_array().unwrap().len(), 2);
     let del = a
-        .send(reqwest::Method::DELETE, "/v1/ratelimit/overrides/api?key=vip", None)
+        .send(
+            reqwest::Method::DELETE,
+            "/v1/ratelimit/overrides/api?key=vip",
+            None,
+        )
         .await;
     assert_eq!(del.status(), 204);
     assert_eq!(a.check_one("api", "vip").await["results"][0]["limit"], 50);
@@ -248,9 +275,15 @@ async fn bad_input_is_a_4xx_problem_never_a_500() {
         assert!(f.iter().any(|x| x == want), "{want} missing: {f:?}");
     }
     let bad_name = a
-        .put_policy("bad name", json!({"algorithm": "gcra", "quota": 1, "window": "1s", "key": ["tenant"]}))
+        .put_policy(
+            "bad name",
+            json!({"algorithm": "gcra", "quota": 1, "window": "1s", "key": ["tenant"]}),
+        )
         .await;
-    assert_eq!(fields(&problem(bad_name, 400, "invalid-request").await), ["name"]);
+    assert_eq!(
+        fields(&problem(bad_name, 400, "invalid-request").await),
+        ["name"]
+    );
     a.put_policy(
         "api",
         json!({"algorithm": "gcra", "quota": 10, "window": "1m", "key": ["tenant"]}),
@@ -264,26 +297,42 @@ async fn bad_input_is_a_4xx_problem_never_a_500() {
     let res = a
         .check(json!({"checks": [{"policy": "api", "key": long}]}))
         .await;
-    assert_eq!(fields(&problem(res, 400, "invalid-request").await), ["checks[0].key"]);
+    assert_eq!(
+        fields(&problem(res, 400, "invalid-request").await),
+        ["checks[0].key"]
+    );
     let built_long = a
         .check(json!({"checks": [{"policy": "api"}], "context": {"principal": long}}))
         .await;
-    assert_eq!(built_long.status(), 200, "tenant-only key ignores the principal");
+    assert_eq!(
+        built_long.status(),
+        200,
+        "tenant-only key ignores the principal"
+    );
     let many: Vec<Value> = (0..17)
         .map(|i| json!({"policy": "api", "key": format!("k{i}")}))
         .collect();
     let res = a.check(json!({ "checks": many })).await;
-    assert_eq!(fields(&problem(res, 400, "invalid-request").await), ["checks"]);
+    assert_eq!(
+        fields(&problem(res, 400, "invalid-request").await),
+        ["checks"]
+    );
     let res = a.check(json!({"checks": []})).await;
     problem(res, 400, "invalid-request").await;
     let res = a
         .check(json!({"checks": [{"policy": "api", "key": "k", "cost": 11}]}))
         .await;
-    assert_eq!(fields(&problem(res, 400, "invalid-request").await), ["checks[0].cost"]);
+    assert_eq!(
+        fields(&problem(res, 400, "invalid-request").await),
+        ["checks[0].cost"]
+    );
     let res = a
         .check(json!({"checks": [{"policy": "api"}], "context": {"ip": "not-an-ip"}}))
         .await;
-    assert_eq!(fields(&problem(res, 400, "invalid-request").await), ["context.ip"]);
+    assert_eq!(
+        fields(&problem(res, 400, "invalid-request").await),
+        ["context.ip"]
+    );
     let res = a.check(json!({"checks": [{"policy": 5}]})).await;
     problem(res, 400, "invalid-json").await;
     let res = a
