@@ -149,32 +149,54 @@ pub fn decide_all(
     let mut decisions = Vec::with_capacity(checks.len());
     let mut writes = Vec::with_capacity(checks.len());
     for ((c, s), (e, blocked)) in checks.iter().zip(states).zip(evals) {
-        let outcome = match (e.allowed, c.limit.shadow) {
-            (true, _) => Outcome::Allowed,
-            (false, false) => Outcome::Limited,
-            (false, true) => Outcome::ShadowLimited,
-        };
-        let mut shown = if gate && e.allowed {
-            eval_one(c, s.as_ref(), now_ms, 0).0
-        } else {
-            e
-        };
-        if !e.allowed && !blocked && c.limit.block_ms > 0 {
-            shown.retry_after_ms = shown.retry_after_ms.max(c.limit.block_ms);
-            shown.reset_after_ms = shown.reset_after_ms.max(c.limit.block_ms);
-        }
-        decisions.push(Decision {
-            allowed: outcome != Outcome::Limited,
-            outcome,
-            limit: c.limit.quota,
-            remaining: shown.remaining,
-            reset_after_ms: shown.reset_after_ms,
-            retry_after_ms: shown.retry_after_ms,
-            fallback: false,
-        });
-        writes.push(write_for(c, s, &e, blocked, gate, now_ms));
+        let (d, w) = finish(c, s, e, blocked, gate, now_ms);
+        decisions.push(d);
+        writes.push(w);
     }
     (decisions, writes)
+}
+
+/// [`decide_all`] for a single check, without allocating: the memory store's hot path.
+pub fn decide_one(c: &Check, state: Option<KeyState>, now_ms: i64) -> (Decision, Option<KeyState>) {
+    let (e, blocked) = eval_one(c, state.as_ref(), now_ms, c.cost);
+    let gate = !e.allowed && !c.limit.shadow;
+    finish(c, &state, e, blocked, gate, now_ms)
+}
+
+/// The decision and the write of one evaluated check, given whether some enforced check of
+/// the decision was denied (`gate`: then nothing consumes).
+fn finish(
+    c: &Check,
+    s: &Option<KeyState>,
+    e: algorithm::Eval,
+    blocked: bool,
+    gate: bool,
+    now_ms: i64,
+) -> (Decision, Option<KeyState>) {
+    let outcome = match (e.allowed, c.limit.shadow) {
+        (true, _) => Outcome::Allowed,
+        (false, false) => Outcome::Limited,
+        (false, true) => Outcome::ShadowLimited,
+    };
+    let mut shown = if gate && e.allowed {
+        eval_one(c, s.as_ref(), now_ms, 0).0
+    } else {
+        e
+    };
+    if !e.allowed && !blocked && c.limit.block_ms > 0 {
+        shown.retry_after_ms = shown.retry_after_ms.max(c.limit.block_ms);
+        shown.reset_after_ms = shown.reset_after_ms.max(c.limit.block_ms);
+    }
+    let d = Decision {
+        allowed: outcome != Outcome::Limited,
+        outcome,
+        limit: c.limit.quota,
+        remaining: shown.remaining,
+        reset_after_ms: shown.reset_after_ms,
+        retry_after_ms: shown.retry_after_ms,
+        fallback: false,
+    };
+    (d, write_for(c, s, &e, blocked, gate, now_ms))
 }
 
 fn write_for(

@@ -3,7 +3,8 @@
 use crate::decision::{Check, Decision};
 use std::time::Duration;
 
-/// Counter: decisions by `policy` and `outcome` (`allowed`, `limited`, `shadow_limited`).
+/// Counter: decisions by `policy` and `outcome` (`allowed`, `limited`, `shadow_limited`, or
+/// `fallback` for any decision taken without the shared store; see [`FALLBACK`]).
 pub const DECISIONS: &str = "palisade_ratelimit_decisions_total";
 /// Counter: decisions taken without the shared store, by `policy` and `action`
 /// (`fallback`: in-memory share of the quota, `allow`, `deny`).
@@ -17,7 +18,12 @@ pub const SHARED_STORE_SECONDS: &str = "palisade_ratelimit_shared_store_seconds"
 /// Counts each decision by policy and outcome.
 pub fn record_decisions(checks: &[Check], decisions: &[Decision]) {
     for (c, d) in checks.iter().zip(decisions) {
-        metrics::counter!(DECISIONS, "policy" => c.policy.clone(), "outcome" => d.outcome.as_str())
+        let outcome = if d.fallback {
+            "fallback"
+        } else {
+            d.outcome.as_str()
+        };
+        metrics::counter!(DECISIONS, "policy" => c.policy.clone(), "outcome" => outcome)
             .increment(1);
     }
 }

@@ -8,6 +8,7 @@ pub mod error;
 pub mod http;
 pub mod metrics;
 pub mod operator_key;
+pub mod ratelimit;
 pub mod serve;
 pub mod state;
 pub mod stores;

@@ -32,6 +32,9 @@ pub async fn start(cfg: Config) -> Result<Running, String> {
         .map_err(|e| format!("migrating: {e}"))?;
     let (operator_key_hash, source) = crate::operator_key::resolve(&cfg)?;
     tracing::info!(source = ?source, "operator key ready");
+    let ratelimit = crate::ratelimit::RateLimits::start(&cfg, &stores)
+        .await
+        .map_err(|e| format!("rate limiting: {e}"))?;
     let state = AppState {
         config: cfg.clone(),
         tenants: stores.tenants(),
@@ -39,6 +42,7 @@ pub async fn start(cfg: Config) -> Result<Running, String> {
         stores,
         operator_key_hash: operator_key_hash.into(),
         metrics,
+        ratelimit,
         clock: SystemClock::shared(),
     };
     let listener = tokio::net::TcpListener::bind(cfg.listen_addr())

@@ -22,6 +22,8 @@ pub struct AppState {
     pub operator_key_hash: Arc<str>,
     /// Prometheus renderer.
     pub metrics: PrometheusHandle,
+    /// Rate limiting: limiter, policies, registry.
+    pub ratelimit: Arc<crate::ratelimit::RateLimits>,
     /// Wall clock.
     pub clock: SharedClock,
 }

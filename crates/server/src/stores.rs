@@ -86,6 +86,27 @@ impl Stores {
         }
     }
 
+    /// True when the durable store is PostgreSQL.
+    pub fn is_postgres(&self) -> bool {
+        matches!(self.durable, Durable::Postgres(_))
+    }
+
+    /// Rate-limit policies and overrides: always the durable store.
+    pub fn ratelimit_policies(&self) -> Arc<dyn palisade_ratelimit::RatePolicyStore> {
+        match &self.durable {
+            Durable::Sqlite(s) => Arc::new(s.clone()),
+            Durable::Postgres(s) => Arc::new(s.clone()),
+        }
+    }
+
+    /// The durable store as a rate-limit decision store, with its name.
+    pub fn ratelimit_durable(&self) -> (Arc<dyn palisade_ratelimit::RateLimitStore>, &'static str) {
+        match &self.durable {
+            Durable::Sqlite(s) => (Arc::new(s.clone()), "sqlite"),
+            Durable::Postgres(s) => (Arc::new(s.clone()), "postgres"),
+        }
+    }
+
     /// Pings each store; the names of those that fail.
     pub async fn failing(&self) -> Vec<&'static str> {
         let mut failing = Vec::new();

@@ -1,6 +1,6 @@
 //! A bounded, sharded in-memory decision store: one process's limits, or the fallback's.
 
-use crate::decision::{decide_all, Check, Decision, KeyState};
+use crate::decision::{decide_all, decide_one, Check, Decision, KeyState};
 use crate::store::RateLimitStore;
 use palisade_core::{SharedClock, StoreError, SystemClock, TenantId};
 use parking_lot::{Mutex, MutexGuard};
@@ -112,6 +112,9 @@ impl MemoryRateLimitStore {
 
     /// Decides at an explicit instant (the fallback and the trait both come here).
     pub fn check_at(&self, tenant: &TenantId, checks: &[Check], now_ms: i64) -> Vec<Decision> {
+        if let [c] = checks {
+            return vec![self.check_one(tenant, c, now_ms)];
+        }
         let keys: Vec<String> = checks
             .iter()
             .map(|c| compose(tenant, &c.policy, &c.key))
@@ -159,6 +162,46 @@ impl MemoryRateLimitStore {
         }
         decisions
     }
+}
+
+impl MemoryRateLimitStore {
+    /// One check: one shard lock, no allocation unless the key is new (the composed key is
+    /// built in a reused per-thread buffer).
+    fn check_one(&self, tenant: &TenantId, c: &Check, now_ms: i64) -> Decision {
+        thread_local! {
+            static BUF: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
+        }
+        BUF.with(|b| {
+            let mut k = b.borrow_mut();
+            k.clear();
+            compose_into(&mut k, tenant, &c.policy, &c.key);
+            let mut shard = self.shards[self.shard_of(&k)].lock();
+            let state = shard.map.get(k.as_str()).map(|e| e.state);
+            let (d, write) = decide_one(c, state, now_ms);
+            let Some(state) = write else { return d };
+            let entry = Entry {
+                state,
+                expires_at_ms: state.expires_at_ms(&c.limit),
+            };
+            if let Some(e) = shard.map.get_mut(k.as_str()) {
+                *e = entry;
+                return d;
+            }
+            if shard.map.len() >= self.per_shard {
+                shard.make_room(self.per_shard, now_ms);
+            }
+            shard.map.insert(k.as_str().into(), entry);
+            d
+        })
+    }
+}
+
+fn compose_into(s: &mut String, tenant: &TenantId, policy: &str, key: &str) {
+    s.push_str(tenant.as_str());
+    s.push('\u{1f}');
+    s.push_str(policy);
+    s.push('\u{1f}');
+    s.push_str(key);
 }
 
 fn compose(tenant: &TenantId, policy: &str, key: &str) -> String {

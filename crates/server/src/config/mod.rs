@@ -1,6 +1,9 @@
 //! Layered, validated configuration: embedded defaults → `palisade.toml` → `PALISADE_*` environment.
 
+mod ratelimit;
 mod validate;
+
+pub use ratelimit::{RateLimitConfig, RateLimitStoreKind};
 
 use bytesize::ByteSize;
 use figment::providers::{Env, Format, Serialized, Toml};
@@ -46,6 +49,8 @@ pub struct Config {
     pub storage: StorageConfig,
     /// HTTP limits and deadlines.
     pub http: HttpConfig,
+    /// Rate limiting.
+    pub ratelimit: RateLimitConfig,
 }
 
 impl std::fmt::Debug for Config {
@@ -62,6 +67,7 @@ impl std::fmt::Debug for Config {
             .field("log", &self.log)
             .field("storage", &self.storage)
             .field("http", &self.http)
+            .field("ratelimit", &self.ratelimit)
             .finish()
     }
 }
@@ -122,6 +128,7 @@ impl Default for Config {
             log: LogConfig::default(),
             storage: StorageConfig::default(),
             http: HttpConfig::default(),
+            ratelimit: RateLimitConfig::default(),
         }
     }
 }

@@ -86,6 +86,7 @@ pub(super) fn errors(cfg: &Config) -> Vec<String> {
                 .into(),
         );
     }
+    super::ratelimit::errors(cfg, &mut e);
     e
 }
 

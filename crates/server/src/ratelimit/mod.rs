@@ -1,0 +1,212 @@
+//! Rate limiting in the server: the decision store chosen by config, and the registry of
+//! policies and overrides every instance keeps current from the durable change feed.
+
+mod registry;
+mod tasks;
+
+pub use registry::{PolicySource, Registry};
+
+use crate::config::{Config, RateLimitStoreKind};
+use crate::stores::Stores;
+use palisade_core::{StoreError, TenantId};
+use palisade_ratelimit::{
+    build_key, Check, FallbackOptions, FallbackStore, KeyContext, MemoryOptions,
+    MemoryRateLimitStore, Policy, RateLimitStore, RateLimiter, RatePolicyStore,
+};
+use std::sync::{Arc, RwLock};
+
+/// Changes read from the feed per round trip.
+const CHANGE_BATCH: u32 = 1000;
+
+/// The process's rate limiter, policy store and registry.
+#[derive(Debug)]
+pub struct RateLimits {
+    limiter: RateLimiter,
+    /// The shared store behind the fallback (`None` for the memory store).
+    shared: Option<Arc<dyn RateLimitStore>>,
+    store_name: &'static str,
+    policies: Arc<dyn RatePolicyStore>,
+    registry: RwLock<Registry>,
+    sync_lock: tokio::sync::Mutex<()>,
+}
+
+/// A check resolved against the registry, with what the headers need.
+#[derive(Debug, Clone)]
+pub struct Resolved {
+    /// The check to decide.
+    pub check: Check,
+    /// The effective window (ms) after overrides.
+    pub window_ms: u64,
+}
+
+/// Why a check could not be resolved.
+#[derive(Debug)]
+pub struct UnknownPolicy(pub String);
+
+impl RateLimits {
+    /// Builds the limiter chosen by `ratelimit.store`, loads every policy and override, and
+    /// starts the change poller and the purge task.
+    pub async fn start(cfg: &Config, stores: &Stores) -> Result<Arc<Self>, StoreError> {
+        let r = &cfg.ratelimit;
+        let memory = || {
+            MemoryRateLimitStore::new(MemoryOptions {
+                max_keys: r.memory_max_keys,
+                shards: 64,
+            })
+        };
+        let (shared, store_name) = shared_store(cfg, stores);
+        let limiter = match &shared {
+            None => RateLimiter::new(Arc::new(memory())),
+            Some(s) => {
+                let mut opts = FallbackOptions::for_instances(cfg.storage.expected_instances);
+                opts.deadline = r.fallback_deadline;
+                if let Some(share) = r.fallback_share {
+                    opts.share = share;
+                }
+                RateLimiter::new(Arc::new(FallbackStore::new(s.clone(), memory(), opts)))
+            }
+        };
+        let this = Arc::new(Self {
+            limiter,
+            shared,
+            store_name,
+            policies: stores.ratelimit_policies(),
+            registry: RwLock::new(Registry::new(r.parsed_policies())),
+            sync_lock: tokio::sync::Mutex::new(()),
+        });
+        this.sync().await?;
+        tasks::spawn(&this, r.poll_interval, r.purge_interval);
+        tracing::info!(store = store_name, "rate limiting ready");
+        Ok(this)
+    }
+
+    /// The limiter (validates, decides, records metrics).
+    pub fn limiter(&self) -> &RateLimiter {
+        &self.limiter
+    }
+
+    /// `memory`, `sqlite`, `postgres` or `redis`.
+    pub fn store_name(&self) -> &'static str {
+        self.store_name
+    }
+
+    /// The durable policy and override store.
+    pub fn policies(&self) -> &Arc<dyn RatePolicyStore> {
+        &self.policies
+    }
+
+    /// Applies every change of the feed not seen yet; returns how many.
+    pub async fn sync(&self) -> Result<usize, StoreError> {
+        let _one_at_a_time = self.sync_lock.lock().await;
+        let mut total = 0;
+        loop {
+            let after = self.read().version;
+            let batch = self
+                .policies
+                .rate_config_changes(after, CHANGE_BATCH)
+                .await?;
+            let n = batch.len();
+            total += n;
+            let mut reg = self.registry.write().unwrap_or_else(|e| e.into_inner());
+            batch.into_iter().for_each(|c| reg.apply(c));
+            if n < CHANGE_BATCH as usize {
+                return Ok(total);
+            }
+        }
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, Registry> {
+        self.registry.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The tenant's policy of this name (own, else configured), without overrides.
+    pub fn policy(&self, tenant: &TenantId, name: &str) -> Option<(Policy, PolicySource)> {
+        self.read()
+            .base(tenant, name)
+            .map(|(p, s)| (p.as_ref().clone(), s))
+    }
+
+    /// The configured policies.
+    pub fn config_policies(&self) -> Vec<Policy> {
+        let mut v: Vec<Policy> = self.read().config_policies().cloned().collect();
+        v.sort_by(|a, b| a.name.cmp(&b.name));
+        v
+    }
+
+    /// Resolves one check: the policy (own, else configured), its key (`key`, or built from
+    /// the policy's key parts and `ctx`), the override for that key, and the cost (`cost`,
+    /// else the policy's).
+    pub fn resolve(
+        &self,
+        tenant: &TenantId,
+        name: &str,
+        key: Option<&str>,
+        cost: Option<u64>,
+        ctx: &KeyContext<'_>,
+    ) -> Result<Resolved, UnknownPolicy> {
+        let reg = self.read();
+        let Some((base, _)) = reg.base(tenant, name) else {
+            return Err(UnknownPolicy(name.to_owned()));
+        };
+        let key = match key {
+            Some(k) => k.to_owned(),
+            None => build_key(&base.key, ctx),
+        };
+        let applied;
+        let p = match reg.override_for(tenant, name, &key) {
+            Some(o) => {
+                applied = o.apply(&base);
+                &applied
+            }
+            None => base.as_ref(),
+        };
+        Ok(Resolved {
+            check: Check {
+                policy: p.name.clone(),
+                limit: p.limit(),
+                key,
+                cost: cost.unwrap_or(p.cost),
+            },
+            window_ms: p.window.as_millis() as u64,
+        })
+    }
+
+    /// Deletes expired decision state from a SQL store; returns how many rows.
+    pub async fn purge(&self) -> Result<u64, StoreError> {
+        let Some(s) = &self.shared else { return Ok(0) };
+        let mut total = 0;
+        loop {
+            let n = s.ratelimit_purge_expired(10_000).await?;
+            total += n;
+            if n < 10_000 {
+                return Ok(total);
+            }
+        }
+    }
+}
+
+/// The shared decision store `ratelimit.store` names, with its name (`None`: memory).
+fn shared_store(cfg: &Config, stores: &Stores) -> (Option<Arc<dyn RateLimitStore>>, &'static str) {
+    let redis = || {
+        stores
+            .redis
+            .clone()
+            .map(|r| Arc::new(r) as Arc<dyn RateLimitStore>)
+    };
+    match cfg.ratelimit.store {
+        RateLimitStoreKind::Memory => (None, "memory"),
+        RateLimitStoreKind::Redis => (redis(), "redis"),
+        RateLimitStoreKind::Durable => {
+            let (s, n) = stores.ratelimit_durable();
+            (Some(s), n)
+        }
+        RateLimitStoreKind::Auto => match (redis(), stores.is_postgres()) {
+            (Some(r), _) => (Some(r), "redis"),
+            (None, true) => {
+                let (s, n) = stores.ratelimit_durable();
+                (Some(s), n)
+            }
+            (None, false) => (None, "memory"),
+        },
+    }
+}
