@@ -1,5 +1,6 @@
 //! Layered, validated configuration: embedded defaults → `palisade.toml` → `PALISADE_*` environment.
 
+mod idempotency;
 mod validate;
 
 use bytesize::ByteSize;
@@ -11,6 +12,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub use crate::telemetry::LogFormat;
+pub use idempotency::{IdempotencySettings, IdempotencyStoreKind};
 
 /// The deployment environment; `production` turns on the strict checks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -46,6 +48,8 @@ pub struct Config {
     pub storage: StorageConfig,
     /// HTTP limits and deadlines.
     pub http: HttpConfig,
+    /// Idempotency keys.
+    pub idempotency: IdempotencySettings,
 }
 
 impl std::fmt::Debug for Config {
@@ -62,6 +66,7 @@ impl std::fmt::Debug for Config {
             .field("log", &self.log)
             .field("storage", &self.storage)
             .field("http", &self.http)
+            .field("idempotency", &self.idempotency)
             .finish()
     }
 }
@@ -122,6 +127,7 @@ impl Default for Config {
             log: LogConfig::default(),
             storage: StorageConfig::default(),
             http: HttpConfig::default(),
+            idempotency: IdempotencySettings::default(),
         }
     }
 }
