@@ -6,6 +6,7 @@ pub mod auth;
 pub mod config;
 pub mod error;
 pub mod http;
+pub mod idempotency_sweep;
 pub mod metrics;
 pub mod operator_key;
 pub mod ratelimit;

@@ -39,6 +39,7 @@ pub async fn start(cfg: Config) -> Result<Running, String> {
         config: cfg.clone(),
         tenants: stores.tenants(),
         locks: palisade_locks::Locks::new(stores.locks()),
+        idempotency: stores.idempotency(cfg.idempotency.store),
         stores,
         operator_key_hash: operator_key_hash.into(),
         metrics,
@@ -50,6 +51,11 @@ pub async fn start(cfg: Config) -> Result<Running, String> {
         .map_err(|e| format!("binding {}: {e}", cfg.listen))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     let (stop, mut stopped) = watch::channel(false);
+    crate::idempotency_sweep::spawn(
+        state.idempotency.clone(),
+        cfg.idempotency.sweep_interval,
+        stop.subscribe(),
+    );
     let app = crate::http::router(state.clone());
     let task = tokio::spawn(async move {
         axum::serve(

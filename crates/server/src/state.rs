@@ -18,6 +18,8 @@ pub struct AppState {
     pub tenants: Arc<dyn TenantStore>,
     /// Fenced locks (one waiter queue per process).
     pub locks: palisade_locks::Locks,
+    /// Idempotency entries (the store `idempotency.store` names).
+    pub idempotency: Arc<dyn palisade_idempotency::IdempotencyStore>,
     /// SHA-256 hex of the operator key.
     pub operator_key_hash: Arc<str>,
     /// Prometheus renderer.

@@ -1,7 +1,8 @@
 //! Opens the configured stores: the durable one (SQLite or PostgreSQL) and optional Redis.
 
-use crate::config::Config;
+use crate::config::{Config, IdempotencyStoreKind};
 use palisade_core::StoreError;
+use palisade_idempotency::IdempotencyStore;
 use palisade_locks::LockStore;
 use palisade_store_postgres::{PgOptions, PgStore, PoolSizing};
 use palisade_store_redis::{RedisOptions, RedisStore};
@@ -104,6 +105,16 @@ impl Stores {
         match &self.durable {
             Durable::Sqlite(s) => (Arc::new(s.clone()), "sqlite"),
             Durable::Postgres(s) => (Arc::new(s.clone()), "postgres"),
+        }
+    }
+
+    /// The idempotency store: Redis when `kind` says so and Redis is configured (validated),
+    /// else the durable store.
+    pub fn idempotency(&self, kind: IdempotencyStoreKind) -> Arc<dyn IdempotencyStore> {
+        match (kind, &self.redis, &self.durable) {
+            (IdempotencyStoreKind::Redis, Some(r), _) => Arc::new(r.clone()),
+            (_, _, Durable::Sqlite(s)) => Arc::new(s.clone()),
+            (_, _, Durable::Postgres(s)) => Arc::new(s.clone()),
         }
     }
 

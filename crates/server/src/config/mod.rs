@@ -1,5 +1,6 @@
 //! Layered, validated configuration: embedded defaults → `palisade.toml` → `PALISADE_*` environment.
 
+mod idempotency;
 mod ratelimit;
 mod validate;
 
@@ -14,6 +15,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub use crate::telemetry::LogFormat;
+pub use idempotency::{IdempotencySettings, IdempotencyStoreKind};
 
 /// The deployment environment; `production` turns on the strict checks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -51,6 +53,8 @@ pub struct Config {
     pub http: HttpConfig,
     /// Rate limiting.
     pub ratelimit: RateLimitConfig,
+    /// Idempotency keys.
+    pub idempotency: IdempotencySettings,
 }
 
 impl std::fmt::Debug for Config {
@@ -68,6 +72,7 @@ impl std::fmt::Debug for Config {
             .field("storage", &self.storage)
             .field("http", &self.http)
             .field("ratelimit", &self.ratelimit)
+            .field("idempotency", &self.idempotency)
             .finish()
     }
 }
@@ -129,6 +134,7 @@ impl Default for Config {
             storage: StorageConfig::default(),
             http: HttpConfig::default(),
             ratelimit: RateLimitConfig::default(),
+            idempotency: IdempotencySettings::default(),
         }
     }
 }

@@ -66,6 +66,7 @@ pub(super) fn errors(cfg: &Config) -> Vec<String> {
     if !(1024..=1024 * 1024 * 1024).contains(&body) {
         e.push("http.body_limit: must be between 1KiB and 1GiB".into());
     }
+    e.extend(cfg.idempotency.errors(cfg.storage.redis_url.is_some()));
     if cfg.log.level.trim().is_empty() {
         e.push("log.level: must not be empty".into());
     }
