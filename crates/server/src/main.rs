@@ -79,6 +79,7 @@ fn main() -> ExitCode {
 }
 
 async fn serve(cfg: Config) -> Result<(), String> {
+    let stop = palisade_server::serve::signal();
     let running = palisade_server::serve::start(cfg).await?;
     let url = format!("http://{}", running.addr);
     tracing::info!(api = %format!("{url}/v1"), metrics = %format!("{url}/metrics"),
@@ -86,7 +87,7 @@ async fn serve(cfg: Config) -> Result<(), String> {
     println!(
         "palisade ready on {url} (api {url}/v1, metrics {url}/metrics, openapi {url}/openapi.json)"
     );
-    palisade_server::serve::signal().await;
+    stop.await;
     tracing::info!("shutdown requested; draining");
     let drained = running.shutdown().await;
     tracing::info!(drained, "shutdown complete");

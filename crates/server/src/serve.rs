@@ -95,12 +95,16 @@ impl Running {
     }
 }
 
-/// Resolves when SIGTERM or SIGINT arrives.
-pub async fn signal() {
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .expect("SIGTERM handler");
-    tokio::select! {
-        _ = term.recv() => {},
-        _ = tokio::signal::ctrl_c() => {},
+/// Installs the SIGTERM and SIGINT handlers now; the future resolves when one arrives.
+/// Call it before announcing readiness, so an early signal is never lost.
+pub fn signal() -> impl std::future::Future<Output = ()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+    let mut int = signal(SignalKind::interrupt()).expect("SIGINT handler");
+    async move {
+        tokio::select! {
+            _ = term.recv() => {},
+            _ = int.recv() => {},
+        }
     }
 }
