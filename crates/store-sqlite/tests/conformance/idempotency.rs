@@ -1,6 +1,6 @@
-//! The idempotency conformance suite on PostgreSQL.
+//! The idempotency conformance suite on SQLite.
 
-mod common;
+use crate::common;
 
 use palisade_core::ManualClock;
 use std::sync::Arc;
@@ -8,10 +8,7 @@ use std::sync::Arc;
 #[tokio::test]
 async fn idempotency_conformance() {
     let clock = ManualClock::new(1_700_000_000_000);
-    let Some(store) = common::store("idempotency_conformance").await else {
-        return;
-    };
-    let store = store.with_clock(clock.clone());
+    let store = common::store().await.with_clock(clock.clone());
     let opts = palisade_testkit::idempotency::Options {
         clock: Some(clock),
         self_expiring: false,

@@ -1,7 +1,7 @@
 //! The ratelimit conformance suite on Redis (on the server's clock, and on a driven clock
 //! through the same script), and fallback when a real Redis stops and comes back.
 
-mod common;
+use crate::common;
 
 use palisade_core::{ManualClock, TenantId};
 use palisade_ratelimit::{

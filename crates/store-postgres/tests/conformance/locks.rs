@@ -1,6 +1,6 @@
 //! The locks conformance suite on PostgreSQL.
 
-mod common;
+use crate::common;
 
 use palisade_testkit::locks::{run, Time};
 

@@ -1,6 +1,6 @@
 //! The idempotency conformance suite on Redis (server time, real short TTLs).
 
-mod common;
+use crate::common;
 
 #[tokio::test]
 async fn idempotency_conformance() {

@@ -1,6 +1,6 @@
 //! The tenancy conformance suite on SQLite.
 
-mod common;
+use crate::common;
 
 #[tokio::test]
 async fn tenancy_conformance() {

@@ -1,6 +1,6 @@
 //! The locks conformance suite on Redis (real-time expiry: Redis owns the lease TTLs).
 
-mod common;
+use crate::common;
 
 use palisade_testkit::locks::{run, Time};
 
