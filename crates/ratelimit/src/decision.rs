@@ -75,6 +75,7 @@ pub struct KeyState {
 
 impl KeyState {
     /// When this state stops mattering (ms since the epoch).
+    #[inline]
     pub fn expires_at_ms(&self, limit: &Limit) -> i64 {
         let a = self
             .algo
@@ -149,7 +150,7 @@ pub fn decide_all(
     let mut decisions = Vec::with_capacity(checks.len());
     let mut writes = Vec::with_capacity(checks.len());
     for ((c, s), (e, blocked)) in checks.iter().zip(states).zip(evals) {
-        let (d, w) = finish(c, s, e, blocked, gate, now_ms);
+        let (d, w) = finish(c, s.as_ref(), e, blocked, gate, now_ms);
         decisions.push(d);
         writes.push(w);
     }
@@ -157,17 +158,23 @@ pub fn decide_all(
 }
 
 /// [`decide_all`] for a single check, without allocating: the memory store's hot path.
-pub fn decide_one(c: &Check, state: Option<KeyState>, now_ms: i64) -> (Decision, Option<KeyState>) {
-    let (e, blocked) = eval_one(c, state.as_ref(), now_ms, c.cost);
+#[inline]
+pub fn decide_one(
+    c: &Check,
+    state: Option<&KeyState>,
+    now_ms: i64,
+) -> (Decision, Option<KeyState>) {
+    let (e, blocked) = eval_one(c, state, now_ms, c.cost);
     let gate = !e.allowed && !c.limit.shadow;
-    finish(c, &state, e, blocked, gate, now_ms)
+    finish(c, state, e, blocked, gate, now_ms)
 }
 
 /// The decision and the write of one evaluated check, given whether some enforced check of
 /// the decision was denied (`gate`: then nothing consumes).
+#[inline]
 fn finish(
     c: &Check,
-    s: &Option<KeyState>,
+    s: Option<&KeyState>,
     e: algorithm::Eval,
     blocked: bool,
     gate: bool,
@@ -179,7 +186,7 @@ fn finish(
         (false, true) => Outcome::ShadowLimited,
     };
     let mut shown = if gate && e.allowed {
-        eval_one(c, s.as_ref(), now_ms, 0).0
+        eval_one(c, s, now_ms, 0).0
     } else {
         e
     };
@@ -199,15 +206,16 @@ fn finish(
     (d, write_for(c, s, &e, blocked, gate, now_ms))
 }
 
+#[inline]
 fn write_for(
     c: &Check,
-    s: &Option<KeyState>,
+    s: Option<&KeyState>,
     e: &algorithm::Eval,
     blocked: bool,
     gate: bool,
     now_ms: i64,
 ) -> Option<KeyState> {
-    let prev = s.unwrap_or(KeyState {
+    let prev = s.copied().unwrap_or(KeyState {
         algo: None,
         blocked_until_ms: 0,
     });
@@ -227,6 +235,7 @@ fn write_for(
 }
 
 /// Evaluates one check, honouring a block; the flag is true when the key is blocked.
+#[inline]
 fn eval_one(c: &Check, s: Option<&KeyState>, now_ms: i64, cost: u64) -> (algorithm::Eval, bool) {
     let e = algorithm::evaluate(&c.limit, s.and_then(|s| s.algo.as_ref()), now_ms, cost);
     let until = s.map_or(0, |s| s.blocked_until_ms);

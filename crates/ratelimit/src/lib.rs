@@ -24,6 +24,6 @@ pub use fallback::{FallbackOptions, FallbackStore};
 pub use key::{build_key, KeyContext, KeyPart, MAX_KEY_BYTES};
 pub use layer::{RateLimitLayer, RateLimitService};
 pub use limiter::RateLimiter;
-pub use memory::{MemoryOptions, MemoryPolicyStore, MemoryRateLimitStore};
+pub use memory::{FastClock, MemoryOptions, MemoryPolicyStore, MemoryRateLimitStore};
 pub use policy::{Algorithm, Limit, Mode, OnStoreError, Policy};
 pub use store::{RateLimitStore, RatePolicyStore};

@@ -1,7 +1,9 @@
 //! In-memory stores: a bounded, sharded decision store and a policy store.
 
+mod clock;
 mod limits;
 mod policies;
 
+pub use clock::FastClock;
 pub use limits::{MemoryOptions, MemoryRateLimitStore};
 pub use policies::MemoryPolicyStore;

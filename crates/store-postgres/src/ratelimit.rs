@@ -1,101 +1,121 @@
 //! PostgreSQL implementation of the ratelimit stores.
 //!
-//! A decision is one short transaction with row locks, all checks at once:
-//! 1. one `INSERT … SELECT FROM unnest(…) ORDER BY policy, key ON CONFLICT … DO UPDATE …
-//!    RETURNING` creates missing rows, locks every row of the decision (in key order, so
-//!    concurrent decisions cannot deadlock) and returns the current states;
-//! 2. [`decide_all`] decides them all or nothing (the same code as every other store);
-//! 3. one `UPDATE … FROM unnest(…)` writes the changed states; commit.
+//! A decision is ONE round trip: `SELECT ratelimit_decide(…)` (plpgsql, migration 0005) with
+//! the checks as arrays. In its own implicit transaction the function locks the decision's
+//! rows in (policy, key) order (creating missing ones; a fixed order, so concurrent decisions
+//! cannot deadlock), decides all or nothing with the same arithmetic as
+//! `palisade_ratelimit::decide_all` (the conformance suite and `tests/ratelimit.rs`'s
+//! differential test against the memory store hold both to one answer), writes the changed
+//! states and returns the decisions.
 //!
 //! Concurrent decisions on one key serialise on its row lock, so read-decide-write is atomic.
-//! Time comes from the store's clock (keep instance clocks NTP-synchronised).
+//! Time comes from the store's clock, passed as a parameter (keep instance clocks
+//! NTP-synchronised).
 //! `ratelimit_purge_expired` deletes expired rows in batches (index `ratelimit_state_expiry`).
 
 use crate::{map_err, PgStore};
 use palisade_core::{Page, PageRequest, StoreError, TenantId};
-use palisade_ratelimit::algorithm::AlgoState;
 use palisade_ratelimit::{
-    decide_all, ChangeKind, Check, ConfigChange, Decision, KeyState, OverrideRecord, Policy,
+    Algorithm, ChangeKind, Check, ConfigChange, Decision, Outcome, OverrideRecord, Policy,
     PolicyRecord, RateLimitStore, RateOverride, RatePolicyStore,
 };
 use sqlx::postgres::PgRow;
 use sqlx::{Postgres, Row, Transaction};
-use std::collections::HashMap;
 
 fn corrupt(e: impl std::fmt::Display) -> StoreError {
     StoreError::Corrupt(e.to_string())
 }
 
-async fn lock_states(
-    tx: &mut Transaction<'_, Postgres>,
+fn algo(a: Algorithm) -> &'static str {
+    match a {
+        Algorithm::Gcra => "g",
+        Algorithm::FixedWindow => "f",
+        Algorithm::SlidingWindow => "s",
+    }
+}
+
+/// Values beyond `i64` never pass validation (quotas ≤ 10⁹, windows ≤ 30 d).
+fn int(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+/// One decision: one `SELECT ratelimit_decide(…)` (migration 0005), one round trip.
+async fn decide(
+    pool: &sqlx::PgPool,
     tenant: &TenantId,
     checks: &[Check],
     now: i64,
-) -> Result<Vec<Option<KeyState>>, StoreError> {
-    let policies: Vec<&str> = checks.iter().map(|c| c.policy.as_str()).collect();
-    let keys: Vec<&str> = checks.iter().map(|c| c.key.as_str()).collect();
-    let rows = sqlx::query(
-        "INSERT INTO ratelimit_state (tenant_id, policy, key, expires_at_ms)
-         SELECT $1, p, k, $4 FROM unnest($2::text[], $3::text[]) AS u(p, k) ORDER BY p, k
-         ON CONFLICT (tenant_id, policy, key) DO UPDATE SET tenant_id = excluded.tenant_id
-         RETURNING policy, key, state, blocked_until_ms",
-    )
-    .bind(tenant.as_str())
-    .bind(&policies)
-    .bind(&keys)
-    .bind(now)
-    .fetch_all(&mut **tx)
-    .await
-    .map_err(map_err)?;
-    let mut found: HashMap<(String, String), KeyState> = HashMap::with_capacity(rows.len());
-    for r in rows {
-        let state = KeyState {
-            algo: r
-                .get::<Option<String>, _>("state")
-                .and_then(|s| AlgoState::decode(&s)),
-            blocked_until_ms: r.get("blocked_until_ms"),
-        };
-        found.insert((r.get("policy"), r.get("key")), state);
-    }
-    Ok(checks
-        .iter()
-        .map(|c| found.get(&(c.policy.clone(), c.key.clone())).copied())
-        .collect())
-}
-
-async fn write_states(
-    tx: &mut Transaction<'_, Postgres>,
-    tenant: &TenantId,
-    checks: &[Check],
-    writes: &[Option<KeyState>],
-) -> Result<(), StoreError> {
-    let (mut p, mut k, mut st, mut b, mut e) = (vec![], vec![], vec![], vec![], vec![]);
-    for (c, w) in checks.iter().zip(writes) {
-        let Some(s) = w else { continue };
+) -> Result<Vec<Decision>, StoreError> {
+    let n = checks.len();
+    let (mut p, mut k, mut a) = (
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+    );
+    let (mut q, mut w, mut b) = (
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+    );
+    let (mut blk, mut sh, mut cost) = (
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+    );
+    for c in checks {
+        let l = &c.limit;
         p.push(c.policy.as_str());
         k.push(c.key.as_str());
-        st.push(s.algo.map(|a| a.encode()));
-        b.push(s.blocked_until_ms);
-        e.push(s.expires_at_ms(&c.limit));
+        a.push(algo(l.algorithm));
+        q.push(int(l.quota));
+        w.push(int(l.window_ms));
+        b.push(int(l.burst));
+        blk.push(int(l.block_ms));
+        sh.push(l.shadow);
+        cost.push(int(c.cost));
     }
-    if p.is_empty() {
-        return Ok(());
+    let out: Vec<i64> =
+        sqlx::query_scalar("SELECT ratelimit_decide($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)")
+            .bind(tenant.as_str())
+            .bind(now)
+            .bind(&p)
+            .bind(&k)
+            .bind(&a)
+            .bind(&q)
+            .bind(&w)
+            .bind(&b)
+            .bind(&blk)
+            .bind(&sh)
+            .bind(&cost)
+            .fetch_one(pool)
+            .await
+            .map_err(map_err)?;
+    if out.len() != n * 5 {
+        return Err(corrupt("ratelimit_decide reply length"));
     }
-    sqlx::query(
-        "UPDATE ratelimit_state AS s SET state = u.st, blocked_until_ms = u.b, expires_at_ms = u.e
-         FROM unnest($2::text[], $3::text[], $4::text[], $5::int8[], $6::int8[]) AS u(p, k, st, b, e)
-         WHERE s.tenant_id = $1 AND s.policy = u.p AND s.key = u.k",
-    )
-    .bind(tenant.as_str())
-    .bind(&p)
-    .bind(&k)
-    .bind(&st)
-    .bind(&b)
-    .bind(&e)
-    .execute(&mut **tx)
-    .await
-    .map_err(map_err)?;
-    Ok(())
+    checks
+        .iter()
+        .zip(out.chunks(5))
+        .map(|(c, v)| decision(c, v))
+        .collect()
+}
+
+fn decision(c: &Check, v: &[i64]) -> Result<Decision, StoreError> {
+    let outcome = match v[1] {
+        0 => Outcome::Allowed,
+        1 => Outcome::Limited,
+        2 => Outcome::ShadowLimited,
+        x => return Err(corrupt(format!("ratelimit_decide outcome {x}"))),
+    };
+    Ok(Decision {
+        allowed: v[0] == 1,
+        outcome,
+        limit: c.limit.quota,
+        remaining: v[2].max(0) as u64,
+        reset_after_ms: v[3].max(0) as u64,
+        retry_after_ms: v[4].max(0) as u64,
+        fallback: false,
+    })
 }
 
 #[async_trait::async_trait]
@@ -105,13 +125,7 @@ impl RateLimitStore for PgStore {
         tenant: &TenantId,
         checks: &[Check],
     ) -> Result<Vec<Decision>, StoreError> {
-        let mut tx = self.pool().begin().await.map_err(map_err)?;
-        let now = self.now_ms();
-        let states = lock_states(&mut tx, tenant, checks, now).await?;
-        let (decisions, writes) = decide_all(checks, &states, now);
-        write_states(&mut tx, tenant, checks, &writes).await?;
-        tx.commit().await.map_err(map_err)?;
-        Ok(decisions)
+        decide(self.pool(), tenant, checks, self.now_ms()).await
     }
 
     async fn ratelimit_reset(

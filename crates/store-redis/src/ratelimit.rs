@@ -28,28 +28,28 @@ impl RedisStore {
         RedisRateLimitOnClock { store: self, clock }
     }
 
+    /// One `EVALSHA` built straight into one command buffer (redis-rs's `ScriptInvocation`
+    /// allocates a `Vec` per key and argument and then copies them); `NOSCRIPT` (a restarted
+    /// or flushed Redis) loads the script once and retries.
     async fn ratelimit_decide(
         &self,
         tenant: &TenantId,
         checks: &[Check],
         now_ms: Option<i64>,
     ) -> Result<Vec<Decision>, StoreError> {
-        let mut inv = script().prepare_invoke();
-        inv.arg(checks.len())
-            .arg(now_ms.map(|n| n.to_string()).unwrap_or_default());
-        for c in checks {
-            inv.key(self.ratelimit_key(tenant, &c.policy, &c.key));
-            let l = &c.limit;
-            inv.arg(algo(l.algorithm))
-                .arg(l.quota)
-                .arg(l.window_ms)
-                .arg(l.burst)
-                .arg(l.block_ms)
-                .arg(u8::from(l.shadow))
-                .arg(c.cost);
-        }
+        let cmd = self.ratelimit_cmd(tenant, checks, now_ms);
         let mut conn = self.conn();
-        let out: Vec<i64> = inv.invoke_async(&mut conn).await.map_err(map_err)?;
+        let out: Vec<i64> = match cmd.query_async(&mut conn).await {
+            Err(e) if e.kind() == redis::ErrorKind::NoScriptError => {
+                script()
+                    .prepare_invoke()
+                    .load_async(&mut conn)
+                    .await
+                    .map_err(map_err)?;
+                cmd.query_async(&mut conn).await.map_err(map_err)?
+            }
+            r => r.map_err(map_err)?,
+        };
         if out.len() != checks.len() * 5 {
             return Err(StoreError::Corrupt("ratelimit script reply length".into()));
         }
@@ -58,6 +58,41 @@ impl RedisStore {
             .zip(out.chunks(5))
             .map(|(c, v)| decision(c, v))
             .collect()
+    }
+
+    fn ratelimit_cmd(
+        &self,
+        tenant: &TenantId,
+        checks: &[Check],
+        now_ms: Option<i64>,
+    ) -> redis::Cmd {
+        let mut cmd = redis::cmd("EVALSHA");
+        cmd.arg(script().get_hash()).arg(checks.len());
+        let mut key = self.key("rl", tenant, "");
+        let base = key.len();
+        for c in checks {
+            key.truncate(base);
+            key.push_str(&c.policy);
+            key.push('\u{1f}');
+            key.push_str(&c.key);
+            cmd.arg(key.as_str());
+        }
+        cmd.arg(checks.len());
+        match now_ms {
+            Some(n) => cmd.arg(n),
+            None => cmd.arg(""),
+        };
+        for c in checks {
+            let l = &c.limit;
+            cmd.arg(algo(l.algorithm))
+                .arg(l.quota)
+                .arg(l.window_ms)
+                .arg(l.burst)
+                .arg(l.block_ms)
+                .arg(u8::from(l.shadow))
+                .arg(c.cost);
+        }
+        cmd
     }
 }
 

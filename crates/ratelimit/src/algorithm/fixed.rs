@@ -4,6 +4,7 @@ use super::{AlgoState, Eval};
 use crate::policy::Limit;
 
 /// Evaluates `cost` units against `(window start, count)`.
+#[inline]
 pub fn evaluate(limit: &Limit, state: Option<(i64, u64)>, now_ms: i64, cost: u64) -> Eval {
     let w = limit.window_ms as i64;
     let start = now_ms - now_ms.rem_euclid(w);

@@ -8,12 +8,14 @@ use super::{us_to_ms_ceil, AlgoState, Eval};
 use crate::policy::Limit;
 
 /// The emission interval in µs (at least 1).
+#[inline]
 pub fn interval_us(limit: &Limit) -> i64 {
     let w = limit.window_ms as i64 * 1000;
     super::ceil_div(w, limit.quota.max(1) as i64).max(1)
 }
 
 /// Evaluates `cost` units against the theoretical arrival time `tat_us`.
+#[inline]
 pub fn evaluate(limit: &Limit, tat_us: Option<i64>, now_ms: i64, cost: u64) -> Eval {
     let t = interval_us(limit);
     let tau = limit.burst as i64 * t;

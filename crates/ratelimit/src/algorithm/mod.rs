@@ -44,6 +44,7 @@ pub struct Eval {
 
 /// Evaluates `cost` units of `limit` at `now_ms` against `state` (a state of another
 /// algorithm counts as empty). Cost 0 never limits and never changes the state.
+#[inline]
 pub fn evaluate(limit: &Limit, state: Option<&AlgoState>, now_ms: i64, cost: u64) -> Eval {
     match limit.algorithm {
         Algorithm::Gcra => {
@@ -71,6 +72,7 @@ pub fn evaluate(limit: &Limit, state: Option<&AlgoState>, now_ms: i64, cost: u64
 }
 
 /// When the state stops mattering (ms): past it, an empty state decides the same.
+#[inline]
 pub fn expires_at_ms(limit: &Limit, state: &AlgoState) -> i64 {
     match state {
         AlgoState::Gcra { tat_us } => ceil_div(*tat_us, 1000),

@@ -1,11 +1,14 @@
 //! A bounded, sharded in-memory decision store: one process's limits, or the fallback's.
 
+use super::clock::FastClock;
 use crate::decision::{decide_all, decide_one, Check, Decision, KeyState};
 use crate::store::RateLimitStore;
-use palisade_core::{SharedClock, StoreError, SystemClock, TenantId};
+use foldhash::fast::RandomState;
+use hashbrown::HashTable;
+use palisade_core::{SharedClock, StoreError, TenantId};
 use parking_lot::{Mutex, MutexGuard};
-use std::collections::HashMap;
-use std::hash::BuildHasher;
+use std::hash::{BuildHasher, Hasher};
+use std::sync::Arc;
 
 /// Sizing of [`MemoryRateLimitStore`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -26,31 +29,95 @@ impl Default for MemoryOptions {
     }
 }
 
+/// One key: `tenant \x1f policy \x1f key`, its hash (kept for rehashing) and its state.
 #[derive(Debug)]
 struct Entry {
+    hash: u64,
+    key: Box<str>,
     state: KeyState,
     expires_at_ms: i64,
 }
 
+/// A (tenant, policy, key) borrowed from the request: looked up without composing a string.
+#[derive(Clone, Copy)]
+struct KeyRef<'a> {
+    tenant: &'a str,
+    policy: &'a str,
+    key: &'a str,
+}
+
+impl<'a> KeyRef<'a> {
+    fn new(tenant: &'a TenantId, c: &'a Check) -> Self {
+        Self::of(tenant, &c.policy, &c.key)
+    }
+
+    fn of(tenant: &'a TenantId, policy: &'a str, key: &'a str) -> Self {
+        Self {
+            tenant: tenant.as_str(),
+            policy,
+            key,
+        }
+    }
+
+    /// True when `k` is this key composed (tenants and policy names never hold `\x1f`).
+    fn matches(&self, k: &str) -> bool {
+        let (t, p) = (self.tenant.len(), self.policy.len());
+        let b = k.as_bytes();
+        b.len() == t + p + self.key.len() + 2
+            && &b[..t] == self.tenant.as_bytes()
+            && b[t] == 0x1f
+            && &b[t + 1..t + 1 + p] == self.policy.as_bytes()
+            && b[t + 1 + p] == 0x1f
+            && &b[t + p + 2..] == self.key.as_bytes()
+    }
+
+    fn compose(&self) -> Box<str> {
+        [self.tenant, self.policy, self.key].join("\u{1f}").into()
+    }
+}
+
 #[derive(Debug, Default)]
 struct Shard {
-    map: HashMap<Box<str>, Entry>,
+    map: HashTable<Entry>,
 }
 
 impl Shard {
+    fn find(&self, h: u64, k: &KeyRef<'_>) -> Option<&Entry> {
+        self.map.find(h, |e| e.hash == h && k.matches(&e.key))
+    }
+
+    /// Stores `state` under `k`, making room first when the shard is full.
+    fn put(&mut self, h: u64, k: &KeyRef<'_>, state: KeyState, exp: i64, cap: usize, now: i64) {
+        if let Some(e) = self.map.find_mut(h, |e| e.hash == h && k.matches(&e.key)) {
+            e.state = state;
+            e.expires_at_ms = exp;
+            return;
+        }
+        if self.map.len() >= cap {
+            self.make_room(cap, now);
+        }
+        let entry = Entry {
+            hash: h,
+            key: k.compose(),
+            state,
+            expires_at_ms: exp,
+        };
+        self.map.insert_unique(h, entry, |e| e.hash);
+    }
+
     /// Frees at least one slot: drops expired keys, then (when still ≥ 90% full) the tenth
     /// of keys that expire soonest. Amortised O(1) per insert.
     fn make_room(&mut self, cap: usize, now_ms: i64) {
-        self.map.retain(|_, e| e.expires_at_ms > now_ms);
+        self.map.retain(|e| e.expires_at_ms > now_ms);
         if self.map.len() * 10 < cap * 9 {
             return;
         }
-        let mut exp: Vec<i64> = self.map.values().map(|e| e.expires_at_ms).collect();
+        let mut exp: Vec<i64> = self.map.iter().map(|e| e.expires_at_ms).collect();
         let nth = (exp.len() / 10).max(1) - 1;
         let (_, cut, _) = exp.select_nth_unstable(nth);
         let cut = *cut;
         let mut budget = nth + 1;
-        self.map.retain(|_, e| {
+        self.map.retain(|e| {
             let drop = e.expires_at_ms <= cut && budget > 0;
             budget -= drop as usize;
             !drop
@@ -59,11 +126,15 @@ impl Shard {
 }
 
 /// Rate-limit state in process memory: sharded locks, bounded key count, expired keys evicted.
+///
+/// A key is hashed once (foldhash, seeded randomly per store against HashDoS), the hash picks
+/// the shard and finds the entry; lookups borrow the request's strings (a key is allocated
+/// only when first stored). The default clock is [`FastClock`] (a TSC read, ~10 ns).
 #[derive(Debug)]
 pub struct MemoryRateLimitStore {
     shards: Box<[Mutex<Shard>]>,
     per_shard: usize,
-    hasher: std::collections::hash_map::RandomState,
+    hasher: RandomState,
     clock: SharedClock,
 }
 
@@ -74,14 +145,14 @@ impl Default for MemoryRateLimitStore {
 }
 
 impl MemoryRateLimitStore {
-    /// A store sized by `opts`, on the system clock.
+    /// A store sized by `opts`, on a [`FastClock`].
     pub fn new(opts: MemoryOptions) -> Self {
         let n = opts.shards.max(1).next_power_of_two();
         Self {
             shards: (0..n).map(|_| Mutex::new(Shard::default())).collect(),
             per_shard: opts.max_keys.div_ceil(n).max(1),
-            hasher: Default::default(),
-            clock: SystemClock::shared(),
+            hasher: RandomState::default(),
+            clock: Arc::new(FastClock::new()),
         }
     }
 
@@ -106,112 +177,84 @@ impl MemoryRateLimitStore {
         self.per_shard * self.shards.len()
     }
 
-    fn shard_of(&self, k: &str) -> usize {
-        self.hasher.hash_one(k) as usize & (self.shards.len() - 1)
+    fn hash(&self, k: &KeyRef<'_>) -> u64 {
+        let mut h = self.hasher.build_hasher();
+        h.write(k.tenant.as_bytes());
+        h.write_u8(0x1f);
+        h.write(k.policy.as_bytes());
+        h.write_u8(0x1f);
+        h.write(k.key.as_bytes());
+        h.finish()
+    }
+
+    /// The shard of a hash: middle bits, independent of the bits the table itself uses
+    /// (low bits pick the bucket, the top 7 are the tag).
+    fn shard_of(&self, h: u64) -> usize {
+        (h >> 32) as usize & (self.shards.len() - 1)
+    }
+
+    /// Decides one check on the store's clock: one hash, one shard lock, no allocation unless
+    /// the key is new. The in-process hot path.
+    pub fn check_one(&self, tenant: &TenantId, check: &Check) -> Decision {
+        self.check_one_at(tenant, check, self.clock.now_ms())
+    }
+
+    /// [`Self::check_one`] at an explicit instant.
+    pub fn check_one_at(&self, tenant: &TenantId, c: &Check, now_ms: i64) -> Decision {
+        let k = KeyRef::new(tenant, c);
+        let h = self.hash(&k);
+        let mut shard = self.shards[self.shard_of(h)].lock();
+        if let Some(e) = shard.map.find_mut(h, |e| e.hash == h && k.matches(&e.key)) {
+            let (d, write) = decide_one(c, Some(&e.state), now_ms);
+            if let Some(state) = write {
+                e.state = state;
+                e.expires_at_ms = state.expires_at_ms(&c.limit);
+            }
+            return d;
+        }
+        let (d, write) = decide_one(c, None, now_ms);
+        if let Some(state) = write {
+            let exp = state.expires_at_ms(&c.limit);
+            shard.put(h, &k, state, exp, self.per_shard, now_ms);
+        }
+        d
     }
 
     /// Decides at an explicit instant (the fallback and the trait both come here).
     pub fn check_at(&self, tenant: &TenantId, checks: &[Check], now_ms: i64) -> Vec<Decision> {
         if let [c] = checks {
-            return vec![self.check_one(tenant, c, now_ms)];
+            return vec![self.check_one_at(tenant, c, now_ms)];
         }
-        let keys: Vec<String> = checks
+        let keys: Vec<(KeyRef<'_>, u64)> = checks
             .iter()
-            .map(|c| compose(tenant, &c.policy, &c.key))
+            .map(|c| {
+                let k = KeyRef::new(tenant, c);
+                (k, self.hash(&k))
+            })
             .collect();
-        let idx: Vec<usize> = keys.iter().map(|k| self.shard_of(k)).collect();
+        let idx: Vec<usize> = keys.iter().map(|(_, h)| self.shard_of(*h)).collect();
         let mut order = idx.clone();
         order.sort_unstable();
         order.dedup();
         let mut guards: Vec<(usize, MutexGuard<'_, Shard>)> =
             order.iter().map(|&i| (i, self.shards[i].lock())).collect();
-        let guard = |g: &mut Vec<(usize, MutexGuard<'_, Shard>)>, i: usize| {
+        let pos = |g: &[(usize, MutexGuard<'_, Shard>)], i: usize| {
             g.iter().position(|(j, _)| *j == i).unwrap_or(0)
         };
         let states: Vec<Option<KeyState>> = keys
             .iter()
             .zip(&idx)
-            .map(|(k, &i)| {
-                let p = guard(&mut guards, i);
-                guards[p].1.map.get(k.as_str()).map(|e| e.state)
-            })
+            .map(|((k, h), &i)| guards[pos(&guards, i)].1.find(*h, k).map(|e| e.state))
             .collect();
         let (decisions, writes) = decide_all(checks, &states, now_ms);
-        for (((k, &i), w), c) in keys.into_iter().zip(&idx).zip(writes).zip(checks) {
+        for (((k, h), &i), (w, c)) in keys.iter().zip(&idx).zip(writes.into_iter().zip(checks)) {
             let Some(state) = w else { continue };
-            let p = guard(&mut guards, i);
-            let shard = &mut guards[p].1;
-            let expires_at_ms = state.expires_at_ms(&c.limit);
-            if let Some(e) = shard.map.get_mut(k.as_str()) {
-                *e = Entry {
-                    state,
-                    expires_at_ms,
-                };
-                continue;
-            }
-            if shard.map.len() >= self.per_shard {
-                shard.make_room(self.per_shard, now_ms);
-            }
-            shard.map.insert(
-                k.into_boxed_str(),
-                Entry {
-                    state,
-                    expires_at_ms,
-                },
-            );
+            let p = pos(&guards, i);
+            let exp = state.expires_at_ms(&c.limit);
+            guards[p].1.put(*h, k, state, exp, self.per_shard, now_ms);
         }
         decisions
     }
-}
-
-impl MemoryRateLimitStore {
-    /// One check: one shard lock, no allocation unless the key is new (the composed key is
-    /// built in a reused per-thread buffer).
-    fn check_one(&self, tenant: &TenantId, c: &Check, now_ms: i64) -> Decision {
-        thread_local! {
-            static BUF: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
-        }
-        BUF.with(|b| {
-            let mut k = b.borrow_mut();
-            k.clear();
-            compose_into(&mut k, tenant, &c.policy, &c.key);
-            let mut shard = self.shards[self.shard_of(&k)].lock();
-            let state = shard.map.get(k.as_str()).map(|e| e.state);
-            let (d, write) = decide_one(c, state, now_ms);
-            let Some(state) = write else { return d };
-            let entry = Entry {
-                state,
-                expires_at_ms: state.expires_at_ms(&c.limit),
-            };
-            if let Some(e) = shard.map.get_mut(k.as_str()) {
-                *e = entry;
-                return d;
-            }
-            if shard.map.len() >= self.per_shard {
-                shard.make_room(self.per_shard, now_ms);
-            }
-            shard.map.insert(k.as_str().into(), entry);
-            d
-        })
-    }
-}
-
-fn compose_into(s: &mut String, tenant: &TenantId, policy: &str, key: &str) {
-    s.push_str(tenant.as_str());
-    s.push('\u{1f}');
-    s.push_str(policy);
-    s.push('\u{1f}');
-    s.push_str(key);
-}
-
-fn compose(tenant: &TenantId, policy: &str, key: &str) -> String {
-    let mut s = String::with_capacity(tenant.as_str().len() + policy.len() + key.len() + 2);
-    s.push_str(tenant.as_str());
-    s.push('\u{1f}');
-    s.push_str(policy);
-    s.push('\u{1f}');
-    s.push_str(key);
-    s
 }
 
 #[async_trait::async_trait]
@@ -230,9 +273,13 @@ impl RateLimitStore for MemoryRateLimitStore {
         policy: &str,
         key: &str,
     ) -> Result<bool, StoreError> {
-        let k = compose(tenant, policy, key);
-        let i = self.shard_of(&k);
-        Ok(self.shards[i].lock().map.remove(k.as_str()).is_some())
+        let k = KeyRef::of(tenant, policy, key);
+        let h = self.hash(&k);
+        let mut shard = self.shards[self.shard_of(h)].lock();
+        let found = shard
+            .map
+            .find_entry(h, |e| e.hash == h && k.matches(&e.key));
+        Ok(found.map(|e| e.remove()).is_ok())
     }
 }
 

@@ -45,3 +45,10 @@ async fn expired_state_is_purged() {
     assert_eq!(store.ratelimit_purge_expired(2).await.unwrap(), 2);
     assert_eq!(store.ratelimit_purge_expired(100).await.unwrap(), 1);
 }
+
+#[tokio::test]
+async fn decides_exactly_like_the_memory_store() {
+    let clock = ManualClock::new(0);
+    let store = Arc::new(common::store().await.with_clock(clock.clone()));
+    palisade_testkit::ratelimit::same_as_memory(store, clock, 1_000).await;
+}
