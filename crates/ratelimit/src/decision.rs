@@ -235,7 +235,7 @@ fn write_for(
 }
 
 /// Evaluates one check, honouring a block; the flag is true when the key is blocked.
-#[inline]
+#[inline(always)]
 fn eval_one(c: &Check, s: Option<&KeyState>, now_ms: i64, cost: u64) -> (algorithm::Eval, bool) {
     let e = algorithm::evaluate(&c.limit, s.and_then(|s| s.algo.as_ref()), now_ms, cost);
     let until = s.map_or(0, |s| s.blocked_until_ms);

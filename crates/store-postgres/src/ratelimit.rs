@@ -11,7 +11,9 @@
 //! Concurrent decisions on one key serialise on its row lock, so read-decide-write is atomic.
 //! Time comes from the store's clock, passed as a parameter (keep instance clocks
 //! NTP-synchronised).
-//! `ratelimit_purge_expired` deletes expired rows in batches (index `ratelimit_state_expiry`).
+//! The per-decision UPDATE touches no indexed column, so it is HOT (migration 0006: no
+//! expiry index, fillfactor 70). `ratelimit_purge_expired` deletes expired rows in batches
+//! by a bounded scan (`LIMIT n FOR UPDATE SKIP LOCKED`).
 
 use crate::{map_err, PgStore};
 use palisade_core::{Page, PageRequest, StoreError, TenantId};
@@ -39,7 +41,7 @@ fn int(v: u64) -> i64 {
     i64::try_from(v).unwrap_or(i64::MAX)
 }
 
-/// One decision: one `SELECT ratelimit_decide(…)` (migration 0005), one round trip.
+/// One decision: one `SELECT ratelimit_decide(…)` (migrations 0005, 0006), one round trip.
 async fn decide(
     pool: &sqlx::PgPool,
     tenant: &TenantId,

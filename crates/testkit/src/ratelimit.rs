@@ -57,6 +57,7 @@ pub async fn run(store: Arc<dyn RateLimitStore>, time: Time) {
     shadow_reports_but_never_denies(&ctx).await;
     reset_forgets_a_key(&ctx).await;
     concurrent_checks_grant_exactly_the_quota(&ctx).await;
+    concurrent_single_checks_grant_exactly_the_quota(&ctx).await;
 }
 
 fn tenant() -> TenantId {
@@ -364,6 +365,31 @@ async fn concurrent_checks_grant_exactly_the_quota(c: &Ctx) {
     }
     assert_eq!(allowed, 7, "exactly the smaller quota is granted");
     assert_eq!(c.one(&t, &g, "k", 0).await.remaining, 3);
+}
+
+/// One check per decision (the stores' single-check fast paths) racing on one key.
+async fn concurrent_single_checks_grant_exactly_the_quota(c: &Ctx) {
+    let t = tenant();
+    let day = Duration::from_secs(86_400);
+    for (name, algorithm, quota) in [
+        ("race1_g", Algorithm::Gcra, 9),
+        ("race1_f", Algorithm::FixedWindow, 7),
+        ("race1_s", Algorithm::SlidingWindow, 5),
+    ] {
+        let p = policy(name, algorithm, quota, day);
+        let tasks = (0..30).map(|_| {
+            let (store, t) = (c.store.clone(), t.clone());
+            let checks = [chk(&p, "k", 1)];
+            tokio::spawn(async move { store.ratelimit_check(&t, &checks).await })
+        });
+        let mut allowed = 0;
+        for r in futures::future::join_all(tasks).await {
+            let d = r.unwrap().expect("concurrent check must not fail");
+            allowed += d[0].allowed as u64;
+        }
+        assert_eq!(allowed, quota, "{name}: exactly the quota is granted");
+        assert_eq!(c.one(&t, &p, "k", 0).await.remaining, 0, "{name}");
+    }
 }
 
 /// Runs every policy/override check against `store` (must be empty).

@@ -13,7 +13,7 @@ impl AlgoState {
             Self::Fixed { start_ms, count } => format!("f:{start_ms}:{count}"),
             Self::Sliding(s) => {
                 let mut out = String::from("s:");
-                for (i, (idx, c)) in s.slots.iter().filter(|(_, c)| *c > 0).enumerate() {
+                for (i, (idx, c)) in s.pairs().enumerate() {
                     let sep = if i > 0 { "," } else { "" };
                     let _ = write!(out, "{sep}{idx}:{c}");
                 }
@@ -69,6 +69,9 @@ mod tests {
         ] {
             assert_eq!(AlgoState::decode(&s.encode()), Some(s));
         }
+        // ring-slot order, as the 11-slot ring of `(index, units)` always wrote it
+        let wrapped = AlgoState::Sliding(SlidingState::from_pairs([(175, 1), (176, 2)]));
+        assert_eq!(wrapped.encode(), "s:176:2,175:1");
         assert_eq!(AlgoState::decode("x:1"), None);
         assert_eq!(AlgoState::decode("s:1:a"), None);
     }

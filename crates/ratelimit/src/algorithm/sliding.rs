@@ -13,11 +13,20 @@ pub const SUB_WINDOWS: i64 = 10;
 /// Slots of the ring: enough for every sub-window that can overlap one window.
 pub const SLOTS: usize = SUB_WINDOWS as usize + 1;
 
-/// Counts per sub-window, in a ring indexed by sub-window number.
+/// Counts of the [`SLOTS`] sub-windows ending at `newest`, in a ring indexed by sub-window
+/// number (sub-window `i` lives in slot `i mod SLOTS`): 56 bytes, so a decision copies little.
+///
+/// States written by [`evaluate`] always hold sub-windows within one span ending at `newest`,
+/// so the ring holds them exactly. Counts are `u32`: a sub-window never counts more than the
+/// quota (≤ [`crate::policy::MAX_QUOTA`]); a larger stored count reads as `u32::MAX`, which
+/// still exceeds every valid quota.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct SlidingState {
-    /// `(sub-window index, units)`; a slot is live when its index is in the current span.
-    pub slots: [(i64, u64); SLOTS],
+    /// The newest sub-window with units (0 when none has).
+    newest: i64,
+    /// Units per slot; slot `i mod SLOTS` counts sub-window `i` for `i` in
+    /// `(newest - SLOTS, newest]`.
+    counts: [u32; SLOTS],
 }
 
 /// Sub-window length in ms.
@@ -32,28 +41,73 @@ pub fn span(limit: &Limit, now_ms: i64) -> (i64, i64) {
     (lo, now_ms.div_euclid(b))
 }
 
+#[inline]
+fn slot(i: i64) -> usize {
+    i.rem_euclid(SLOTS as i64) as usize
+}
+
+fn narrow(c: u64) -> u32 {
+    u32::try_from(c).unwrap_or(u32::MAX)
+}
+
 impl SlidingState {
-    /// Builds a state from `(index, units)` pairs (as stores keep them).
-    pub fn from_pairs(pairs: impl IntoIterator<Item = (i64, u64)>) -> Self {
+    /// Builds a state from `(index, units)` pairs (as stores keep them). Pairs older than
+    /// [`SLOTS`] sub-windows before the newest one never count together with it, and are
+    /// dropped.
+    pub fn from_pairs(pairs: impl IntoIterator<Item = (i64, u64)> + Clone) -> Self {
         let mut s = Self::default();
+        let Some(newest) = pairs
+            .clone()
+            .into_iter()
+            .filter(|p| p.1 > 0)
+            .map(|p| p.0)
+            .max()
+        else {
+            return s;
+        };
+        s.newest = newest;
         for (i, c) in pairs {
-            s.slots[i.rem_euclid(SLOTS as i64) as usize] = (i, c);
+            if c > 0 && i > newest - SLOTS as i64 {
+                s.counts[slot(i)] = narrow(c);
+            }
         }
         s
     }
 
+    /// Units counted in sub-window `i`.
+    #[inline]
+    fn count(&self, i: i64) -> u64 {
+        if i > self.newest || i <= self.newest - SLOTS as i64 {
+            return 0;
+        }
+        u64::from(self.counts[slot(i)])
+    }
+
+    /// The `(index, units)` pairs with units, in ring-slot order (the stored text's order).
+    pub fn pairs(&self) -> impl Iterator<Item = (i64, u64)> + '_ {
+        let top = slot(self.newest);
+        (0..SLOTS).filter_map(move |p| {
+            let i = self.newest - ((top + SLOTS - p) % SLOTS) as i64;
+            let c = self.count(i);
+            (c > 0).then_some((i, c))
+        })
+    }
+
     /// The live `(index, units)` pairs at `now_ms`, oldest first.
+    #[inline]
     pub fn live(&self, limit: &Limit, now_ms: i64) -> impl Iterator<Item = (i64, u64)> + '_ {
         let (lo, cur) = span(limit, now_ms);
         (lo..=cur).filter_map(move |i| {
-            let (idx, c) = self.slots[i.rem_euclid(SLOTS as i64) as usize];
-            (idx == i && c > 0).then_some((idx, c))
+            let c = self.count(i);
+            (c > 0).then_some((i, c))
         })
     }
 
     /// When the newest counted unit leaves every window.
     pub fn expires_at_ms(&self, limit: &Limit) -> i64 {
-        let newest = self.slots.iter().filter(|s| s.1 > 0).map(|s| s.0).max();
+        let newest = (0..SLOTS as i64)
+            .map(|d| self.newest - d)
+            .find(|&i| self.count(i) > 0);
         newest.map_or(0, |m| leaves_at(limit, m))
     }
 }
@@ -61,6 +115,21 @@ impl SlidingState {
 /// The first instant at which sub-window `idx` no longer counts.
 fn leaves_at(limit: &Limit, idx: i64) -> i64 {
     (idx + 1) * sub_window_ms(limit) + limit.window_ms as i64 - 1
+}
+
+/// The live sub-windows at `now_ms` plus `cost` units in the current one.
+fn with_cost(st: &SlidingState, limit: &Limit, now_ms: i64, cost: u64) -> SlidingState {
+    let (_, cur) = span(limit, now_ms);
+    let mut n = SlidingState {
+        newest: cur,
+        counts: [0; SLOTS],
+    };
+    for (i, c) in st.live(limit, now_ms) {
+        n.counts[slot(i)] = narrow(c);
+    }
+    let at = &mut n.counts[slot(cur)];
+    *at = narrow(u64::from(*at) + cost);
+    n
 }
 
 /// Evaluates `cost` units against the sub-window counts.
@@ -73,15 +142,7 @@ pub fn evaluate(limit: &Limit, state: Option<&SlidingState>, now_ms: i64, cost: 
     let newest = st.live(limit, now_ms).last().map(|(i, _)| i);
     if cost == 0 || total + cost <= limit.quota {
         let (_, cur) = span(limit, now_ms);
-        let next = (cost > 0).then(|| {
-            let mut n = SlidingState::default();
-            for (i, c) in st.live(limit, now_ms) {
-                n.slots[i.rem_euclid(SLOTS as i64) as usize] = (i, c);
-            }
-            let slot = &mut n.slots[cur.rem_euclid(SLOTS as i64) as usize];
-            *slot = (cur, if slot.0 == cur { slot.1 } else { 0 } + cost);
-            AlgoState::Sliding(n)
-        });
+        let next = (cost > 0).then(|| AlgoState::Sliding(with_cost(st, limit, now_ms, cost)));
         let newest = if cost > 0 { Some(cur) } else { newest };
         return Eval {
             allowed: true,
@@ -159,7 +220,30 @@ mod tests {
         assert_eq!(e.remaining, 9);
     }
 
+    #[test]
+    fn state_is_compact() {
+        assert!(std::mem::size_of::<SlidingState>() <= 56);
+        assert!(std::mem::size_of::<crate::decision::KeyState>() <= 72);
+    }
+
     proptest! {
+        /// A written state survives the stored text form unchanged.
+        #[test]
+        fn written_states_round_trip_the_codec(
+            steps in proptest::collection::vec((0i64..700, 1u64..3), 1..100),
+        ) {
+            let l = lim(15, 1000);
+            let mut st = SlidingState::default();
+            let mut now = -3_000i64;
+            for (dt, cost) in steps {
+                now += dt;
+                run(&l, &mut st, now, cost);
+                let text = AlgoState::Sliding(st).encode();
+                prop_assert_eq!(AlgoState::decode(&text), Some(AlgoState::Sliding(st)));
+            }
+        }
+
+
         /// In any window of the policy's length ending at a check instant, at most `quota`
         /// units are granted.
         #[test]

@@ -64,16 +64,27 @@ impl<'a> KeyRef<'a> {
         let (t, p) = (self.tenant.len(), self.policy.len());
         let b = k.as_bytes();
         b.len() == t + p + self.key.len() + 2
-            && &b[..t] == self.tenant.as_bytes()
             && b[t] == 0x1f
-            && &b[t + 1..t + 1 + p] == self.policy.as_bytes()
             && b[t + 1 + p] == 0x1f
-            && &b[t + p + 2..] == self.key.as_bytes()
+            && eq_short(&b[t + p + 2..], self.key.as_bytes())
+            && eq_short(&b[t + 1..t + 1 + p], self.policy.as_bytes())
+            && eq_short(&b[..t], self.tenant.as_bytes())
     }
 
     fn compose(&self) -> Box<str> {
         [self.tenant, self.policy, self.key].join("\u{1f}").into()
     }
+}
+
+/// Byte equality of two slices, 8 bytes at a time (inline: the keys compared
+/// are short, and a `memcmp` call per part cost more than the comparison).
+#[inline]
+fn eq_short(a: &[u8], b: &[u8]) -> bool {
+    let (mut x, mut y) = (a.chunks_exact(8), b.chunks_exact(8));
+    let word = |c: &[u8]| u64::from_ne_bytes(c.try_into().unwrap_or_default());
+    a.len() == b.len()
+        && x.by_ref().zip(y.by_ref()).all(|(p, q)| word(p) == word(q))
+        && x.remainder() == y.remainder()
 }
 
 #[derive(Debug, Default)]
@@ -321,6 +332,20 @@ mod tests {
             "the cap is used, not emptied: {}",
             store.len()
         );
+    }
+
+    #[test]
+    fn eq_short_compares_every_byte() {
+        let a = b"tenant-0123456789abcdefXYZ";
+        for n in 0..a.len() {
+            assert!(eq_short(&a[..n], &a[..n]));
+            for i in 0..n {
+                let mut b = a[..n].to_vec();
+                b[i] ^= 1;
+                assert!(!eq_short(&a[..n], &b), "byte {i} of {n}");
+            }
+        }
+        assert!(!eq_short(&a[..16], &a[..8]));
     }
 
     #[test]
