@@ -354,12 +354,23 @@ async fn redis_dying_mid_load_falls_back_without_errors_and_recovers() {
         "overshoot bounded by one quota: {during:?}"
     );
     for p in &ps {
-        assert_eq!(
+        // Once per incident, never per decision: a slow answer before the stop (past the 50 ms
+        // deadline on this loaded machine) may open and close an incident of its own.
+        let (failing, recovered) = (
             count(p, "rate limit store failing"),
-            1,
-            "logged once per incident"
+            count(p, "rate limit store recovered"),
+        );
+        assert!(failing >= 1, "the outage is logged");
+        assert_eq!(
+            failing,
+            recovered + 1,
+            "one line per incident, the open one last"
         );
     }
+    assert!(
+        during.fallback > 2 * 3,
+        "many fallback decisions, few log lines"
+    );
 
     let again = OwnRedis::start(port).expect("restart redis-server");
     again.wait_ready().await;
