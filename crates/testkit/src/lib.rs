@@ -8,6 +8,7 @@ use std::sync::Arc;
 pub mod backends;
 pub mod idempotency;
 pub mod locks;
+pub mod own_redis;
 pub mod ratelimit;
 pub mod tenancy;
 

@@ -2,6 +2,7 @@
 //! through the same script), and fallback when a real Redis stops and comes back.
 
 use crate::common;
+use palisade_testkit::own_redis::OwnRedis;
 
 use palisade_core::{ManualClock, TenantId};
 use palisade_ratelimit::{
@@ -10,7 +11,6 @@ use palisade_ratelimit::{
 };
 use palisade_store_redis::{RedisOptions, RedisStore};
 use palisade_testkit::ratelimit::{run, Time};
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -33,63 +33,6 @@ async fn ratelimit_conformance_on_driven_clock() {
         Time::Manual(clock),
     )
     .await;
-}
-
-/// A redis-server this test owns, on a free port, without persistence.
-struct OwnRedis {
-    child: Child,
-    port: u16,
-}
-
-impl OwnRedis {
-    fn start(port: u16) -> Option<Self> {
-        let child = Command::new("redis-server")
-            .args([
-                "--port",
-                &port.to_string(),
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .ok()?;
-        Some(Self { child, port })
-    }
-
-    async fn wait_ready(&self) {
-        for _ in 0..100 {
-            if tokio::net::TcpStream::connect(("127.0.0.1", self.port))
-                .await
-                .is_ok()
-            {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        panic!("redis-server on {} did not start", self.port);
-    }
-
-    fn stop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for OwnRedis {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 fn check(name: &str, quota: u64, on_err: OnStoreError) -> Check {
@@ -120,13 +63,12 @@ async fn fallback_when_redis_stops_and_recovery_when_it_returns() {
     let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
     let metrics = recorder.handle();
     metrics::set_global_recorder(recorder).unwrap();
-    let port = free_port();
-    let Some(mut redis) = OwnRedis::start(port) else {
-        eprintln!("!!!!! SKIPPED fallback test: no redis-server binary !!!!!");
+    let port = OwnRedis::free_port();
+    let Some(mut redis) = OwnRedis::start_or_skip("fallback_when_redis_stops", port) else {
         return;
     };
     redis.wait_ready().await;
-    let mut opts = RedisOptions::new(format!("redis://127.0.0.1:{port}"));
+    let mut opts = RedisOptions::new(redis.url());
     opts.response_timeout = Duration::from_millis(200);
     opts.connect_timeout = Duration::from_millis(200);
     let shared = Arc::new(RedisStore::connect(&opts).await.unwrap());
@@ -177,7 +119,8 @@ async fn fallback_when_redis_stops_and_recovery_when_it_returns() {
     };
     assert_eq!(line("fallback").as_deref(), Some("8"), "{text}");
 
-    let _again = OwnRedis::start(port).expect("restart redis-server");
+    let _again =
+        OwnRedis::start_or_skip("fallback_when_redis_stops", port).expect("restart redis-server");
     _again.wait_ready().await;
     let mut recovered = None;
     for i in 0..50 {

@@ -9,8 +9,8 @@
 use super::Api;
 use crate::common::{spawn_in, temp_dir, Proc};
 use palisade_testkit::backends;
+use palisade_testkit::own_redis::OwnRedis;
 use serde_json::{json, Value};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 const OP_KEY: &str = "pal_op_multi_instance_test_0123456789abcdef";
@@ -243,58 +243,6 @@ async fn an_override_set_on_one_instance_applies_on_another_within_seconds() {
     assert!(back, "the deletion reached the other instance too");
 }
 
-/// A redis-server this test owns, on a free port, without persistence.
-struct OwnRedis {
-    child: Child,
-    port: u16,
-}
-
-impl OwnRedis {
-    fn start(port: u16) -> Option<Self> {
-        let child = Command::new("redis-server")
-            .args([
-                "--port",
-                &port.to_string(),
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .ok()?;
-        Some(Self { child, port })
-    }
-
-    async fn wait_ready(&self) {
-        let addr = ("127.0.0.1", self.port);
-        for _ in 0..200 {
-            if tokio::net::TcpStream::connect(addr).await.is_ok() {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        panic!("redis-server on {} did not start", self.port);
-    }
-
-    fn stop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for OwnRedis {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
-
-fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap().port()
-}
-
 fn count(p: &Proc, needle: &str) -> usize {
     p.stderr().matches(needle).count()
 }
@@ -304,15 +252,14 @@ fn count(p: &Proc, needle: &str) -> usize {
 /// so the overshoot is bounded by one quota in total; no request fails.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn redis_dying_mid_load_falls_back_without_errors_and_recovers() {
-    let port = free_port();
-    let Some(redis) = OwnRedis::start(port) else {
-        eprintln!("!!!!! SKIPPED redis fallback test: no redis-server binary !!!!!");
+    let port = OwnRedis::free_port();
+    let Some(redis) = OwnRedis::start_or_skip("redis_dying_mid_load", port) else {
         return;
     };
     redis.wait_ready().await;
     let db = temp_dir().join("shared.db");
     let url = format!("sqlite://{}", db.display());
-    let redis_url = format!("redis://127.0.0.1:{port}");
+    let redis_url = redis.url();
     let ps = instances(
         2,
         &[
@@ -372,7 +319,8 @@ async fn redis_dying_mid_load_falls_back_without_errors_and_recovers() {
         "many fallback decisions, few log lines"
     );
 
-    let again = OwnRedis::start(port).expect("restart redis-server");
+    let again =
+        OwnRedis::start_or_skip("redis_dying_mid_load", port).expect("restart redis-server");
     again.wait_ready().await;
     for a in &apis {
         let start = Instant::now();
