@@ -98,6 +98,17 @@ impl SqliteStore {
         self.pool.close().await;
     }
 
+    /// A write transaction that takes SQLite's write lock up front (`BEGIN IMMEDIATE`), so
+    /// read-decide-write inside it is atomic and never fails on a lock upgrade.
+    pub(crate) async fn begin_immediate(
+        &self,
+    ) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, StoreError> {
+        self.pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(map_err)
+    }
+
     pub(crate) fn now_ms(&self) -> i64 {
         self.clock.now_ms()
     }

@@ -72,11 +72,7 @@ impl RateLimitStore for SqliteStore {
         tenant: &TenantId,
         checks: &[Check],
     ) -> Result<Vec<Decision>, StoreError> {
-        let mut tx = self
-            .pool()
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(map_err)?;
+        let mut tx = self.begin_immediate().await?;
         let now = self.now_ms();
         let mut states = Vec::with_capacity(checks.len());
         for c in checks {
@@ -167,11 +163,7 @@ impl RatePolicyStore for SqliteStore {
         policy: &Policy,
         now_ms: i64,
     ) -> Result<PolicyRecord, StoreError> {
-        let mut tx = self
-            .pool()
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(map_err)?;
+        let mut tx = self.begin_immediate().await?;
         let change = ChangeKind::PolicyPut {
             policy: policy.clone(),
         };
@@ -237,11 +229,7 @@ impl RatePolicyStore for SqliteStore {
         name: &str,
         _now_ms: i64,
     ) -> Result<bool, StoreError> {
-        let mut tx = self
-            .pool()
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(map_err)?;
+        let mut tx = self.begin_immediate().await?;
         let n = sqlx::query("DELETE FROM ratelimit_policies WHERE tenant_id = ? AND name = ?")
             .bind(tenant.as_str())
             .bind(name)
@@ -265,11 +253,7 @@ impl RatePolicyStore for SqliteStore {
         o: &RateOverride,
         now_ms: i64,
     ) -> Result<OverrideRecord, StoreError> {
-        let mut tx = self
-            .pool()
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(map_err)?;
+        let mut tx = self.begin_immediate().await?;
         let change = ChangeKind::OverridePut {
             rate_override: o.clone(),
         };
@@ -335,11 +319,7 @@ impl RatePolicyStore for SqliteStore {
         key: Option<&str>,
         _now_ms: i64,
     ) -> Result<bool, StoreError> {
-        let mut tx = self
-            .pool()
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(map_err)?;
+        let mut tx = self.begin_immediate().await?;
         let n = sqlx::query(
             "DELETE FROM ratelimit_overrides WHERE tenant_id = ? AND policy = ? AND key = ?",
         )
