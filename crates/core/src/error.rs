@@ -4,7 +4,7 @@
 ///
 /// Messages are for logs only: they may contain backend detail and never reach a response.
 #[non_exhaustive]
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
     /// The backend cannot be reached, or its connection pool stayed exhausted past the deadline.
     #[error("store unavailable: {0}")]

@@ -4,6 +4,7 @@
 #![warn(missing_docs)]
 
 pub mod algorithm;
+pub mod batch;
 pub mod config;
 pub mod decision;
 pub mod error;
@@ -17,6 +18,7 @@ pub mod metrics;
 pub mod policy;
 pub mod store;
 
+pub use batch::{BatchFuture, Batcher};
 pub use config::{ChangeKind, ConfigChange, OverrideRecord, PolicyRecord, RateOverride};
 pub use decision::{decide_all, validate_checks, Check, Decision, KeyState, Outcome, MAX_CHECKS};
 pub use error::RateLimitError;
