@@ -68,3 +68,26 @@ async fn decides_exactly_like_the_memory_store() {
     let store = Arc::new(store.with_clock(clock.clone()));
     palisade_testkit::ratelimit::same_as_memory(store, clock, 3_000).await;
 }
+
+/// The purge reaches expired rows through `ratelimit_state_expiry_minute` (migration 0009), an
+/// index on a column a decision changes at most once a minute, so decisions stay HOT.
+#[tokio::test]
+async fn purge_can_use_the_expiry_index() {
+    let Some(store) = common::store("purge_can_use_the_expiry_index").await else {
+        return;
+    };
+    let mut tx = store.pool().begin().await.unwrap();
+    sqlx::query("SET LOCAL enable_seqscan = off")
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    let plan: Vec<String> = sqlx::query_scalar(
+        "EXPLAIN SELECT ctid FROM ratelimit_state
+         WHERE expires_minute <= 123456789 / 60000 AND expires_at_ms <= 123456789 LIMIT 10",
+    )
+    .fetch_all(&mut *tx)
+    .await
+    .unwrap();
+    let plan = plan.join("\n");
+    assert!(plan.contains("ratelimit_state_expiry_minute"), "{plan}");
+}
