@@ -1,6 +1,7 @@
 //! Conformance suite of the idempotency stores.
 
-use palisade_core::{ManualClock, TenantId};
+use crate::Time;
+use palisade_core::TenantId;
 use palisade_idempotency::{
     BeginOutcome, EntryRef, EntryToken, EntryUpdate, Fingerprint, IdempotencyBegin,
     IdempotencyComplete, IdempotencyKey, IdempotencyStore, RecoveryPoint, RecoveryPointSet,
@@ -9,23 +10,16 @@ use palisade_idempotency::{
 use std::sync::Arc;
 use std::time::Duration;
 
-/// How the suite moves time and what the store does by itself.
-#[derive(Clone, Debug)]
-pub struct Options {
-    /// The store's clock when the suite can drive it; `None` = real time (the suite sleeps).
-    pub clock: Option<Arc<ManualClock>>,
-    /// True when entries expire by themselves (Redis `PEXPIRE`), so the sweep deletes nothing.
-    pub self_expiring: bool,
-}
-
 /// A short lock or TTL, and how long to wait for it to pass.
 const SHORT: Duration = Duration::from_millis(500);
 const PAST_SHORT: Duration = Duration::from_millis(800);
 const LONG: Duration = Duration::from_secs(3600);
 
-/// Runs every idempotency check against `store`.
-pub async fn run(store: Arc<dyn IdempotencyStore>, opts: Options) {
-    let s = Suite { store, opts };
+/// Runs every idempotency check against `store`. With [`Time::Real`] the store runs on a clock
+/// the suite cannot move and expires entries by itself (Redis `PEXPIRE`), so the suite sleeps
+/// and expects the sweep to delete nothing.
+pub async fn run(store: Arc<dyn IdempotencyStore>, time: Time) {
+    let s = Suite { store, time };
     s.new_then_in_flight_then_mismatch().await;
     s.complete_then_replay_exactly().await;
     s.unknown_and_abandoned_entries().await;
@@ -40,7 +34,7 @@ pub async fn run(store: Arc<dyn IdempotencyStore>, opts: Options) {
 
 struct Suite {
     store: Arc<dyn IdempotencyStore>,
-    opts: Options,
+    time: Time,
 }
 
 fn key(k: &str) -> IdempotencyKey {
@@ -98,9 +92,9 @@ fn token_of(o: &BeginOutcome) -> EntryToken {
 
 impl Suite {
     async fn pass(&self, d: Duration) {
-        match &self.opts.clock {
-            Some(c) => c.advance(d),
-            None => tokio::time::sleep(d).await,
+        match &self.time {
+            Time::Manual(c) => c.advance(d),
+            Time::Real => tokio::time::sleep(d).await,
         }
     }
 
@@ -357,7 +351,7 @@ impl Suite {
             ),
             "an expired key is used afresh: {fresh:?}"
         );
-        if self.opts.self_expiring {
+        if matches!(self.time, Time::Real) {
             assert_eq!(self.store.idempotency_expired_delete(100).await.unwrap(), 0);
             return;
         }

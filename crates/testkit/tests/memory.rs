@@ -57,9 +57,6 @@ async fn ratelimit_memory_store_with_real_time() {
 async fn idempotency_conformance() {
     let clock = palisade_core::ManualClock::new(1_700_000_000_000);
     let store = palisade_idempotency::MemoryIdempotencyStore::new(clock.clone());
-    let opts = palisade_testkit::idempotency::Options {
-        clock: Some(clock),
-        self_expiring: false,
-    };
-    palisade_testkit::idempotency::run(Arc::new(store), opts).await;
+    palisade_testkit::idempotency::run(Arc::new(store), palisade_testkit::Time::Manual(clock))
+        .await;
 }

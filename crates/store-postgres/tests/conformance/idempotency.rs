@@ -12,9 +12,6 @@ async fn idempotency_conformance() {
         return;
     };
     let store = store.with_clock(clock.clone());
-    let opts = palisade_testkit::idempotency::Options {
-        clock: Some(clock),
-        self_expiring: false,
-    };
-    palisade_testkit::idempotency::run(Arc::new(store), opts).await;
+    palisade_testkit::idempotency::run(Arc::new(store), palisade_testkit::Time::Manual(clock))
+        .await;
 }

@@ -7,9 +7,6 @@ async fn idempotency_conformance() {
     let Some(store) = common::store("idempotency_conformance").await else {
         return;
     };
-    let opts = palisade_testkit::idempotency::Options {
-        clock: None,
-        self_expiring: true,
-    };
-    palisade_testkit::idempotency::run(std::sync::Arc::new(store), opts).await;
+    palisade_testkit::idempotency::run(std::sync::Arc::new(store), palisade_testkit::Time::Real)
+        .await;
 }

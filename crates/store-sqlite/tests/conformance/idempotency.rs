@@ -9,9 +9,6 @@ use std::sync::Arc;
 async fn idempotency_conformance() {
     let clock = ManualClock::new(1_700_000_000_000);
     let store = common::store().await.with_clock(clock.clone());
-    let opts = palisade_testkit::idempotency::Options {
-        clock: Some(clock),
-        self_expiring: false,
-    };
-    palisade_testkit::idempotency::run(Arc::new(store), opts).await;
+    palisade_testkit::idempotency::run(Arc::new(store), palisade_testkit::Time::Manual(clock))
+        .await;
 }
