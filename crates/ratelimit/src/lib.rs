@@ -17,7 +17,10 @@ pub mod metrics;
 pub mod policy;
 pub mod store;
 
-pub use config::{ChangeKind, ConfigChange, OverrideRecord, PolicyRecord, RateOverride};
+pub use config::{
+    ChangeKind, ConfigChange, ConfigChanges, ConfigSnapshot, OverrideRecord, PolicyRecord,
+    RateOverride,
+};
 pub use decision::{decide_all, validate_checks, Check, Decision, KeyState, Outcome, MAX_CHECKS};
 pub use error::RateLimitError;
 pub use fallback::{FallbackOptions, FallbackStore};
