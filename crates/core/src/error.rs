@@ -24,6 +24,14 @@ pub enum StoreError {
     /// Any other backend failure.
     #[error("store error: {0}")]
     Backend(String),
+    /// A per-tenant cap refused a create (`what`: e.g. `policies`; `limit`: the cap).
+    #[error("tenant limit reached: at most {limit} {what}")]
+    LimitReached {
+        /// What is capped, plural (`policies`, `overrides`).
+        what: &'static str,
+        /// The cap.
+        limit: u64,
+    },
 }
 
 impl StoreError {
@@ -35,6 +43,11 @@ impl StoreError {
     /// True when a uniqueness constraint refused the write.
     pub fn is_conflict(&self) -> bool {
         matches!(self, Self::Conflict(_))
+    }
+
+    /// True when a per-tenant cap refused a create.
+    pub fn is_limit_reached(&self) -> bool {
+        matches!(self, Self::LimitReached { .. })
     }
 
     /// True when the backend lacks the operation.
@@ -54,5 +67,10 @@ mod tests {
         assert!(!StoreError::Backend("x".into()).is_retryable());
         assert!(StoreError::Conflict("k".into()).is_conflict());
         assert!(StoreError::Unsupported("op").is_unsupported());
+        let cap = StoreError::LimitReached {
+            what: "policies",
+            limit: 3,
+        };
+        assert!(cap.is_limit_reached() && !cap.is_retryable());
     }
 }

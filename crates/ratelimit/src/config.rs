@@ -158,6 +158,34 @@ pub struct ConfigChange {
     pub change: ChangeKind,
 }
 
+/// One read of the change feed: the changes, and how far the feed has been pruned.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ConfigChanges {
+    /// Changes above the cursor, oldest first.
+    pub changes: Vec<ConfigChange>,
+    /// Every change at or below this version may have been pruned (0: none ever was).
+    pub pruned_through: i64,
+}
+
+impl ConfigChanges {
+    /// True when changes after `after` may have been pruned before this read: a poller at
+    /// `after` cannot catch up from the feed and must reload a [`ConfigSnapshot`].
+    pub fn missed(&self, after: i64) -> bool {
+        after < self.pruned_through
+    }
+}
+
+/// Every live policy and override of every tenant, as of change `version`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ConfigSnapshot {
+    /// The last change the snapshot reflects; follow the feed from here.
+    pub version: i64,
+    /// Live policies.
+    pub policies: Vec<(TenantId, Policy)>,
+    /// Live overrides.
+    pub overrides: Vec<(TenantId, RateOverride)>,
+}
+
 mod opt_window {
     use serde::{Deserialize, Deserializer, Serializer};
     use std::time::Duration;

@@ -19,7 +19,10 @@ pub mod policy;
 pub mod store;
 
 pub use batch::{BatchFuture, Batcher};
-pub use config::{ChangeKind, ConfigChange, OverrideRecord, PolicyRecord, RateOverride};
+pub use config::{
+    ChangeKind, ConfigChange, ConfigChanges, ConfigSnapshot, OverrideRecord, PolicyRecord,
+    RateOverride,
+};
 pub use decision::{decide_all, validate_checks, Check, Decision, KeyState, Outcome, MAX_CHECKS};
 pub use error::RateLimitError;
 pub use fallback::{FallbackOptions, FallbackStore};

@@ -1,6 +1,6 @@
 //! The store traits: atomic decisions, and policies with their overrides.
 
-use crate::config::{ConfigChange, OverrideRecord, PolicyRecord, RateOverride};
+use crate::config::{ConfigChanges, ConfigSnapshot, OverrideRecord, PolicyRecord, RateOverride};
 use crate::decision::{Check, Decision};
 use crate::policy::Policy;
 use palisade_core::{Page, PageRequest, StoreError, TenantId};
@@ -35,15 +35,24 @@ pub trait RateLimitStore: Send + Sync + std::fmt::Debug {
 
 /// Durable policies and overrides, with a change feed instances poll to stay current.
 ///
-/// Every write bumps a store-wide version; deletes leave a tombstone so pollers learn of them.
+/// Every write bumps a store-wide version and appends to the feed; deletes leave a tombstone
+/// (a feed entry) so pollers learn of them. The feed is pruned by age
+/// ([`RatePolicyStore::rate_config_prune`]); a poller whose cursor fell behind the pruned part
+/// learns it from [`ConfigChanges::missed`] and reloads [`RatePolicyStore::rate_config_snapshot`].
+///
+/// Creates are capped per tenant (`max` arguments): the count and the insert are one atomic
+/// step, so concurrent creates never exceed the cap; replacing an existing entry always
+/// succeeds. Past the cap a create fails with [`StoreError::LimitReached`].
 #[async_trait::async_trait]
 pub trait RatePolicyStore: Send + Sync + std::fmt::Debug {
-    /// Creates or replaces the tenant's policy of this name.
+    /// Creates or replaces the tenant's policy of this name; creating fails with
+    /// [`StoreError::LimitReached`] when the tenant already has `max` policies.
     async fn rate_policy_put(
         &self,
         tenant: &TenantId,
         policy: &Policy,
         now_ms: i64,
+        max: u32,
     ) -> Result<PolicyRecord, StoreError>;
 
     /// The tenant's live policy of this name.
@@ -68,12 +77,14 @@ pub trait RatePolicyStore: Send + Sync + std::fmt::Debug {
         now_ms: i64,
     ) -> Result<bool, StoreError>;
 
-    /// Creates or replaces an override (per tenant when `key` is `None`, else per key).
+    /// Creates or replaces an override (per tenant when `key` is `None`, else per key);
+    /// creating fails with [`StoreError::LimitReached`] when the tenant already has `max`.
     async fn rate_override_put(
         &self,
         tenant: &TenantId,
         o: &RateOverride,
         now_ms: i64,
+        max: u32,
     ) -> Result<OverrideRecord, StoreError>;
 
     /// The tenant's live overrides ordered by (policy, key).
@@ -93,10 +104,18 @@ pub trait RatePolicyStore: Send + Sync + std::fmt::Debug {
     ) -> Result<bool, StoreError>;
 
     /// Every change (of any tenant) with a version above `after`, oldest first, at most
-    /// `limit`. Versions become visible in order, so a poller never skips one.
+    /// `limit`. Versions become visible in order, so a poller never skips one — unless they
+    /// were pruned, which `pruned_through` (read after the changes) tells.
     async fn rate_config_changes(
         &self,
         after: i64,
         limit: u32,
-    ) -> Result<Vec<ConfigChange>, StoreError>;
+    ) -> Result<ConfigChanges, StoreError>;
+
+    /// Every live policy and override, consistent with one version (one read snapshot).
+    async fn rate_config_snapshot(&self) -> Result<ConfigSnapshot, StoreError>;
+
+    /// Deletes up to `limit` of the oldest changes written before `before_ms` and raises
+    /// `pruned_through` past them, in one atomic step; returns how many were deleted.
+    async fn rate_config_prune(&self, before_ms: i64, limit: u32) -> Result<u64, StoreError>;
 }

@@ -11,16 +11,21 @@
 //! Concurrent decisions on one key serialise on its row lock, so read-decide-write is atomic.
 //! Time comes from the store's clock, passed as a parameter (keep instance clocks
 //! NTP-synchronised).
-//! The per-decision UPDATE touches no indexed column, so it is HOT (migration 0006: no
-//! expiry index, fillfactor 70). `ratelimit_purge_expired` deletes expired rows in batches
-//! (`LIMIT n FOR UPDATE SKIP LOCKED`) found through the index on `expires_minute` (migration
-//! 0009: a generated column that changes once a minute, so it keeps updates HOT).
+//! The per-decision UPDATE leaves every indexed value as it was (but for the expiry minute,
+//! once a minute), so it is HOT (migration 0006: fillfactor 70). `ratelimit_purge_expired`
+//! deletes expired rows in batches (`LIMIT n FOR UPDATE SKIP LOCKED`) found through the index
+//! on `expires_minute` (migration 0009: a generated column `expires_at_ms / 60 000`).
+//!
+//! Config writes serialise on the one `ratelimit_version` row (bumped first in each put), so
+//! a per-tenant cap counted after the bump (a fresh READ COMMITTED snapshot) sees every
+//! committed create: concurrent creates cannot both pass it. Pruning deletes old changes and
+//! raises `ratelimit_feed.pruned_through` in one statement (migration 0008).
 
 use crate::{map_err, PgStore};
 use palisade_core::{Page, PageRequest, StoreError, TenantId};
 use palisade_ratelimit::{
-    Algorithm, ChangeKind, Check, ConfigChange, Decision, Outcome, OverrideRecord, Policy,
-    PolicyRecord, RateLimitStore, RateOverride, RatePolicyStore,
+    Algorithm, ChangeKind, Check, ConfigChange, ConfigChanges, ConfigSnapshot, Decision, Outcome,
+    OverrideRecord, Policy, PolicyRecord, RateLimitStore, RateOverride, RatePolicyStore,
 };
 use sqlx::postgres::PgRow;
 use sqlx::{Postgres, Row, Transaction};
@@ -172,20 +177,62 @@ async fn record_change(
     tx: &mut Transaction<'_, Postgres>,
     tenant: &TenantId,
     change: &ChangeKind,
+    now_ms: i64,
 ) -> Result<i64, StoreError> {
     let v: i64 = sqlx::query_scalar("UPDATE ratelimit_version SET v = v + 1 RETURNING v")
         .fetch_one(&mut **tx)
         .await
         .map_err(map_err)?;
-    sqlx::query("INSERT INTO ratelimit_changes (version, tenant_id, change) VALUES ($1, $2, $3)")
-        .bind(v)
-        .bind(tenant.as_str())
-        .bind(serde_json::to_string(change).map_err(corrupt)?)
-        .execute(&mut **tx)
-        .await
-        .map_err(map_err)?;
+    sqlx::query(
+        "INSERT INTO ratelimit_changes (version, tenant_id, change, at_ms) VALUES ($1, $2, $3, $4)",
+    )
+    .bind(v)
+    .bind(tenant.as_str())
+    .bind(serde_json::to_string(change).map_err(corrupt)?)
+    .bind(now_ms)
+    .execute(&mut **tx)
+    .await
+    .map_err(map_err)?;
     Ok(v)
 }
+
+/// Refuses a create past the tenant's cap: `sql` answers true when the row exists or the
+/// tenant has fewer than `max` (binds: tenant, then `ids`, then `max`). Runs after
+/// [`record_change`] locked the version row, so no other config write runs meanwhile.
+async fn within_cap(
+    tx: &mut Transaction<'_, Postgres>,
+    sql: &str,
+    tenant: &TenantId,
+    ids: &[&str],
+    what: &'static str,
+    max: u32,
+) -> Result<(), StoreError> {
+    let mut q = sqlx::query_scalar::<_, bool>(sql).bind(tenant.as_str());
+    for id in ids {
+        q = q.bind(*id);
+    }
+    let ok = q
+        .bind(i64::from(max))
+        .fetch_one(&mut **tx)
+        .await
+        .map_err(map_err)?;
+    if ok {
+        Ok(())
+    } else {
+        Err(StoreError::LimitReached {
+            what,
+            limit: u64::from(max),
+        })
+    }
+}
+
+const POLICY_CAP: &str = "SELECT EXISTS (SELECT 1 FROM ratelimit_policies
+      WHERE tenant_id = $1 AND name = $2)
+    OR (SELECT count(*) FROM (SELECT 1 FROM ratelimit_policies WHERE tenant_id = $1 LIMIT $3) x) < $3";
+
+const OVERRIDE_CAP: &str = "SELECT EXISTS (SELECT 1 FROM ratelimit_overrides
+      WHERE tenant_id = $1 AND policy = $2 AND key = $3)
+    OR (SELECT count(*) FROM (SELECT 1 FROM ratelimit_overrides WHERE tenant_id = $1 LIMIT $4) x) < $4";
 
 fn policy_row(r: &PgRow) -> Result<PolicyRecord, StoreError> {
     Ok(PolicyRecord {
@@ -210,12 +257,15 @@ impl RatePolicyStore for PgStore {
         tenant: &TenantId,
         policy: &Policy,
         now_ms: i64,
+        max: u32,
     ) -> Result<PolicyRecord, StoreError> {
         let mut tx = self.pool().begin().await.map_err(map_err)?;
         let change = ChangeKind::PolicyPut {
             policy: policy.clone(),
         };
-        let version = record_change(&mut tx, tenant, &change).await?;
+        let version = record_change(&mut tx, tenant, &change, now_ms).await?;
+        let ids = [policy.name.as_str()];
+        within_cap(&mut tx, POLICY_CAP, tenant, &ids, "policies", max).await?;
         sqlx::query(
             "INSERT INTO ratelimit_policies (tenant_id, name, policy, version, updated_at_ms)
              VALUES ($1, $2, $3, $4, $5) ON CONFLICT (tenant_id, name) DO UPDATE SET
@@ -277,7 +327,7 @@ impl RatePolicyStore for PgStore {
         &self,
         tenant: &TenantId,
         name: &str,
-        _now_ms: i64,
+        now_ms: i64,
     ) -> Result<bool, StoreError> {
         let mut tx = self.pool().begin().await.map_err(map_err)?;
         let n = sqlx::query("DELETE FROM ratelimit_policies WHERE tenant_id = $1 AND name = $2")
@@ -291,7 +341,7 @@ impl RatePolicyStore for PgStore {
             let change = ChangeKind::PolicyDeleted {
                 name: name.to_owned(),
             };
-            record_change(&mut tx, tenant, &change).await?;
+            record_change(&mut tx, tenant, &change, now_ms).await?;
         }
         tx.commit().await.map_err(map_err)?;
         Ok(n > 0)
@@ -302,12 +352,15 @@ impl RatePolicyStore for PgStore {
         tenant: &TenantId,
         o: &RateOverride,
         now_ms: i64,
+        max: u32,
     ) -> Result<OverrideRecord, StoreError> {
         let mut tx = self.pool().begin().await.map_err(map_err)?;
         let change = ChangeKind::OverridePut {
             rate_override: o.clone(),
         };
-        let version = record_change(&mut tx, tenant, &change).await?;
+        let version = record_change(&mut tx, tenant, &change, now_ms).await?;
+        let ids = [o.policy.as_str(), o.key.as_deref().unwrap_or("")];
+        within_cap(&mut tx, OVERRIDE_CAP, tenant, &ids, "overrides", max).await?;
         sqlx::query(
             "INSERT INTO ratelimit_overrides (tenant_id, policy, key, body, version, updated_at_ms)
              VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (tenant_id, policy, key) DO UPDATE SET
@@ -366,7 +419,7 @@ impl RatePolicyStore for PgStore {
         tenant: &TenantId,
         policy: &str,
         key: Option<&str>,
-        _now_ms: i64,
+        now_ms: i64,
     ) -> Result<bool, StoreError> {
         let mut tx = self.pool().begin().await.map_err(map_err)?;
         let n = sqlx::query(
@@ -384,7 +437,7 @@ impl RatePolicyStore for PgStore {
                 policy: policy.to_owned(),
                 key: key.map(str::to_owned),
             };
-            record_change(&mut tx, tenant, &change).await?;
+            record_change(&mut tx, tenant, &change, now_ms).await?;
         }
         tx.commit().await.map_err(map_err)?;
         Ok(n > 0)
@@ -394,7 +447,7 @@ impl RatePolicyStore for PgStore {
         &self,
         after: i64,
         limit: u32,
-    ) -> Result<Vec<ConfigChange>, StoreError> {
+    ) -> Result<ConfigChanges, StoreError> {
         let rows = sqlx::query(
             "SELECT version, tenant_id, change FROM ratelimit_changes WHERE version > $1
              ORDER BY version LIMIT $2",
@@ -404,7 +457,8 @@ impl RatePolicyStore for PgStore {
         .fetch_all(self.pool())
         .await
         .map_err(map_err)?;
-        rows.iter()
+        let changes = rows
+            .iter()
             .map(|r| {
                 Ok(ConfigChange {
                     tenant: TenantId::parse(r.get("tenant_id")).map_err(corrupt)?,
@@ -412,6 +466,78 @@ impl RatePolicyStore for PgStore {
                     change: serde_json::from_str(r.get("change")).map_err(corrupt)?,
                 })
             })
-            .collect()
+            .collect::<Result<_, StoreError>>()?;
+        // Read after the changes (a later snapshot): pruning raises it in the statement that
+        // deletes, so a value at or below `after` proves none of the changes above was missing.
+        let pruned_through = sqlx::query_scalar("SELECT pruned_through FROM ratelimit_feed")
+            .fetch_one(self.pool())
+            .await
+            .map_err(map_err)?;
+        Ok(ConfigChanges {
+            changes,
+            pruned_through,
+        })
+    }
+
+    async fn rate_config_snapshot(&self) -> Result<ConfigSnapshot, StoreError> {
+        // One REPEATABLE READ snapshot: writers bump ratelimit_version in the transaction that
+        // writes, so `v` is exactly the last change the rows reflect.
+        let mut tx = self
+            .pool()
+            .begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            .await
+            .map_err(map_err)?;
+        let version: i64 = sqlx::query_scalar("SELECT v FROM ratelimit_version")
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        let rows = sqlx::query("SELECT tenant_id, policy FROM ratelimit_policies")
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        let policies = rows
+            .iter()
+            .map(|r| {
+                let t = TenantId::parse(r.get("tenant_id")).map_err(corrupt)?;
+                Ok((t, serde_json::from_str(r.get("policy")).map_err(corrupt)?))
+            })
+            .collect::<Result<_, StoreError>>()?;
+        let rows = sqlx::query("SELECT tenant_id, body FROM ratelimit_overrides")
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        let overrides = rows
+            .iter()
+            .map(|r| {
+                let t = TenantId::parse(r.get("tenant_id")).map_err(corrupt)?;
+                Ok((t, serde_json::from_str(r.get("body")).map_err(corrupt)?))
+            })
+            .collect::<Result<_, StoreError>>()?;
+        tx.commit().await.map_err(map_err)?;
+        Ok(ConfigSnapshot {
+            version,
+            policies,
+            overrides,
+        })
+    }
+
+    async fn rate_config_prune(&self, before_ms: i64, limit: u32) -> Result<u64, StoreError> {
+        let n: i64 = sqlx::query_scalar(
+            "WITH gone AS (
+               DELETE FROM ratelimit_changes WHERE version IN (SELECT version FROM ratelimit_changes
+                 WHERE at_ms < $1 ORDER BY at_ms LIMIT $2 FOR UPDATE SKIP LOCKED)
+               RETURNING version),
+             raised AS (
+               UPDATE ratelimit_feed
+               SET pruned_through = GREATEST(pruned_through, (SELECT max(version) FROM gone))
+               WHERE EXISTS (SELECT 1 FROM gone))
+             SELECT count(*) FROM gone",
+        )
+        .bind(before_ms)
+        .bind(i64::from(limit))
+        .fetch_one(self.pool())
+        .await
+        .map_err(map_err)?;
+        Ok(n as u64)
     }
 }

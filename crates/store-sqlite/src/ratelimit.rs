@@ -3,13 +3,18 @@
 //! A decision is one `BEGIN IMMEDIATE` transaction: SQLite has one writer, so reading the
 //! states, deciding them with [`decide_all`] and writing them back is atomic. Expired rows are
 //! deleted by `ratelimit_purge_expired` (index `ratelimit_state_expiry`).
+//!
+//! Config writes are `BEGIN IMMEDIATE` transactions too, so a per-tenant cap is counted and
+//! the row inserted under SQLite's one write lock: concurrent creates cannot both pass it.
+//! Pruning deletes old changes and raises `ratelimit_feed.pruned_through` in one transaction
+//! (migration 0005).
 
 use crate::{map_err, SqliteStore};
 use palisade_core::{Page, PageRequest, StoreError, TenantId};
 use palisade_ratelimit::algorithm::AlgoState;
 use palisade_ratelimit::{
-    decide_all, ChangeKind, Check, ConfigChange, Decision, KeyState, OverrideRecord, Policy,
-    PolicyRecord, RateLimitStore, RateOverride, RatePolicyStore,
+    decide_all, ChangeKind, Check, ConfigChange, ConfigChanges, ConfigSnapshot, Decision, KeyState,
+    OverrideRecord, Policy, PolicyRecord, RateLimitStore, RateOverride, RatePolicyStore,
 };
 use sqlx::sqlite::SqliteRow;
 use sqlx::{Row, Sqlite, Transaction};
@@ -126,18 +131,59 @@ async fn record_change(
     tx: &mut Transaction<'_, Sqlite>,
     tenant: &TenantId,
     change: &ChangeKind,
+    now_ms: i64,
 ) -> Result<i64, StoreError> {
     let body = serde_json::to_string(change).map_err(corrupt)?;
     let v: i64 = sqlx::query_scalar(
-        "INSERT INTO ratelimit_changes (tenant_id, change) VALUES (?, ?) RETURNING version",
+        "INSERT INTO ratelimit_changes (tenant_id, change, at_ms) VALUES (?, ?, ?)
+         RETURNING version",
     )
     .bind(tenant.as_str())
     .bind(body)
+    .bind(now_ms)
     .fetch_one(&mut **tx)
     .await
     .map_err(map_err)?;
     Ok(v)
 }
+
+/// Refuses a create past the tenant's cap: `sql` answers true when the row exists or the
+/// tenant has fewer than `max` (binds: tenant, then `ids`, then `max`). Runs inside the
+/// write transaction, so the count cannot change before the insert.
+async fn within_cap(
+    tx: &mut Transaction<'_, Sqlite>,
+    sql: &str,
+    tenant: &TenantId,
+    ids: &[&str],
+    what: &'static str,
+    max: u32,
+) -> Result<(), StoreError> {
+    let mut q = sqlx::query_scalar::<_, bool>(sql).bind(tenant.as_str());
+    for id in ids {
+        q = q.bind(*id);
+    }
+    let ok = q
+        .bind(i64::from(max))
+        .fetch_one(&mut **tx)
+        .await
+        .map_err(map_err)?;
+    if ok {
+        Ok(())
+    } else {
+        Err(StoreError::LimitReached {
+            what,
+            limit: u64::from(max),
+        })
+    }
+}
+
+const POLICY_CAP: &str = "SELECT EXISTS (SELECT 1 FROM ratelimit_policies
+      WHERE tenant_id = ?1 AND name = ?2)
+    OR (SELECT count(*) FROM (SELECT 1 FROM ratelimit_policies WHERE tenant_id = ?1 LIMIT ?3)) < ?3";
+
+const OVERRIDE_CAP: &str = "SELECT EXISTS (SELECT 1 FROM ratelimit_overrides
+      WHERE tenant_id = ?1 AND policy = ?2 AND key = ?3)
+    OR (SELECT count(*) FROM (SELECT 1 FROM ratelimit_overrides WHERE tenant_id = ?1 LIMIT ?4)) < ?4";
 
 fn policy_row(r: &SqliteRow) -> Result<PolicyRecord, StoreError> {
     Ok(PolicyRecord {
@@ -162,12 +208,15 @@ impl RatePolicyStore for SqliteStore {
         tenant: &TenantId,
         policy: &Policy,
         now_ms: i64,
+        max: u32,
     ) -> Result<PolicyRecord, StoreError> {
         let mut tx = self.begin_immediate().await?;
+        let ids = [policy.name.as_str()];
+        within_cap(&mut tx, POLICY_CAP, tenant, &ids, "policies", max).await?;
         let change = ChangeKind::PolicyPut {
             policy: policy.clone(),
         };
-        let version = record_change(&mut tx, tenant, &change).await?;
+        let version = record_change(&mut tx, tenant, &change, now_ms).await?;
         sqlx::query(
             "INSERT INTO ratelimit_policies (tenant_id, name, policy, version, updated_at_ms)
              VALUES (?, ?, ?, ?, ?) ON CONFLICT (tenant_id, name) DO UPDATE SET
@@ -227,7 +276,7 @@ impl RatePolicyStore for SqliteStore {
         &self,
         tenant: &TenantId,
         name: &str,
-        _now_ms: i64,
+        now_ms: i64,
     ) -> Result<bool, StoreError> {
         let mut tx = self.begin_immediate().await?;
         let n = sqlx::query("DELETE FROM ratelimit_policies WHERE tenant_id = ? AND name = ?")
@@ -241,7 +290,7 @@ impl RatePolicyStore for SqliteStore {
             let change = ChangeKind::PolicyDeleted {
                 name: name.to_owned(),
             };
-            record_change(&mut tx, tenant, &change).await?;
+            record_change(&mut tx, tenant, &change, now_ms).await?;
         }
         tx.commit().await.map_err(map_err)?;
         Ok(n > 0)
@@ -252,12 +301,15 @@ impl RatePolicyStore for SqliteStore {
         tenant: &TenantId,
         o: &RateOverride,
         now_ms: i64,
+        max: u32,
     ) -> Result<OverrideRecord, StoreError> {
         let mut tx = self.begin_immediate().await?;
+        let ids = [o.policy.as_str(), o.key.as_deref().unwrap_or("")];
+        within_cap(&mut tx, OVERRIDE_CAP, tenant, &ids, "overrides", max).await?;
         let change = ChangeKind::OverridePut {
             rate_override: o.clone(),
         };
-        let version = record_change(&mut tx, tenant, &change).await?;
+        let version = record_change(&mut tx, tenant, &change, now_ms).await?;
         sqlx::query(
             "INSERT INTO ratelimit_overrides (tenant_id, policy, key, body, version, updated_at_ms)
              VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (tenant_id, policy, key) DO UPDATE SET
@@ -317,7 +369,7 @@ impl RatePolicyStore for SqliteStore {
         tenant: &TenantId,
         policy: &str,
         key: Option<&str>,
-        _now_ms: i64,
+        now_ms: i64,
     ) -> Result<bool, StoreError> {
         let mut tx = self.begin_immediate().await?;
         let n = sqlx::query(
@@ -335,7 +387,7 @@ impl RatePolicyStore for SqliteStore {
                 policy: policy.to_owned(),
                 key: key.map(str::to_owned),
             };
-            record_change(&mut tx, tenant, &change).await?;
+            record_change(&mut tx, tenant, &change, now_ms).await?;
         }
         tx.commit().await.map_err(map_err)?;
         Ok(n > 0)
@@ -345,7 +397,7 @@ impl RatePolicyStore for SqliteStore {
         &self,
         after: i64,
         limit: u32,
-    ) -> Result<Vec<ConfigChange>, StoreError> {
+    ) -> Result<ConfigChanges, StoreError> {
         let rows = sqlx::query(
             "SELECT version, tenant_id, change FROM ratelimit_changes WHERE version > ?
              ORDER BY version LIMIT ?",
@@ -355,7 +407,8 @@ impl RatePolicyStore for SqliteStore {
         .fetch_all(self.pool())
         .await
         .map_err(map_err)?;
-        rows.iter()
+        let changes = rows
+            .iter()
             .map(|r| {
                 Ok(ConfigChange {
                     tenant: TenantId::parse(r.get("tenant_id")).map_err(corrupt)?,
@@ -363,6 +416,78 @@ impl RatePolicyStore for SqliteStore {
                     change: serde_json::from_str(r.get("change")).map_err(corrupt)?,
                 })
             })
-            .collect()
+            .collect::<Result<_, StoreError>>()?;
+        // Read after the changes: pruning raises it in the transaction that deletes, so a
+        // value at or below `after` proves none of the changes above was missing.
+        let pruned_through = sqlx::query_scalar("SELECT pruned_through FROM ratelimit_feed")
+            .fetch_one(self.pool())
+            .await
+            .map_err(map_err)?;
+        Ok(ConfigChanges {
+            changes,
+            pruned_through,
+        })
+    }
+
+    async fn rate_config_snapshot(&self) -> Result<ConfigSnapshot, StoreError> {
+        // One read transaction: WAL gives it one snapshot for the three reads.
+        let mut tx = self.pool().begin().await.map_err(map_err)?;
+        let version: i64 = sqlx::query_scalar(
+            "SELECT max(coalesce((SELECT max(version) FROM ratelimit_changes), 0),
+                        (SELECT pruned_through FROM ratelimit_feed))",
+        )
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(map_err)?;
+        let rows = sqlx::query("SELECT tenant_id, policy FROM ratelimit_policies")
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        let policies = rows
+            .iter()
+            .map(|r| {
+                let t = TenantId::parse(r.get("tenant_id")).map_err(corrupt)?;
+                Ok((t, serde_json::from_str(r.get("policy")).map_err(corrupt)?))
+            })
+            .collect::<Result<_, StoreError>>()?;
+        let rows = sqlx::query("SELECT tenant_id, body FROM ratelimit_overrides")
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        let overrides = rows
+            .iter()
+            .map(|r| {
+                let t = TenantId::parse(r.get("tenant_id")).map_err(corrupt)?;
+                Ok((t, serde_json::from_str(r.get("body")).map_err(corrupt)?))
+            })
+            .collect::<Result<_, StoreError>>()?;
+        tx.commit().await.map_err(map_err)?;
+        Ok(ConfigSnapshot {
+            version,
+            policies,
+            overrides,
+        })
+    }
+
+    async fn rate_config_prune(&self, before_ms: i64, limit: u32) -> Result<u64, StoreError> {
+        let mut tx = self.begin_immediate().await?;
+        let gone: Vec<i64> = sqlx::query_scalar(
+            "DELETE FROM ratelimit_changes WHERE version IN (SELECT version FROM ratelimit_changes
+             WHERE at_ms < ? ORDER BY at_ms LIMIT ?) RETURNING version",
+        )
+        .bind(before_ms)
+        .bind(i64::from(limit))
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(map_err)?;
+        if let Some(top) = gone.iter().max() {
+            sqlx::query("UPDATE ratelimit_feed SET pruned_through = max(pruned_through, ?)")
+                .bind(top)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?;
+        }
+        tx.commit().await.map_err(map_err)?;
+        Ok(gone.len() as u64)
     }
 }

@@ -10,6 +10,7 @@ pub mod idempotency;
 pub mod locks;
 pub mod own_redis;
 pub mod ratelimit;
+pub mod ratelimit_config;
 pub mod tenancy;
 
 /// How a conformance suite controls the store's time.

@@ -392,16 +392,20 @@ async fn concurrent_single_checks_grant_exactly_the_quota(c: &Ctx) {
     }
 }
 
-/// Runs every policy/override check against `store` (must be empty).
+/// A per-tenant cap no test of the basic behaviour reaches.
+const MAX: u32 = 1000;
+
+/// Runs every policy/override check against `store` (must be empty), then the caps and the
+/// pruned feed ([`crate::ratelimit_config`]).
 pub async fn run_policies(store: Arc<dyn RatePolicyStore>) {
     let s = &*store;
     let (t, u) = (tenant(), tenant());
-    let start = s.rate_config_changes(0, 1000).await.unwrap().len();
+    let start = s.rate_config_changes(0, 1000).await.unwrap().changes.len();
     let p = policy("api", Algorithm::Gcra, 100, Duration::from_secs(60));
-    let r1 = s.rate_policy_put(&t, &p, 10).await.unwrap();
+    let r1 = s.rate_policy_put(&t, &p, 10, MAX).await.unwrap();
     let mut p2 = p.clone();
     p2.quota = 200;
-    let r2 = s.rate_policy_put(&t, &p2, 20).await.unwrap();
+    let r2 = s.rate_policy_put(&t, &p2, 20, MAX).await.unwrap();
     assert!(r2.version > r1.version);
     let got = s.rate_policy_get(&t, "api").await.unwrap().unwrap();
     assert_eq!((got.policy, got.updated_at_ms), (p2.clone(), 20));
@@ -414,6 +418,7 @@ pub async fn run_policies(store: Arc<dyn RatePolicyStore>) {
             &t,
             &policy(n, Algorithm::FixedWindow, 1, Duration::from_secs(1)),
             1,
+            MAX,
         )
         .await
         .unwrap();
@@ -452,11 +457,11 @@ pub async fn run_policies(store: Arc<dyn RatePolicyStore>) {
         burst: Some(5),
         ..wide.clone()
     };
-    s.rate_override_put(&t, &wide, 40).await.unwrap();
-    s.rate_override_put(&t, &one, 41).await.unwrap();
+    s.rate_override_put(&t, &wide, 40, MAX).await.unwrap();
+    s.rate_override_put(&t, &one, 41, MAX).await.unwrap();
     let mut again = one.clone();
     again.quota = 2000;
-    s.rate_override_put(&t, &again, 42).await.unwrap();
+    s.rate_override_put(&t, &again, 42, MAX).await.unwrap();
     let list = s
         .rate_override_list(&t, &PageRequest::first(1))
         .await
@@ -477,7 +482,7 @@ pub async fn run_policies(store: Arc<dyn RatePolicyStore>) {
     assert!(s.rate_override_delete(&t, "api", None, 50).await.unwrap());
     assert!(!s.rate_override_delete(&t, "api", None, 50).await.unwrap());
 
-    let changes = s.rate_config_changes(0, 1000).await.unwrap();
+    let changes = s.rate_config_changes(0, 1000).await.unwrap().changes;
     let changes = &changes[start..];
     assert!(changes.windows(2).all(|w| w[0].version < w[1].version));
     assert!(changes.iter().all(|c| c.tenant == t));
@@ -506,10 +511,22 @@ pub async fn run_policies(store: Arc<dyn RatePolicyStore>) {
         ]
     );
     let last = changes.last().unwrap().version;
-    let after = s.rate_config_changes(changes[5].version, 2).await.unwrap();
+    let after = s
+        .rate_config_changes(changes[5].version, 2)
+        .await
+        .unwrap()
+        .changes;
     assert_eq!(after.len(), 2);
     assert_eq!(after[0].version, changes[6].version);
-    assert!(s.rate_config_changes(last, 10).await.unwrap().is_empty());
+    assert!(s
+        .rate_config_changes(last, 10)
+        .await
+        .unwrap()
+        .changes
+        .is_empty());
+
+    crate::ratelimit_config::caps(store.clone()).await;
+    crate::ratelimit_config::pruned_feed(store).await;
 }
 
 /// A tiny deterministic generator (xorshift64*), so a failing sequence replays exactly.

@@ -1,14 +1,25 @@
 //! Policies and overrides in process memory, with a versioned change feed.
 
-use crate::config::{ChangeKind, ConfigChange, OverrideRecord, PolicyRecord, RateOverride};
+use crate::config::{
+    ChangeKind, ConfigChange, ConfigChanges, ConfigSnapshot, OverrideRecord, PolicyRecord,
+    RateOverride,
+};
 use crate::policy::Policy;
 use crate::store::RatePolicyStore;
 use palisade_core::{Page, PageRequest, StoreError, TenantId};
 use parking_lot::Mutex;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 
 /// The most changes kept for pollers; older ones are dropped (a poller that far behind reloads).
 const MAX_CHANGES: usize = 100_000;
+
+/// The error of a create past a per-tenant cap.
+fn limit_reached(what: &'static str, max: u32) -> StoreError {
+    StoreError::LimitReached {
+        what,
+        limit: u64::from(max),
+    }
+}
 
 /// Policies and overrides in memory; lost on restart.
 #[derive(Debug, Default)]
@@ -21,21 +32,52 @@ struct Inner {
     version: i64,
     policies: BTreeMap<(TenantId, String), PolicyRecord>,
     overrides: BTreeMap<(TenantId, String, String), OverrideRecord>,
-    changes: Vec<ConfigChange>,
+    /// (written at ms, change), oldest first.
+    changes: VecDeque<(i64, ConfigChange)>,
+    pruned_through: i64,
 }
 
 impl Inner {
-    fn bump(&mut self, tenant: &TenantId, change: ChangeKind) -> i64 {
+    fn bump(&mut self, tenant: &TenantId, change: ChangeKind, now_ms: i64) -> i64 {
         self.version += 1;
         if self.changes.len() >= MAX_CHANGES {
-            self.changes.drain(..MAX_CHANGES / 10);
+            self.prune(i64::MAX, MAX_CHANGES / 10);
         }
-        self.changes.push(ConfigChange {
+        let c = ConfigChange {
             tenant: tenant.clone(),
             version: self.version,
             change,
-        });
+        };
+        self.changes.push_back((now_ms, c));
         self.version
+    }
+
+    /// Drops up to `limit` of the oldest changes written before `before_ms`.
+    fn prune(&mut self, before_ms: i64, limit: usize) -> u64 {
+        let mut n = 0;
+        while n < limit && self.changes.front().is_some_and(|(at, _)| *at < before_ms) {
+            if let Some((_, c)) = self.changes.pop_front() {
+                self.pruned_through = self.pruned_through.max(c.version);
+            }
+            n += 1;
+        }
+        n as u64
+    }
+
+    fn policy_count(&self, tenant: &TenantId) -> usize {
+        let from = (tenant.clone(), String::new());
+        self.policies
+            .range(from..)
+            .take_while(|((t, _), _)| t == tenant)
+            .count()
+    }
+
+    fn override_count(&self, tenant: &TenantId) -> usize {
+        let from = (tenant.clone(), String::new(), String::new());
+        self.overrides
+            .range(from..)
+            .take_while(|((t, _, _), _)| t == tenant)
+            .count()
     }
 }
 
@@ -51,19 +93,23 @@ impl RatePolicyStore for MemoryPolicyStore {
         tenant: &TenantId,
         policy: &Policy,
         now_ms: i64,
+        max: u32,
     ) -> Result<PolicyRecord, StoreError> {
         let mut g = self.inner.lock();
+        let id = (tenant.clone(), policy.name.clone());
+        if !g.policies.contains_key(&id) && g.policy_count(tenant) >= max as usize {
+            return Err(limit_reached("policies", max));
+        }
         let change = ChangeKind::PolicyPut {
             policy: policy.clone(),
         };
-        let version = g.bump(tenant, change);
+        let version = g.bump(tenant, change, now_ms);
         let rec = PolicyRecord {
             policy: policy.clone(),
             version,
             updated_at_ms: now_ms,
         };
-        g.policies
-            .insert((tenant.clone(), policy.name.clone()), rec.clone());
+        g.policies.insert(id, rec.clone());
         Ok(rec)
     }
 
@@ -97,7 +143,7 @@ impl RatePolicyStore for MemoryPolicyStore {
         &self,
         tenant: &TenantId,
         name: &str,
-        _now_ms: i64,
+        now_ms: i64,
     ) -> Result<bool, StoreError> {
         let mut g = self.inner.lock();
         if g.policies
@@ -111,6 +157,7 @@ impl RatePolicyStore for MemoryPolicyStore {
             ChangeKind::PolicyDeleted {
                 name: name.to_owned(),
             },
+            now_ms,
         );
         Ok(true)
     }
@@ -120,22 +167,26 @@ impl RatePolicyStore for MemoryPolicyStore {
         tenant: &TenantId,
         o: &RateOverride,
         now_ms: i64,
+        max: u32,
     ) -> Result<OverrideRecord, StoreError> {
         let mut g = self.inner.lock();
-        let change = ChangeKind::OverridePut {
-            rate_override: o.clone(),
-        };
-        let version = g.bump(tenant, change);
-        let rec = OverrideRecord {
-            rate_override: o.clone(),
-            version,
-            updated_at_ms: now_ms,
-        };
         let k = (
             tenant.clone(),
             o.policy.clone(),
             o.key.clone().unwrap_or_default(),
         );
+        if !g.overrides.contains_key(&k) && g.override_count(tenant) >= max as usize {
+            return Err(limit_reached("overrides", max));
+        }
+        let change = ChangeKind::OverridePut {
+            rate_override: o.clone(),
+        };
+        let version = g.bump(tenant, change, now_ms);
+        let rec = OverrideRecord {
+            rate_override: o.clone(),
+            version,
+            updated_at_ms: now_ms,
+        };
         g.overrides.insert(k, rec.clone());
         Ok(rec)
     }
@@ -170,7 +221,7 @@ impl RatePolicyStore for MemoryPolicyStore {
         tenant: &TenantId,
         policy: &str,
         key: Option<&str>,
-        _now_ms: i64,
+        now_ms: i64,
     ) -> Result<bool, StoreError> {
         let mut g = self.inner.lock();
         let k = (
@@ -185,7 +236,7 @@ impl RatePolicyStore for MemoryPolicyStore {
             policy: policy.to_owned(),
             key: key.map(str::to_owned),
         };
-        g.bump(tenant, change);
+        g.bump(tenant, change, now_ms);
         Ok(true)
     }
 
@@ -193,13 +244,40 @@ impl RatePolicyStore for MemoryPolicyStore {
         &self,
         after: i64,
         limit: u32,
-    ) -> Result<Vec<ConfigChange>, StoreError> {
+    ) -> Result<ConfigChanges, StoreError> {
         let g = self.inner.lock();
-        Ok(g.changes
+        let changes = g
+            .changes
             .iter()
+            .map(|(_, c)| c)
             .filter(|c| c.version > after)
             .take(limit as usize)
             .cloned()
-            .collect())
+            .collect();
+        Ok(ConfigChanges {
+            changes,
+            pruned_through: g.pruned_through,
+        })
+    }
+
+    async fn rate_config_snapshot(&self) -> Result<ConfigSnapshot, StoreError> {
+        let g = self.inner.lock();
+        Ok(ConfigSnapshot {
+            version: g.version,
+            policies: g
+                .policies
+                .iter()
+                .map(|((t, _), r)| (t.clone(), r.policy.clone()))
+                .collect(),
+            overrides: g
+                .overrides
+                .iter()
+                .map(|((t, _, _), r)| (t.clone(), r.rate_override.clone()))
+                .collect(),
+        })
+    }
+
+    async fn rate_config_prune(&self, before_ms: i64, limit: u32) -> Result<u64, StoreError> {
+        Ok(self.inner.lock().prune(before_ms, limit as usize))
     }
 }

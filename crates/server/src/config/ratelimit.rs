@@ -39,6 +39,14 @@ pub struct RateLimitConfig {
     /// How often expired decision state is deleted from SQL stores.
     #[serde(with = "humantime_serde")]
     pub purge_interval: Duration,
+    /// How long policy/override changes stay in the change feed (pruned every
+    /// `purge_interval`); an instance further behind reloads every policy and override.
+    #[serde(with = "humantime_serde")]
+    pub change_retention: Duration,
+    /// Most policies one tenant may create through the API.
+    pub max_policies_per_tenant: u32,
+    /// Most overrides one tenant may create through the API.
+    pub max_overrides_per_tenant: u32,
     /// Policies that apply to every tenant (same fields as the API's policy body).
     pub policies: Vec<serde_json::Value>,
 }
@@ -52,6 +60,9 @@ impl Default for RateLimitConfig {
             memory_max_keys: 1_000_000,
             poll_interval: Duration::from_secs(1),
             purge_interval: Duration::from_secs(60),
+            change_retention: Duration::from_secs(3600),
+            max_policies_per_tenant: 1000,
+            max_overrides_per_tenant: 10_000,
             policies: Vec::new(),
         }
     }
@@ -88,6 +99,17 @@ pub(super) fn errors(cfg: &super::Config, e: &mut Vec<String>) {
     }
     if !(1_000..=86_400_000).contains(&r.purge_interval.as_millis()) {
         e.push("ratelimit.purge_interval: must be between 1s and 1d".into());
+    }
+    if !(1_000..=30 * 86_400_000).contains(&r.change_retention.as_millis()) {
+        e.push("ratelimit.change_retention: must be between 1s and 30d".into());
+    } else if r.change_retention < r.poll_interval * 2 {
+        e.push("ratelimit.change_retention: must be at least twice ratelimit.poll_interval".into());
+    }
+    if !(1..=1_000_000).contains(&r.max_policies_per_tenant) {
+        e.push("ratelimit.max_policies_per_tenant: must be between 1 and 1000000".into());
+    }
+    if !(1..=1_000_000).contains(&r.max_overrides_per_tenant) {
+        e.push("ratelimit.max_overrides_per_tenant: must be between 1 and 1000000".into());
     }
     policy_errors(&r.policies, e);
 }

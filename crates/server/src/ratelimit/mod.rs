@@ -14,9 +14,22 @@ use palisade_ratelimit::{
     MemoryRateLimitStore, Policy, RateLimitStore, RateLimiter, RatePolicyStore,
 };
 use std::sync::{Arc, RwLock};
+use std::time::Duration;
 
 /// Changes read from the feed per round trip.
 const CHANGE_BATCH: u32 = 1000;
+
+/// Rows deleted per statement by the purge and the prune.
+const DELETE_BATCH: u32 = 10_000;
+
+/// Per-tenant caps on what the API may create.
+#[derive(Debug, Clone, Copy)]
+pub struct TenantCaps {
+    /// `ratelimit.max_policies_per_tenant`.
+    pub policies: u32,
+    /// `ratelimit.max_overrides_per_tenant`.
+    pub overrides: u32,
+}
 
 /// The process's rate limiter, policy store and registry.
 #[derive(Debug)]
@@ -28,6 +41,8 @@ pub struct RateLimits {
     policies: Arc<dyn RatePolicyStore>,
     registry: RwLock<Registry>,
     sync_lock: tokio::sync::Mutex<()>,
+    caps: TenantCaps,
+    change_retention: Duration,
 }
 
 /// A check resolved against the registry, with what the headers need.
@@ -73,6 +88,11 @@ impl RateLimits {
             policies: stores.ratelimit_policies(),
             registry: RwLock::new(Registry::new(r.parsed_policies())),
             sync_lock: tokio::sync::Mutex::new(()),
+            caps: TenantCaps {
+                policies: r.max_policies_per_tenant,
+                overrides: r.max_overrides_per_tenant,
+            },
+            change_retention: r.change_retention,
         });
         this.sync().await?;
         tasks::spawn(&this, r.poll_interval, r.purge_interval);
@@ -95,7 +115,15 @@ impl RateLimits {
         &self.policies
     }
 
-    /// Applies every change of the feed not seen yet; returns how many.
+    /// The per-tenant caps on policies and overrides.
+    pub fn caps(&self) -> TenantCaps {
+        self.caps
+    }
+
+    /// Applies every change of the feed not seen yet; returns how many. When changes after
+    /// this instance's version were pruned (it lagged past `ratelimit.change_retention`, or
+    /// it started after a prune), reloads every policy and override from a snapshot instead,
+    /// so deletes are never missed.
     pub async fn sync(&self) -> Result<usize, StoreError> {
         let _one_at_a_time = self.sync_lock.lock().await;
         let mut total = 0;
@@ -105,14 +133,30 @@ impl RateLimits {
                 .policies
                 .rate_config_changes(after, CHANGE_BATCH)
                 .await?;
-            let n = batch.len();
+            if batch.missed(after) {
+                let snap = self.policies.rate_config_snapshot().await?;
+                tracing::info!(
+                    from = after,
+                    to = snap.version,
+                    "rate limit change feed pruned past this instance; reloaded every policy"
+                );
+                metrics::counter!("palisade_ratelimit_config_reloads_total").increment(1);
+                total += snap.policies.len() + snap.overrides.len();
+                self.write().reload(snap);
+                continue;
+            }
+            let n = batch.changes.len();
             total += n;
-            let mut reg = self.registry.write().unwrap_or_else(|e| e.into_inner());
-            batch.into_iter().for_each(|c| reg.apply(c));
+            let mut reg = self.write();
+            batch.changes.into_iter().for_each(|c| reg.apply(c));
             if n < CHANGE_BATCH as usize {
                 return Ok(total);
             }
         }
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, Registry> {
+        self.registry.write().unwrap_or_else(|e| e.into_inner())
     }
 
     fn read(&self) -> std::sync::RwLockReadGuard<'_, Registry> {
@@ -173,12 +217,30 @@ impl RateLimits {
 
     /// Deletes expired decision state from a SQL store; returns how many rows.
     pub async fn purge(&self) -> Result<u64, StoreError> {
-        let Some(s) = &self.shared else { return Ok(0) };
+        let Some(s) = self.shared.as_ref().filter(|_| self.store_name != "redis") else {
+            return Ok(0);
+        };
         let mut total = 0;
         loop {
-            let n = s.ratelimit_purge_expired(10_000).await?;
+            let n = s.ratelimit_purge_expired(DELETE_BATCH).await?;
             total += n;
-            if n < 10_000 {
+            if n < u64::from(DELETE_BATCH) {
+                return Ok(total);
+            }
+        }
+    }
+
+    /// Deletes changes older than `ratelimit.change_retention` from the feed; returns how many.
+    pub async fn prune(&self, now_ms: i64) -> Result<u64, StoreError> {
+        let before = now_ms.saturating_sub(self.change_retention.as_millis() as i64);
+        let mut total = 0;
+        loop {
+            let n = self
+                .policies
+                .rate_config_prune(before, DELETE_BATCH)
+                .await?;
+            total += n;
+            if n < u64::from(DELETE_BATCH) {
                 return Ok(total);
             }
         }

@@ -1,7 +1,7 @@
 //! The in-memory view of every policy and override, kept current from the change feed.
 
 use palisade_core::TenantId;
-use palisade_ratelimit::{ChangeKind, ConfigChange, Policy, RateOverride};
+use palisade_ratelimit::{ChangeKind, ConfigChange, ConfigSnapshot, Policy, RateOverride};
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -57,6 +57,22 @@ impl Registry {
                 self.overrides.remove(&(t, policy, key.unwrap_or_default()));
             }
         }
+    }
+
+    /// Replaces every tenant policy and override by `snap` (configured policies stay): how an
+    /// instance catches up when the changes after its version were pruned from the feed.
+    pub fn reload(&mut self, snap: ConfigSnapshot) {
+        self.tenant = snap
+            .policies
+            .into_iter()
+            .map(|(t, p)| ((t, p.name.clone()), Arc::new(p)))
+            .collect();
+        self.overrides = snap
+            .overrides
+            .into_iter()
+            .map(|(t, o)| ((t, o.policy.clone(), o.key.clone().unwrap_or_default()), o))
+            .collect();
+        self.version = snap.version;
     }
 
     /// The tenant's policy of this name (its own first, then the configured one), without
@@ -168,5 +184,29 @@ mod tests {
         ));
         assert_eq!(r.base(&a, "api").unwrap().1, PolicySource::Config);
         assert_eq!(r.version, 5);
+
+        r.apply(change(
+            &a,
+            6,
+            ChangeKind::OverridePut {
+                rate_override: o(None, 5),
+            },
+        ));
+        r.reload(ConfigSnapshot {
+            version: 9,
+            policies: vec![(b.clone(), pol("own", 3))],
+            overrides: vec![],
+        });
+        assert!(
+            r.override_for(&a, "api", "k").is_none(),
+            "reload drops what is gone"
+        );
+        assert_eq!(r.base(&b, "own").unwrap().0.quota, 3);
+        assert_eq!(
+            r.base(&a, "api").unwrap().1,
+            PolicySource::Config,
+            "config stays"
+        );
+        assert_eq!(r.version, 9);
     }
 }

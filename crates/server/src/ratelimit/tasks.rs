@@ -1,6 +1,8 @@
-//! Background work of each instance: follow the policy change feed, purge expired state.
+//! Background work of each instance: follow the policy change feed, purge expired state and
+//! prune old changes from the feed.
 
 use super::RateLimits;
+use palisade_core::{Clock, SystemClock};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
@@ -8,9 +10,7 @@ use std::time::Duration;
 pub(super) fn spawn(rl: &Arc<RateLimits>, poll: Duration, purge: Duration) {
     let weak = Arc::downgrade(rl);
     tokio::spawn(poll_loop(weak.clone(), poll));
-    if rl.shared.is_some() && rl.store_name != "redis" {
-        tokio::spawn(purge_loop(weak, purge));
-    }
+    tokio::spawn(purge_loop(weak, purge));
 }
 
 async fn poll_loop(rl: Weak<RateLimits>, every: Duration) {
@@ -45,6 +45,11 @@ async fn purge_loop(rl: Weak<RateLimits>, every: Duration) {
         match rl.purge().await {
             Ok(n) => metrics::counter!("palisade_ratelimit_purged_total").increment(n),
             Err(e) => tracing::warn!(error = %e, "purging expired rate limit state failed"),
+        }
+        let now = SystemClock.now_ms();
+        match rl.prune(now).await {
+            Ok(n) => metrics::counter!("palisade_ratelimit_changes_pruned_total").increment(n),
+            Err(e) => tracing::warn!(error = %e, "pruning the rate limit change feed failed"),
         }
     }
 }

@@ -1,5 +1,7 @@
 //! Rate limiting over HTTP: decisions and headers, policies and overrides, bad input, metrics.
 
+mod caps;
+mod feed;
 mod multi;
 
 use crate::common::{palisade, problem, spawn_in, temp_dir, Proc};

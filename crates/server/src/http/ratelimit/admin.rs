@@ -1,6 +1,6 @@
 //! `/v1/ratelimit/policies` and `/overrides`: tenant policies and overrides at runtime.
 
-use super::unknown_policy;
+use super::{put_error, unknown_policy};
 use crate::error::ApiResult;
 use crate::http::docs::CommonErrors;
 use crate::http::extract::{ApiJson, ApiPath, ApiQuery, PageQuery};
@@ -129,11 +129,13 @@ async fn sync(state: &AppState) {
     }
 }
 
-/// Create or replace one of your policies.
+/// Create or replace one of your policies (409 `policy-limit-reached` past
+/// `ratelimit.max_policies_per_tenant`; replacing is always allowed).
 #[utoipa::path(put, path = "/v1/ratelimit/policies/{name}", tag = "ratelimit",
     params(("name" = String, Path, description = "Policy name")),
     request_body = PolicyBody, security(("tenant_key" = [])),
-    responses((status = 200, body = PolicyView), CommonErrors))]
+    responses((status = 200, body = PolicyView),
+              (status = 409, description = "`policy-limit-reached`"), CommonErrors))]
 pub(super) async fn policy_put(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -165,8 +167,14 @@ pub(super) async fn policy_put(
     let rec = state
         .ratelimit
         .policies()
-        .rate_policy_put(&caller.tenant, &policy, now)
-        .await?;
+        .rate_policy_put(
+            &caller.tenant,
+            &policy,
+            now,
+            state.ratelimit.caps().policies,
+        )
+        .await
+        .map_err(put_error)?;
     sync(&state).await;
     Ok(Json(policy_view(
         &rec.policy,
@@ -262,11 +270,12 @@ fn override_view(r: &OverrideRecord) -> OverrideView {
 
 /// Create or replace an override of a policy, tenant-wide or for one key.
 ///
-/// Takes effect on every instance within `ratelimit.poll_interval` (default 1 s).
+/// Takes effect on every instance within `ratelimit.poll_interval` (default 1 s). 409
+/// `override-limit-reached` past `ratelimit.max_overrides_per_tenant`.
 #[utoipa::path(put, path = "/v1/ratelimit/overrides", tag = "ratelimit",
     request_body = OverrideBody, security(("tenant_key" = [])),
     responses((status = 200, body = OverrideView),
-              CommonErrors))]
+              (status = 409, description = "`override-limit-reached`"), CommonErrors))]
 pub(super) async fn override_put(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -281,8 +290,9 @@ pub(super) async fn override_put(
     let rec = state
         .ratelimit
         .policies()
-        .rate_override_put(&caller.tenant, &o, now)
-        .await?;
+        .rate_override_put(&caller.tenant, &o, now, state.ratelimit.caps().overrides)
+        .await
+        .map_err(put_error)?;
     sync(&state).await;
     Ok(Json(override_view(&rec)))
 }

@@ -6,7 +6,7 @@ mod check;
 use crate::error::ApiError;
 use crate::state::AppState;
 use axum::http::StatusCode;
-use palisade_core::Problem;
+use palisade_core::{Problem, StoreError};
 use palisade_ratelimit::RateLimitError;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -34,6 +34,32 @@ pub(super) fn unknown_policy() -> ApiError {
         "no rate limit policy of this name for this tenant",
     )
     .into()
+}
+
+/// 409 `policy-limit-reached` / `override-limit-reached` for a create past the tenant's cap
+/// (the detail names the setting and its value); any other store error as usual.
+pub(super) fn put_error(e: StoreError) -> ApiError {
+    let StoreError::LimitReached { what, limit } = e else {
+        return e.into();
+    };
+    let (code, title, setting) = if what == "overrides" {
+        (
+            "override-limit-reached",
+            "Override limit reached",
+            "max_overrides_per_tenant",
+        )
+    } else {
+        (
+            "policy-limit-reached",
+            "Policy limit reached",
+            "max_policies_per_tenant",
+        )
+    };
+    let detail = format!(
+        "this tenant already has {limit} {what} (ratelimit.{setting} = {limit}); \
+         delete one or replace an existing one"
+    );
+    Problem::new(StatusCode::CONFLICT, code, title, detail).into()
 }
 
 pub(super) fn limit_error(e: RateLimitError) -> ApiError {

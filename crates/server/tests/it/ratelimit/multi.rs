@@ -13,7 +13,7 @@ use palisade_testkit::own_redis::OwnRedis;
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 
-const OP_KEY: &str = "pal_op_multi_instance_test_0123456789abcdef";
+pub(super) const OP_KEY: &str = "pal_op_multi_instance_test_0123456789abcdef";
 
 /// Starts `n` instances one after the other (migrations do not race) with `env`.
 fn instances(n: usize, env: &[(&str, &str)]) -> Vec<Proc> {
@@ -23,7 +23,7 @@ fn instances(n: usize, env: &[(&str, &str)]) -> Vec<Proc> {
 }
 
 /// A tenant created through `p`, with a key; its API on every instance.
-async fn tenant(ps: &[Proc], external_id: &str) -> Vec<Api> {
+pub(super) async fn tenant(ps: &[Proc], external_id: &str) -> Vec<Api> {
     let c = reqwest::Client::new();
     let t: Value = c
         .post(ps[0].at("/v1/tenants"))
