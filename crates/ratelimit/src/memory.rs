@@ -1,6 +1,7 @@
 //! In-memory stores: a bounded, sharded decision store and a policy store.
 
 mod clock;
+mod entry;
 mod limits;
 mod policies;
 

@@ -10,18 +10,18 @@ use crate::policy::Limit;
 /// The emission interval in µs (at least 1).
 #[inline]
 pub fn interval_us(limit: &Limit) -> i64 {
-    let w = limit.window_ms as i64 * 1000;
-    super::ceil_div(w, limit.quota.max(1) as i64).max(1)
+    let w = limit.window_ms.wrapping_mul(1000);
+    w.div_ceil(limit.quota.max(1)).max(1) as i64
 }
 
 /// Evaluates `cost` units against the theoretical arrival time `tat_us`.
-#[inline]
+#[inline(always)]
 pub fn evaluate(limit: &Limit, tat_us: Option<i64>, now_ms: i64, cost: u64) -> Eval {
     let t = interval_us(limit);
     let tau = limit.burst as i64 * t;
     let now = now_ms * 1000;
     let base = tat_us.unwrap_or(now).max(now);
-    let left = |used: i64| ((tau - used).max(0) / t) as u64;
+    let left = |used: i64| (tau - used).max(0) as u64 / t as u64;
     if cost == 0 {
         return Eval {
             allowed: true,
@@ -33,9 +33,15 @@ pub fn evaluate(limit: &Limit, tat_us: Option<i64>, now_ms: i64, cost: u64) -> E
     }
     let new_tat = base + cost as i64 * t;
     if new_tat - now <= tau {
+        // an idle key (the common case) needs no division: (burst*T - cost*T) / T
+        let remaining = if base == now {
+            limit.burst.saturating_sub(cost)
+        } else {
+            left(new_tat - now)
+        };
         Eval {
             allowed: true,
-            remaining: left(new_tat - now),
+            remaining,
             reset_after_ms: us_to_ms_ceil(new_tat - now),
             retry_after_ms: 0,
             next: Some(AlgoState::Gcra { tat_us: new_tat }),
@@ -128,6 +134,21 @@ mod tests {
                 let bound = burst + ((now - start) * 1000 / t) as u64;
                 prop_assert!(granted <= bound, "granted {} > bound {}", granted, bound);
                 if !e.allowed { prop_assert!(e.retry_after_ms > 0); }
+            }
+        }
+
+        /// Remaining is always `(tau - (new_tat - now)) / T`, idle key (no division) or not.
+        #[test]
+        fn remaining_is_the_units_left_in_the_bucket(
+            quota in 1u64..5000, window_ms in 1u64..100_000, burst in 1u64..50,
+            tat_ahead_us in -5_000_000i64..5_000_000, cost in 1u64..50,
+        ) {
+            let l = lim(quota, window_ms, burst);
+            let (t, now_ms) = (interval_us(&l), 1_000_000i64);
+            let now = now_ms * 1000;
+            let e = evaluate(&l, Some(now + tat_ahead_us), now_ms, cost);
+            if let Some(AlgoState::Gcra { tat_us }) = e.next {
+                prop_assert_eq!(e.remaining, ((burst as i64 * t - (tat_us - now)) / t) as u64);
             }
         }
 

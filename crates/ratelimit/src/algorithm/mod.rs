@@ -44,7 +44,7 @@ pub struct Eval {
 
 /// Evaluates `cost` units of `limit` at `now_ms` against `state` (a state of another
 /// algorithm counts as empty). Cost 0 never limits and never changes the state.
-#[inline]
+#[inline(always)]
 pub fn evaluate(limit: &Limit, state: Option<&AlgoState>, now_ms: i64, cost: u64) -> Eval {
     match limit.algorithm {
         Algorithm::Gcra => {
@@ -72,7 +72,7 @@ pub fn evaluate(limit: &Limit, state: Option<&AlgoState>, now_ms: i64, cost: u64
 }
 
 /// When the state stops mattering (ms): past it, an empty state decides the same.
-#[inline]
+#[inline(always)]
 pub fn expires_at_ms(limit: &Limit, state: &AlgoState) -> i64 {
     match state {
         AlgoState::Gcra { tat_us } => ceil_div(*tat_us, 1000),
@@ -82,11 +82,13 @@ pub fn expires_at_ms(limit: &Limit, state: &AlgoState) -> i64 {
 }
 
 /// Integer division rounding up, for non-negative divisors.
+#[inline]
 pub(crate) fn ceil_div(a: i64, b: i64) -> i64 {
     -((-a).div_euclid(b))
 }
 
 /// A positive µs span as whole ms, rounded up; negative spans are 0.
+#[inline]
 pub(crate) fn us_to_ms_ceil(us: i64) -> u64 {
-    ceil_div(us.max(0), 1000) as u64
+    (us.max(0) as u64).div_ceil(1000)
 }

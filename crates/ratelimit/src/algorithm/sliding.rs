@@ -133,6 +133,7 @@ fn with_cost(st: &SlidingState, limit: &Limit, now_ms: i64, cost: u64) -> Slidin
 }
 
 /// Evaluates `cost` units against the sub-window counts.
+#[inline(never)]
 pub fn evaluate(limit: &Limit, state: Option<&SlidingState>, now_ms: i64, cost: u64) -> Eval {
     let empty = SlidingState::default();
     let st = state.unwrap_or(&empty);
