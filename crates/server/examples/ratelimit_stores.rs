@@ -4,7 +4,8 @@
 //! `cargo run --release -p palisade-server --example ratelimit_stores -- postgres postgres://postgres@127.0.0.1:5432/test`
 //! Optional third argument: seconds (default 5). Keys are drawn from 10 000 (`user:<n>`) with a
 //! generous GCRA limit, so every decision reads and writes state. Prints decisions/s.
-//! `redis-lua-args` prints the SCRIPT LOAD + EVALSHA arguments redis-benchmark needs.
+//! Redis decisions are batched by `RedisStore` (see `palisade_store_redis`); `RL_BATCH` and
+//! `RL_IN_FLIGHT` override its batch size and batches in flight for tuning.
 
 use palisade_core::TenantId;
 use palisade_ratelimit::{Algorithm, Check, KeyPart, Policy, RateLimitStore};
@@ -82,6 +83,9 @@ async fn main() {
         Some("redis") => {
             let mut o = RedisOptions::new(args[2].clone());
             o.prefix = "bench".into();
+            let env = |k: &str| std::env::var(k).ok().and_then(|v| v.parse().ok());
+            o.ratelimit_batch = env("RL_BATCH").unwrap_or(o.ratelimit_batch);
+            o.ratelimit_in_flight = env("RL_IN_FLIGHT").unwrap_or(o.ratelimit_in_flight);
             Arc::new(RedisStore::connect(&o).await.expect("redis"))
         }
         Some("postgres") => {

@@ -10,6 +10,7 @@ pub use ratelimit::RedisRateLimitOnClock;
 
 use palisade_core::{StoreError, TenantId};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Connection settings for [`RedisStore`].
@@ -23,26 +24,35 @@ pub struct RedisOptions {
     pub response_timeout: Duration,
     /// Deadline of (re)connecting.
     pub connect_timeout: Duration,
+    /// Most rate-limit decisions one script call carries (concurrent calls are batched).
+    pub ratelimit_batch: usize,
+    /// Most rate-limit batches on the wire at once.
+    pub ratelimit_in_flight: usize,
 }
 
 impl RedisOptions {
-    /// Defaults for `url`: prefix `pal`, 1 s command and connect deadlines.
+    /// Defaults for `url`: prefix `pal`, 1 s command and connect deadlines, rate-limit
+    /// batches of at most 64 decisions, 4 on the wire at once.
     pub fn new(url: impl Into<String>) -> Self {
         Self {
             url: url.into(),
             prefix: "pal".into(),
             response_timeout: Duration::from_secs(1),
             connect_timeout: Duration::from_secs(1),
+            ratelimit_batch: 64,
+            ratelimit_in_flight: 4,
         }
     }
 }
 
 /// Hot-path state in Redis. Clones share one multiplexed connection: a process opens one
-/// connection for all request traffic, whatever the number of callers.
+/// connection for all request traffic, whatever the number of callers. Clones also share one
+/// batcher of rate-limit decisions (its task starts on first use, in the caller's runtime).
 #[derive(Clone)]
 pub struct RedisStore {
     conn: ConnectionManager,
     prefix: String,
+    ratelimit: Arc<ratelimit::DecisionBatcher>,
 }
 
 impl std::fmt::Debug for RedisStore {
@@ -65,9 +75,12 @@ impl RedisStore {
             .await
             .map_err(map_err)?;
         metrics::gauge!("palisade_redis_connections").set(1.0);
+        let batcher =
+            ratelimit::batcher(conn.clone(), opts.ratelimit_batch, opts.ratelimit_in_flight);
         Ok(Self {
             conn,
             prefix: opts.prefix.clone(),
+            ratelimit: Arc::new(batcher),
         })
     }
 

@@ -1,9 +1,13 @@
--- One rate-limit decision over several checks, all or nothing, on the Redis server's clock.
+-- Rate-limit decisions, each over several checks all or nothing, on the Redis server's clock.
 -- Mirrors palisade_ratelimit::decide_all (the conformance suite holds both to one answer).
--- KEYS[i]: the state hash of check i (fields: tat | ws,c | b<index>... ; blk).
--- ARGV: n, now_ms ('' = the server's TIME; tests pass a driven clock), then per check: algo (g|f|s), quota, window_ms, burst, block_ms, shadow (0|1), cost.
--- Returns per check: allowed (0|1), outcome (0 allowed, 1 limited, 2 shadow-limited),
--- remaining, reset_after_ms, retry_after_ms.
+-- One call decides SEVERAL independent decisions in order (a batch of concurrent requests of
+-- one tenant); a later decision sees the earlier ones' writes, as if they had come one by one.
+-- KEYS: the state hash of every check, decisions in order
+-- (fields: tat | ws,c | b<index>... ; blk; exp, see lifetime()).
+-- ARGV: now_ms ('' = the server's TIME, read once per call; tests pass a driven clock), then per
+-- decision: n, then per check: algo (g|f|s), quota, window_ms, burst, block_ms, shadow (0|1), cost.
+-- Returns per check, decisions in order: allowed (0|1), outcome (0 allowed, 1 limited,
+-- 2 shadow-limited), remaining, reset_after_ms, retry_after_ms.
 
 local function idiv(a, b) -- exact floor division for integers below 2^53
   local q = math.floor(a / b)
@@ -13,66 +17,101 @@ end
 local function cdiv(a, b) return -idiv(-a, b) end
 local function us_ms(us) if us <= 0 then return 0 end return cdiv(us, 1000) end
 local function num(v, d) if v then return tonumber(v) end return d end
-local function str(x) return string.format('%.0f', x) end
+local function str(x) return string.format('%.0f', x) end -- exact up to 2^53 (tat is in µs)
 
 local now
-if ARGV[2] ~= '' then
-  now = tonumber(ARGV[2])
+if ARGV[1] ~= '' then
+  now = tonumber(ARGV[1])
 else
   local t = redis.call('TIME')
   now = tonumber(t[1]) * 1000 + idiv(tonumber(t[2]), 1000)
 end
 
-local function gcra(key, q, w, burst, cost)
-  local T = math.max(cdiv(w * 1000, q), 1)
+-- Reads a check's state with ONE command: c.blk, the algorithm's fields, and c.foreign, the
+-- fields another algorithm left (the key's policy changed algorithm): they count as no state,
+-- as in memory, and go when this algorithm writes its own.
+local own = {g = {tat = true}, f = {ws = true, c = true}, s = {}}
+local function read(c)
+  local raw = redis.call('HGETALL', c.key)
+  local mine, sliding = own[c.algo], c.algo == 's'
+  local b, lo, cur
+  if sliding then
+    b = math.max(cdiv(c.w, 10), 1)
+    lo, cur = idiv(now - c.w + 1, b), idiv(now, b)
+  end
+  local live, total, stale, foreign, f = nil, 0, nil, nil, {}
+  if sliding then live, stale = {}, {} end
+  c.blk, c.exp = 0, 0
+  for i = 1, #raw, 2 do
+    local name, v = raw[i], raw[i + 1]
+    if name == 'blk' then
+      c.blk = tonumber(v)
+    elseif name == 'exp' then
+      c.exp = tonumber(v)
+    elseif mine[name] then
+      f[name] = v
+    else
+      local idx = sliding and string.match(name, '^b(-?%d+)$')
+      if idx then
+        idx = tonumber(idx)
+        local n = tonumber(v)
+        if idx >= lo and idx <= cur and n > 0 then
+          live[#live + 1] = {idx, n}
+          total = total + n
+        else
+          stale[#stale + 1] = name
+        end
+      else
+        foreign = foreign or {}
+        foreign[#foreign + 1] = name
+      end
+    end
+  end
+  c.foreign = foreign
+  if sliding then
+    table.sort(live, function(x, y) return x[1] < y[1] end)
+    c.b, c.cur, c.live, c.total, c.stale = b, cur, live, total, stale
+  else
+    c.tat, c.ws, c.cnt = f.tat, num(f.ws, -1), num(f.c, 0)
+  end
+end
+
+-- Each returns {allowed, remaining, reset, retry[, write, expires_at]} from the state read.
+local function gcra(c, cost)
+  local q, burst = c.q, c.burst
+  local T = math.max(cdiv(c.w * 1000, q), 1)
   local tau = burst * T
   local nowu = now * 1000
-  local base = math.max(num(redis.call('HGET', key, 'tat'), nowu), nowu)
-  local function left(used) return idiv(math.max(tau - used, 0), T) end
-  if cost == 0 then return {1, left(base - nowu), us_ms(base - nowu), 0} end
+  local base = math.max(num(c.tat, nowu), nowu)
+  if cost == 0 then return {1, idiv(math.max(tau - base + nowu, 0), T), us_ms(base - nowu), 0} end
   local new = base + cost * T
   if new - nowu <= tau then
-    return {1, left(new - nowu), us_ms(new - nowu), 0, {'tat', str(new)}, cdiv(new, 1000)}
+    return {1, idiv(math.max(tau - new + nowu, 0), T), us_ms(new - nowu), 0, {'tat', str(new)}, cdiv(new, 1000)}
   end
   local reset = us_ms(base - nowu)
   local retry = reset
   if cost <= burst then retry = us_ms(new - nowu - tau) end
-  return {0, left(base - nowu), reset, math.max(retry, 1)}
+  return {0, idiv(math.max(tau - base + nowu, 0), T), reset, math.max(retry, 1)}
 end
 
-local function fixed(key, q, w, cost)
+local function fixed(c, cost)
+  local q, w = c.q, c.w
   local start = now - (now % w)
-  local f = redis.call('HMGET', key, 'ws', 'c')
   local count = 0
-  if num(f[1], -1) == start then count = num(f[2], 0) end
+  if c.ws == start then count = c.cnt end
   local reset = start + w - now
   if cost == 0 or count + cost <= q then
     local used = count + cost
     if used == 0 then reset = 0 end
-    return {1, math.max(q - used, 0), reset, 0, {'ws', str(start), 'c', str(used)}, start + w}
+    local write = nil
+    if cost > 0 then write = {'ws', str(start), 'c', tostring(used)} end
+    return {1, math.max(q - used, 0), reset, 0, write, start + w}
   end
   return {0, math.max(q - count, 0), reset, math.max(reset, 1)}
 end
 
-local function sliding(key, q, w, cost)
-  local b = math.max(cdiv(w, 10), 1)
-  local lo, cur = idiv(now - w + 1, b), idiv(now, b)
-  local raw = redis.call('HGETALL', key)
-  local live, total, stale = {}, 0, {}
-  for i = 1, #raw, 2 do
-    local idx = string.match(raw[i], '^b(-?%d+)$')
-    if idx then
-      idx = tonumber(idx)
-      local c = tonumber(raw[i + 1])
-      if idx >= lo and idx <= cur and c > 0 then
-        live[#live + 1] = {idx, c}
-        total = total + c
-      else
-        stale[#stale + 1] = raw[i]
-      end
-    end
-  end
-  table.sort(live, function(x, y) return x[1] < y[1] end)
+local function sliding(c, cost)
+  local q, w, b, live, total = c.q, c.w, c.b, c.live, c.total
   local function leaves(idx) return (idx + 1) * b + w - 1 end
   local newest = nil
   if #live > 0 then newest = live[#live][1] end
@@ -80,10 +119,10 @@ local function sliding(key, q, w, cost)
   if cost == 0 or total + cost <= q then
     local write = nil
     if cost > 0 then
-      newest = cur
-      write = {incr = 'b' .. str(cur), by = cost, stale = stale}
+      newest = c.cur
+      write = {incr = 'b' .. str(c.cur), by = cost}
     end
-    return {1, math.max(q - total - cost, 0), reset_of(newest), 0, write, leaves(cur)}
+    return {1, math.max(q - total - cost, 0), reset_of(newest), 0, write, leaves(c.cur)}
   end
   local reset = reset_of(newest)
   local retry = reset
@@ -97,62 +136,83 @@ local function sliding(key, q, w, cost)
   return {0, math.max(q - total, 0), reset, math.max(retry, 1)}
 end
 
-local function evaluate(algo, key, q, w, burst, cost)
-  if algo == 'g' then return gcra(key, q, w, burst, cost) end
-  if algo == 'f' then return fixed(key, q, w, cost) end
-  return sliding(key, q, w, cost)
+local function evaluate(c, cost)
+  if c.algo == 'g' then return gcra(c, cost) end
+  if c.algo == 'f' then return fixed(c, cost) end
+  return sliding(c, cost)
 end
 
--- Keeps the key until `at` on the decision's clock (relative, so a driven clock works too).
-local function extend(key, at)
-  local ttl = at - now
-  if ttl > redis.call('PTTL', key) then redis.call('PEXPIRE', key, str(math.max(ttl, 1))) end
+-- Field `exp` records (on the decision's clock) when the key expires at the earliest. A state
+-- write that needs the key until `at` (after it the key holds only that state and `blk`, so
+-- max(at, blk) is when all of it stops mattering) extends the key only when that passes `exp`,
+-- and then by one window more, so most writes need no PEXPIRE. State kept past the time it
+-- stops mattering decides exactly like no state. Returns the new `exp`, or nil.
+local function lifetime(c, at)
+  if c.blk > at then at = c.blk end
+  if at <= c.exp then return nil end
+  return at + c.w
 end
 
-local n = tonumber(ARGV[1])
-local checks, evals, gate = {}, {}, false
-for i = 1, n do
-  local a = 2 + (i - 1) * 7
-  local c = {key = KEYS[i], algo = ARGV[a + 1], q = tonumber(ARGV[a + 2]), w = tonumber(ARGV[a + 3]),
-    burst = tonumber(ARGV[a + 4]), block = tonumber(ARGV[a + 5]), shadow = ARGV[a + 6] == '1',
-    cost = tonumber(ARGV[a + 7])}
-  local e = evaluate(c.algo, c.key, c.q, c.w, c.burst, c.cost)
-  local blk = num(redis.call('HGET', c.key, 'blk'), 0)
-  c.blocked = false
-  if blk > now and c.cost > 0 then
-    e = {0, 0, math.max(e[3], blk - now), blk - now}
-    c.blocked = true
-  end
-  if e[1] == 0 and not c.shadow then gate = true end
-  checks[i], evals[i] = c, e
+-- Sets the key's expiry to `exp` (relative, so a driven clock works too).
+local function expire(c, exp)
+  redis.call('PEXPIRE', c.key, tostring(math.max(exp - now, 1)))
 end
 
-local out = {}
-for i = 1, n do
-  local c, e = checks[i], evals[i]
-  local outcome = 0
-  if e[1] == 0 then if c.shadow then outcome = 2 else outcome = 1 end end
-  local shown = e
-  if gate and e[1] == 1 then shown = evaluate(c.algo, c.key, c.q, c.w, c.burst, 0) end
-  local reset, retry = shown[3], shown[4]
-  if e[1] == 0 and not c.blocked and c.block > 0 then
-    retry, reset = math.max(retry, c.block), math.max(reset, c.block)
-    redis.call('HSET', c.key, 'blk', str(now + c.block))
-    extend(c.key, now + c.block)
-  elseif not gate and e[1] == 1 and e[5] then
-    local wr = e[5]
-    if wr.incr then
-      if #wr.stale > 0 then redis.call('HDEL', c.key, unpack(wr.stale)) end
-      redis.call('HINCRBY', c.key, wr.incr, wr.by)
-    else
-      redis.call('HSET', c.key, unpack(wr))
+-- A new block: extends the key's life to the block's end, never shortening it.
+local function block(c)
+  local at = now + c.block
+  redis.call('HSET', c.key, 'blk', str(at))
+  if at - now > redis.call('PTTL', c.key) then redis.call('PEXPIRE', c.key, tostring(c.block)) end
+end
+
+local out, o, a, k = {}, 0, 2, 0
+while a <= #ARGV do
+  local n = tonumber(ARGV[a])
+  local checks, evals, gate = {}, {}, false
+  for i = 1, n do
+    local p = a + (i - 1) * 7
+    local c = {key = KEYS[k + i], algo = ARGV[p + 1], q = tonumber(ARGV[p + 2]),
+      w = tonumber(ARGV[p + 3]), burst = tonumber(ARGV[p + 4]), block = tonumber(ARGV[p + 5]),
+      shadow = ARGV[p + 6] == '1', cost = tonumber(ARGV[p + 7])}
+    read(c)
+    local e = evaluate(c, c.cost)
+    c.blocked = false
+    if c.blk > now and c.cost > 0 then
+      e = {0, 0, math.max(e[3], c.blk - now), c.blk - now}
+      c.blocked = true
     end
-    extend(c.key, e[6])
+    if e[1] == 0 and not c.shadow then gate = true end
+    checks[i], evals[i] = c, e
   end
-  local allowed = 1
-  if outcome == 1 then allowed = 0 end
-  local base = (i - 1) * 5
-  out[base + 1], out[base + 2], out[base + 3], out[base + 4], out[base + 5] =
-    allowed, outcome, shown[2], reset, retry
+  for i = 1, n do
+    local c, e = checks[i], evals[i]
+    local outcome = 0
+    if e[1] == 0 then if c.shadow then outcome = 2 else outcome = 1 end end
+    local shown = e
+    if gate and e[1] == 1 then shown = evaluate(c, 0) end
+    local reset, retry = shown[3], shown[4]
+    if e[1] == 0 and not c.blocked and c.block > 0 then
+      retry, reset = math.max(retry, c.block), math.max(reset, c.block)
+      block(c)
+    elseif not gate and e[1] == 1 and e[5] then
+      local wr, exp = e[5], lifetime(c, e[6])
+      if c.foreign then redis.call('HDEL', c.key, unpack(c.foreign)) end
+      if wr.incr then
+        if #c.stale > 0 then redis.call('HDEL', c.key, unpack(c.stale)) end
+        redis.call('HINCRBY', c.key, wr.incr, wr.by)
+        if exp then redis.call('HSET', c.key, 'exp', str(exp)) end
+      else
+        if exp then wr[#wr + 1], wr[#wr + 2] = 'exp', str(exp) end
+        redis.call('HSET', c.key, unpack(wr))
+      end
+      if exp then expire(c, exp) end
+    end
+    local allowed = 1
+    if outcome == 1 then allowed = 0 end
+    out[o + 1], out[o + 2], out[o + 3], out[o + 4], out[o + 5] =
+      allowed, outcome, shown[2], reset, retry
+    o = o + 5
+  end
+  a, k = a + 1 + n * 7, k + n
 end
 return out

@@ -138,3 +138,45 @@ async fn fallback_when_redis_stops_and_recovery_when_it_returns() {
         "the restarted Redis starts empty (no persistence)"
     );
 }
+
+#[tokio::test]
+async fn decides_exactly_like_the_memory_store() {
+    let Some(store) = common::store("decides_exactly_like_the_memory_store").await else {
+        return;
+    };
+    let clock = ManualClock::new(0);
+    let store = Arc::new(store.ratelimit_on_clock(clock.clone()));
+    palisade_testkit::ratelimit::same_as_memory(store, clock, 1_000).await;
+}
+
+/// Many concurrent decisions on one key go out in shared batches (one script call deciding
+/// several): exactly the quota is granted, per tenant.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_batched_decisions_grant_exactly_the_quota() {
+    let Some(store) = common::store("concurrent_batched_decisions").await else {
+        return;
+    };
+    let store = Arc::new(store);
+    let (a, b) = (TenantId::generate(), TenantId::generate());
+    let calls: Vec<_> = (0..400)
+        .map(|i| {
+            let (store, t) = (
+                store.clone(),
+                if i % 4 == 0 { b.clone() } else { a.clone() },
+            );
+            tokio::spawn(async move {
+                let c = [check("one", 50, OnStoreError::Deny)];
+                let d = store.ratelimit_check(&t, &c).await.unwrap();
+                (t, d[0].allowed)
+            })
+        })
+        .collect();
+    let (mut on_a, mut on_b) = (0, 0);
+    for c in calls {
+        let (t, allowed) = c.await.unwrap();
+        if allowed {
+            *(if t == a { &mut on_a } else { &mut on_b }) += 1;
+        }
+    }
+    assert_eq!((on_a, on_b), (50, 50), "each tenant gets exactly its quota");
+}
