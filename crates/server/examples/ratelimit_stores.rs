@@ -4,6 +4,8 @@
 //! `cargo run --release -p palisade-server --example ratelimit_stores -- postgres postgres://postgres@127.0.0.1:5432/test`
 //! Optional third argument: seconds (default 5). Keys are drawn from 10 000 (`user:<n>`) with a
 //! generous GCRA limit, so every decision reads and writes state. Prints decisions/s.
+//! PostgreSQL: `PgStore` batches concurrent decisions; `PG_MAX_BATCH` and `PG_IN_FLIGHT`
+//! (environment) override its defaults for tuning.
 //! `redis-lua-args` prints the SCRIPT LOAD + EVALSHA arguments redis-benchmark needs.
 
 use palisade_core::TenantId;
@@ -88,6 +90,14 @@ async fn main() {
             let mut o = PgOptions::new(args[2].clone());
             o.schema = Some("palisade_bench".into());
             o.max_connections = Some(16);
+            // decisions are batched (PgStore): optional tuning of the batches
+            let env = |k: &str| std::env::var(k).ok().and_then(|v| v.parse().ok());
+            if let Some(n) = env("PG_MAX_BATCH") {
+                o.ratelimit_max_batch = n;
+            }
+            if let Some(n) = env("PG_IN_FLIGHT") {
+                o.ratelimit_in_flight = n;
+            }
             let pg = PgStore::connect(&o).await.expect("postgres");
             pg.migrate().await.expect("migrate");
             Arc::new(pg)
