@@ -28,6 +28,6 @@ done
 $EX redis "redis://$REDIS_HOST:$REDIS_PORT" "$SECS"
 (cd bench/node && node rlflex.js redis "redis://$REDIS_HOST:$REDIS_PORT" "$SECS")
 
-echo "== PostgreSQL (decisions/s, 64 callers, 16 connections)"
+echo "== PostgreSQL (decisions/s, 64 callers, 16 connections; PgStore batches: PG_IN_FLIGHT, PG_MAX_BATCH tune it)"
 $EX postgres "$PG" "$SECS"
 (cd bench/node && node rlflex.js postgres "$PG" "$SECS")

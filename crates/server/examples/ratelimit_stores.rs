@@ -6,6 +6,8 @@
 //! generous GCRA limit, so every decision reads and writes state. Prints decisions/s.
 //! Redis decisions are batched by `RedisStore` (see `palisade_store_redis`); `RL_BATCH` and
 //! `RL_IN_FLIGHT` override its batch size and batches in flight for tuning.
+//! PostgreSQL: `PgStore` batches concurrent decisions; `PG_MAX_BATCH` and `PG_IN_FLIGHT`
+//! (environment) override its defaults for tuning.
 
 use palisade_core::TenantId;
 use palisade_ratelimit::{Algorithm, Check, KeyPart, Policy, RateLimitStore};
@@ -92,6 +94,14 @@ async fn main() {
             let mut o = PgOptions::new(args[2].clone());
             o.schema = Some("palisade_bench".into());
             o.max_connections = Some(16);
+            // decisions are batched (PgStore): optional tuning of the batches
+            let env = |k: &str| std::env::var(k).ok().and_then(|v| v.parse().ok());
+            if let Some(n) = env("PG_MAX_BATCH") {
+                o.ratelimit_max_batch = n;
+            }
+            if let Some(n) = env("PG_IN_FLIGHT") {
+                o.ratelimit_in_flight = n;
+            }
             let pg = PgStore::connect(&o).await.expect("postgres");
             pg.migrate().await.expect("migrate");
             Arc::new(pg)

@@ -19,6 +19,7 @@ use palisade_core::{SharedClock, StoreError, SystemClock};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::{ConnectOptions, Connection, Executor};
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Connection settings for [`PgStore`].
@@ -34,10 +35,16 @@ pub struct PgOptions {
     pub sizing: PoolSizing,
     /// How long a caller waits for a pooled connection before [`StoreError::Unavailable`].
     pub acquire_timeout: Duration,
+    /// Rate-limit decisions gathered into one statement at most (default 64).
+    pub ratelimit_max_batch: usize,
+    /// Rate-limit batches running at once, each on a pooled connection (default 2: under
+    /// load fewer, larger batches decide more per second than many small ones).
+    pub ratelimit_in_flight: usize,
 }
 
 impl PgOptions {
-    /// Defaults for `url`: computed pool size, 2 s acquire timeout, default schema.
+    /// Defaults for `url`: computed pool size, 2 s acquire timeout, default schema, rate-limit
+    /// batches of up to 64 decisions, 2 at a time.
     pub fn new(url: impl Into<String>) -> Self {
         Self {
             url: url.into(),
@@ -45,6 +52,8 @@ impl PgOptions {
             max_connections: None,
             sizing: PoolSizing::default(),
             acquire_timeout: Duration::from_secs(2),
+            ratelimit_max_batch: 64,
+            ratelimit_in_flight: 2,
         }
     }
 }
@@ -55,6 +64,8 @@ pub struct PgStore {
     pool: PgPool,
     clock: SharedClock,
     pool_size: u32,
+    /// Rate-limit decisions gathered into batches (holds the pool, not the store).
+    decisions: Arc<ratelimit::DecisionBatcher>,
 }
 
 impl PgStore {
@@ -91,6 +102,11 @@ impl PgStore {
             .await
             .map_err(map_err)?;
         Ok(Self {
+            decisions: Arc::new(ratelimit::batcher(
+                pool.clone(),
+                opts.ratelimit_max_batch,
+                opts.ratelimit_in_flight,
+            )),
             pool,
             clock: SystemClock::shared(),
             pool_size: size,
@@ -133,6 +149,10 @@ impl PgStore {
     /// Closes the pool.
     pub async fn close(&self) {
         self.pool.close().await;
+    }
+
+    pub(crate) fn decisions(&self) -> &ratelimit::DecisionBatcher {
+        &self.decisions
     }
 
     pub(crate) fn now_ms(&self) -> i64 {

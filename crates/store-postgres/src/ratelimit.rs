@@ -1,20 +1,32 @@
 //! PostgreSQL implementation of the ratelimit stores.
 //!
-//! A decision is ONE round trip: `SELECT ratelimit_decide(…)` (plpgsql, migration 0005) with
-//! the checks as arrays. In its own implicit transaction the function locks the decision's
-//! rows in (policy, key) order (creating missing ones; a fixed order, so concurrent decisions
-//! cannot deadlock), decides all or nothing with the same arithmetic as
-//! `palisade_ratelimit::decide_all` (the conformance suite and `tests/ratelimit.rs`'s
-//! differential test against the memory store hold both to one answer), writes the changed
-//! states and returns the decisions.
+//! Concurrent decisions are gathered into batches by a [`Batcher`] (no linger: a lone call
+//! runs at once; under load calls queue while earlier batches are on the wire; at most
+//! [`PgOptions::ratelimit_in_flight`](crate::PgOptions) batches of at most
+//! `ratelimit_max_batch` decisions run at a time). A batch is ONE round trip:
+//! `SELECT ratelimit_decide_batch(…)` (plpgsql, migration 0007) with the batch as arrays.
+//! In its own implicit transaction the function locks (or creates) every row of the batch
+//! in one statement, in (tenant, policy, key) byte order — the rows are sorted and
+//! deduplicated here, byte order being the columns' `COLLATE "C"` — so concurrent batches,
+//! and multi-check `ratelimit_decide` calls of older versions (0005: (policy, key) order in
+//! one tenant), take row locks in one global order and cannot deadlock. It then takes the
+//! decisions one after the other in queue order on the rows' state held in arrays — each
+//! all or nothing over its checks, with the same arithmetic as
+//! `palisade_ratelimit::decide_all`; a key in two decisions of a batch is decided
+//! sequentially — and writes every changed row once. All or nothing holds within a decision,
+//! never across the decisions of a batch. A batch aborted as a deadlock or serialization failure
+//! is retried (it should not happen; see above). The conformance suite, `same_as_memory` and
+//! this module's test (random batches against the memory store in batch order) hold the
+//! function to the memory store's answers.
 //!
 //! Concurrent decisions on one key serialise on its row lock, so read-decide-write is atomic.
-//! Time comes from the store's clock, passed as a parameter (keep instance clocks
-//! NTP-synchronised).
-//! The per-decision UPDATE leaves every indexed value as it was (but for the expiry minute,
-//! once a minute), so it is HOT (migration 0006: fillfactor 70). `ratelimit_purge_expired`
-//! deletes expired rows in batches (`LIMIT n FOR UPDATE SKIP LOCKED`) found through the index
-//! on `expires_minute` (migration 0009: a generated column `expires_at_ms / 60 000`).
+//! Time comes from the store's clock, read when the caller asks and passed per decision
+//! (keep instance clocks NTP-synchronised).
+//! The UPDATEs leave every indexed value as it was (but for the expiry minute, once a
+//! minute), so they are HOT (migration 0006: fillfactor 70). `ratelimit_purge_expired`
+//! deletes expired rows in batches (`LIMIT n FOR UPDATE SKIP LOCKED`: it never waits for a
+//! row lock, so it cannot join a deadlock) found through the index on `expires_minute`
+//! (migration 0009: a generated column `expires_at_ms / 60 000`).
 //!
 //! Config writes serialise on the one `ratelimit_version` row (bumped first in each put), so
 //! a per-tenant cap counted after the bump (a fresh READ COMMITTED snapshot) sees every
@@ -24,8 +36,8 @@
 use crate::{map_err, PgStore};
 use palisade_core::{Page, PageRequest, StoreError, TenantId};
 use palisade_ratelimit::{
-    Algorithm, ChangeKind, Check, ConfigChange, ConfigChanges, ConfigSnapshot, Decision, Outcome,
-    OverrideRecord, Policy, PolicyRecord, RateLimitStore, RateOverride, RatePolicyStore,
+    Algorithm, Batcher, ChangeKind, Check, ConfigChange, ConfigChanges, ConfigSnapshot, Decision,
+    Outcome, OverrideRecord, Policy, PolicyRecord, RateLimitStore, RateOverride, RatePolicyStore,
 };
 use sqlx::postgres::PgRow;
 use sqlx::{Postgres, Row, Transaction};
@@ -47,64 +59,139 @@ fn int(v: u64) -> i64 {
     i64::try_from(v).unwrap_or(i64::MAX)
 }
 
-/// One decision: one `SELECT ratelimit_decide(…)` (migrations 0005, 0006), one round trip.
-async fn decide(
-    pool: &sqlx::PgPool,
-    tenant: &TenantId,
-    checks: &[Check],
+/// Extra attempts of a batch that PostgreSQL aborted as a deadlock or serialization failure.
+const RETRIES: u32 = 3;
+
+/// One caller's decision waiting for its batch.
+pub(crate) struct Pending {
+    tenant: TenantId,
+    checks: Vec<Check>,
     now: i64,
-) -> Result<Vec<Decision>, StoreError> {
-    let n = checks.len();
-    let (mut p, mut k, mut a) = (
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-    );
-    let (mut q, mut w, mut b) = (
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-    );
-    let (mut blk, mut sh, mut cost) = (
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-    );
-    for c in checks {
-        let l = &c.limit;
-        p.push(c.policy.as_str());
-        k.push(c.key.as_str());
-        a.push(algo(l.algorithm));
-        q.push(int(l.quota));
-        w.push(int(l.window_ms));
-        b.push(int(l.burst));
-        blk.push(int(l.block_ms));
-        sh.push(l.shadow);
-        cost.push(int(c.cost));
+}
+
+/// The queue gathering concurrent callers' decisions into batches.
+pub(crate) type DecisionBatcher = Batcher<Pending, Vec<Decision>>;
+
+/// A batcher deciding on `pool` with at most `in_flight` batches of at most `max_batch`
+/// decisions at a time. It holds the pool only, never the store (see [`Batcher`]).
+pub(crate) fn batcher(pool: sqlx::PgPool, max_batch: usize, in_flight: usize) -> DecisionBatcher {
+    Batcher::new(max_batch, in_flight, move |batch: Vec<Pending>| {
+        let pool = pool.clone();
+        Box::pin(async move { decide_batch(&pool, &batch).await })
+    })
+}
+
+/// A batch's arguments to `ratelimit_decide_batch` (migration 0007), as arrays.
+#[derive(Default)]
+struct BatchArgs<'a> {
+    /// The distinct (tenant, policy, key) rows, sorted byte-wise (= `COLLATE "C"`).
+    rows: Vec<(&'a str, &'a str, &'a str)>,
+    now: Vec<i64>,
+    len: Vec<i32>,
+    row: Vec<i32>,
+    algo: Vec<&'static str>,
+    quota: Vec<i64>,
+    window: Vec<i64>,
+    burst: Vec<i64>,
+    block: Vec<i64>,
+    shadow: Vec<bool>,
+    cost: Vec<i64>,
+}
+
+impl<'a> BatchArgs<'a> {
+    fn new(batch: &'a [Pending]) -> Self {
+        let mut a = Self::default();
+        for p in batch {
+            let t = p.tenant.as_str();
+            a.rows.extend(
+                p.checks
+                    .iter()
+                    .map(|c| (t, c.policy.as_str(), c.key.as_str())),
+            );
+            a.now.push(p.now);
+            a.len.push(p.checks.len() as i32);
+            for c in &p.checks {
+                let l = &c.limit;
+                a.algo.push(algo(l.algorithm));
+                a.quota.push(int(l.quota));
+                a.window.push(int(l.window_ms));
+                a.burst.push(int(l.burst));
+                a.block.push(int(l.block_ms));
+                a.shadow.push(l.shadow);
+                a.cost.push(int(c.cost));
+            }
+        }
+        a.rows.sort_unstable();
+        a.rows.dedup();
+        for p in batch {
+            let t = p.tenant.as_str();
+            for c in &p.checks {
+                let r = a
+                    .rows
+                    .binary_search(&(t, c.policy.as_str(), c.key.as_str()));
+                a.row.push(r.map_or(0, |i| i as i32 + 1));
+            }
+        }
+        a
     }
-    let out: Vec<i64> =
-        sqlx::query_scalar("SELECT ratelimit_decide($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)")
-            .bind(tenant.as_str())
-            .bind(now)
-            .bind(&p)
-            .bind(&k)
-            .bind(&a)
-            .bind(&q)
-            .bind(&w)
-            .bind(&b)
-            .bind(&blk)
-            .bind(&sh)
-            .bind(&cost)
-            .fetch_one(pool)
-            .await
-            .map_err(map_err)?;
-    if out.len() != n * 5 {
-        return Err(corrupt("ratelimit_decide reply length"));
+
+    async fn run(&self, pool: &sqlx::PgPool) -> Result<Vec<i64>, sqlx::Error> {
+        let col = |f: fn(&(&'a str, &'a str, &'a str)) -> &'a str| -> Vec<&'a str> {
+            self.rows.iter().map(f).collect()
+        };
+        sqlx::query_scalar(
+            "SELECT ratelimit_decide_batch($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+        )
+        .bind(col(|r| r.0))
+        .bind(col(|r| r.1))
+        .bind(col(|r| r.2))
+        .bind(&self.now)
+        .bind(&self.len)
+        .bind(&self.row)
+        .bind(&self.algo)
+        .bind(&self.quota)
+        .bind(&self.window)
+        .bind(&self.burst)
+        .bind(&self.block)
+        .bind(&self.shadow)
+        .bind(&self.cost)
+        .fetch_one(pool)
+        .await
     }
-    checks
+}
+
+/// A deadlock or serialization failure: the transaction was rolled back and may be retried.
+fn retryable(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(db) if matches!(db.code().as_deref(), Some("40P01" | "40001")))
+}
+
+/// One batch: one `SELECT ratelimit_decide_batch(…)` (migration 0007), one round trip.
+async fn decide_batch(
+    pool: &sqlx::PgPool,
+    batch: &[Pending],
+) -> Result<Vec<Vec<Decision>>, StoreError> {
+    let args = BatchArgs::new(batch);
+    let mut attempt = 0;
+    let out = loop {
+        match args.run(pool).await {
+            Ok(out) => break out,
+            Err(e) if attempt < RETRIES && retryable(&e) => attempt += 1,
+            Err(e) => return Err(map_err(e)),
+        }
+    };
+    if out.len() != args.row.len() * 5 {
+        return Err(corrupt("ratelimit_decide_batch reply length"));
+    }
+    let mut values = out.chunks(5);
+    batch
         .iter()
-        .zip(out.chunks(5))
-        .map(|(c, v)| decision(c, v))
+        .map(|p| {
+            p.checks
+                .iter()
+                .zip(values.by_ref())
+                .map(|(c, v)| decision(c, v))
+                .collect()
+        })
         .collect()
 }
 
@@ -133,7 +220,15 @@ impl RateLimitStore for PgStore {
         tenant: &TenantId,
         checks: &[Check],
     ) -> Result<Vec<Decision>, StoreError> {
-        decide(self.pool(), tenant, checks, self.now_ms()).await
+        if checks.is_empty() {
+            return Ok(Vec::new());
+        }
+        let pending = Pending {
+            tenant: tenant.clone(),
+            checks: checks.to_vec(),
+            now: self.now_ms(),
+        };
+        self.decisions().call(pending).await
     }
 
     async fn ratelimit_reset(
@@ -539,5 +634,110 @@ impl RatePolicyStore for PgStore {
         .await
         .map_err(map_err)?;
         Ok(n as u64)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! Batches of several decisions decide exactly like the memory store deciding them one
+    //! after the other in batch order (the conformance suite's calls mostly run alone).
+
+    use super::*;
+    use crate::PgOptions;
+    use palisade_core::ManualClock;
+    use palisade_ratelimit::{KeyPart, MemoryRateLimitStore, Mode};
+    use std::time::Duration;
+
+    /// xorshift64*: a failing sequence replays exactly.
+    struct Rng(u64);
+
+    impl Rng {
+        fn below(&mut self, n: u64) -> u64 {
+            self.0 ^= self.0 >> 12;
+            self.0 ^= self.0 << 25;
+            self.0 ^= self.0 >> 27;
+            self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) % n
+        }
+    }
+
+    fn random_check(r: &mut Rng, policy: &str, key: &str) -> Check {
+        let algorithm = [
+            Algorithm::Gcra,
+            Algorithm::FixedWindow,
+            Algorithm::SlidingWindow,
+        ][r.below(3) as usize];
+        let window = Duration::from_millis(1000 + r.below(3) * 500);
+        let mut p = Policy::new(
+            policy,
+            algorithm,
+            1 + r.below(5),
+            window,
+            vec![KeyPart::Tenant],
+        );
+        if algorithm == Algorithm::Gcra && r.below(2) == 0 {
+            p.burst = Some(1 + r.below(4));
+        }
+        if r.below(4) == 0 {
+            p.block = Some(Duration::from_millis(1 + r.below(2500)));
+        }
+        if r.below(5) == 0 {
+            p.mode = Mode::Shadow;
+        }
+        let limit = p.limit();
+        Check {
+            policy: policy.into(),
+            limit,
+            key: key.into(),
+            cost: r.below(limit.capacity() + 1),
+        }
+    }
+
+    fn random_decision(r: &mut Rng, tenants: &[TenantId], now: i64) -> Pending {
+        let mut checks: Vec<Check> = Vec::new();
+        for _ in 0..1 + r.below(3) {
+            let name = ["a", "b", "c"][r.below(3) as usize];
+            let key = ["k1", "k2"][r.below(2) as usize];
+            if !checks.iter().any(|c| c.policy == name && c.key == key) {
+                checks.push(random_check(r, name, key));
+            }
+        }
+        Pending {
+            tenant: tenants[r.below(2) as usize].clone(),
+            checks,
+            now,
+        }
+    }
+
+    #[tokio::test]
+    async fn batches_decide_like_the_memory_store_in_batch_order() {
+        let Some(url) = palisade_testkit::backends::postgres_or_skip("batches_decide").await else {
+            return;
+        };
+        let mut opts = PgOptions::new(url);
+        opts.schema = Some(palisade_testkit::backends::unique("t"));
+        opts.max_connections = Some(2);
+        let store = PgStore::connect(&opts).await.unwrap();
+        store.migrate().await.unwrap();
+        let clock = ManualClock::new(1_700_000_000_000);
+        let reference = MemoryRateLimitStore::default().with_clock(clock.clone());
+        let tenants = [TenantId::generate(), TenantId::generate()];
+        let mut r = Rng(0x9e37_79b9_7f4a_7c15);
+        let mut now = 1_700_000_000_123;
+        for step in 0..400 {
+            let mut batch = Vec::new();
+            for _ in 0..1 + r.below(8) {
+                now += [0, 0, 1, 7, 300, 5_000][r.below(6) as usize];
+                batch.push(random_decision(&mut r, &tenants, now));
+            }
+            let got = decide_batch(store.pool(), &batch).await.unwrap();
+            for (p, got) in batch.iter().zip(got) {
+                clock.set(p.now);
+                let want = reference
+                    .ratelimit_check(&p.tenant, &p.checks)
+                    .await
+                    .unwrap();
+                assert_eq!(got, want, "step {step}: {:?}", p.checks);
+            }
+        }
     }
 }
