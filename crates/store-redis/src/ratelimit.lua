@@ -165,9 +165,53 @@ local function block(c)
   if at - now > redis.call('PTTL', c.key) then redis.call('PEXPIRE', c.key, tostring(c.block)) end
 end
 
-local out, o, a, k = {}, 0, 2, 0
-while a <= #ARGV do
-  local n = tonumber(ARGV[a])
+-- The common decision made lean (no tables, no closures): ONE GCRA check without a block
+-- duration, on a key holding no other algorithm's fields. Same arithmetic and writes as
+-- gcra() + the general path below (the conformance suite and same_as_memory hold both to the
+-- memory store). Returns nil when the key holds foreign fields: the general path decides.
+local function gcra_alone(key, q, w, burst, shadow, cost)
+  local raw = redis.call('HGETALL', key)
+  local tat, exp, blk = nil, 0, 0
+  for i = 1, #raw, 2 do
+    local name = raw[i]
+    if name == 'tat' then tat = tonumber(raw[i + 1])
+    elseif name == 'exp' then exp = tonumber(raw[i + 1])
+    elseif name == 'blk' then blk = tonumber(raw[i + 1])
+    else return nil end
+  end
+  local T = math.max(cdiv(w * 1000, q), 1)
+  local tau, nowu = burst * T, now * 1000
+  local base = nowu
+  if tat and tat > nowu then base = tat end
+  if cost == 0 then return 1, 0, idiv(math.max(tau - base + nowu, 0), T), us_ms(base - nowu), 0 end
+  local new = base + cost * T
+  if new - nowu > tau then
+    local reset, retry = us_ms(base - nowu), 0
+    if cost <= burst then retry = us_ms(new - nowu - tau) else retry = reset end
+    local left = idiv(math.max(tau - base + nowu, 0), T)
+    if blk > now then left, reset, retry = 0, math.max(reset, blk - now), blk - now end
+    if shadow then return 1, 2, left, reset, math.max(retry, 1) end
+    return 0, 1, left, reset, math.max(retry, 1)
+  end
+  if blk > now then
+    local reset = math.max(us_ms(new - nowu), blk - now)
+    if shadow then return 1, 2, 0, reset, blk - now end
+    return 0, 1, 0, reset, blk - now
+  end
+  local at = cdiv(new, 1000)
+  if blk > at then at = blk end
+  if at > exp then
+    redis.call('HSET', key, 'tat', str(new), 'exp', str(at + w))
+    redis.call('PEXPIRE', key, tostring(math.max(at + w - now, 1)))
+  else
+    redis.call('HSET', key, 'tat', str(new))
+  end
+  return 1, 0, idiv(math.max(tau - new + nowu, 0), T), us_ms(new - nowu), 0
+end
+
+-- Any decision: checks a .. a + 7n of ARGV on KEYS k + 1 .. k + n; appends to out.
+local out, o = {}, 0
+local function decide(a, k, n)
   local checks, evals, gate = {}, {}, false
   for i = 1, n do
     local p = a + (i - 1) * 7
@@ -212,6 +256,22 @@ while a <= #ARGV do
     out[o + 1], out[o + 2], out[o + 3], out[o + 4], out[o + 5] =
       allowed, outcome, shown[2], reset, retry
     o = o + 5
+  end
+end
+
+local a, k = 2, 0
+while a <= #ARGV do
+  local n = tonumber(ARGV[a])
+  local r1, r2, r3, r4, r5
+  if n == 1 and ARGV[a + 1] == 'g' and ARGV[a + 5] == '0' then
+    r1, r2, r3, r4, r5 = gcra_alone(KEYS[k + 1], tonumber(ARGV[a + 2]), tonumber(ARGV[a + 3]),
+      tonumber(ARGV[a + 4]), ARGV[a + 6] == '1', tonumber(ARGV[a + 7]))
+  end
+  if r1 then
+    out[o + 1], out[o + 2], out[o + 3], out[o + 4], out[o + 5] = r1, r2, r3, r4, r5
+    o = o + 5
+  else
+    decide(a, k, n)
   end
   a, k = a + 1 + n * 7, k + n
 end

@@ -146,7 +146,7 @@ async fn decides_exactly_like_the_memory_store() {
     };
     let clock = ManualClock::new(0);
     let store = Arc::new(store.ratelimit_on_clock(clock.clone()));
-    palisade_testkit::ratelimit::same_as_memory(store, clock, 1_000).await;
+    palisade_testkit::ratelimit::same_as_memory(store, clock, 3_000).await;
 }
 
 /// Many concurrent decisions on one key go out in shared batches (one script call deciding
