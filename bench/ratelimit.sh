@@ -23,7 +23,7 @@ KEY='bench:rl:{bench}:bench:user:__rand_int__'
 for P in 16 1; do
   printf 'redis-benchmark EVALSHA -P %s: ' "$P"
   redis-benchmark -h "$REDIS_HOST" -p "$REDIS_PORT" -c 64 -n 400000 -r 10000 -P "$P" -q \
-    EVALSHA "$SHA" 1 "$KEY" "" 1 g 1000000 1000 1000000 0 0 1 | tr '\r' '\n' | grep -v '^$' | tail -1
+    EVALSHA "$SHA" 1 "$KEY" "" 1 g 1000000 1000 1000000 0 0 1 1 1 | tr '\r' '\n' | grep -v '^$' | tail -1
 done
 $EX redis "redis://$REDIS_HOST:$REDIS_PORT" "$SECS"
 (cd bench/node && node rlflex.js redis "redis://$REDIS_HOST:$REDIS_PORT" "$SECS")

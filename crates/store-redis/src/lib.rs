@@ -40,7 +40,7 @@ impl RedisOptions {
             response_timeout: Duration::from_secs(1),
             connect_timeout: Duration::from_secs(1),
             ratelimit_batch: 64,
-            ratelimit_in_flight: 4,
+            ratelimit_in_flight: 2,
         }
     }
 }

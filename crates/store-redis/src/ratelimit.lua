@@ -4,20 +4,24 @@
 -- one tenant); a later decision sees the earlier ones' writes, as if they had come one by one.
 -- KEYS: the state hash of every check, decisions in order
 -- (fields: tat | ws,c | b<index>... ; blk; exp, see lifetime()).
--- ARGV: now_ms ('' = the server's TIME, read once per call; tests pass a driven clock), then per
--- decision: n, then per check: algo (g|f|s), quota, window_ms, burst, block_ms, shadow (0|1), cost.
+-- ARGV: now_ms ('' = the server's TIME, read once per call; tests pass a driven clock); L, the
+-- number of distinct limits, then per limit: algo (g|f|s), quota, window_ms, burst, block_ms,
+-- shadow (0|1); then per decision: n, then per check: its limit's index (1..L), cost. A batch
+-- usually names few limits, so each is sent and parsed once per call, not once per check.
 -- Returns per check, decisions in order: allowed (0|1), outcome (0 allowed, 1 limited,
 -- 2 shadow-limited), remaining, reset_after_ms, retry_after_ms.
 
+local floor, max, format, call = math.floor, math.max, string.format, redis.call
+
 local function idiv(a, b) -- exact floor division for integers below 2^53
-  local q = math.floor(a / b)
+  local q = floor(a / b)
   if q * b > a then q = q - 1 elseif (q + 1) * b <= a then q = q + 1 end
   return q
 end
 local function cdiv(a, b) return -idiv(-a, b) end
 local function us_ms(us) if us <= 0 then return 0 end return cdiv(us, 1000) end
 local function num(v, d) if v then return tonumber(v) end return d end
-local function str(x) return string.format('%.0f', x) end -- exact up to 2^53 (tat is in µs)
+local function str(x) return format('%.0f', x) end -- exact up to 2^53 (tat is in µs)
 
 local now
 if ARGV[1] ~= '' then
@@ -169,8 +173,8 @@ end
 -- duration, on a key holding no other algorithm's fields. Same arithmetic and writes as
 -- gcra() + the general path below (the conformance suite and same_as_memory hold both to the
 -- memory store). Returns nil when the key holds foreign fields: the general path decides.
-local function gcra_alone(key, q, w, burst, shadow, cost)
-  local raw = redis.call('HGETALL', key)
+local function gcra_alone(key, T, tau, w, burst, shadow, cost)
+  local raw = call('HGETALL', key)
   local tat, exp, blk = nil, 0, 0
   for i = 1, #raw, 2 do
     local name = raw[i]
@@ -179,45 +183,58 @@ local function gcra_alone(key, q, w, burst, shadow, cost)
     elseif name == 'blk' then blk = tonumber(raw[i + 1])
     else return nil end
   end
-  local T = math.max(cdiv(w * 1000, q), 1)
-  local tau, nowu = burst * T, now * 1000
+  local nowu = now * 1000
   local base = nowu
   if tat and tat > nowu then base = tat end
-  if cost == 0 then return 1, 0, idiv(math.max(tau - base + nowu, 0), T), us_ms(base - nowu), 0 end
+  if cost == 0 then return 1, 0, idiv(max(tau - base + nowu, 0), T), us_ms(base - nowu), 0 end
   local new = base + cost * T
   if new - nowu > tau then
     local reset, retry = us_ms(base - nowu), 0
     if cost <= burst then retry = us_ms(new - nowu - tau) else retry = reset end
-    local left = idiv(math.max(tau - base + nowu, 0), T)
-    if blk > now then left, reset, retry = 0, math.max(reset, blk - now), blk - now end
-    if shadow then return 1, 2, left, reset, math.max(retry, 1) end
-    return 0, 1, left, reset, math.max(retry, 1)
+    local left = idiv(max(tau - base + nowu, 0), T)
+    if blk > now then left, reset, retry = 0, max(reset, blk - now), blk - now end
+    if shadow then return 1, 2, left, reset, max(retry, 1) end
+    return 0, 1, left, reset, max(retry, 1)
   end
   if blk > now then
-    local reset = math.max(us_ms(new - nowu), blk - now)
+    local reset = max(us_ms(new - nowu), blk - now)
     if shadow then return 1, 2, 0, reset, blk - now end
     return 0, 1, 0, reset, blk - now
   end
   local at = cdiv(new, 1000)
   if blk > at then at = blk end
   if at > exp then
-    redis.call('HSET', key, 'tat', str(new), 'exp', str(at + w))
-    redis.call('PEXPIRE', key, tostring(math.max(at + w - now, 1)))
+    call('HSET', key, 'tat', format('%.0f', new), 'exp', format('%.0f', at + w))
+    call('PEXPIRE', key, tostring(max(at + w - now, 1)))
   else
-    redis.call('HSET', key, 'tat', str(new))
+    call('HSET', key, 'tat', format('%.0f', new))
   end
-  return 1, 0, idiv(math.max(tau - new + nowu, 0), T), us_ms(new - nowu), 0
+  return 1, 0, idiv(max(tau - new + nowu, 0), T), us_ms(new - nowu), 0
 end
 
--- Any decision: checks a .. a + 7n of ARGV on KEYS k + 1 .. k + n; appends to out.
+-- The call's limits, parsed once.
+local L = tonumber(ARGV[2])
+local la, lq, lw, lb, lk, ls = {}, {}, {}, {}, {}, {}
+for i = 1, L do
+  local p = 2 + (i - 1) * 6
+  la[i], lq[i], lw[i] = ARGV[p + 1], tonumber(ARGV[p + 2]), tonumber(ARGV[p + 3])
+  lb[i], lk[i], ls[i] = tonumber(ARGV[p + 4]), tonumber(ARGV[p + 5]), ARGV[p + 6] == '1'
+end
+-- GCRA's emission interval T and tolerance tau (µs) per limit, for gcra_alone.
+local lt, lu = {}, {}
+for i = 1, L do
+  if la[i] == 'g' then lt[i] = math.max(cdiv(lw[i] * 1000, lq[i]), 1); lu[i] = lb[i] * lt[i] end
+end
+
+-- Any decision: its n checks at ARGV a + 1 .. a + 2n on KEYS k + 1 .. k + n; appends to out.
 local out, o = {}, 0
 local function decide(a, k, n)
   local checks, evals, gate = {}, {}, false
   for i = 1, n do
-    local p = a + (i - 1) * 7
-    local c = {key = KEYS[k + i], algo = ARGV[p + 1], q = tonumber(ARGV[p + 2]),
-      w = tonumber(ARGV[p + 3]), burst = tonumber(ARGV[p + 4]), block = tonumber(ARGV[p + 5]),
-      shadow = ARGV[p + 6] == '1', cost = tonumber(ARGV[p + 7])}
+    local p = a + (i - 1) * 2
+    local l = tonumber(ARGV[p + 1])
+    local c = {key = KEYS[k + i], algo = la[l], q = lq[l], w = lw[l], burst = lb[l],
+      block = lk[l], shadow = ls[l], cost = tonumber(ARGV[p + 2])}
     read(c)
     local e = evaluate(c, c.cost)
     c.blocked = false
@@ -259,13 +276,14 @@ local function decide(a, k, n)
   end
 end
 
-local a, k = 2, 0
+local a, k = 3 + L * 6, 0
 while a <= #ARGV do
   local n = tonumber(ARGV[a])
   local r1, r2, r3, r4, r5
-  if n == 1 and ARGV[a + 1] == 'g' and ARGV[a + 5] == '0' then
-    r1, r2, r3, r4, r5 = gcra_alone(KEYS[k + 1], tonumber(ARGV[a + 2]), tonumber(ARGV[a + 3]),
-      tonumber(ARGV[a + 4]), ARGV[a + 6] == '1', tonumber(ARGV[a + 7]))
+  local l = n == 1 and tonumber(ARGV[a + 1])
+  if l and la[l] == 'g' and lk[l] == 0 then
+    r1, r2, r3, r4, r5 = gcra_alone(KEYS[k + 1], lt[l], lu[l], lw[l], lb[l], ls[l],
+      tonumber(ARGV[a + 2]))
   end
   if r1 then
     out[o + 1], out[o + 2], out[o + 3], out[o + 4], out[o + 5] = r1, r2, r3, r4, r5
@@ -273,6 +291,6 @@ while a <= #ARGV do
   else
     decide(a, k, n)
   end
-  a, k = a + 1 + n * 7, k + n
+  a, k = a + 1 + n * 2, k + n
 end
 return out

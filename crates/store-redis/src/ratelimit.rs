@@ -148,24 +148,32 @@ fn script_cmd<'a>(decisions: impl Iterator<Item = &'a Job> + Clone) -> redis::Cm
             cmd.arg(k.as_str());
         }
     }
-    let mut first = true;
-    for p in decisions {
-        if first {
-            match p.now_ms {
-                Some(n) => cmd.arg(n),
-                None => cmd.arg(""),
-            };
-            first = false;
+    let now = decisions.clone().next().and_then(|p| p.now_ms);
+    match now {
+        Some(n) => cmd.arg(n),
+        None => cmd.arg(""),
+    };
+    let mut limits: Vec<&Limit> = Vec::new();
+    let checks = decisions.clone().flat_map(|p| p.checks.iter());
+    for (l, _) in checks {
+        if !limits.contains(&l) {
+            limits.push(l);
         }
+    }
+    cmd.arg(limits.len());
+    for l in &limits {
+        cmd.arg(algo(l.algorithm))
+            .arg(l.quota)
+            .arg(l.window_ms)
+            .arg(l.burst)
+            .arg(l.block_ms)
+            .arg(u8::from(l.shadow));
+    }
+    for p in decisions {
         cmd.arg(p.checks.len());
         for (l, cost) in &p.checks {
-            cmd.arg(algo(l.algorithm))
-                .arg(l.quota)
-                .arg(l.window_ms)
-                .arg(l.burst)
-                .arg(l.block_ms)
-                .arg(u8::from(l.shadow))
-                .arg(*cost);
+            let index = limits.iter().position(|x| *x == l).unwrap_or(0) + 1;
+            cmd.arg(index).arg(*cost);
         }
     }
     cmd
