@@ -645,65 +645,13 @@ mod tests {
     use super::*;
     use crate::PgOptions;
     use palisade_core::ManualClock;
-    use palisade_ratelimit::{KeyPart, MemoryRateLimitStore, Mode};
-    use std::time::Duration;
-
-    /// xorshift64*: a failing sequence replays exactly.
-    struct Rng(u64);
-
-    impl Rng {
-        fn below(&mut self, n: u64) -> u64 {
-            self.0 ^= self.0 >> 12;
-            self.0 ^= self.0 << 25;
-            self.0 ^= self.0 >> 27;
-            self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) % n
-        }
-    }
-
-    fn random_check(r: &mut Rng, policy: &str, key: &str) -> Check {
-        let algorithm = [
-            Algorithm::Gcra,
-            Algorithm::FixedWindow,
-            Algorithm::SlidingWindow,
-        ][r.below(3) as usize];
-        let window = Duration::from_millis(1000 + r.below(3) * 500);
-        let mut p = Policy::new(
-            policy,
-            algorithm,
-            1 + r.below(5),
-            window,
-            vec![KeyPart::Tenant],
-        );
-        if algorithm == Algorithm::Gcra && r.below(2) == 0 {
-            p.burst = Some(1 + r.below(4));
-        }
-        if r.below(4) == 0 {
-            p.block = Some(Duration::from_millis(1 + r.below(2500)));
-        }
-        if r.below(5) == 0 {
-            p.mode = Mode::Shadow;
-        }
-        let limit = p.limit();
-        Check {
-            policy: policy.into(),
-            limit,
-            key: key.into(),
-            cost: r.below(limit.capacity() + 1),
-        }
-    }
+    use palisade_ratelimit::MemoryRateLimitStore;
+    use palisade_testkit::ratelimit::{random_checks, Rng};
 
     fn random_decision(r: &mut Rng, tenants: &[TenantId], now: i64) -> Pending {
-        let mut checks: Vec<Check> = Vec::new();
-        for _ in 0..1 + r.below(3) {
-            let name = ["a", "b", "c"][r.below(3) as usize];
-            let key = ["k1", "k2"][r.below(2) as usize];
-            if !checks.iter().any(|c| c.policy == name && c.key == key) {
-                checks.push(random_check(r, name, key));
-            }
-        }
         Pending {
             tenant: tenants[r.below(2) as usize].clone(),
-            checks,
+            checks: random_checks(r),
             now,
         }
     }

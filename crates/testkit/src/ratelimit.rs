@@ -552,15 +552,31 @@ fn scripted_steps() -> Vec<(u64, Vec<Check>)> {
 }
 
 /// A tiny deterministic generator (xorshift64*), so a failing sequence replays exactly.
-struct Rng(u64);
+#[derive(Debug, Clone)]
+pub struct Rng(pub u64);
 
 impl Rng {
-    fn below(&mut self, n: u64) -> u64 {
+    /// A number in `0..n`.
+    pub fn below(&mut self, n: u64) -> u64 {
         self.0 ^= self.0 >> 12;
         self.0 ^= self.0 << 25;
         self.0 ^= self.0 >> 27;
         self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) % n
     }
+}
+
+/// One random decision: 1 to 3 checks over policies `a`..`c` and keys `k1`, `k2`, with the
+/// parameters [`same_as_memory`] explores.
+pub fn random_checks(r: &mut Rng) -> Vec<Check> {
+    let mut checks: Vec<Check> = Vec::new();
+    for _ in 0..1 + r.below(3) {
+        let name = ["a", "b", "c"][r.below(3) as usize];
+        let key = ["k1", "k2"][r.below(2) as usize];
+        if !checks.iter().any(|c| c.policy == name && c.key == key) {
+            checks.push(random_check(r, name, key));
+        }
+    }
+    checks
 }
 
 fn random_check(r: &mut Rng, policy: &str, key: &str) -> Check {
@@ -606,15 +622,7 @@ pub async fn same_as_memory(store: Arc<dyn RateLimitStore>, clock: Arc<ManualClo
             _ => r.below(700),
         };
         clock.advance(ms(jump));
-        let n = 1 + r.below(3);
-        let mut checks: Vec<Check> = Vec::new();
-        for _ in 0..n {
-            let name = ["a", "b", "c"][r.below(3) as usize];
-            let key = ["k1", "k2"][r.below(2) as usize];
-            if !checks.iter().any(|c| c.policy == name && c.key == key) {
-                checks.push(random_check(&mut r, name, key));
-            }
-        }
+        let checks = random_checks(&mut r);
         let want = reference.ratelimit_check(&t, &checks).await.unwrap();
         let got = store.ratelimit_check(&t, &checks).await.expect("check");
         assert_eq!(got, want, "step {step}: {checks:?}");
