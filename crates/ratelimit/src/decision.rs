@@ -64,6 +64,30 @@ pub struct Decision {
     pub fallback: bool,
 }
 
+impl Decision {
+    /// A decision from the five integers a store's server-side code answers per check
+    /// (allowed 0|1, outcome 0 allowed | 1 limited | 2 shadow-limited, remaining, reset after,
+    /// retry after; negatives read as 0); `None` for an unknown outcome.
+    pub fn from_reply(quota: u64, v: &[i64; 5]) -> Option<Self> {
+        let outcome = match v[1] {
+            0 => Outcome::Allowed,
+            1 => Outcome::Limited,
+            2 => Outcome::ShadowLimited,
+            _ => return None,
+        };
+        let unsigned = |x: i64| x.max(0) as u64;
+        Some(Self {
+            allowed: v[0] == 1,
+            outcome,
+            limit: quota,
+            remaining: unsigned(v[2]),
+            reset_after_ms: unsigned(v[3]),
+            retry_after_ms: unsigned(v[4]),
+            fallback: false,
+        })
+    }
+}
+
 /// The stored state of one (tenant, policy, key).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct KeyState {
@@ -251,4 +275,23 @@ fn eval_one(c: &Check, s: Option<&KeyState>, now_ms: i64, cost: u64) -> (algorit
         return (blocked, true);
     }
     (e, false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_store_reply_reads_as_a_decision_and_an_unknown_outcome_does_not() {
+        let d = Decision::from_reply(10, &[1, 2, 3, -4, 5]).unwrap();
+        assert_eq!(
+            (d.allowed, d.outcome, d.limit, d.remaining),
+            (true, Outcome::ShadowLimited, 10, 3)
+        );
+        assert_eq!(
+            (d.reset_after_ms, d.retry_after_ms, d.fallback),
+            (0, 5, false)
+        );
+        assert_eq!(Decision::from_reply(10, &[0, 3, 0, 0, 0]), None);
+    }
 }

@@ -37,7 +37,7 @@ use crate::{map_err, PgStore};
 use palisade_core::{Page, PageRequest, StoreError, TenantId};
 use palisade_ratelimit::{
     Algorithm, Batcher, ChangeKind, Check, ConfigChange, ConfigChanges, ConfigSnapshot, Decision,
-    Outcome, OverrideRecord, Policy, PolicyRecord, RateLimitStore, RateOverride, RatePolicyStore,
+    OverrideRecord, Policy, PolicyRecord, RateLimitStore, RateOverride, RatePolicyStore,
 };
 use sqlx::postgres::PgRow;
 use sqlx::{Postgres, Row, Transaction};
@@ -196,21 +196,8 @@ async fn decide_batch(
 }
 
 fn decision(c: &Check, v: &[i64]) -> Result<Decision, StoreError> {
-    let outcome = match v[1] {
-        0 => Outcome::Allowed,
-        1 => Outcome::Limited,
-        2 => Outcome::ShadowLimited,
-        x => return Err(corrupt(format!("ratelimit_decide outcome {x}"))),
-    };
-    Ok(Decision {
-        allowed: v[0] == 1,
-        outcome,
-        limit: c.limit.quota,
-        remaining: v[2].max(0) as u64,
-        reset_after_ms: v[3].max(0) as u64,
-        retry_after_ms: v[4].max(0) as u64,
-        fallback: false,
-    })
+    let v: &[i64; 5] = v.try_into().map_err(corrupt)?;
+    Decision::from_reply(c.limit.quota, v).ok_or_else(|| corrupt("ratelimit_decide outcome"))
 }
 
 #[async_trait::async_trait]

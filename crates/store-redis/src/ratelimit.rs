@@ -18,9 +18,7 @@
 
 use crate::{map_err, RedisStore};
 use palisade_core::{SharedClock, StoreError, TenantId};
-use palisade_ratelimit::{
-    Algorithm, BatchFuture, Batcher, Check, Decision, Limit, Outcome, RateLimitStore,
-};
+use palisade_ratelimit::{Algorithm, BatchFuture, Batcher, Check, Decision, Limit, RateLimitStore};
 use redis::aio::ConnectionManager;
 use std::sync::OnceLock;
 use tokio::sync::oneshot;
@@ -296,21 +294,12 @@ fn algo(a: Algorithm) -> &'static str {
 }
 
 fn decision(l: &Limit, v: &[i64]) -> Result<Decision, StoreError> {
-    let outcome = match v[1] {
-        0 => Outcome::Allowed,
-        1 => Outcome::Limited,
-        2 => Outcome::ShadowLimited,
-        x => return Err(StoreError::Corrupt(format!("ratelimit script outcome {x}"))),
-    };
-    Ok(Decision {
-        allowed: v[0] == 1,
-        outcome,
-        limit: l.quota,
-        remaining: v[2].max(0) as u64,
-        reset_after_ms: v[3].max(0) as u64,
-        retry_after_ms: v[4].max(0) as u64,
-        fallback: false,
-    })
+    let v: &[i64; 5] = v.try_into().map_err(|_| corrupt_reply())?;
+    Decision::from_reply(l.quota, v).ok_or_else(corrupt_reply)
+}
+
+fn corrupt_reply() -> StoreError {
+    StoreError::Corrupt("ratelimit script reply".into())
 }
 
 #[async_trait::async_trait]
