@@ -1,7 +1,7 @@
 //! Runtime configuration records: stored policies, per-tenant and per-key overrides, changes.
 
 use crate::policy::{self, Policy};
-use palisade_core::{FieldError, TenantId};
+use palisade_core::{FieldError, StoreError, TenantId};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::time::Duration;
@@ -184,6 +184,20 @@ pub struct ConfigSnapshot {
     pub policies: Vec<(TenantId, Policy)>,
     /// Live overrides.
     pub overrides: Vec<(TenantId, RateOverride)>,
+}
+
+impl ConfigSnapshot {
+    /// One stored (tenant id, JSON document) row read back; a bad id or document is corrupt
+    /// data.
+    pub fn entry<T: serde::de::DeserializeOwned>(
+        tenant: &str,
+        json: &str,
+    ) -> Result<(TenantId, T), StoreError> {
+        let corrupt = |e: String| StoreError::Corrupt(e);
+        let t = TenantId::parse(tenant).map_err(|e| corrupt(e.to_string()))?;
+        let v = serde_json::from_str(json).map_err(|e| corrupt(e.to_string()))?;
+        Ok((t, v))
+    }
 }
 
 mod opt_window {

@@ -573,28 +573,10 @@ impl RatePolicyStore for PgStore {
             .fetch_one(&mut *tx)
             .await
             .map_err(map_err)?;
-        let rows = sqlx::query("SELECT tenant_id, policy FROM ratelimit_policies")
-            .fetch_all(&mut *tx)
-            .await
-            .map_err(map_err)?;
-        let policies = rows
-            .iter()
-            .map(|r| {
-                let t = TenantId::parse(r.get("tenant_id")).map_err(corrupt)?;
-                Ok((t, serde_json::from_str(r.get("policy")).map_err(corrupt)?))
-            })
-            .collect::<Result<_, StoreError>>()?;
-        let rows = sqlx::query("SELECT tenant_id, body FROM ratelimit_overrides")
-            .fetch_all(&mut *tx)
-            .await
-            .map_err(map_err)?;
-        let overrides = rows
-            .iter()
-            .map(|r| {
-                let t = TenantId::parse(r.get("tenant_id")).map_err(corrupt)?;
-                Ok((t, serde_json::from_str(r.get("body")).map_err(corrupt)?))
-            })
-            .collect::<Result<_, StoreError>>()?;
+        let policies =
+            snapshot_rows(&mut tx, "SELECT tenant_id, policy FROM ratelimit_policies").await?;
+        let overrides =
+            snapshot_rows(&mut tx, "SELECT tenant_id, body FROM ratelimit_overrides").await?;
         tx.commit().await.map_err(map_err)?;
         Ok(ConfigSnapshot {
             version,
@@ -622,6 +604,20 @@ impl RatePolicyStore for PgStore {
         .map_err(map_err)?;
         Ok(n as u64)
     }
+}
+
+/// (tenant id, JSON document) rows of a config snapshot, read in its transaction.
+async fn snapshot_rows<T: serde::de::DeserializeOwned>(
+    tx: &mut Transaction<'_, Postgres>,
+    sql: &str,
+) -> Result<Vec<(TenantId, T)>, StoreError> {
+    let rows = sqlx::query(sql)
+        .fetch_all(&mut **tx)
+        .await
+        .map_err(map_err)?;
+    rows.iter()
+        .map(|r| ConfigSnapshot::entry(r.get(0), r.get(1)))
+        .collect()
 }
 
 #[cfg(test)]
