@@ -125,8 +125,11 @@ pub fn aggregate_ip(ip: IpAddr, ipv6_prefix: Option<u8>) -> IpAddr {
     }
 }
 
-/// Builds the key `part=value|part=value` (a missing value is `-`). The result may exceed
-/// [`MAX_KEY_BYTES`]; checks reject such keys.
+/// Builds the key `part=value|part=value`. A missing or empty value is `-`; in a value, `%`,
+/// `|` and a whole value `-` are percent-encoded (`%25`, `%7C`, `%2D`), so two different
+/// contexts never build the same key (a request cannot spend another's quota by putting `|`
+/// in its principal, route or header). The result may exceed [`MAX_KEY_BYTES`]; checks reject
+/// such keys.
 pub fn build_key(parts: &[KeyPart], ctx: &KeyContext<'_>) -> String {
     let mut out = String::with_capacity(64);
     for (i, p) in parts.iter().enumerate() {
@@ -138,15 +141,15 @@ pub fn build_key(parts: &[KeyPart], ctx: &KeyContext<'_>) -> String {
                 Some(ip) => write!(out, "ip={}", aggregate_ip(ip, *ipv6_prefix)),
                 None => write!(out, "ip=-"),
             },
-            KeyPart::Tenant => write!(out, "tenant={}", opt(ctx.tenant.map(|t| t.as_str()))),
-            KeyPart::Principal => write!(out, "principal={}", opt(ctx.principal)),
-            KeyPart::Route => write!(out, "route={}", opt(ctx.route)),
+            KeyPart::Tenant => write!(out, "tenant={}", Value(ctx.tenant.map(|t| t.as_str()))),
+            KeyPart::Principal => write!(out, "principal={}", Value(ctx.principal)),
+            KeyPart::Route => write!(out, "route={}", Value(ctx.route)),
             KeyPart::Header(h) => {
                 let v = ctx
                     .headers
                     .and_then(|m| m.get(h.as_str()))
                     .and_then(|v| v.to_str().ok());
-                write!(out, "header:{h}={}", opt(v))
+                write!(out, "header:{h}={}", Value(v))
             }
             KeyPart::Custom(c) => write!(out, "custom={c}"),
         };
@@ -154,10 +157,28 @@ pub fn build_key(parts: &[KeyPart], ctx: &KeyContext<'_>) -> String {
     out
 }
 
-fn opt(v: Option<&str>) -> &str {
-    match v {
-        Some(s) if !s.is_empty() => s,
-        _ => "-",
+/// A request-supplied value as written into a key (see [`build_key`]).
+struct Value<'a>(Option<&'a str>);
+
+impl fmt::Display for Value<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            None | Some("") => f.write_str("-"),
+            Some("-") => f.write_str("%2D"),
+            Some(s) => {
+                let mut rest = s;
+                while let Some(i) = rest.find(['%', '|']) {
+                    f.write_str(&rest[..i])?;
+                    f.write_str(if rest.as_bytes()[i] == b'%' {
+                        "%25"
+                    } else {
+                        "%7C"
+                    })?;
+                    rest = &rest[i + 1..];
+                }
+                f.write_str(rest)
+            }
+        }
     }
 }
 
@@ -189,6 +210,28 @@ mod tests {
         ] {
             assert!(KeyPart::parse(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn values_cannot_forge_another_contexts_key() {
+        let parts = ["principal", "route"].map(|s| KeyPart::parse(s).unwrap());
+        let key = |principal, route| {
+            let ctx = KeyContext {
+                principal,
+                route,
+                ..KeyContext::default()
+            };
+            build_key(&parts, &ctx)
+        };
+        // Without encoding both would be `principal=a|route=x|route=-`.
+        let forged = key(Some("a|route=x"), None);
+        assert_ne!(forged, key(Some("a"), Some("x|route=-")));
+        assert_eq!(forged, "principal=a%7Croute=x|route=-");
+        // A literal `-` is not "missing"; `%` is encoded so `%7C` cannot pose as `|`.
+        assert_ne!(key(Some("-"), None), key(None, None));
+        assert_eq!(key(Some("-"), Some("")), "principal=%2D|route=-");
+        assert_ne!(key(Some("a%7C"), None), key(Some("a|"), None));
+        assert_eq!(key(Some("50%|x"), None), "principal=50%25%7Cx|route=-");
     }
 
     #[test]
