@@ -1,34 +1,8 @@
-//! PostgreSQL implementation of the tenancy store.
+//! PostgreSQL implementation of the tenancy store: the shared SQL of `palisade_store_sql`.
 
-use crate::{map_err, PgStore};
+use crate::PgStore;
 use palisade_core::{Page, PageRequest, StoreError, TenantId};
 use palisade_tenancy::{ApiKey, KeyRecord, KeyStatus, Tenant, TenantCreate, TenantStore};
-use sqlx::postgres::PgRow;
-use sqlx::Row;
-
-fn tenant(r: &PgRow) -> Result<Tenant, StoreError> {
-    Ok(Tenant {
-        id: TenantId::parse(r.get("id")).map_err(|e| StoreError::Corrupt(e.to_string()))?,
-        external_id: r.get("external_id"),
-        name: r.get("name"),
-        created_at_ms: r.get("created_at_ms"),
-    })
-}
-
-fn key(r: &PgRow) -> Result<KeyRecord, StoreError> {
-    Ok(KeyRecord {
-        key: ApiKey {
-            id: r.get("id"),
-            tenant_id: TenantId::parse(r.get("tenant_id"))
-                .map_err(|e| StoreError::Corrupt(e.to_string()))?,
-            name: r.get("name"),
-            created_at_ms: r.get("created_at_ms"),
-            last_used_at_ms: r.get("last_used_at_ms"),
-            revoked_at_ms: r.get("revoked_at_ms"),
-        },
-        secret_hash: r.get("secret_hash"),
-    })
-}
 
 #[async_trait::async_trait]
 impl TenantStore for PgStore {
@@ -38,61 +12,19 @@ impl TenantStore for PgStore {
         req: &TenantCreate,
         now_ms: i64,
     ) -> Result<(Tenant, bool), StoreError> {
-        let inserted = sqlx::query(
-            "INSERT INTO tenants (id, external_id, name, created_at_ms) VALUES ($1, $2, $3, $4)
-             ON CONFLICT (external_id) DO NOTHING",
-        )
-        .bind(id.as_str())
-        .bind(&req.external_id)
-        .bind(&req.name)
-        .bind(now_ms)
-        .execute(self.pool())
-        .await
-        .map_err(map_err)?
-        .rows_affected()
-            == 1;
-        let row = sqlx::query("SELECT * FROM tenants WHERE external_id = $1")
-            .bind(&req.external_id)
-            .fetch_one(self.pool())
-            .await
-            .map_err(map_err)?;
-        Ok((tenant(&row)?, inserted))
+        self.sql.tenant_create(id, req, now_ms).await
     }
 
     async fn tenant_get(&self, id: &TenantId) -> Result<Option<Tenant>, StoreError> {
-        let row = sqlx::query("SELECT * FROM tenants WHERE id = $1")
-            .bind(id.as_str())
-            .fetch_optional(self.pool())
-            .await
-            .map_err(map_err)?;
-        row.as_ref().map(tenant).transpose()
+        self.sql.tenant_get(id).await
     }
 
     async fn tenant_list(&self, page: &PageRequest) -> Result<Page<Tenant>, StoreError> {
-        let rows = sqlx::query("SELECT * FROM tenants WHERE id > $1 ORDER BY id LIMIT $2")
-            .bind(page.after.as_deref().unwrap_or(""))
-            .bind(page.limit as i64 + 1)
-            .fetch_all(self.pool())
-            .await
-            .map_err(map_err)?;
-        let items = rows.iter().map(tenant).collect::<Result<Vec<_>, _>>()?;
-        Ok(Page::from_rows(items, page.limit, |t| t.id.to_string()))
+        self.sql.tenant_list(page).await
     }
 
     async fn key_create(&self, tenant: &TenantId, rec: &KeyRecord) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO api_keys (id, tenant_id, name, secret_hash, created_at_ms)
-             VALUES ($1, $2, $3, $4, $5)",
-        )
-        .bind(&rec.key.id)
-        .bind(tenant.as_str())
-        .bind(&rec.key.name)
-        .bind(&rec.secret_hash)
-        .bind(rec.key.created_at_ms)
-        .execute(self.pool())
-        .await
-        .map_err(map_err)?;
-        Ok(())
+        self.sql.key_create(tenant, rec).await
     }
 
     async fn key_list(
@@ -101,22 +33,7 @@ impl TenantStore for PgStore {
         status: KeyStatus,
         page: &PageRequest,
     ) -> Result<Page<ApiKey>, StoreError> {
-        let sql = format!(
-            "SELECT * FROM api_keys WHERE tenant_id = $1 AND id > $2 AND {} ORDER BY id LIMIT $3",
-            status.sql()
-        );
-        let rows = sqlx::query(&sql)
-            .bind(tenant.as_str())
-            .bind(page.after.as_deref().unwrap_or(""))
-            .bind(page.limit as i64 + 1)
-            .fetch_all(self.pool())
-            .await
-            .map_err(map_err)?;
-        let items = rows
-            .iter()
-            .map(|r| key(r).map(|k| k.key))
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(Page::from_rows(items, page.limit, |k| k.id.clone()))
+        self.sql.key_list(tenant, status, page).await
     }
 
     async fn key_revoke(
@@ -125,27 +42,11 @@ impl TenantStore for PgStore {
         key_id: &str,
         now_ms: i64,
     ) -> Result<bool, StoreError> {
-        let n = sqlx::query(
-            "UPDATE api_keys SET revoked_at_ms = COALESCE(revoked_at_ms, $1)
-             WHERE tenant_id = $2 AND id = $3",
-        )
-        .bind(now_ms)
-        .bind(tenant.as_str())
-        .bind(key_id)
-        .execute(self.pool())
-        .await
-        .map_err(map_err)?
-        .rows_affected();
-        Ok(n == 1)
+        self.sql.key_revoke(tenant, key_id, now_ms).await
     }
 
     async fn key_find(&self, key_id: &str) -> Result<Option<KeyRecord>, StoreError> {
-        let row = sqlx::query("SELECT * FROM api_keys WHERE id = $1")
-            .bind(key_id)
-            .fetch_optional(self.pool())
-            .await
-            .map_err(map_err)?;
-        row.as_ref().map(key).transpose()
+        self.sql.key_find(key_id).await
     }
 
     async fn key_touch(
@@ -154,13 +55,6 @@ impl TenantStore for PgStore {
         key_id: &str,
         now_ms: i64,
     ) -> Result<(), StoreError> {
-        sqlx::query("UPDATE api_keys SET last_used_at_ms = $1 WHERE tenant_id = $2 AND id = $3")
-            .bind(now_ms)
-            .bind(tenant.as_str())
-            .bind(key_id)
-            .execute(self.pool())
-            .await
-            .map_err(map_err)?;
-        Ok(())
+        self.sql.key_touch(tenant, key_id, now_ms).await
     }
 }

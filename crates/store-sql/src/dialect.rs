@@ -1,0 +1,29 @@
+//! What differs between the SQL databases, and the bounds the shared SQL needs of them.
+
+use palisade_core::StoreError;
+use sqlx::{Database, Decode, Encode, Pool, Transaction, Type};
+use std::future::Future;
+
+mod postgres;
+mod sqlite;
+
+/// A value the shared SQL binds and reads on database `D` (`Option`s of it come free).
+pub trait Value<D: Database>: for<'q> Encode<'q, D> + for<'r> Decode<'r, D> + Type<D> {}
+
+impl<D: Database, T> Value<D> for T where T: for<'q> Encode<'q, D> + for<'r> Decode<'r, D> + Type<D> {}
+
+/// One SQL database as the shared SQL sees it: implemented for `sqlx::Sqlite` and
+/// `sqlx::Postgres`.
+pub trait Dialect: Database {
+    /// Maps a sqlx error to the shared [`StoreError`] by kind and error code, never by text.
+    fn map_err(e: sqlx::Error) -> StoreError;
+
+    /// Rows a statement wrote.
+    fn rows_affected(r: &Self::QueryResult) -> u64;
+
+    /// A transaction in which a read followed by a write is one atomic step against every other
+    /// writer of the rows it touches.
+    fn begin_write(
+        pool: &Pool<Self>,
+    ) -> impl Future<Output = Result<Transaction<'static, Self>, StoreError>> + Send;
+}
