@@ -15,6 +15,9 @@ impl<D: Database, T> Value<D> for T where T: for<'q> Encode<'q, D> + for<'r> Dec
 /// One SQL database as the shared SQL sees it: implemented for `sqlx::Sqlite` and
 /// `sqlx::Postgres`.
 pub trait Dialect: Database {
+    /// Deletes at most `$2` idempotency entries expired at `$1` (ms).
+    const IDEMPOTENCY_PURGE: &'static str;
+
     /// Maps a sqlx error to the shared [`StoreError`] by kind and error code, never by text.
     fn map_err(e: sqlx::Error) -> StoreError;
 

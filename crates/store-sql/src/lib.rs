@@ -10,6 +10,7 @@
 #![warn(missing_docs)]
 
 mod dialect;
+mod idempotency;
 mod tenants;
 
 pub use dialect::{Dialect, Value};

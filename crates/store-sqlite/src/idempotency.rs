@@ -1,147 +1,11 @@
-//! SQLite implementation of the idempotency store.
-//!
-//! The claim is one `INSERT … ON CONFLICT DO UPDATE … WHERE <expired or lock expired> RETURNING`;
-//! token-checked updates are one conditional `UPDATE`/`DELETE`. Only when they write nothing is
-//! the row read, to say why.
+//! SQLite implementation of the idempotency store: the shared SQL of `palisade_store_sql`.
 
-use crate::{map_err, SqliteStore};
+use crate::SqliteStore;
 use palisade_core::{StoreError, TenantId};
-use palisade_idempotency::row::{self, EntryRow, COMPLETED};
 use palisade_idempotency::{
-    BeginOutcome, EntryRef, EntryToken, EntryUpdate, IdempotencyBegin, IdempotencyComplete,
-    IdempotencyStore, RecoveryPointSet,
+    BeginOutcome, EntryRef, EntryUpdate, IdempotencyBegin, IdempotencyComplete, IdempotencyStore,
+    RecoveryPointSet,
 };
-use sqlx::sqlite::SqliteRow;
-use sqlx::Row;
-use std::time::Duration;
-
-const CLAIM: &str = "
-INSERT INTO idempotency_entries (tenant_id, principal, idem_key, fingerprint, token_hash, attempt,
-    state, locked_until_ms, expires_at_ms, created_at_ms, updated_at_ms)
-VALUES (?1, ?2, ?3, ?4, ?5, 1, 'in_flight', ?7, ?8, ?6, ?6)
-ON CONFLICT (tenant_id, principal, idem_key) DO UPDATE SET
-    token_hash = excluded.token_hash,
-    attempt = CASE WHEN idempotency_entries.expires_at_ms <= ?6 THEN 1
-                   ELSE idempotency_entries.attempt + 1 END,
-    recovery_name = CASE WHEN idempotency_entries.expires_at_ms <= ?6 THEN NULL
-                         ELSE idempotency_entries.recovery_name END,
-    recovery_data = CASE WHEN idempotency_entries.expires_at_ms <= ?6 THEN NULL
-                         ELSE idempotency_entries.recovery_data END,
-    fingerprint = excluded.fingerprint,
-    state = 'in_flight',
-    locked_until_ms = excluded.locked_until_ms,
-    expires_at_ms = excluded.expires_at_ms,
-    response_status = NULL, response_headers = NULL, response_body = NULL,
-    created_at_ms = CASE WHEN idempotency_entries.expires_at_ms <= ?6 THEN ?6
-                         ELSE idempotency_entries.created_at_ms END,
-    updated_at_ms = ?6
-WHERE idempotency_entries.expires_at_ms <= ?6
-   OR (idempotency_entries.state = 'in_flight'
-       AND idempotency_entries.locked_until_ms <= ?6
-       AND idempotency_entries.fingerprint = excluded.fingerprint)
-RETURNING attempt, recovery_name, recovery_data";
-
-/// The holder condition every token-checked update shares (params ?1..?5).
-const HELD: &str = "tenant_id = ?1 AND principal = ?2 AND idem_key = ?3 AND token_hash = ?4
-    AND state = 'in_flight' AND expires_at_ms > ?5";
-
-type Query<'q> = sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'q>>;
-
-fn ms(d: Duration) -> i64 {
-    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
-}
-
-fn entry_row(r: &SqliteRow) -> EntryRow {
-    EntryRow {
-        fingerprint: r.get("fingerprint"),
-        token_hash: r.get("token_hash"),
-        attempt: r.get("attempt"),
-        state: r.get("state"),
-        locked_until_ms: r.get("locked_until_ms"),
-        expires_at_ms: r.get("expires_at_ms"),
-        recovery_name: r.get("recovery_name"),
-        recovery_data: r.get("recovery_data"),
-        response_status: r.get("response_status"),
-        response_headers: r.get("response_headers"),
-        response_body: r.get("response_body"),
-    }
-}
-
-impl SqliteStore {
-    async fn idem_read(
-        &self,
-        tenant: &TenantId,
-        principal: &str,
-        key: &str,
-    ) -> Result<Option<EntryRow>, StoreError> {
-        let row = sqlx::query(
-            "SELECT * FROM idempotency_entries WHERE tenant_id = ?1 AND principal = ?2 AND idem_key = ?3",
-        )
-        .bind(tenant.as_str())
-        .bind(principal)
-        .bind(key)
-        .fetch_optional(self.pool())
-        .await
-        .map_err(map_err)?;
-        Ok(row.as_ref().map(entry_row))
-    }
-
-    async fn idem_claim(
-        &self,
-        tenant: &TenantId,
-        req: &IdempotencyBegin,
-        now: i64,
-    ) -> Result<Option<BeginOutcome>, StoreError> {
-        let token = EntryToken::generate();
-        let row = sqlx::query(CLAIM)
-            .bind(tenant.as_str())
-            .bind(&req.principal)
-            .bind(req.key.as_str())
-            .bind(req.fingerprint.as_str())
-            .bind(token.hash())
-            .bind(now)
-            .bind(now.saturating_add(ms(req.lock_ttl)))
-            .bind(now.saturating_add(ms(req.retention)))
-            .fetch_optional(self.pool())
-            .await
-            .map_err(map_err)?;
-        let Some(r) = row else { return Ok(None) };
-        Ok(Some(BeginOutcome::Proceed {
-            token,
-            recovery_point: row::decode_point(r.get("recovery_name"), r.get("recovery_data"))?,
-            attempt: u32::try_from(r.get::<i64, _>("attempt")).unwrap_or(u32::MAX),
-        }))
-    }
-
-    /// Runs a token-checked statement (`?1..?5` = scope, token hash, now); explains a miss.
-    async fn idem_update<'q>(
-        &self,
-        tenant: &TenantId,
-        entry: &EntryRef,
-        sql: &'q str,
-        extra: impl FnOnce(Query<'q>) -> Query<'q>,
-    ) -> Result<EntryUpdate, StoreError> {
-        let now = self.now_ms();
-        let q = sqlx::query(sql)
-            .bind(tenant.as_str().to_owned())
-            .bind(entry.principal.clone())
-            .bind(entry.key.as_str().to_owned())
-            .bind(entry.token.hash())
-            .bind(now);
-        let n = extra(q)
-            .execute(self.pool())
-            .await
-            .map_err(map_err)?
-            .rows_affected();
-        if n == 1 {
-            return Ok(EntryUpdate::Applied);
-        }
-        let row = self
-            .idem_read(tenant, &entry.principal, entry.key.as_str())
-            .await?;
-        row::update_refusal(row, &entry.token, now)
-    }
-}
 
 #[async_trait::async_trait]
 impl IdempotencyStore for SqliteStore {
@@ -150,21 +14,7 @@ impl IdempotencyStore for SqliteStore {
         tenant: &TenantId,
         req: &IdempotencyBegin,
     ) -> Result<BeginOutcome, StoreError> {
-        for _ in 0..5 {
-            let now = self.now_ms();
-            if let Some(out) = self.idem_claim(tenant, req, now).await? {
-                return Ok(out);
-            }
-            let row = self
-                .idem_read(tenant, &req.principal, req.key.as_str())
-                .await?;
-            if let Some(out) = row::begin_refusal(row, req, now)? {
-                return Ok(out);
-            }
-        }
-        Err(StoreError::Backend(
-            "idempotency begin did not settle".into(),
-        ))
+        self.sql.idempotency_begin(tenant, req).await
     }
 
     async fn idempotency_recovery_point_set(
@@ -172,16 +22,7 @@ impl IdempotencyStore for SqliteStore {
         tenant: &TenantId,
         req: &RecoveryPointSet,
     ) -> Result<EntryUpdate, StoreError> {
-        let sql = format!(
-            "UPDATE idempotency_entries SET recovery_name = ?6, recovery_data = ?7,
-                 locked_until_ms = ?5 + ?8, updated_at_ms = ?5 WHERE {HELD}"
-        );
-        self.idem_update(tenant, &req.entry, &sql, |q| {
-            q.bind(req.point.name.clone())
-                .bind(row::encode_data(&req.point))
-                .bind(ms(req.lock_ttl))
-        })
-        .await
+        self.sql.idempotency_recovery_point_set(tenant, req).await
     }
 
     async fn idempotency_complete(
@@ -189,19 +30,7 @@ impl IdempotencyStore for SqliteStore {
         tenant: &TenantId,
         req: &IdempotencyComplete,
     ) -> Result<EntryUpdate, StoreError> {
-        let sql = format!(
-            "UPDATE idempotency_entries SET state = '{COMPLETED}', response_status = ?6,
-                 response_headers = ?7, response_body = ?8, expires_at_ms = ?5 + ?9,
-                 recovery_name = NULL, recovery_data = NULL, updated_at_ms = ?5
-             WHERE {HELD}"
-        );
-        self.idem_update(tenant, &req.entry, &sql, |q| {
-            q.bind(i64::from(req.response.status))
-                .bind(row::encode_headers(&req.response))
-                .bind(req.response.body.clone())
-                .bind(ms(req.ttl))
-        })
-        .await
+        self.sql.idempotency_complete(tenant, req).await
     }
 
     async fn idempotency_abandon(
@@ -209,21 +38,10 @@ impl IdempotencyStore for SqliteStore {
         tenant: &TenantId,
         entry: &EntryRef,
     ) -> Result<EntryUpdate, StoreError> {
-        let sql = format!("DELETE FROM idempotency_entries WHERE {HELD}");
-        self.idem_update(tenant, entry, &sql, |q| q).await
+        self.sql.idempotency_abandon(tenant, entry).await
     }
 
     async fn idempotency_expired_delete(&self, limit: u32) -> Result<u64, StoreError> {
-        let n = sqlx::query(
-            "DELETE FROM idempotency_entries WHERE rowid IN (
-                 SELECT rowid FROM idempotency_entries WHERE expires_at_ms <= ?1 LIMIT ?2)",
-        )
-        .bind(self.now_ms())
-        .bind(i64::from(limit))
-        .execute(self.pool())
-        .await
-        .map_err(map_err)?
-        .rows_affected();
-        Ok(n)
+        self.sql.idempotency_expired_delete(limit).await
     }
 }

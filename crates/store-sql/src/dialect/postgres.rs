@@ -5,6 +5,13 @@ use palisade_core::StoreError;
 use sqlx::{Pool, Postgres, Transaction};
 
 impl Dialect for Postgres {
+    /// Skips rows other sessions hold, so a sweep never waits on a claim.
+    const IDEMPOTENCY_PURGE: &'static str = "DELETE FROM idempotency_entries
+        WHERE (tenant_id, principal, idem_key) IN (
+            SELECT tenant_id, principal, idem_key FROM idempotency_entries
+            WHERE expires_at_ms <= $1 LIMIT $2 FOR UPDATE SKIP LOCKED)
+          AND expires_at_ms <= $1";
+
     fn map_err(e: sqlx::Error) -> StoreError {
         match &e {
             sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed => {

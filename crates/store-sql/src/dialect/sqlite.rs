@@ -5,6 +5,9 @@ use palisade_core::StoreError;
 use sqlx::{Pool, Sqlite, Transaction};
 
 impl Dialect for Sqlite {
+    const IDEMPOTENCY_PURGE: &'static str = "DELETE FROM idempotency_entries WHERE rowid IN (
+        SELECT rowid FROM idempotency_entries WHERE expires_at_ms <= $1 LIMIT $2)";
+
     fn map_err(e: sqlx::Error) -> StoreError {
         match &e {
             sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed => {
