@@ -11,6 +11,7 @@
 
 mod dialect;
 mod idempotency;
+mod locks;
 mod tenants;
 
 pub use dialect::{Dialect, Value};
