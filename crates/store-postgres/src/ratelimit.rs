@@ -28,19 +28,17 @@
 //! row lock, so it cannot join a deadlock) found through the index on `expires_minute`
 //! (migration 0009: a generated column `expires_at_ms / 60 000`).
 //!
-//! Config writes serialise on the one `ratelimit_version` row (bumped first in each put), so
-//! a per-tenant cap counted after the bump (a fresh READ COMMITTED snapshot) sees every
-//! committed create: concurrent creates cannot both pass it. Pruning deletes old changes and
-//! raises `ratelimit_feed.pruned_through` in one statement (migration 0008).
+//! The config (policies, overrides, change feed, snapshot) is the shared SQL of
+//! `palisade_store_sql`; its writes serialise on the one `ratelimit_version` row (bumped first
+//! in each write). Only pruning the feed is PostgreSQL's own: it deletes old changes and raises
+//! `ratelimit_feed.pruned_through` in one statement (migration 0008).
 
 use crate::{map_err, PgStore};
 use palisade_core::{Page, PageRequest, StoreError, TenantId};
 use palisade_ratelimit::{
-    Algorithm, Batcher, ChangeKind, Check, ConfigChange, ConfigChanges, ConfigSnapshot, Decision,
-    OverrideRecord, Policy, PolicyRecord, RateLimitStore, RateOverride, RatePolicyStore,
+    Algorithm, Batcher, Check, ConfigChanges, ConfigSnapshot, Decision, OverrideRecord, Policy,
+    PolicyRecord, RateLimitStore, RateOverride, RatePolicyStore,
 };
-use sqlx::postgres::PgRow;
-use sqlx::{Postgres, Row, Transaction};
 
 fn corrupt(e: impl std::fmt::Display) -> StoreError {
     StoreError::Corrupt(e.to_string())
@@ -255,83 +253,6 @@ impl RateLimitStore for PgStore {
     }
 }
 
-async fn record_change(
-    tx: &mut Transaction<'_, Postgres>,
-    tenant: &TenantId,
-    change: &ChangeKind,
-    now_ms: i64,
-) -> Result<i64, StoreError> {
-    let v: i64 = sqlx::query_scalar("UPDATE ratelimit_version SET v = v + 1 RETURNING v")
-        .fetch_one(&mut **tx)
-        .await
-        .map_err(map_err)?;
-    sqlx::query(
-        "INSERT INTO ratelimit_changes (version, tenant_id, change, at_ms) VALUES ($1, $2, $3, $4)",
-    )
-    .bind(v)
-    .bind(tenant.as_str())
-    .bind(serde_json::to_string(change).map_err(corrupt)?)
-    .bind(now_ms)
-    .execute(&mut **tx)
-    .await
-    .map_err(map_err)?;
-    Ok(v)
-}
-
-/// Refuses a create past the tenant's cap: `sql` answers true when the row exists or the
-/// tenant has fewer than `max` (binds: tenant, then `ids`, then `max`). Runs after
-/// [`record_change`] locked the version row, so no other config write runs meanwhile.
-async fn within_cap(
-    tx: &mut Transaction<'_, Postgres>,
-    sql: &str,
-    tenant: &TenantId,
-    ids: &[&str],
-    what: &'static str,
-    max: u32,
-) -> Result<(), StoreError> {
-    let mut q = sqlx::query_scalar::<_, bool>(sql).bind(tenant.as_str());
-    for id in ids {
-        q = q.bind(*id);
-    }
-    let ok = q
-        .bind(i64::from(max))
-        .fetch_one(&mut **tx)
-        .await
-        .map_err(map_err)?;
-    if ok {
-        Ok(())
-    } else {
-        Err(StoreError::LimitReached {
-            what,
-            limit: u64::from(max),
-        })
-    }
-}
-
-const POLICY_CAP: &str = "SELECT EXISTS (SELECT 1 FROM ratelimit_policies
-      WHERE tenant_id = $1 AND name = $2)
-    OR (SELECT count(*) FROM (SELECT 1 FROM ratelimit_policies WHERE tenant_id = $1 LIMIT $3) x) < $3";
-
-const OVERRIDE_CAP: &str = "SELECT EXISTS (SELECT 1 FROM ratelimit_overrides
-      WHERE tenant_id = $1 AND policy = $2 AND key = $3)
-    OR (SELECT count(*) FROM (SELECT 1 FROM ratelimit_overrides WHERE tenant_id = $1 LIMIT $4) x) < $4";
-
-fn policy_row(r: &PgRow) -> Result<PolicyRecord, StoreError> {
-    Ok(PolicyRecord {
-        policy: serde_json::from_str(r.get("policy")).map_err(corrupt)?,
-        version: r.get("version"),
-        updated_at_ms: r.get("updated_at_ms"),
-    })
-}
-
-fn override_row(r: &PgRow) -> Result<OverrideRecord, StoreError> {
-    Ok(OverrideRecord {
-        rate_override: serde_json::from_str(r.get("body")).map_err(corrupt)?,
-        version: r.get("version"),
-        updated_at_ms: r.get("updated_at_ms"),
-    })
-}
-
 #[async_trait::async_trait]
 impl RatePolicyStore for PgStore {
     async fn rate_policy_put(
@@ -341,32 +262,7 @@ impl RatePolicyStore for PgStore {
         now_ms: i64,
         max: u32,
     ) -> Result<PolicyRecord, StoreError> {
-        let mut tx = self.pool().begin().await.map_err(map_err)?;
-        let change = ChangeKind::PolicyPut {
-            policy: policy.clone(),
-        };
-        let version = record_change(&mut tx, tenant, &change, now_ms).await?;
-        let ids = [policy.name.as_str()];
-        within_cap(&mut tx, POLICY_CAP, tenant, &ids, "policies", max).await?;
-        sqlx::query(
-            "INSERT INTO ratelimit_policies (tenant_id, name, policy, version, updated_at_ms)
-             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (tenant_id, name) DO UPDATE SET
-             policy = excluded.policy, version = excluded.version, updated_at_ms = excluded.updated_at_ms",
-        )
-        .bind(tenant.as_str())
-        .bind(&policy.name)
-        .bind(serde_json::to_string(policy).map_err(corrupt)?)
-        .bind(version)
-        .bind(now_ms)
-        .execute(&mut *tx)
-        .await
-        .map_err(map_err)?;
-        tx.commit().await.map_err(map_err)?;
-        Ok(PolicyRecord {
-            policy: policy.clone(),
-            version,
-            updated_at_ms: now_ms,
-        })
+        self.sql.rate_policy_put(tenant, policy, now_ms, max).await
     }
 
     async fn rate_policy_get(
@@ -374,14 +270,7 @@ impl RatePolicyStore for PgStore {
         tenant: &TenantId,
         name: &str,
     ) -> Result<Option<PolicyRecord>, StoreError> {
-        let row =
-            sqlx::query("SELECT * FROM ratelimit_policies WHERE tenant_id = $1 AND name = $2")
-                .bind(tenant.as_str())
-                .bind(name)
-                .fetch_optional(self.pool())
-                .await
-                .map_err(map_err)?;
-        row.as_ref().map(policy_row).transpose()
+        self.sql.rate_policy_get(tenant, name).await
     }
 
     async fn rate_policy_list(
@@ -389,20 +278,7 @@ impl RatePolicyStore for PgStore {
         tenant: &TenantId,
         page: &PageRequest,
     ) -> Result<Page<PolicyRecord>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT * FROM ratelimit_policies WHERE tenant_id = $1 AND name > $2
-             ORDER BY name LIMIT $3",
-        )
-        .bind(tenant.as_str())
-        .bind(page.after.as_deref().unwrap_or(""))
-        .bind(i64::from(page.limit) + 1)
-        .fetch_all(self.pool())
-        .await
-        .map_err(map_err)?;
-        let items = rows.iter().map(policy_row).collect::<Result<Vec<_>, _>>()?;
-        Ok(Page::from_rows(items, page.limit, |r| {
-            r.policy.name.clone()
-        }))
+        self.sql.rate_policy_list(tenant, page).await
     }
 
     async fn rate_policy_delete(
@@ -411,22 +287,7 @@ impl RatePolicyStore for PgStore {
         name: &str,
         now_ms: i64,
     ) -> Result<bool, StoreError> {
-        let mut tx = self.pool().begin().await.map_err(map_err)?;
-        let n = sqlx::query("DELETE FROM ratelimit_policies WHERE tenant_id = $1 AND name = $2")
-            .bind(tenant.as_str())
-            .bind(name)
-            .execute(&mut *tx)
-            .await
-            .map_err(map_err)?
-            .rows_affected();
-        if n > 0 {
-            let change = ChangeKind::PolicyDeleted {
-                name: name.to_owned(),
-            };
-            record_change(&mut tx, tenant, &change, now_ms).await?;
-        }
-        tx.commit().await.map_err(map_err)?;
-        Ok(n > 0)
+        self.sql.rate_policy_delete(tenant, name, now_ms).await
     }
 
     async fn rate_override_put(
@@ -436,33 +297,7 @@ impl RatePolicyStore for PgStore {
         now_ms: i64,
         max: u32,
     ) -> Result<OverrideRecord, StoreError> {
-        let mut tx = self.pool().begin().await.map_err(map_err)?;
-        let change = ChangeKind::OverridePut {
-            rate_override: o.clone(),
-        };
-        let version = record_change(&mut tx, tenant, &change, now_ms).await?;
-        let ids = [o.policy.as_str(), o.key.as_deref().unwrap_or("")];
-        within_cap(&mut tx, OVERRIDE_CAP, tenant, &ids, "overrides", max).await?;
-        sqlx::query(
-            "INSERT INTO ratelimit_overrides (tenant_id, policy, key, body, version, updated_at_ms)
-             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (tenant_id, policy, key) DO UPDATE SET
-             body = excluded.body, version = excluded.version, updated_at_ms = excluded.updated_at_ms",
-        )
-        .bind(tenant.as_str())
-        .bind(&o.policy)
-        .bind(o.key.as_deref().unwrap_or(""))
-        .bind(serde_json::to_string(o).map_err(corrupt)?)
-        .bind(version)
-        .bind(now_ms)
-        .execute(&mut *tx)
-        .await
-        .map_err(map_err)?;
-        tx.commit().await.map_err(map_err)?;
-        Ok(OverrideRecord {
-            rate_override: o.clone(),
-            version,
-            updated_at_ms: now_ms,
-        })
+        self.sql.rate_override_put(tenant, o, now_ms, max).await
     }
 
     async fn rate_override_list(
@@ -470,30 +305,7 @@ impl RatePolicyStore for PgStore {
         tenant: &TenantId,
         page: &PageRequest,
     ) -> Result<Page<OverrideRecord>, StoreError> {
-        let (p, k): (String, String) = page
-            .after
-            .as_deref()
-            .and_then(|c| serde_json::from_str(c).ok())
-            .unwrap_or_default();
-        let rows = sqlx::query(
-            "SELECT * FROM ratelimit_overrides WHERE tenant_id = $1 AND (policy, key) > ($2, $3)
-             ORDER BY policy, key LIMIT $4",
-        )
-        .bind(tenant.as_str())
-        .bind(&p)
-        .bind(&k)
-        .bind(i64::from(page.limit) + 1)
-        .fetch_all(self.pool())
-        .await
-        .map_err(map_err)?;
-        let items = rows
-            .iter()
-            .map(override_row)
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(Page::from_rows(items, page.limit, |r| {
-            let o = &r.rate_override;
-            serde_json::to_string(&(&o.policy, o.key.as_deref().unwrap_or(""))).unwrap_or_default()
-        }))
+        self.sql.rate_override_list(tenant, page).await
     }
 
     async fn rate_override_delete(
@@ -503,26 +315,9 @@ impl RatePolicyStore for PgStore {
         key: Option<&str>,
         now_ms: i64,
     ) -> Result<bool, StoreError> {
-        let mut tx = self.pool().begin().await.map_err(map_err)?;
-        let n = sqlx::query(
-            "DELETE FROM ratelimit_overrides WHERE tenant_id = $1 AND policy = $2 AND key = $3",
-        )
-        .bind(tenant.as_str())
-        .bind(policy)
-        .bind(key.unwrap_or(""))
-        .execute(&mut *tx)
-        .await
-        .map_err(map_err)?
-        .rows_affected();
-        if n > 0 {
-            let change = ChangeKind::OverrideDeleted {
-                policy: policy.to_owned(),
-                key: key.map(str::to_owned),
-            };
-            record_change(&mut tx, tenant, &change, now_ms).await?;
-        }
-        tx.commit().await.map_err(map_err)?;
-        Ok(n > 0)
+        self.sql
+            .rate_override_delete(tenant, policy, key, now_ms)
+            .await
     }
 
     async fn rate_config_changes(
@@ -530,59 +325,11 @@ impl RatePolicyStore for PgStore {
         after: i64,
         limit: u32,
     ) -> Result<ConfigChanges, StoreError> {
-        let rows = sqlx::query(
-            "SELECT version, tenant_id, change FROM ratelimit_changes WHERE version > $1
-             ORDER BY version LIMIT $2",
-        )
-        .bind(after)
-        .bind(i64::from(limit))
-        .fetch_all(self.pool())
-        .await
-        .map_err(map_err)?;
-        let changes = rows
-            .iter()
-            .map(|r| {
-                Ok(ConfigChange {
-                    tenant: TenantId::parse(r.get("tenant_id")).map_err(corrupt)?,
-                    version: r.get("version"),
-                    change: serde_json::from_str(r.get("change")).map_err(corrupt)?,
-                })
-            })
-            .collect::<Result<_, StoreError>>()?;
-        // Read after the changes (a later snapshot): pruning raises it in the statement that
-        // deletes, so a value at or below `after` proves none of the changes above was missing.
-        let pruned_through = sqlx::query_scalar("SELECT pruned_through FROM ratelimit_feed")
-            .fetch_one(self.pool())
-            .await
-            .map_err(map_err)?;
-        Ok(ConfigChanges {
-            changes,
-            pruned_through,
-        })
+        self.sql.rate_config_changes(after, limit).await
     }
 
     async fn rate_config_snapshot(&self) -> Result<ConfigSnapshot, StoreError> {
-        // One REPEATABLE READ snapshot: writers bump ratelimit_version in the transaction that
-        // writes, so `v` is exactly the last change the rows reflect.
-        let mut tx = self
-            .pool()
-            .begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
-            .await
-            .map_err(map_err)?;
-        let version: i64 = sqlx::query_scalar("SELECT v FROM ratelimit_version")
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(map_err)?;
-        let policies =
-            snapshot_rows(&mut tx, "SELECT tenant_id, policy FROM ratelimit_policies").await?;
-        let overrides =
-            snapshot_rows(&mut tx, "SELECT tenant_id, body FROM ratelimit_overrides").await?;
-        tx.commit().await.map_err(map_err)?;
-        Ok(ConfigSnapshot {
-            version,
-            policies,
-            overrides,
-        })
+        self.sql.rate_config_snapshot().await
     }
 
     async fn rate_config_prune(&self, before_ms: i64, limit: u32) -> Result<u64, StoreError> {
@@ -604,20 +351,6 @@ impl RatePolicyStore for PgStore {
         .map_err(map_err)?;
         Ok(n as u64)
     }
-}
-
-/// (tenant id, JSON document) rows of a config snapshot, read in its transaction.
-async fn snapshot_rows<T: serde::de::DeserializeOwned>(
-    tx: &mut Transaction<'_, Postgres>,
-    sql: &str,
-) -> Result<Vec<(TenantId, T)>, StoreError> {
-    let rows = sqlx::query(sql)
-        .fetch_all(&mut **tx)
-        .await
-        .map_err(map_err)?;
-    rows.iter()
-        .map(|r| ConfigSnapshot::entry(r.get(0), r.get(1)))
-        .collect()
 }
 
 #[cfg(test)]

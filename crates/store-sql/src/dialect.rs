@@ -1,7 +1,7 @@
 //! What differs between the SQL databases, and the bounds the shared SQL needs of them.
 
 use palisade_core::StoreError;
-use sqlx::{Database, Decode, Encode, Pool, Transaction, Type};
+use sqlx::{Database, Decode, Encode, Transaction, Type};
 use std::future::Future;
 
 mod postgres;
@@ -24,9 +24,23 @@ pub trait Dialect: Database {
     /// Rows a statement wrote.
     fn rows_affected(r: &Self::QueryResult) -> u64;
 
-    /// A transaction in which a read followed by a write is one atomic step against every other
-    /// writer of the rows it touches.
-    fn begin_write(
-        pool: &Pool<Self>,
-    ) -> impl Future<Output = Result<Transaction<'static, Self>, StoreError>> + Send;
+    /// Opens a transaction in which a read followed by a write is one atomic step against
+    /// every other writer of the rows it touches.
+    const BEGIN_WRITE: &'static str;
+
+    /// Opens a read-only transaction whose reads all see one snapshot.
+    const BEGIN_SNAPSHOT: &'static str;
+
+    /// Answers the version of the last rate-limit config change the tables reflect.
+    const RATE_CONFIG_VERSION: &'static str;
+
+    /// Appends `change` (JSON) to the rate-limit change feed in `tx`; its version. Writers of
+    /// the rate-limit config are serialised from here to commit, so a count read after it in
+    /// `tx` cannot change before the commit.
+    fn rate_config_change_record(
+        tx: &mut Transaction<'static, Self>,
+        tenant: &str,
+        change: &str,
+        now_ms: i64,
+    ) -> impl Future<Output = Result<i64, StoreError>> + Send;
 }

@@ -12,12 +12,13 @@
 mod dialect;
 mod idempotency;
 mod locks;
+mod ratelimit;
 mod tenants;
 
 pub use dialect::{Dialect, Value};
 
-use palisade_core::{SharedClock, SystemClock};
-use sqlx::{Database, Pool};
+use palisade_core::{SharedClock, StoreError, SystemClock};
+use sqlx::{Database, Pool, Transaction};
 
 /// A pool of database `D` and the store clock: the shared operations run on it.
 #[derive(Debug)]
@@ -53,6 +54,14 @@ impl<D: Database> SqlStore<D> {
     /// The connection pool.
     pub fn pool(&self) -> &Pool<D> {
         &self.pool
+    }
+
+    /// A transaction opened with `begin` (e.g. [`Dialect::BEGIN_WRITE`]).
+    pub async fn begin(&self, begin: &'static str) -> Result<Transaction<'static, D>, StoreError>
+    where
+        D: Dialect,
+    {
+        self.pool.begin_with(begin).await.map_err(D::map_err)
     }
 
     /// The store clock's time (ms).

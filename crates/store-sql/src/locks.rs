@@ -3,7 +3,7 @@
 //! A grant is one `INSERT … ON CONFLICT … DO UPDATE … WHERE expired RETURNING`; renew and
 //! release are conditional `UPDATE`s on holder and token, and the row is kept after release so
 //! tokens never go back. Only a refused grant repeats its upsert, in a write transaction
-//! ([`Dialect::begin_write`]), to report the holder consistently: on PostgreSQL the refused
+//! ([`Dialect::BEGIN_WRITE`]), to report the holder consistently: on PostgreSQL the refused
 //! upsert still locks the conflicting row, on SQLite the transaction holds the one write lock,
 //! so the read that follows sees the lease that refused it, and no one can end it before the
 //! commit. Nothing spans transactions, so the store works through any pooler. Time is the
@@ -127,7 +127,7 @@ where
         }
         // Refused: try again in a write transaction, which the refusing lease outlives.
         let now = self.now_ms();
-        let mut tx = D::begin_write(self.pool()).await?;
+        let mut tx = self.begin(D::BEGIN_WRITE).await?;
         let out = match Self::lock_upsert(&mut *tx, tenant, req, now).await? {
             Some(granted) => granted,
             None => {

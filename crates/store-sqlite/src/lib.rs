@@ -102,7 +102,7 @@ impl SqliteStore {
     pub(crate) async fn begin_immediate(
         &self,
     ) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, StoreError> {
-        sqlx::Sqlite::begin_write(self.pool()).await
+        self.sql.begin(sqlx::Sqlite::BEGIN_WRITE).await
     }
 
     pub(crate) fn now_ms(&self) -> i64 {

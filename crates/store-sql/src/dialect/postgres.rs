@@ -2,7 +2,7 @@
 
 use super::Dialect;
 use palisade_core::StoreError;
-use sqlx::{Pool, Postgres, Transaction};
+use sqlx::{Postgres, Transaction};
 
 impl Dialect for Postgres {
     /// Skips rows other sessions hold, so a sweep never waits on a claim.
@@ -37,8 +37,38 @@ impl Dialect for Postgres {
         r.rows_affected()
     }
 
-    /// A READ COMMITTED transaction: its writes lock their rows until commit.
-    async fn begin_write(pool: &Pool<Self>) -> Result<Transaction<'static, Self>, StoreError> {
-        pool.begin().await.map_err(Self::map_err)
+    /// READ COMMITTED: writes lock their rows until commit.
+    const BEGIN_WRITE: &'static str = "BEGIN";
+
+    const BEGIN_SNAPSHOT: &'static str = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY";
+
+    /// Writers bump `ratelimit_version` in the transaction that writes, so in one snapshot it
+    /// is exactly the last change the rows reflect.
+    const RATE_CONFIG_VERSION: &'static str = "SELECT v FROM ratelimit_version";
+
+    /// Bumps the one `ratelimit_version` row first: its lock serialises config writers, and a
+    /// count read afterwards (a fresh READ COMMITTED snapshot) sees every committed write.
+    async fn rate_config_change_record(
+        tx: &mut Transaction<'static, Self>,
+        tenant: &str,
+        change: &str,
+        now_ms: i64,
+    ) -> Result<i64, StoreError> {
+        let v: i64 = sqlx::query_scalar("UPDATE ratelimit_version SET v = v + 1 RETURNING v")
+            .fetch_one(&mut **tx)
+            .await
+            .map_err(Self::map_err)?;
+        sqlx::query(
+            "INSERT INTO ratelimit_changes (version, tenant_id, change, at_ms)
+             VALUES ($1, $2, $3, $4)",
+        )
+        .bind(v)
+        .bind(tenant)
+        .bind(change)
+        .bind(now_ms)
+        .execute(&mut **tx)
+        .await
+        .map_err(Self::map_err)?;
+        Ok(v)
     }
 }

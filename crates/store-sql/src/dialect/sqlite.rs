@@ -2,7 +2,7 @@
 
 use super::Dialect;
 use palisade_core::StoreError;
-use sqlx::{Pool, Sqlite, Transaction};
+use sqlx::{Sqlite, Transaction};
 
 impl Dialect for Sqlite {
     const IDEMPOTENCY_PURGE: &'static str = "DELETE FROM idempotency_entries WHERE rowid IN (
@@ -28,11 +28,35 @@ impl Dialect for Sqlite {
         r.rows_affected()
     }
 
-    /// Takes SQLite's write lock up front (`BEGIN IMMEDIATE`), so read-decide-write inside it
-    /// is atomic and never fails on a lock upgrade.
-    async fn begin_write(pool: &Pool<Self>) -> Result<Transaction<'static, Self>, StoreError> {
-        pool.begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(Self::map_err)
+    /// Takes SQLite's write lock up front, so read-decide-write inside it is atomic and never
+    /// fails on a lock upgrade.
+    const BEGIN_WRITE: &'static str = "BEGIN IMMEDIATE";
+
+    /// In WAL mode a read transaction sees one snapshot.
+    const BEGIN_SNAPSHOT: &'static str = "BEGIN";
+
+    /// The newest change, or the newest pruned one when the feed is empty.
+    const RATE_CONFIG_VERSION: &'static str =
+        "SELECT max(coalesce((SELECT max(version) FROM ratelimit_changes), 0),
+                    (SELECT pruned_through FROM ratelimit_feed))";
+
+    /// Runs in a `BEGIN IMMEDIATE` transaction ([`Self::BEGIN_WRITE`]): SQLite's one write lock
+    /// serialises the writers; the version is the row's `AUTOINCREMENT` id.
+    async fn rate_config_change_record(
+        tx: &mut Transaction<'static, Self>,
+        tenant: &str,
+        change: &str,
+        now_ms: i64,
+    ) -> Result<i64, StoreError> {
+        sqlx::query_scalar(
+            "INSERT INTO ratelimit_changes (tenant_id, change, at_ms) VALUES ($1, $2, $3)
+             RETURNING version",
+        )
+        .bind(tenant)
+        .bind(change)
+        .bind(now_ms)
+        .fetch_one(&mut **tx)
+        .await
+        .map_err(Self::map_err)
     }
 }
