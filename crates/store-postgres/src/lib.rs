@@ -7,11 +7,8 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
-mod idempotency;
-mod locks;
 mod pool;
 mod ratelimit;
-mod tenants;
 
 pub use pool::{pool_size, PoolSizing};
 
@@ -168,6 +165,8 @@ fn check_ident(s: &str) -> Result<(), StoreError> {
         Err(StoreError::Backend(format!("invalid schema name {s:?}")))
     }
 }
+
+palisade_store_sql::impl_sql_stores!(PgStore);
 
 /// Maps a sqlx error to the shared [`StoreError`] by kind and SQLSTATE, never by message text.
 pub(crate) fn map_err(e: sqlx::Error) -> StoreError {

@@ -34,11 +34,8 @@
 //! `ratelimit_feed.pruned_through` in one statement (migration 0008).
 
 use crate::{map_err, PgStore};
-use palisade_core::{Page, PageRequest, StoreError, TenantId};
-use palisade_ratelimit::{
-    Algorithm, Batcher, Check, ConfigChanges, ConfigSnapshot, Decision, OverrideRecord, Policy,
-    PolicyRecord, RateLimitStore, RateOverride, RatePolicyStore,
-};
+use palisade_core::{StoreError, TenantId};
+use palisade_ratelimit::{Algorithm, Batcher, Check, Decision, RateLimitStore};
 
 fn corrupt(e: impl std::fmt::Display) -> StoreError {
     StoreError::Corrupt(e.to_string())
@@ -250,106 +247,6 @@ impl RateLimitStore for PgStore {
         .map_err(map_err)?
         .rows_affected();
         Ok(n)
-    }
-}
-
-#[async_trait::async_trait]
-impl RatePolicyStore for PgStore {
-    async fn rate_policy_put(
-        &self,
-        tenant: &TenantId,
-        policy: &Policy,
-        now_ms: i64,
-        max: u32,
-    ) -> Result<PolicyRecord, StoreError> {
-        self.sql.rate_policy_put(tenant, policy, now_ms, max).await
-    }
-
-    async fn rate_policy_get(
-        &self,
-        tenant: &TenantId,
-        name: &str,
-    ) -> Result<Option<PolicyRecord>, StoreError> {
-        self.sql.rate_policy_get(tenant, name).await
-    }
-
-    async fn rate_policy_list(
-        &self,
-        tenant: &TenantId,
-        page: &PageRequest,
-    ) -> Result<Page<PolicyRecord>, StoreError> {
-        self.sql.rate_policy_list(tenant, page).await
-    }
-
-    async fn rate_policy_delete(
-        &self,
-        tenant: &TenantId,
-        name: &str,
-        now_ms: i64,
-    ) -> Result<bool, StoreError> {
-        self.sql.rate_policy_delete(tenant, name, now_ms).await
-    }
-
-    async fn rate_override_put(
-        &self,
-        tenant: &TenantId,
-        o: &RateOverride,
-        now_ms: i64,
-        max: u32,
-    ) -> Result<OverrideRecord, StoreError> {
-        self.sql.rate_override_put(tenant, o, now_ms, max).await
-    }
-
-    async fn rate_override_list(
-        &self,
-        tenant: &TenantId,
-        page: &PageRequest,
-    ) -> Result<Page<OverrideRecord>, StoreError> {
-        self.sql.rate_override_list(tenant, page).await
-    }
-
-    async fn rate_override_delete(
-        &self,
-        tenant: &TenantId,
-        policy: &str,
-        key: Option<&str>,
-        now_ms: i64,
-    ) -> Result<bool, StoreError> {
-        self.sql
-            .rate_override_delete(tenant, policy, key, now_ms)
-            .await
-    }
-
-    async fn rate_config_changes(
-        &self,
-        after: i64,
-        limit: u32,
-    ) -> Result<ConfigChanges, StoreError> {
-        self.sql.rate_config_changes(after, limit).await
-    }
-
-    async fn rate_config_snapshot(&self) -> Result<ConfigSnapshot, StoreError> {
-        self.sql.rate_config_snapshot().await
-    }
-
-    async fn rate_config_prune(&self, before_ms: i64, limit: u32) -> Result<u64, StoreError> {
-        let n: i64 = sqlx::query_scalar(
-            "WITH gone AS (
-               DELETE FROM ratelimit_changes WHERE version IN (SELECT version FROM ratelimit_changes
-                 WHERE at_ms < $1 ORDER BY at_ms LIMIT $2 FOR UPDATE SKIP LOCKED)
-               RETURNING version),
-             raised AS (
-               UPDATE ratelimit_feed
-               SET pruned_through = GREATEST(pruned_through, (SELECT max(version) FROM gone))
-               WHERE EXISTS (SELECT 1 FROM gone))
-             SELECT count(*) FROM gone",
-        )
-        .bind(before_ms)
-        .bind(i64::from(limit))
-        .fetch_one(self.pool())
-        .await
-        .map_err(map_err)?;
-        Ok(n as u64)
     }
 }
 

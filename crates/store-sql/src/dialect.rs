@@ -1,7 +1,7 @@
 //! What differs between the SQL databases, and the bounds the shared SQL needs of them.
 
 use palisade_core::StoreError;
-use sqlx::{Database, Decode, Encode, Transaction, Type};
+use sqlx::{Database, Decode, Encode, Pool, Transaction, Type};
 use std::future::Future;
 
 mod postgres;
@@ -43,4 +43,13 @@ pub trait Dialect: Database {
         change: &str,
         now_ms: i64,
     ) -> impl Future<Output = Result<i64, StoreError>> + Send;
+
+    /// `RatePolicyStore::rate_config_prune`: deletes up to `limit` changes written before
+    /// `before_ms` and raises `ratelimit_feed.pruned_through` to the highest deleted version,
+    /// in one transaction; how many it deleted.
+    fn rate_config_prune(
+        pool: &Pool<Self>,
+        before_ms: i64,
+        limit: u32,
+    ) -> impl Future<Output = Result<u64, StoreError>> + Send;
 }

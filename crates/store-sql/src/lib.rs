@@ -4,11 +4,13 @@
 //! to it for every [`Dialect`] (SQLite and PostgreSQL). The statements are written once with
 //! `$n` placeholders, which both drivers accept. What differs per database (error codes, how a
 //! write transaction is opened, statements that are not portable) is a [`Dialect`] method.
-//! `palisade-store-sqlite` and `palisade-store-postgres` own their pools and migrations and
-//! implement the store traits by delegating here.
+//! `palisade-store-sqlite` and `palisade-store-postgres` own their pools, migrations and
+//! rate-limit decisions, and implement the other store traits by delegating here
+//! ([`impl_sql_stores!`]).
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod delegate;
 mod dialect;
 mod idempotency;
 mod locks;
@@ -16,6 +18,17 @@ mod ratelimit;
 mod tenants;
 
 pub use dialect::{Dialect, Value};
+
+/// What [`impl_sql_stores!`] names, so the store crates need not list it.
+#[doc(hidden)]
+pub mod __private {
+    pub use async_trait::async_trait;
+    pub use palisade_core::{Page, PageRequest, StoreError, TenantId};
+    pub use palisade_idempotency as idem;
+    pub use palisade_locks as locks;
+    pub use palisade_ratelimit as ratelimit;
+    pub use palisade_tenancy as tenancy;
+}
 
 use palisade_core::{SharedClock, StoreError, SystemClock};
 use sqlx::{Database, Pool, Transaction};

@@ -3,8 +3,7 @@
 //! Each config write is one write transaction that first appends the change to the feed
 //! ([`Dialect::rate_config_change_record`], which serialises config writers until commit), then
 //! checks the per-tenant cap, then writes the row: concurrent creates cannot both pass the cap.
-//! The decisions themselves differ per database and stay in the store crates, as does pruning
-//! the feed.
+//! The decisions themselves differ per database and stay in the store crates.
 
 use crate::{Dialect, SqlStore, Value};
 use palisade_core::{Page, PageRequest, StoreError, TenantId};
@@ -373,5 +372,10 @@ where
                 ConfigSnapshot::entry(&r.get::<String, _>("tenant_id"), &r.get::<String, _>("doc"))
             })
             .collect()
+    }
+
+    /// `RatePolicyStore::rate_config_prune`: [`Dialect::rate_config_prune`].
+    pub async fn rate_config_prune(&self, before_ms: i64, limit: u32) -> Result<u64, StoreError> {
+        D::rate_config_prune(self.pool(), before_ms, limit).await
     }
 }

@@ -2,10 +2,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
-mod idempotency;
-mod locks;
 mod ratelimit;
-mod tenants;
 
 use palisade_core::{SharedClock, StoreError};
 use palisade_store_sql::{Dialect, SqlStore};
@@ -109,6 +106,8 @@ impl SqliteStore {
         self.sql.now_ms()
     }
 }
+
+palisade_store_sql::impl_sql_stores!(SqliteStore);
 
 /// Maps a sqlx error to the shared [`StoreError`], by error kind and never by message text.
 pub(crate) fn map_err(e: sqlx::Error) -> StoreError {

@@ -10,12 +10,9 @@
 //! transaction (migration 0005).
 
 use crate::{map_err, SqliteStore};
-use palisade_core::{Page, PageRequest, StoreError, TenantId};
+use palisade_core::{StoreError, TenantId};
 use palisade_ratelimit::algorithm::AlgoState;
-use palisade_ratelimit::{
-    decide_all, Check, ConfigChanges, ConfigSnapshot, Decision, KeyState, OverrideRecord, Policy,
-    PolicyRecord, RateLimitStore, RateOverride, RatePolicyStore,
-};
+use palisade_ratelimit::{decide_all, Check, Decision, KeyState, RateLimitStore};
 use sqlx::{Row, Sqlite, Transaction};
 
 async fn load(
@@ -119,107 +116,5 @@ impl RateLimitStore for SqliteStore {
         .map_err(map_err)?
         .rows_affected();
         Ok(n)
-    }
-}
-
-#[async_trait::async_trait]
-impl RatePolicyStore for SqliteStore {
-    async fn rate_policy_put(
-        &self,
-        tenant: &TenantId,
-        policy: &Policy,
-        now_ms: i64,
-        max: u32,
-    ) -> Result<PolicyRecord, StoreError> {
-        self.sql.rate_policy_put(tenant, policy, now_ms, max).await
-    }
-
-    async fn rate_policy_get(
-        &self,
-        tenant: &TenantId,
-        name: &str,
-    ) -> Result<Option<PolicyRecord>, StoreError> {
-        self.sql.rate_policy_get(tenant, name).await
-    }
-
-    async fn rate_policy_list(
-        &self,
-        tenant: &TenantId,
-        page: &PageRequest,
-    ) -> Result<Page<PolicyRecord>, StoreError> {
-        self.sql.rate_policy_list(tenant, page).await
-    }
-
-    async fn rate_policy_delete(
-        &self,
-        tenant: &TenantId,
-        name: &str,
-        now_ms: i64,
-    ) -> Result<bool, StoreError> {
-        self.sql.rate_policy_delete(tenant, name, now_ms).await
-    }
-
-    async fn rate_override_put(
-        &self,
-        tenant: &TenantId,
-        o: &RateOverride,
-        now_ms: i64,
-        max: u32,
-    ) -> Result<OverrideRecord, StoreError> {
-        self.sql.rate_override_put(tenant, o, now_ms, max).await
-    }
-
-    async fn rate_override_list(
-        &self,
-        tenant: &TenantId,
-        page: &PageRequest,
-    ) -> Result<Page<OverrideRecord>, StoreError> {
-        self.sql.rate_override_list(tenant, page).await
-    }
-
-    async fn rate_override_delete(
-        &self,
-        tenant: &TenantId,
-        policy: &str,
-        key: Option<&str>,
-        now_ms: i64,
-    ) -> Result<bool, StoreError> {
-        self.sql
-            .rate_override_delete(tenant, policy, key, now_ms)
-            .await
-    }
-
-    async fn rate_config_changes(
-        &self,
-        after: i64,
-        limit: u32,
-    ) -> Result<ConfigChanges, StoreError> {
-        self.sql.rate_config_changes(after, limit).await
-    }
-
-    async fn rate_config_snapshot(&self) -> Result<ConfigSnapshot, StoreError> {
-        self.sql.rate_config_snapshot().await
-    }
-
-    async fn rate_config_prune(&self, before_ms: i64, limit: u32) -> Result<u64, StoreError> {
-        let mut tx = self.begin_immediate().await?;
-        let gone: Vec<i64> = sqlx::query_scalar(
-            "DELETE FROM ratelimit_changes WHERE version IN (SELECT version FROM ratelimit_changes
-             WHERE at_ms < ? ORDER BY at_ms LIMIT ?) RETURNING version",
-        )
-        .bind(before_ms)
-        .bind(i64::from(limit))
-        .fetch_all(&mut *tx)
-        .await
-        .map_err(map_err)?;
-        if let Some(top) = gone.iter().max() {
-            sqlx::query("UPDATE ratelimit_feed SET pruned_through = max(pruned_through, ?)")
-                .bind(top)
-                .execute(&mut *tx)
-                .await
-                .map_err(map_err)?;
-        }
-        tx.commit().await.map_err(map_err)?;
-        Ok(gone.len() as u64)
     }
 }

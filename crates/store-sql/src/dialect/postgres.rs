@@ -2,7 +2,7 @@
 
 use super::Dialect;
 use palisade_core::StoreError;
-use sqlx::{Postgres, Transaction};
+use sqlx::{Pool, Postgres, Transaction};
 
 impl Dialect for Postgres {
     /// Skips rows other sessions hold, so a sweep never waits on a claim.
@@ -70,5 +70,30 @@ impl Dialect for Postgres {
         .await
         .map_err(Self::map_err)?;
         Ok(v)
+    }
+
+    /// One statement (migration 0008); rows other prunes hold are skipped, not waited for.
+    async fn rate_config_prune(
+        pool: &Pool<Self>,
+        before_ms: i64,
+        limit: u32,
+    ) -> Result<u64, StoreError> {
+        let n: i64 = sqlx::query_scalar(
+            "WITH gone AS (
+               DELETE FROM ratelimit_changes WHERE version IN (SELECT version FROM ratelimit_changes
+                 WHERE at_ms < $1 ORDER BY at_ms LIMIT $2 FOR UPDATE SKIP LOCKED)
+               RETURNING version),
+             raised AS (
+               UPDATE ratelimit_feed
+               SET pruned_through = GREATEST(pruned_through, (SELECT max(version) FROM gone))
+               WHERE EXISTS (SELECT 1 FROM gone))
+             SELECT count(*) FROM gone",
+        )
+        .bind(before_ms)
+        .bind(i64::from(limit))
+        .fetch_one(pool)
+        .await
+        .map_err(Self::map_err)?;
+        Ok(n as u64)
     }
 }

@@ -2,7 +2,7 @@
 
 use super::Dialect;
 use palisade_core::StoreError;
-use sqlx::{Sqlite, Transaction};
+use sqlx::{Pool, Sqlite, Transaction};
 
 impl Dialect for Sqlite {
     const IDEMPOTENCY_PURGE: &'static str = "DELETE FROM idempotency_entries WHERE rowid IN (
@@ -58,5 +58,35 @@ impl Dialect for Sqlite {
         .fetch_one(&mut **tx)
         .await
         .map_err(Self::map_err)
+    }
+
+    /// Two statements in one `BEGIN IMMEDIATE` transaction (migration 0005).
+    async fn rate_config_prune(
+        pool: &Pool<Self>,
+        before_ms: i64,
+        limit: u32,
+    ) -> Result<u64, StoreError> {
+        let mut tx = pool
+            .begin_with(Self::BEGIN_WRITE)
+            .await
+            .map_err(Self::map_err)?;
+        let gone: Vec<i64> = sqlx::query_scalar(
+            "DELETE FROM ratelimit_changes WHERE version IN (SELECT version FROM ratelimit_changes
+             WHERE at_ms < $1 ORDER BY at_ms LIMIT $2) RETURNING version",
+        )
+        .bind(before_ms)
+        .bind(i64::from(limit))
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(Self::map_err)?;
+        if let Some(top) = gone.iter().max() {
+            sqlx::query("UPDATE ratelimit_feed SET pruned_through = max(pruned_through, $1)")
+                .bind(top)
+                .execute(&mut *tx)
+                .await
+                .map_err(Self::map_err)?;
+        }
+        tx.commit().await.map_err(Self::map_err)?;
+        Ok(gone.len() as u64)
     }
 }
