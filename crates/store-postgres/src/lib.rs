@@ -7,15 +7,13 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
-mod idempotency;
-mod locks;
 mod pool;
 mod ratelimit;
-mod tenants;
 
 pub use pool::{pool_size, PoolSizing};
 
-use palisade_core::{SharedClock, StoreError, SystemClock};
+use palisade_core::{SharedClock, StoreError};
+use palisade_store_sql::{Dialect, SqlStore};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::{ConnectOptions, Connection, Executor};
 use std::str::FromStr;
@@ -61,8 +59,7 @@ impl PgOptions {
 /// All of Palisade's durable state in one PostgreSQL database.
 #[derive(Debug, Clone)]
 pub struct PgStore {
-    pool: PgPool,
-    clock: SharedClock,
+    sql: SqlStore<sqlx::Postgres>,
     pool_size: u32,
     /// Rate-limit decisions gathered into batches (holds the pool, not the store).
     decisions: Arc<ratelimit::DecisionBatcher>,
@@ -107,29 +104,28 @@ impl PgStore {
                 opts.ratelimit_max_batch,
                 opts.ratelimit_in_flight,
             )),
-            pool,
-            clock: SystemClock::shared(),
+            sql: SqlStore::new(pool),
             pool_size: size,
         })
     }
 
     /// Replaces the clock (tests drive a manual one).
     pub fn with_clock(mut self, clock: SharedClock) -> Self {
-        self.clock = clock;
+        self.sql = self.sql.with_clock(clock);
         self
     }
 
     /// Applies the embedded migrations (serialised across instances by sqlx's advisory lock).
     pub async fn migrate(&self) -> Result<(), StoreError> {
         sqlx::migrate!("./migrations")
-            .run(&self.pool)
+            .run(self.pool())
             .await
             .map_err(|e| StoreError::Backend(e.to_string()))
     }
 
     /// The connection pool.
     pub fn pool(&self) -> &PgPool {
-        &self.pool
+        self.sql.pool()
     }
 
     /// The pool's size.
@@ -140,7 +136,7 @@ impl PgStore {
     /// Checks the database answers.
     pub async fn ping(&self) -> Result<(), StoreError> {
         sqlx::query("SELECT 1")
-            .execute(&self.pool)
+            .execute(self.pool())
             .await
             .map_err(map_err)?;
         Ok(())
@@ -148,7 +144,7 @@ impl PgStore {
 
     /// Closes the pool.
     pub async fn close(&self) {
-        self.pool.close().await;
+        self.pool().close().await;
     }
 
     pub(crate) fn decisions(&self) -> &ratelimit::DecisionBatcher {
@@ -156,7 +152,7 @@ impl PgStore {
     }
 
     pub(crate) fn now_ms(&self) -> i64 {
-        self.clock.now_ms()
+        self.sql.now_ms()
     }
 }
 
@@ -170,24 +166,9 @@ fn check_ident(s: &str) -> Result<(), StoreError> {
     }
 }
 
+palisade_store_sql::impl_sql_stores!(PgStore);
+
 /// Maps a sqlx error to the shared [`StoreError`] by kind and SQLSTATE, never by message text.
 pub(crate) fn map_err(e: sqlx::Error) -> StoreError {
-    match &e {
-        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed => {
-            StoreError::Unavailable("postgres pool exhausted or closed".into())
-        }
-        sqlx::Error::Io(_) | sqlx::Error::Tls(_) => StoreError::Unavailable(e.to_string()),
-        sqlx::Error::Database(db) => match db.code().as_deref() {
-            Some("23505") => StoreError::Conflict(db.message().to_owned()),
-            Some(c) if c.starts_with("08") || c == "57P01" || c == "53300" => {
-                StoreError::Unavailable(e.to_string())
-            }
-            Some("57014") => StoreError::Timeout,
-            _ => StoreError::Backend(e.to_string()),
-        },
-        sqlx::Error::ColumnDecode { .. } | sqlx::Error::Decode(_) => {
-            StoreError::Corrupt(e.to_string())
-        }
-        _ => StoreError::Backend(e.to_string()),
-    }
+    sqlx::Postgres::map_err(e)
 }

@@ -2,12 +2,10 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
-mod idempotency;
-mod locks;
 mod ratelimit;
-mod tenants;
 
-use palisade_core::{SharedClock, StoreError, SystemClock};
+use palisade_core::{SharedClock, StoreError};
+use palisade_store_sql::{Dialect, SqlStore};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
@@ -39,8 +37,7 @@ impl SqliteOptions {
 /// All of Palisade's durable state in one SQLite database.
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
-    pool: SqlitePool,
-    clock: SharedClock,
+    sql: SqlStore<sqlx::Sqlite>,
 }
 
 impl SqliteStore {
@@ -60,34 +57,33 @@ impl SqliteStore {
             .await
             .map_err(map_err)?;
         Ok(Self {
-            pool,
-            clock: SystemClock::shared(),
+            sql: SqlStore::new(pool),
         })
     }
 
     /// Replaces the clock (tests drive a manual one).
     pub fn with_clock(mut self, clock: SharedClock) -> Self {
-        self.clock = clock;
+        self.sql = self.sql.with_clock(clock);
         self
     }
 
     /// Applies the embedded migrations.
     pub async fn migrate(&self) -> Result<(), StoreError> {
         sqlx::migrate!("./migrations")
-            .run(&self.pool)
+            .run(self.pool())
             .await
             .map_err(|e| StoreError::Backend(e.to_string()))
     }
 
     /// The connection pool.
     pub fn pool(&self) -> &SqlitePool {
-        &self.pool
+        self.sql.pool()
     }
 
     /// Checks the database answers.
     pub async fn ping(&self) -> Result<(), StoreError> {
         sqlx::query("SELECT 1")
-            .execute(&self.pool)
+            .execute(self.pool())
             .await
             .map_err(map_err)?;
         Ok(())
@@ -95,7 +91,7 @@ impl SqliteStore {
 
     /// Closes the pool.
     pub async fn close(&self) {
-        self.pool.close().await;
+        self.pool().close().await;
     }
 
     /// A write transaction that takes SQLite's write lock up front (`BEGIN IMMEDIATE`), so
@@ -103,30 +99,17 @@ impl SqliteStore {
     pub(crate) async fn begin_immediate(
         &self,
     ) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, StoreError> {
-        self.pool
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(map_err)
+        self.sql.begin(sqlx::Sqlite::BEGIN_WRITE).await
     }
 
     pub(crate) fn now_ms(&self) -> i64 {
-        self.clock.now_ms()
+        self.sql.now_ms()
     }
 }
 
+palisade_store_sql::impl_sql_stores!(SqliteStore);
+
 /// Maps a sqlx error to the shared [`StoreError`], by error kind and never by message text.
 pub(crate) fn map_err(e: sqlx::Error) -> StoreError {
-    match &e {
-        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed => {
-            StoreError::Unavailable("sqlite pool exhausted or closed".into())
-        }
-        sqlx::Error::Io(_) => StoreError::Unavailable(e.to_string()),
-        sqlx::Error::Database(db) if db.is_unique_violation() => {
-            StoreError::Conflict(db.message().to_owned())
-        }
-        sqlx::Error::ColumnDecode { .. } | sqlx::Error::Decode(_) => {
-            StoreError::Corrupt(e.to_string())
-        }
-        _ => StoreError::Backend(e.to_string()),
-    }
+    sqlx::Sqlite::map_err(e)
 }

@@ -1,73 +1,89 @@
-//! SQLite implementation of the idempotency store.
+//! Idempotency entries.
 //!
-//! The claim is one `INSERT … ON CONFLICT DO UPDATE … WHERE <expired or lock expired> RETURNING`;
-//! token-checked updates are one conditional `UPDATE`/`DELETE`. Only when they write nothing is
-//! the row read, to say why.
+//! The claim is one `INSERT … ON CONFLICT DO UPDATE … WHERE <expired or lock expired> RETURNING`
+//! (on PostgreSQL concurrent claimers of one key wait on the row and re-check the condition on
+//! its newest version; SQLite has one writer; either way exactly one wins); token-checked
+//! updates are one conditional `UPDATE`/`DELETE`. Only when they write nothing is the row read,
+//! to say why.
 
-use crate::{map_err, SqliteStore};
+use crate::{Dialect, SqlStore, Value};
 use palisade_core::{StoreError, TenantId};
 use palisade_idempotency::row::{self, EntryRow, COMPLETED};
 use palisade_idempotency::{
     BeginOutcome, EntryRef, EntryToken, EntryUpdate, IdempotencyBegin, IdempotencyComplete,
-    IdempotencyStore, RecoveryPointSet,
+    RecoveryPointSet,
 };
-use sqlx::sqlite::SqliteRow;
-use sqlx::Row;
+use sqlx::{ColumnIndex, Encode, Executor, IntoArguments, Row, Type};
 use std::time::Duration;
 
 const CLAIM: &str = "
 INSERT INTO idempotency_entries (tenant_id, principal, idem_key, fingerprint, token_hash, attempt,
     state, locked_until_ms, expires_at_ms, created_at_ms, updated_at_ms)
-VALUES (?1, ?2, ?3, ?4, ?5, 1, 'in_flight', ?7, ?8, ?6, ?6)
+VALUES ($1, $2, $3, $4, $5, 1, 'in_flight', $7, $8, $6, $6)
 ON CONFLICT (tenant_id, principal, idem_key) DO UPDATE SET
     token_hash = excluded.token_hash,
-    attempt = CASE WHEN idempotency_entries.expires_at_ms <= ?6 THEN 1
+    attempt = CASE WHEN idempotency_entries.expires_at_ms <= $6 THEN 1
                    ELSE idempotency_entries.attempt + 1 END,
-    recovery_name = CASE WHEN idempotency_entries.expires_at_ms <= ?6 THEN NULL
+    recovery_name = CASE WHEN idempotency_entries.expires_at_ms <= $6 THEN NULL
                          ELSE idempotency_entries.recovery_name END,
-    recovery_data = CASE WHEN idempotency_entries.expires_at_ms <= ?6 THEN NULL
+    recovery_data = CASE WHEN idempotency_entries.expires_at_ms <= $6 THEN NULL
                          ELSE idempotency_entries.recovery_data END,
     fingerprint = excluded.fingerprint,
     state = 'in_flight',
     locked_until_ms = excluded.locked_until_ms,
     expires_at_ms = excluded.expires_at_ms,
     response_status = NULL, response_headers = NULL, response_body = NULL,
-    created_at_ms = CASE WHEN idempotency_entries.expires_at_ms <= ?6 THEN ?6
+    created_at_ms = CASE WHEN idempotency_entries.expires_at_ms <= $6 THEN $6
                          ELSE idempotency_entries.created_at_ms END,
-    updated_at_ms = ?6
-WHERE idempotency_entries.expires_at_ms <= ?6
+    updated_at_ms = $6
+WHERE idempotency_entries.expires_at_ms <= $6
    OR (idempotency_entries.state = 'in_flight'
-       AND idempotency_entries.locked_until_ms <= ?6
+       AND idempotency_entries.locked_until_ms <= $6
        AND idempotency_entries.fingerprint = excluded.fingerprint)
 RETURNING attempt, recovery_name, recovery_data";
 
-/// The holder condition every token-checked update shares (params ?1..?5).
-const HELD: &str = "tenant_id = ?1 AND principal = ?2 AND idem_key = ?3 AND token_hash = ?4
-    AND state = 'in_flight' AND expires_at_ms > ?5";
+/// The holder condition every token-checked update shares (params $1..$5).
+const HELD: &str = "tenant_id = $1 AND principal = $2 AND idem_key = $3 AND token_hash = $4
+    AND state = 'in_flight' AND expires_at_ms > $5";
 
-type Query<'q> = sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'q>>;
+type Query<'q, D> = sqlx::query::Query<'q, D, <D as sqlx::Database>::Arguments<'q>>;
 
 fn ms(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
 
-fn entry_row(r: &SqliteRow) -> EntryRow {
-    EntryRow {
-        fingerprint: r.get("fingerprint"),
-        token_hash: r.get("token_hash"),
-        attempt: r.get("attempt"),
-        state: r.get("state"),
-        locked_until_ms: r.get("locked_until_ms"),
-        expires_at_ms: r.get("expires_at_ms"),
-        recovery_name: r.get("recovery_name"),
-        recovery_data: r.get("recovery_data"),
-        response_status: r.get("response_status"),
-        response_headers: r.get("response_headers"),
-        response_body: r.get("response_body"),
-    }
+/// `attempt` and `response_status` are `INTEGER` (32 bits on PostgreSQL): read as `i32`.
+fn attempt(n: i32) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
 }
 
-impl SqliteStore {
+impl<D> SqlStore<D>
+where
+    D: Dialect,
+    for<'c> &'c mut D::Connection: Executor<'c, Database = D>,
+    for<'q> D::Arguments<'q>: IntoArguments<'q, D>,
+    for<'a> &'a str: Encode<'a, D> + Type<D> + ColumnIndex<D::Row>,
+    i64: Value<D>,
+    i32: Value<D>,
+    String: Value<D>,
+    Vec<u8>: Value<D>,
+{
+    fn entry_row(r: &D::Row) -> EntryRow {
+        EntryRow {
+            fingerprint: r.get("fingerprint"),
+            token_hash: r.get("token_hash"),
+            attempt: i64::from(r.get::<i32, _>("attempt")),
+            state: r.get("state"),
+            locked_until_ms: r.get("locked_until_ms"),
+            expires_at_ms: r.get("expires_at_ms"),
+            recovery_name: r.get("recovery_name"),
+            recovery_data: r.get("recovery_data"),
+            response_status: r.get::<Option<i32>, _>("response_status").map(i64::from),
+            response_headers: r.get("response_headers"),
+            response_body: r.get("response_body"),
+        }
+    }
+
     async fn idem_read(
         &self,
         tenant: &TenantId,
@@ -75,15 +91,15 @@ impl SqliteStore {
         key: &str,
     ) -> Result<Option<EntryRow>, StoreError> {
         let row = sqlx::query(
-            "SELECT * FROM idempotency_entries WHERE tenant_id = ?1 AND principal = ?2 AND idem_key = ?3",
+            "SELECT * FROM idempotency_entries WHERE tenant_id = $1 AND principal = $2 AND idem_key = $3",
         )
         .bind(tenant.as_str())
         .bind(principal)
         .bind(key)
         .fetch_optional(self.pool())
         .await
-        .map_err(map_err)?;
-        Ok(row.as_ref().map(entry_row))
+        .map_err(D::map_err)?;
+        Ok(row.as_ref().map(Self::entry_row))
     }
 
     async fn idem_claim(
@@ -95,7 +111,7 @@ impl SqliteStore {
         let token = EntryToken::generate();
         let row = sqlx::query(CLAIM)
             .bind(tenant.as_str())
-            .bind(&req.principal)
+            .bind(req.principal.as_str())
             .bind(req.key.as_str())
             .bind(req.fingerprint.as_str())
             .bind(token.hash())
@@ -104,22 +120,22 @@ impl SqliteStore {
             .bind(now.saturating_add(ms(req.retention)))
             .fetch_optional(self.pool())
             .await
-            .map_err(map_err)?;
+            .map_err(D::map_err)?;
         let Some(r) = row else { return Ok(None) };
         Ok(Some(BeginOutcome::Proceed {
             token,
             recovery_point: row::decode_point(r.get("recovery_name"), r.get("recovery_data"))?,
-            attempt: u32::try_from(r.get::<i64, _>("attempt")).unwrap_or(u32::MAX),
+            attempt: attempt(r.get("attempt")),
         }))
     }
 
-    /// Runs a token-checked statement (`?1..?5` = scope, token hash, now); explains a miss.
+    /// Runs a token-checked statement (`$1..$5` = scope, token hash, now); explains a miss.
     async fn idem_update<'q>(
         &self,
         tenant: &TenantId,
         entry: &EntryRef,
         sql: &'q str,
-        extra: impl FnOnce(Query<'q>) -> Query<'q>,
+        extra: impl FnOnce(Query<'q, D>) -> Query<'q, D>,
     ) -> Result<EntryUpdate, StoreError> {
         let now = self.now_ms();
         let q = sqlx::query(sql)
@@ -128,12 +144,8 @@ impl SqliteStore {
             .bind(entry.key.as_str().to_owned())
             .bind(entry.token.hash())
             .bind(now);
-        let n = extra(q)
-            .execute(self.pool())
-            .await
-            .map_err(map_err)?
-            .rows_affected();
-        if n == 1 {
+        let done = extra(q).execute(self.pool()).await.map_err(D::map_err)?;
+        if D::rows_affected(&done) == 1 {
             return Ok(EntryUpdate::Applied);
         }
         let row = self
@@ -141,11 +153,9 @@ impl SqliteStore {
             .await?;
         row::update_refusal(row, &entry.token, now)
     }
-}
 
-#[async_trait::async_trait]
-impl IdempotencyStore for SqliteStore {
-    async fn idempotency_begin(
+    /// `IdempotencyStore::idempotency_begin`: claims the key, or says why not.
+    pub async fn idempotency_begin(
         &self,
         tenant: &TenantId,
         req: &IdempotencyBegin,
@@ -167,14 +177,15 @@ impl IdempotencyStore for SqliteStore {
         ))
     }
 
-    async fn idempotency_recovery_point_set(
+    /// `IdempotencyStore::idempotency_recovery_point_set`.
+    pub async fn idempotency_recovery_point_set(
         &self,
         tenant: &TenantId,
         req: &RecoveryPointSet,
     ) -> Result<EntryUpdate, StoreError> {
         let sql = format!(
-            "UPDATE idempotency_entries SET recovery_name = ?6, recovery_data = ?7,
-                 locked_until_ms = ?5 + ?8, updated_at_ms = ?5 WHERE {HELD}"
+            "UPDATE idempotency_entries SET recovery_name = $6, recovery_data = $7,
+                 locked_until_ms = $5 + $8, updated_at_ms = $5 WHERE {HELD}"
         );
         self.idem_update(tenant, &req.entry, &sql, |q| {
             q.bind(req.point.name.clone())
@@ -184,19 +195,20 @@ impl IdempotencyStore for SqliteStore {
         .await
     }
 
-    async fn idempotency_complete(
+    /// `IdempotencyStore::idempotency_complete`.
+    pub async fn idempotency_complete(
         &self,
         tenant: &TenantId,
         req: &IdempotencyComplete,
     ) -> Result<EntryUpdate, StoreError> {
         let sql = format!(
-            "UPDATE idempotency_entries SET state = '{COMPLETED}', response_status = ?6,
-                 response_headers = ?7, response_body = ?8, expires_at_ms = ?5 + ?9,
-                 recovery_name = NULL, recovery_data = NULL, updated_at_ms = ?5
+            "UPDATE idempotency_entries SET state = '{COMPLETED}', response_status = $6,
+                 response_headers = $7, response_body = $8, expires_at_ms = $5 + $9,
+                 recovery_name = NULL, recovery_data = NULL, updated_at_ms = $5
              WHERE {HELD}"
         );
         self.idem_update(tenant, &req.entry, &sql, |q| {
-            q.bind(i64::from(req.response.status))
+            q.bind(i32::from(req.response.status))
                 .bind(row::encode_headers(&req.response))
                 .bind(req.response.body.clone())
                 .bind(ms(req.ttl))
@@ -204,7 +216,8 @@ impl IdempotencyStore for SqliteStore {
         .await
     }
 
-    async fn idempotency_abandon(
+    /// `IdempotencyStore::idempotency_abandon`.
+    pub async fn idempotency_abandon(
         &self,
         tenant: &TenantId,
         entry: &EntryRef,
@@ -213,17 +226,14 @@ impl IdempotencyStore for SqliteStore {
         self.idem_update(tenant, entry, &sql, |q| q).await
     }
 
-    async fn idempotency_expired_delete(&self, limit: u32) -> Result<u64, StoreError> {
-        let n = sqlx::query(
-            "DELETE FROM idempotency_entries WHERE rowid IN (
-                 SELECT rowid FROM idempotency_entries WHERE expires_at_ms <= ?1 LIMIT ?2)",
-        )
-        .bind(self.now_ms())
-        .bind(i64::from(limit))
-        .execute(self.pool())
-        .await
-        .map_err(map_err)?
-        .rows_affected();
-        Ok(n)
+    /// `IdempotencyStore::idempotency_expired_delete`: [`Dialect::IDEMPOTENCY_PURGE`].
+    pub async fn idempotency_expired_delete(&self, limit: u32) -> Result<u64, StoreError> {
+        let done = sqlx::query(D::IDEMPOTENCY_PURGE)
+            .bind(self.now_ms())
+            .bind(i64::from(limit))
+            .execute(self.pool())
+            .await
+            .map_err(D::map_err)?;
+        Ok(D::rows_affected(&done))
     }
 }

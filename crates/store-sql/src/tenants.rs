@@ -1,0 +1,185 @@
+//! Tenants and API keys.
+
+use crate::{Dialect, SqlStore, Value};
+use palisade_core::{Page, PageRequest, StoreError, TenantId};
+use palisade_tenancy::{ApiKey, KeyRecord, KeyStatus, Tenant, TenantCreate};
+use sqlx::{ColumnIndex, Encode, Executor, IntoArguments, Row, Type};
+
+fn tenant_id(s: String) -> Result<TenantId, StoreError> {
+    TenantId::parse(&s).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+impl<D> SqlStore<D>
+where
+    D: Dialect,
+    for<'c> &'c mut D::Connection: Executor<'c, Database = D>,
+    for<'q> D::Arguments<'q>: IntoArguments<'q, D>,
+    for<'a> &'a str: Encode<'a, D> + Type<D> + ColumnIndex<D::Row>,
+    i64: Value<D>,
+    String: Value<D>,
+{
+    fn tenant(r: &D::Row) -> Result<Tenant, StoreError> {
+        Ok(Tenant {
+            id: tenant_id(r.get("id"))?,
+            external_id: r.get("external_id"),
+            name: r.get("name"),
+            created_at_ms: r.get("created_at_ms"),
+        })
+    }
+
+    fn key(r: &D::Row) -> Result<KeyRecord, StoreError> {
+        Ok(KeyRecord {
+            key: ApiKey {
+                id: r.get("id"),
+                tenant_id: tenant_id(r.get("tenant_id"))?,
+                name: r.get("name"),
+                created_at_ms: r.get("created_at_ms"),
+                last_used_at_ms: r.get("last_used_at_ms"),
+                revoked_at_ms: r.get("revoked_at_ms"),
+            },
+            secret_hash: r.get("secret_hash"),
+        })
+    }
+
+    /// `TenantStore::tenant_create`: inserts unless the external id exists; the stored tenant,
+    /// and whether this call created it.
+    pub async fn tenant_create(
+        &self,
+        id: TenantId,
+        req: &TenantCreate,
+        now_ms: i64,
+    ) -> Result<(Tenant, bool), StoreError> {
+        let inserted = sqlx::query(
+            "INSERT INTO tenants (id, external_id, name, created_at_ms) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (external_id) DO NOTHING",
+        )
+        .bind(id.as_str())
+        .bind(req.external_id.as_str())
+        .bind(req.name.as_str())
+        .bind(now_ms)
+        .execute(self.pool())
+        .await
+        .map_err(D::map_err)?;
+        let inserted = D::rows_affected(&inserted) == 1;
+        let row = sqlx::query("SELECT * FROM tenants WHERE external_id = $1")
+            .bind(req.external_id.as_str())
+            .fetch_one(self.pool())
+            .await
+            .map_err(D::map_err)?;
+        Ok((Self::tenant(&row)?, inserted))
+    }
+
+    /// `TenantStore::tenant_get`.
+    pub async fn tenant_get(&self, id: &TenantId) -> Result<Option<Tenant>, StoreError> {
+        let row = sqlx::query("SELECT * FROM tenants WHERE id = $1")
+            .bind(id.as_str())
+            .fetch_optional(self.pool())
+            .await
+            .map_err(D::map_err)?;
+        row.as_ref().map(Self::tenant).transpose()
+    }
+
+    /// `TenantStore::tenant_list`: by id, after the page cursor.
+    pub async fn tenant_list(&self, page: &PageRequest) -> Result<Page<Tenant>, StoreError> {
+        let rows = sqlx::query("SELECT * FROM tenants WHERE id > $1 ORDER BY id LIMIT $2")
+            .bind(page.after.as_deref().unwrap_or(""))
+            .bind(page.limit as i64 + 1)
+            .fetch_all(self.pool())
+            .await
+            .map_err(D::map_err)?;
+        let items = rows
+            .iter()
+            .map(Self::tenant)
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Page::from_rows(items, page.limit, |t| t.id.to_string()))
+    }
+
+    /// `TenantStore::key_create`.
+    pub async fn key_create(&self, tenant: &TenantId, rec: &KeyRecord) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO api_keys (id, tenant_id, name, secret_hash, created_at_ms)
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(rec.key.id.as_str())
+        .bind(tenant.as_str())
+        .bind(rec.key.name.as_str())
+        .bind(rec.secret_hash.as_str())
+        .bind(rec.key.created_at_ms)
+        .execute(self.pool())
+        .await
+        .map_err(D::map_err)?;
+        Ok(())
+    }
+
+    /// `TenantStore::key_list`: a tenant's keys in `status`, by id, after the page cursor.
+    pub async fn key_list(
+        &self,
+        tenant: &TenantId,
+        status: KeyStatus,
+        page: &PageRequest,
+    ) -> Result<Page<ApiKey>, StoreError> {
+        let sql = format!(
+            "SELECT * FROM api_keys WHERE tenant_id = $1 AND id > $2 AND {} ORDER BY id LIMIT $3",
+            status.sql()
+        );
+        let rows = sqlx::query(&sql)
+            .bind(tenant.as_str())
+            .bind(page.after.as_deref().unwrap_or(""))
+            .bind(page.limit as i64 + 1)
+            .fetch_all(self.pool())
+            .await
+            .map_err(D::map_err)?;
+        let items = rows
+            .iter()
+            .map(|r| Self::key(r).map(|k| k.key))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Page::from_rows(items, page.limit, |k| k.id.clone()))
+    }
+
+    /// `TenantStore::key_revoke`: true when the tenant has the key (revoked now or before).
+    pub async fn key_revoke(
+        &self,
+        tenant: &TenantId,
+        key_id: &str,
+        now_ms: i64,
+    ) -> Result<bool, StoreError> {
+        let n = sqlx::query(
+            "UPDATE api_keys SET revoked_at_ms = COALESCE(revoked_at_ms, $1)
+             WHERE tenant_id = $2 AND id = $3",
+        )
+        .bind(now_ms)
+        .bind(tenant.as_str())
+        .bind(key_id)
+        .execute(self.pool())
+        .await
+        .map_err(D::map_err)?;
+        Ok(D::rows_affected(&n) == 1)
+    }
+
+    /// `TenantStore::key_find`: any tenant's key by id.
+    pub async fn key_find(&self, key_id: &str) -> Result<Option<KeyRecord>, StoreError> {
+        let row = sqlx::query("SELECT * FROM api_keys WHERE id = $1")
+            .bind(key_id)
+            .fetch_optional(self.pool())
+            .await
+            .map_err(D::map_err)?;
+        row.as_ref().map(Self::key).transpose()
+    }
+
+    /// `TenantStore::key_touch`.
+    pub async fn key_touch(
+        &self,
+        tenant: &TenantId,
+        key_id: &str,
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
+        sqlx::query("UPDATE api_keys SET last_used_at_ms = $1 WHERE tenant_id = $2 AND id = $3")
+            .bind(now_ms)
+            .bind(tenant.as_str())
+            .bind(key_id)
+            .execute(self.pool())
+            .await
+            .map_err(D::map_err)?;
+        Ok(())
+    }
+}
