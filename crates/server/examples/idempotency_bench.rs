@@ -19,21 +19,18 @@ use palisade_core::{Caller, TenantId};
 use palisade_idempotency::{
     IdempotencyConfig, IdempotencyLayer, IdempotencyStore, MemoryIdempotencyStore,
 };
-use palisade_store_postgres::{PgOptions, PgStore};
-use palisade_store_redis::{RedisOptions, RedisStore};
-use palisade_store_sqlite::{SqliteOptions, SqliteStore};
-use palisade_testkit::backends::{postgres_url, redis_url, unique};
+use palisade_testkit::backends::unique;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+mod common;
+use common::Stores;
 
 const BLOCK: usize = 100;
 
 #[tokio::main]
 async fn main() {
-    let n: usize = std::env::args()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(2000);
+    let n: usize = common::first_arg(2000);
     println!(
         "{:<9} {:<5} {:>10} {:>10} {:>10} {:>10} {:>9} {:>9}",
         "store", "mode", "bare p50", "bare p99", "layer p50", "layer p99", "+p50", "+p99"
@@ -67,30 +64,16 @@ fn pct(sorted: &[Duration], p: f64) -> Duration {
 }
 
 async fn stores() -> Vec<(&'static str, Arc<dyn IdempotencyStore>)> {
-    let mut out: Vec<(&'static str, Arc<dyn IdempotencyStore>)> = Vec::new();
-    out.push(("memory", Arc::new(MemoryIdempotencyStore::default())));
-    let dir = std::env::temp_dir().join(unique("idem_bench"));
-    std::fs::create_dir_all(&dir).unwrap();
-    let url = format!("sqlite://{}", dir.join("bench.db").display());
-    let sqlite = SqliteStore::connect(&SqliteOptions::new(url))
-        .await
-        .unwrap();
-    sqlite.migrate().await.unwrap();
-    out.push(("sqlite", Arc::new(sqlite)));
-    let mut pg = PgOptions::new(postgres_url());
-    pg.schema = Some(unique("idem_bench"));
-    match PgStore::connect(&pg).await {
-        Ok(s) => {
-            s.migrate().await.unwrap();
-            out.push(("postgres", Arc::new(s)));
-        }
-        Err(e) => println!("# postgres skipped: {e}"),
+    let s = Stores::connect("idem_bench").await;
+    let mut out: Vec<(&'static str, Arc<dyn IdempotencyStore>)> = vec![
+        ("memory", Arc::new(MemoryIdempotencyStore::default())),
+        ("sqlite", Arc::new(s.sqlite)),
+    ];
+    if let Some(pg) = s.postgres {
+        out.push(("postgres", Arc::new(pg)));
     }
-    let mut ro = RedisOptions::new(redis_url());
-    ro.prefix = unique("idem_bench");
-    match RedisStore::connect(&ro).await {
-        Ok(s) => out.push(("redis", Arc::new(s))),
-        Err(e) => println!("# redis skipped: {e}"),
+    if let Some(redis) = s.redis {
+        out.push(("redis", Arc::new(redis)));
     }
     out
 }

@@ -12,20 +12,16 @@
 
 use palisade_core::{SystemClock, TenantId};
 use palisade_locks::{Acquired, HolderId, LockAcquire, LockName, LockStore, Locks, MaxWait, Ttl};
-use palisade_store_postgres::{PgOptions, PgStore};
-use palisade_store_redis::{RedisOptions, RedisStore};
-use palisade_store_sqlite::{SqliteOptions, SqliteStore};
-use palisade_testkit::backends::{postgres_url, redis_url, unique};
+use palisade_testkit::backends::{redis_url, unique};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+mod common;
+use common::Stores;
+
 #[tokio::main]
 async fn main() {
-    let secs: u64 = std::env::args()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(3);
-    let run = Duration::from_secs(secs);
+    let run = Duration::from_secs(common::first_arg(3));
     println!("{:<10} {:<16} {:>12}", "store", "case", "cycles/s");
     for (name, store) in stores().await {
         let locks = Locks::new(store);
@@ -42,32 +38,16 @@ async fn main() {
 }
 
 async fn stores() -> Vec<(&'static str, Arc<dyn LockStore>)> {
-    let mut out: Vec<(&'static str, Arc<dyn LockStore>)> = Vec::new();
+    let s = Stores::connect("locks_bench").await;
     let mem = palisade_locks::MemoryLockStore::new(SystemClock::shared());
-    out.push(("memory", Arc::new(mem)));
-    let dir = std::env::temp_dir().join(unique("locks_bench"));
-    std::fs::create_dir_all(&dir).unwrap();
-    let url = format!("sqlite://{}", dir.join("bench.db").display());
-    let sqlite = SqliteStore::connect(&SqliteOptions::new(url))
-        .await
-        .unwrap();
-    sqlite.migrate().await.unwrap();
-    out.push(("sqlite", Arc::new(sqlite)));
-    let mut pg = PgOptions::new(postgres_url());
-    pg.schema = Some(unique("locks_bench"));
-    match PgStore::connect(&pg).await {
-        Ok(s) => {
-            s.migrate().await.unwrap();
-            println!("# postgres pool size {}", s.pool_size());
-            out.push(("postgres", Arc::new(s)));
-        }
-        Err(e) => println!("# postgres skipped: {e}"),
+    let mut out: Vec<(&'static str, Arc<dyn LockStore>)> =
+        vec![("memory", Arc::new(mem)), ("sqlite", Arc::new(s.sqlite))];
+    if let Some(pg) = s.postgres {
+        println!("# postgres pool size {}", pg.pool_size());
+        out.push(("postgres", Arc::new(pg)));
     }
-    let mut ro = RedisOptions::new(redis_url());
-    ro.prefix = unique("locks_bench");
-    match RedisStore::connect(&ro).await {
-        Ok(s) => out.push(("redis", Arc::new(s))),
-        Err(e) => println!("# redis skipped: {e}"),
+    if let Some(redis) = s.redis {
+        out.push(("redis", Arc::new(redis)));
     }
     out
 }

@@ -136,6 +136,18 @@ impl Suite {
             .unwrap()
     }
 
+    /// Completes ("p", "k") with `tok` (applied); the next begin replays the response.
+    async fn complete_then_replay(&self, t: &TenantId, tok: &EntryToken) {
+        assert_eq!(
+            self.complete(t, entry("p", "k", tok), LONG).await,
+            EntryUpdate::Applied
+        );
+        assert_eq!(
+            self.begin(t, "p", "k", "a", LONG).await,
+            BeginOutcome::Replay(response())
+        );
+    }
+
     async fn new_then_in_flight_then_mismatch(&self) {
         let t = TenantId::generate();
         let first = self.begin(&t, "p", "k1", "a", LONG).await;
@@ -162,14 +174,7 @@ impl Suite {
     async fn complete_then_replay_exactly(&self) {
         let t = TenantId::generate();
         let tok = token_of(&self.begin(&t, "p", "k", "a", LONG).await);
-        assert_eq!(
-            self.complete(&t, entry("p", "k", &tok), LONG).await,
-            EntryUpdate::Applied
-        );
-        assert_eq!(
-            self.begin(&t, "p", "k", "a", LONG).await,
-            BeginOutcome::Replay(response())
-        );
+        self.complete_then_replay(&t, &tok).await;
         assert_eq!(
             self.begin(&t, "p", "k", "b", LONG).await,
             BeginOutcome::Mismatch
@@ -257,28 +262,14 @@ impl Suite {
                 .await,
             EntryUpdate::Superseded
         );
-        assert_eq!(
-            self.complete(&t, entry("p", "k", &new), LONG).await,
-            EntryUpdate::Applied
-        );
-        assert_eq!(
-            self.begin(&t, "p", "k", "a", LONG).await,
-            BeginOutcome::Replay(response())
-        );
+        self.complete_then_replay(&t, &new).await;
     }
 
     async fn late_holder_may_complete_until_taken_over(&self) {
         let t = TenantId::generate();
         let tok = token_of(&self.begin(&t, "p", "k", "a", SHORT).await);
         self.pass(PAST_SHORT).await;
-        assert_eq!(
-            self.complete(&t, entry("p", "k", &tok), LONG).await,
-            EntryUpdate::Applied
-        );
-        assert_eq!(
-            self.begin(&t, "p", "k", "a", LONG).await,
-            BeginOutcome::Replay(response())
-        );
+        self.complete_then_replay(&t, &tok).await;
     }
 
     async fn recovery_point_extends_the_lock(&self) {

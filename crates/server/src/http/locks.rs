@@ -90,6 +90,58 @@ pub struct ReleaseBody {
     pub token: Value,
 }
 
+impl AcquireBody {
+    /// The request for the lock named by `path` and its wait (up to `max_wait`), or a 400
+    /// naming every invalid field.
+    fn parse(&self, path: &str, max_wait: Duration) -> Result<(LockAcquire, MaxWait), Failure> {
+        let parsed = (
+            name(path),
+            holder(&self.holder),
+            ttl(&self.ttl_ms),
+            wait(&self.wait_ms, max_wait),
+        );
+        match parsed {
+            (Ok(name), Ok(holder), Ok(ttl), Ok(w)) => Ok((LockAcquire { name, holder, ttl }, w)),
+            (n, h, t, w) => Err(invalid([n.err(), h.err(), t.err(), w.err()])),
+        }
+    }
+}
+
+impl RenewBody {
+    /// The request for the lock named by `path`, or a 400 naming every invalid field.
+    fn parse(&self, path: &str) -> Result<LockRenew, Failure> {
+        let parsed = (
+            name(path),
+            holder(&self.holder),
+            token(&self.token),
+            ttl(&self.ttl_ms),
+        );
+        match parsed {
+            (Ok(name), Ok(holder), Ok(token), Ok(ttl)) => Ok(LockRenew {
+                name,
+                holder,
+                token,
+                ttl,
+            }),
+            (n, h, k, t) => Err(invalid([n.err(), h.err(), k.err(), t.err()])),
+        }
+    }
+}
+
+impl ReleaseBody {
+    /// The request for the lock named by `path`, or a 400 naming every invalid field.
+    fn parse(&self, path: &str) -> Result<LockRelease, Failure> {
+        match (name(path), holder(&self.holder), token(&self.token)) {
+            (Ok(name), Ok(holder), Ok(token)) => Ok(LockRelease {
+                name,
+                holder,
+                token,
+            }),
+            (n, h, k) => Err(invalid([n.err(), h.err(), k.err()])),
+        }
+    }
+}
+
 /// A live lease.
 #[derive(Serialize, ToSchema)]
 pub struct LeaseView {
@@ -275,16 +327,7 @@ async fn lock_acquire(
     ApiPath(path): ApiPath<String>,
     ApiJson(body): ApiJson<AcquireBody>,
 ) -> LockResult<Json<LeaseView>> {
-    let parsed = (
-        name(&path),
-        holder(&body.holder),
-        ttl(&body.ttl_ms),
-        wait(&body.wait_ms, max_wait(&state)),
-    );
-    let (req, wait) = match parsed {
-        (Ok(name), Ok(holder), Ok(ttl), Ok(w)) => (LockAcquire { name, holder, ttl }, w),
-        (n, h, t, w) => return Err(invalid([n.err(), h.err(), t.err(), w.err()])),
-    };
+    let (req, wait) = body.parse(&path, max_wait(&state))?;
     match state.locks.acquire(&caller.tenant, &req, wait).await? {
         Acquired::Granted { lease, .. } => Ok(Json(lease.into())),
         Acquired::Held(lease) => Err(LockError::Held(Box::new(lease)).into()),
@@ -303,21 +346,7 @@ async fn lock_renew(
     ApiPath(path): ApiPath<String>,
     ApiJson(body): ApiJson<RenewBody>,
 ) -> LockResult<Json<LeaseView>> {
-    let parsed = (
-        name(&path),
-        holder(&body.holder),
-        token(&body.token),
-        ttl(&body.ttl_ms),
-    );
-    let req = match parsed {
-        (Ok(name), Ok(holder), Ok(token), Ok(ttl)) => LockRenew {
-            name,
-            holder,
-            token,
-            ttl,
-        },
-        (n, h, k, t) => return Err(invalid([n.err(), h.err(), k.err(), t.err()])),
-    };
+    let req = body.parse(&path)?;
     Ok(Json(state.locks.renew(&caller.tenant, &req).await?.into()))
 }
 
@@ -332,15 +361,7 @@ async fn lock_release(
     ApiPath(path): ApiPath<String>,
     ApiJson(body): ApiJson<ReleaseBody>,
 ) -> LockResult<StatusCode> {
-    let parsed = (name(&path), holder(&body.holder), token(&body.token));
-    let req = match parsed {
-        (Ok(name), Ok(holder), Ok(token)) => LockRelease {
-            name,
-            holder,
-            token,
-        },
-        (n, h, k) => return Err(invalid([n.err(), h.err(), k.err()])),
-    };
+    let req = body.parse(&path)?;
     state.locks.release(&caller.tenant, &req).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -1,8 +1,10 @@
 //! Starting real `palisade serve` processes on port 0 and talking HTTP to them.
 
+use reqwest::{Method, Response};
+use serde_json::{json, Value};
 use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 /// A running `palisade serve` child process; killed on drop.
@@ -93,32 +95,165 @@ impl Proc {
         format!("{}{path}", self.url)
     }
 
+    /// A caller of this server with the operator key.
+    pub fn operator(&self) -> Api {
+        self.api(&self.operator_key())
+    }
+
+    /// A caller of this server with `key`.
+    pub fn api(&self, key: &str) -> Api {
+        Api::new(&self.url, key)
+    }
+
     /// Creates a tenant and one key; returns (tenant id, key secret).
     pub async fn tenant_with_key(&self, external_id: &str) -> (String, String) {
-        let op = self.operator_key();
-        let c = reqwest::Client::new();
-        let t: serde_json::Value = c
-            .post(self.at("/v1/tenants"))
-            .bearer_auth(&op)
-            .json(&serde_json::json!({"external_id": external_id, "name": "T"}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        self.operator().tenant_with_key(external_id).await
+    }
+
+    /// A caller of this server with the key of a new tenant `external_id`.
+    pub async fn tenant_api(&self, external_id: &str) -> Api {
+        let (_, key) = self.tenant_with_key(external_id).await;
+        self.api(&key)
+    }
+
+    /// The Prometheus text of `/metrics`.
+    pub async fn metrics(&self) -> String {
+        metrics(&self.url).await
+    }
+
+    /// The OpenAPI document.
+    pub async fn openapi(&self) -> Value {
+        let r = reqwest::get(self.at("/openapi.json")).await.unwrap();
+        r.json().await.unwrap()
+    }
+}
+
+/// The Prometheus text of `/metrics` at `url`.
+pub async fn metrics(url: &str) -> String {
+    let r = reqwest::get(format!("{url}/metrics")).await.unwrap();
+    r.text().await.unwrap()
+}
+
+/// A caller of one server with one bearer key (a tenant's or the operator's). The capability
+/// modules add their own calls in `impl Api` blocks of their own.
+#[derive(Clone)]
+pub struct Api {
+    pub c: reqwest::Client,
+    pub url: String,
+    pub key: String,
+}
+
+impl Api {
+    /// A caller of the server at `url` with `key`, on a client of its own.
+    pub fn new(url: &str, key: &str) -> Self {
+        Self::with_client(reqwest::Client::new(), url, key)
+    }
+
+    /// A caller of the server at `url` with `key`, on `c`.
+    pub fn with_client(c: reqwest::Client, url: &str, key: &str) -> Self {
+        Self {
+            c,
+            url: url.to_owned(),
+            key: key.to_owned(),
+        }
+    }
+
+    /// `method` `path` (from the server's root), with a JSON body when given.
+    pub async fn send(&self, method: Method, path: &str, body: Option<Value>) -> Response {
+        let mut r = self
+            .c
+            .request(method, format!("{}{path}", self.url))
+            .bearer_auth(&self.key);
+        if let Some(b) = body {
+            r = r.json(&b);
+        }
+        r.send().await.unwrap()
+    }
+
+    /// `GET path`.
+    pub async fn get(&self, path: &str) -> Response {
+        self.send(Method::GET, path, None).await
+    }
+
+    /// `GET path`, its JSON body.
+    pub async fn get_json(&self, path: &str) -> Value {
+        self.get(path).await.json().await.unwrap()
+    }
+
+    /// `POST path` with a JSON body.
+    pub async fn post(&self, path: &str, body: Value) -> Response {
+        self.send(Method::POST, path, Some(body)).await
+    }
+
+    /// `POST path` with a raw body, and `content_type` when given.
+    pub async fn post_raw(&self, path: &str, content_type: Option<&str>, body: &str) -> Response {
+        let mut r = self
+            .c
+            .post(format!("{}{path}", self.url))
+            .bearer_auth(&self.key);
+        if let Some(ct) = content_type {
+            r = r.header("content-type", ct);
+        }
+        r.body(body.to_owned()).send().await.unwrap()
+    }
+
+    /// `PUT path` with a JSON body.
+    pub async fn put(&self, path: &str, body: Value) -> Response {
+        self.send(Method::PUT, path, Some(body)).await
+    }
+
+    /// `DELETE path`.
+    pub async fn delete(&self, path: &str) -> Response {
+        self.send(Method::DELETE, path, None).await
+    }
+
+    /// The Prometheus text of the server's `/metrics`.
+    pub async fn metrics(&self) -> String {
+        metrics(&self.url).await
+    }
+
+    /// As the operator: creates a tenant and one key; returns (tenant id, key secret).
+    pub async fn tenant_with_key(&self, external_id: &str) -> (String, String) {
+        let t = json!({"external_id": external_id, "name": "T"});
+        let t: Value = self.post("/v1/tenants", t).await.json().await.unwrap();
         let id = t["id"].as_str().unwrap().to_owned();
-        let k: serde_json::Value = c
-            .post(self.at(&format!("/v1/tenants/{id}/keys")))
-            .bearer_auth(&op)
-            .json(&serde_json::json!({"name": "test"}))
-            .send()
+        let keys = format!("/v1/tenants/{id}/keys");
+        let k: Value = self
+            .post(&keys, json!({"name": "test"}))
             .await
-            .unwrap()
             .json()
             .await
             .unwrap();
         (id, k["secret"].as_str().unwrap().to_owned())
+    }
+}
+
+/// Runs `palisade check-config` in `dir` with extra environment.
+pub fn check_config(dir: &Path, env: &[(&str, &str)]) -> Output {
+    let mut cmd = palisade();
+    cmd.arg("check-config").current_dir(dir);
+    cmd.envs(env.iter().copied()).output().unwrap()
+}
+
+/// Runs `palisade check-config --config file`.
+pub fn check_config_file(file: &Path) -> Output {
+    let mut cmd = palisade();
+    cmd.arg("check-config").arg("--config").arg(file);
+    cmd.output().unwrap()
+}
+
+/// Asserts that check-config failed (exit 2) naming each of `needles`; returns its stderr.
+pub fn assert_config_errors(out: &Output, needles: &[&str]) -> String {
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_contains_all(&err, needles);
+    err
+}
+
+/// Asserts that `text` contains each of `needles`.
+pub fn assert_contains_all(text: &str, needles: &[&str]) {
+    for needle in needles {
+        assert!(text.contains(needle), "{needle} missing from:\n{text}");
     }
 }
 

@@ -1,28 +1,29 @@
 //! The command line and configuration: check-config, production gates, file and env layers.
 
-use crate::common::{palisade, spawn, spawn_in, temp_dir};
+use crate::common::{
+    assert_config_errors, check_config, check_config_file, palisade, spawn, spawn_in, temp_dir,
+};
 
 #[test]
 fn check_config_reports_every_error_at_once() {
-    let out = palisade()
-        .arg("check-config")
-        .current_dir(temp_dir())
-        .env("PALISADE_LISTEN", "not-an-address")
-        .env("PALISADE_STORAGE__URL", "mysql://nope")
-        .env("PALISADE_HTTP__REQUEST_TIMEOUT", "0s")
-        .env("PALISADE_STORAGE__POOL_SIZE", "0")
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    let err = String::from_utf8_lossy(&out.stderr);
-    for field in [
-        "listen",
-        "storage.url",
-        "http.request_timeout",
-        "storage.pool_size",
-    ] {
-        assert!(err.contains(field), "{field} missing from:\n{err}");
-    }
+    let out = check_config(
+        &temp_dir(),
+        &[
+            ("PALISADE_LISTEN", "not-an-address"),
+            ("PALISADE_STORAGE__URL", "mysql://nope"),
+            ("PALISADE_HTTP__REQUEST_TIMEOUT", "0s"),
+            ("PALISADE_STORAGE__POOL_SIZE", "0"),
+        ],
+    );
+    assert_config_errors(
+        &out,
+        &[
+            "listen",
+            "storage.url",
+            "http.request_timeout",
+            "storage.pool_size",
+        ],
+    );
 }
 
 #[test]
@@ -33,11 +34,7 @@ fn check_config_reads_file_and_env_layers() {
         "listen = \"127.0.0.1:9999\"\n[http]\nbody_limit = \"5MB\"\n",
     )
     .unwrap();
-    let out = palisade()
-        .arg("check-config")
-        .current_dir(&dir)
-        .output()
-        .unwrap();
+    let out = check_config(&dir, &[]);
     assert!(
         out.status.success(),
         "{}",
@@ -45,12 +42,7 @@ fn check_config_reads_file_and_env_layers() {
     );
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("127.0.0.1:9999"), "{text}");
-    let out = palisade()
-        .arg("check-config")
-        .current_dir(&dir)
-        .env("PALISADE_LISTEN", "127.0.0.1:7777")
-        .output()
-        .unwrap();
+    let out = check_config(&dir, &[("PALISADE_LISTEN", "127.0.0.1:7777")]);
     assert!(
         String::from_utf8_lossy(&out.stdout).contains("127.0.0.1:7777"),
         "env wins over file"
@@ -63,12 +55,7 @@ fn check_config_reads_file_and_env_layers() {
     assert_eq!(bad.status.code(), Some(2));
     let typo = dir.join("typo.toml");
     std::fs::write(&typo, "lisen = \"x\"\n").unwrap();
-    let out = palisade()
-        .arg("check-config")
-        .arg("--config")
-        .arg(&typo)
-        .output()
-        .unwrap();
+    let out = check_config_file(&typo);
     assert_eq!(out.status.code(), Some(2), "unknown keys are errors");
 }
 
@@ -96,13 +83,7 @@ async fn production_uses_the_key_from_the_environment_and_never_prints_it() {
             ("PALISADE_OPERATOR_KEY", key),
         ],
     );
-    let r = reqwest::Client::new()
-        .get(p.at("/v1/tenants"))
-        .bearer_auth(key)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
+    assert_eq!(p.api(key).get("/v1/tenants").await.status(), 200);
     assert!(!p.dir.join("palisade-data/operator.key").exists());
     assert!(!p.stderr().contains(key), "the key is never printed");
 }

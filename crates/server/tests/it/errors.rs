@@ -1,61 +1,30 @@
 //! Errors are problem+json with stable codes; internal failures never leak detail; no hangs.
 
-use crate::common::{problem, spawn, test_config};
+use crate::common::{problem, spawn, test_config, Api};
 use axum::routing::get;
 use axum::Router;
 use palisade_server::stores::Durable;
+use serde_json::json;
 use std::time::{Duration, Instant};
 
 #[tokio::test]
 async fn unknown_routes_methods_and_bad_bodies_are_problems() {
     let p = spawn(&[("PALISADE_HTTP__BODY_LIMIT", "2KB")]);
-    let op = p.operator_key();
-    let c = reqwest::Client::new();
-    problem(
-        c.get(p.at("/v1/nope")).send().await.unwrap(),
-        404,
-        "route-not-found",
-    )
-    .await;
-    problem(
-        c.put(p.at("/v1/tenants"))
-            .bearer_auth(&op)
-            .send()
-            .await
-            .unwrap(),
-        405,
-        "method-not-allowed",
-    )
-    .await;
-    let r = c
-        .post(p.at("/v1/tenants"))
-        .bearer_auth(&op)
-        .header("content-type", "application/json")
-        .body("{not json")
-        .send()
-        .await
-        .unwrap();
+    let op = p.operator();
+    let r = reqwest::get(p.at("/v1/nope")).await.unwrap();
+    problem(r, 404, "route-not-found").await;
+    let r = op.send(reqwest::Method::PUT, "/v1/tenants", None).await;
+    problem(r, 405, "method-not-allowed").await;
+    let ct = Some("application/json");
+    let r = op.post_raw("/v1/tenants", ct, "{not json").await;
     problem(r, 400, "invalid-json").await;
-    let r = c
-        .post(p.at("/v1/tenants"))
-        .bearer_auth(&op)
-        .body("x=1")
-        .send()
-        .await
-        .unwrap();
+    let r = op.post_raw("/v1/tenants", None, "x=1").await;
     problem(r, 415, "unsupported-media-type").await;
     let big = format!(
         "{{\"external_id\":\"a\",\"name\":\"{}\"}}",
         "x".repeat(4096)
     );
-    let r = c
-        .post(p.at("/v1/tenants"))
-        .bearer_auth(&op)
-        .header("content-type", "application/json")
-        .body(big)
-        .send()
-        .await
-        .unwrap();
+    let r = op.post_raw("/v1/tenants", ct, &big).await;
     problem(r, 413, "payload-too-large").await;
 }
 
@@ -70,28 +39,11 @@ async fn a_store_failure_is_a_500_without_sql_or_table_names() {
         .await
         .unwrap();
     let url = format!("http://{}", running.addr);
-    let c = reqwest::Client::new();
-    let op = running.state.config.operator_key.clone().unwrap();
-    let t: serde_json::Value = c
-        .post(format!("{url}/v1/tenants"))
-        .bearer_auth(&op)
-        .json(&serde_json::json!({"external_id": "e", "name": "n"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let r = c
-        .post(format!(
-            "{url}/v1/tenants/{}/keys",
-            t["id"].as_str().unwrap()
-        ))
-        .bearer_auth(&op)
-        .json(&serde_json::json!({"name": "k"}))
-        .send()
-        .await
-        .unwrap();
+    let op = Api::new(&url, running.state.config.operator_key.as_ref().unwrap());
+    let t = json!({"external_id": "e", "name": "n"});
+    let t: serde_json::Value = op.post("/v1/tenants", t).await.json().await.unwrap();
+    let keys = format!("/v1/tenants/{}/keys", t["id"].as_str().unwrap());
+    let r = op.post(&keys, json!({"name": "k"})).await;
     let body = problem(r, 500, "internal").await.to_string().to_lowercase();
     for leak in ["api_keys", "sqlite", "insert", "no such table", "select"] {
         assert!(!body.contains(leak), "{leak} leaked: {body}");
@@ -109,15 +61,10 @@ async fn an_exhausted_pool_answers_503_with_retry_after_instead_of_hanging() {
         panic!("sqlite expected")
     };
     let held = db.pool().acquire().await.unwrap();
-    let url = format!("http://{}/v1/tenants", running.addr);
+    let url = format!("http://{}", running.addr);
     let op = running.state.config.operator_key.clone().unwrap();
     let start = Instant::now();
-    let r = reqwest::Client::new()
-        .get(&url)
-        .bearer_auth(&op)
-        .send()
-        .await
-        .unwrap();
+    let r = Api::new(&url, &op).get("/v1/tenants").await;
     assert!(
         start.elapsed() < Duration::from_secs(5),
         "answered promptly"
@@ -125,12 +72,7 @@ async fn an_exhausted_pool_answers_503_with_retry_after_instead_of_hanging() {
     assert_eq!(r.headers()["retry-after"], "1");
     problem(r, 503, "store-unavailable").await;
     drop(held);
-    let r = reqwest::Client::new()
-        .get(&url)
-        .bearer_auth(&op)
-        .send()
-        .await
-        .unwrap();
+    let r = Api::new(&url, &op).get("/v1/tenants").await;
     assert_eq!(r.status(), 200, "recovers once a connection is free");
     running.shutdown().await;
 }

@@ -10,14 +10,7 @@ async fn healthz_readyz_and_metrics() {
     assert_eq!(c.get(p.at("/healthz")).send().await.unwrap().status(), 200);
     assert_eq!(c.get(p.at("/readyz")).send().await.unwrap().status(), 200);
     c.get(p.at("/v1/me")).send().await.unwrap();
-    let m = c
-        .get(p.at("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let m = p.metrics().await;
     assert!(
         m.contains(r#"palisade_http_requests_total{route="/v1/me",method="GET",status="401"} 1"#),
         "{m}"
@@ -45,12 +38,7 @@ async fn readyz_names_the_failing_store() {
 #[tokio::test]
 async fn openapi_covers_every_v1_route_with_error_responses() {
     let p = spawn(&[]);
-    let doc: serde_json::Value = reqwest::get(p.at("/openapi.json"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let doc = p.openapi().await;
     let paths = doc["paths"].as_object().unwrap();
     let expected = [
         ("/v1/tenants", "post"),
@@ -91,23 +79,10 @@ async fn postgres_and_redis_backed_server_serves_and_is_ready() {
         ("PALISADE_STORAGE__REDIS_URL", &redis),
     ]);
     let (tenant, key) = p.tenant_with_key("pg-tenant").await;
-    let me: serde_json::Value = reqwest::Client::new()
-        .get(p.at("/v1/me"))
-        .bearer_auth(&key)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let me = p.api(&key).get_json("/v1/me").await;
     assert_eq!(me["tenant"]["id"], tenant.as_str());
     assert_eq!(reqwest::get(p.at("/readyz")).await.unwrap().status(), 200);
-    let m = reqwest::get(p.at("/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let m = p.metrics().await;
     assert!(m.contains("palisade_redis_connections 1"), "{m}");
     assert!(
         m.lines().any(|l| l.starts_with("palisade_db_pool_size ")),

@@ -2,7 +2,9 @@
 //! exactly-once under 1,000 concurrent requests against three processes sharing PostgreSQL or
 //! Redis, with a SIGKILLed process whose entry a retry takes over after the lock deadline.
 
-use crate::common::{palisade, problem, spawn, temp_dir, Proc};
+use crate::common::{
+    assert_config_errors, assert_contains_all, check_config, problem, spawn, temp_dir, Api, Proc,
+};
 use palisade_testkit::backends::{postgres_or_skip, redis_or_skip, unique};
 use reqwest::Response;
 use serde_json::{json, Value};
@@ -10,42 +12,22 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// A tenant's HTTP client of one server process.
-#[derive(Clone)]
-struct Api {
-    c: reqwest::Client,
-    url: String,
-    key: String,
-}
-
 /// A request's body digest for `begin` (the test plays an app that hashes its bodies).
 fn digest(body: &str) -> String {
     palisade_core::secret::sha256_hex(body.as_bytes())
 }
 
+/// The idempotency calls of a tenant's [`Api`].
 impl Api {
-    fn new(p: &Proc, key: &str) -> Self {
-        Self::with_client(reqwest::Client::new(), p, key)
-    }
-
-    fn with_client(c: reqwest::Client, p: &Proc, key: &str) -> Self {
-        Self {
-            c,
-            url: p.url.clone(),
-            key: key.to_owned(),
-        }
-    }
-
-    async fn post(&self, op: &str, body: Value) -> Response {
-        let url = format!("{}/v1/idempotency/{op}", self.url);
-        let r = self.c.post(url).bearer_auth(&self.key).json(&body);
-        r.send().await.unwrap()
+    /// `POST /v1/idempotency/{op}`.
+    async fn idem_post(&self, op: &str, body: Value) -> Response {
+        self.post(&format!("/v1/idempotency/{op}"), body).await
     }
 
     /// Begins `key` for `POST /charges` with `body`.
     async fn begin(&self, key: &str, body: &str) -> Response {
         let request = json!({"method": "POST", "route": "/charges", "body_sha256": digest(body)});
-        self.post("begin", json!({"key": key, "request": request}))
+        self.idem_post("begin", json!({"key": key, "request": request}))
             .await
     }
 
@@ -67,12 +49,7 @@ impl Api {
             "body_base64": b64(body),
         });
         let body = json!({"key": key, "entry_token": token, "response": response});
-        self.post("complete", body).await
-    }
-
-    async fn metrics(&self) -> String {
-        let r = self.c.get(format!("{}/metrics", self.url)).send().await;
-        r.unwrap().text().await.unwrap()
+        self.idem_post("complete", body).await
     }
 }
 
@@ -99,8 +76,7 @@ async fn assert_replay(r: Response, status: u16, body: &str) {
 #[tokio::test]
 async fn begin_recovery_complete_replay_scopes_and_metrics() {
     let p = spawn(&[]);
-    let (_, key) = p.tenant_with_key("idem-api").await;
-    let api = Api::new(&p, &key);
+    let api = p.tenant_api("idem-api").await;
     let first = api.proceed("order-1", r#"{"amount":5}"#).await;
     assert_eq!(first["attempt"], 1);
     assert_eq!(first["recovery_point"], Value::Null);
@@ -120,7 +96,7 @@ async fn begin_recovery_complete_replay_scopes_and_metrics() {
     problem(reused, 422, "idempotency-key-reused").await;
 
     let rp = json!({"key": "order-1", "entry_token": token, "name": "charged", "data": {"c": 1}});
-    assert_eq!(api.post("recovery-point", rp).await.status(), 204);
+    assert_eq!(api.idem_post("recovery-point", rp).await.status(), 204);
     let done = api
         .complete("order-1", token, 402, r#"{"error":"card"}"#)
         .await;
@@ -137,7 +113,7 @@ async fn begin_recovery_complete_replay_scopes_and_metrics() {
     let request = json!({"method": "post", "route": "/charges", "body_sha256": digest(r#"{"amount":5}"#).to_uppercase()});
     for header in [r#""order-1""#, "order-1", " \"order-1\"\t"] {
         let r = api
-            .post("begin", json!({"key_header": header, "request": request}))
+            .idem_post("begin", json!({"key_header": header, "request": request}))
             .await;
         assert_replay(r, 402, r#"{"error":"card"}"#).await;
     }
@@ -145,8 +121,7 @@ async fn begin_recovery_complete_replay_scopes_and_metrics() {
     problem(again, 409, "idempotency-entry-completed").await;
 
     // Scopes: another tenant, and a principal the app names, do not see the entry.
-    let (_, other_key) = p.tenant_with_key("idem-other").await;
-    let other = Api::new(&p, &other_key);
+    let other = p.tenant_api("idem-other").await;
     assert_eq!(
         other.proceed("order-1", r#"{"amount":5}"#).await["attempt"],
         1
@@ -155,7 +130,7 @@ async fn begin_recovery_complete_replay_scopes_and_metrics() {
         json!({"method": "POST", "route": "/charges", "body_sha256": digest(r#"{"amount":5}"#)});
     let as_user = json!({"key": "order-1", "principal": "user-7", "request": request});
     let r: Value = api
-        .post("begin", as_user.clone())
+        .idem_post("begin", as_user.clone())
         .await
         .json()
         .await
@@ -164,15 +139,18 @@ async fn begin_recovery_complete_replay_scopes_and_metrics() {
     let user_token = &r["entry_token"];
     let wrong = json!({"key": "order-1", "principal": "user-7", "entry_token": "x".repeat(32)});
     problem(
-        api.post("abandon", wrong).await,
+        api.idem_post("abandon", wrong).await,
         409,
         "idempotency-entry-superseded",
     )
     .await;
     let abandon = json!({"key": "order-1", "principal": "user-7", "entry_token": user_token});
-    assert_eq!(api.post("abandon", abandon.clone()).await.status(), 204);
+    assert_eq!(
+        api.idem_post("abandon", abandon.clone()).await.status(),
+        204
+    );
     problem(
-        api.post("abandon", abandon).await,
+        api.idem_post("abandon", abandon).await,
         404,
         "idempotency-entry-not-found",
     )
@@ -180,12 +158,12 @@ async fn begin_recovery_complete_replay_scopes_and_metrics() {
     let late = json!({"key": "order-1", "principal": "user-7", "entry_token": user_token,
                       "response": {"status": 200}});
     problem(
-        api.post("complete", late).await,
+        api.idem_post("complete", late).await,
         404,
         "idempotency-entry-not-found",
     )
     .await;
-    let r: Value = api.post("begin", as_user).await.json().await.unwrap();
+    let r: Value = api.idem_post("begin", as_user).await.json().await.unwrap();
     assert_eq!(
         (&r["status"], &r["attempt"]),
         (&json!("proceed"), &json!(1))
@@ -193,27 +171,32 @@ async fn begin_recovery_complete_replay_scopes_and_metrics() {
 
     // The app's own fingerprint instead of the request.
     let fp = json!({"key": "order-2", "fingerprint": "v1:abc"});
-    let r: Value = api.post("begin", fp).await.json().await.unwrap();
+    let r: Value = api.idem_post("begin", fp).await.json().await.unwrap();
     assert_eq!(r["status"], "proceed");
     let fp = json!({"key": "order-2", "fingerprint": "v1:abd"});
-    problem(api.post("begin", fp).await, 422, "idempotency-key-reused").await;
+    problem(
+        api.idem_post("begin", fp).await,
+        422,
+        "idempotency-key-reused",
+    )
+    .await;
 
     let m = api.metrics().await;
-    for line in [
-        r#"palisade_idempotency_begins_total{outcome="new"} 5"#,
-        r#"palisade_idempotency_begins_total{outcome="conflict"} 1"#,
-        r#"palisade_idempotency_begins_total{outcome="mismatch"} 2"#,
-        r#"palisade_idempotency_begins_total{outcome="replay"} 4"#,
-    ] {
-        assert!(m.contains(line), "missing {line}\n{m}");
-    }
+    assert_contains_all(
+        &m,
+        &[
+            r#"palisade_idempotency_begins_total{outcome="new"} 5"#,
+            r#"palisade_idempotency_begins_total{outcome="conflict"} 1"#,
+            r#"palisade_idempotency_begins_total{outcome="mismatch"} 2"#,
+            r#"palisade_idempotency_begins_total{outcome="replay"} 4"#,
+        ],
+    );
 }
 
 #[tokio::test]
 async fn bad_input_is_400_with_stable_codes_and_never_500() {
     let p = spawn(&[("PALISADE_HTTP__BODY_LIMIT", "4MiB")]);
-    let (_, key) = p.tenant_with_key("idem-bad").await;
-    let api = Api::new(&p, &key);
+    let api = p.tenant_api("idem-bad").await;
     let fp = "f";
     for (body, code) in [
         (json!({"fingerprint": fp}), "idempotency-key-missing"),
@@ -286,12 +269,12 @@ async fn bad_input_is_400_with_stable_codes_and_never_500() {
         (json!({"key": 5, "fingerprint": fp}), "invalid-json"),
         (json!([]), "invalid-json"),
     ] {
-        let r = api.post("begin", body.clone()).await;
+        let r = api.idem_post("begin", body.clone()).await;
         let got = problem(r, 400, code).await;
         assert!(got["detail"].is_string(), "{body} → {got}");
     }
     let invalid = problem(
-        api.post("begin", json!({"key": "k", "principal": "", "request": {"method": "", "route": "/", "body_sha256": "0"}})).await,
+        api.idem_post("begin", json!({"key": "k", "principal": "", "request": {"method": "", "route": "/", "body_sha256": "0"}})).await,
         400,
         "invalid-request",
     )
@@ -299,7 +282,7 @@ async fn bad_input_is_400_with_stable_codes_and_never_500() {
     assert_eq!(invalid["errors"].as_array().unwrap().len(), 2, "{invalid}");
 
     let began: Value = api
-        .post("begin", json!({"key": "k", "fingerprint": fp}))
+        .idem_post("begin", json!({"key": "k", "fingerprint": fp}))
         .await
         .json()
         .await
@@ -345,19 +328,27 @@ async fn bad_input_is_400_with_stable_codes_and_never_500() {
         ),
         ("abandon", json!({"key": "k", "entry_token": "t\u{1}"})),
     ] {
-        let r = api.post(op, body.clone()).await;
+        let r = api.idem_post(op, body.clone()).await;
         assert_eq!(r.status(), 400, "{op} {:.200}", body.to_string());
         problem(r, 400, "invalid-request").await;
     }
     let no_key = json!({"entry_token": token, "response": {"status": 200}});
     problem(
-        api.post("complete", no_key).await,
+        api.idem_post("complete", no_key).await,
         400,
         "idempotency-key-missing",
     )
     .await;
     let too_big = json!({"key": "k", "fingerprint": "x".repeat(5 << 20)});
-    problem(api.post("begin", too_big).await, 413, "payload-too-large").await;
+    // On a client of its own: the server answers 413 before reading the body and then closes
+    // the connection, which a shared pool could hand to the next request.
+    let own = Api::new(&api.url, &api.key);
+    problem(
+        own.idem_post("begin", too_big).await,
+        413,
+        "payload-too-large",
+    )
+    .await;
     let anon = reqwest::Client::new()
         .post(p.at("/v1/idempotency/begin"))
         .json(&json!({}))
@@ -388,8 +379,7 @@ async fn expired_entries_are_swept_counted_and_reusable() {
         ("PALISADE_IDEMPOTENCY__LOCK_TIMEOUT", "1s"),
         ("PALISADE_IDEMPOTENCY__SWEEP_INTERVAL", "100ms"),
     ]);
-    let (_, key) = p.tenant_with_key("idem-sweep").await;
-    let api = Api::new(&p, &key);
+    let api = p.tenant_api("idem-sweep").await;
     let r = api.begin("k", "{}").await;
     assert_eq!(r.headers()["idempotency-retention"], "1");
     let v: Value = r.json().await.unwrap();
@@ -409,23 +399,22 @@ async fn expired_entries_are_swept_counted_and_reusable() {
 
 #[test]
 fn config_requires_redis_for_the_redis_store_and_checks_durations() {
-    let out = palisade()
-        .arg("check-config")
-        .current_dir(temp_dir())
-        .env("PALISADE_IDEMPOTENCY__STORE", "redis")
-        .env("PALISADE_IDEMPOTENCY__LOCK_TIMEOUT", "10ms")
-        .env("PALISADE_IDEMPOTENCY__SWEEP_INTERVAL", "2h")
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    let err = String::from_utf8_lossy(&out.stderr);
-    for field in [
-        "idempotency.store",
-        "idempotency.lock_timeout",
-        "idempotency.sweep_interval",
-    ] {
-        assert!(err.contains(field), "{field} missing from:\n{err}");
-    }
+    let out = check_config(
+        &temp_dir(),
+        &[
+            ("PALISADE_IDEMPOTENCY__STORE", "redis"),
+            ("PALISADE_IDEMPOTENCY__LOCK_TIMEOUT", "10ms"),
+            ("PALISADE_IDEMPOTENCY__SWEEP_INTERVAL", "2h"),
+        ],
+    );
+    assert_config_errors(
+        &out,
+        &[
+            "idempotency.store",
+            "idempotency.lock_timeout",
+            "idempotency.sweep_interval",
+        ],
+    );
 }
 
 /// Environment of a server over PostgreSQL (schema `schema`), with idempotency in Redis when given.
@@ -512,7 +501,7 @@ async fn thousand_concurrent(redis: bool) {
         .unwrap();
     let apis: Vec<Api> = procs
         .iter()
-        .map(|p| Api::with_client(client.clone(), p, &key))
+        .map(|p| Api::with_client(client.clone(), &p.url, &key))
         .collect();
     let idem_key = unique("charge");
     let ran = Arc::new(AtomicU64::new(0));
@@ -576,14 +565,14 @@ async fn killed_mid_request(redis: bool) {
     };
     let b = procs.pop().unwrap();
     let mut a = procs.pop().unwrap();
-    let (api_a, api_b) = (Api::new(&a, &key), Api::new(&b, &key));
+    let (api_a, api_b) = (a.api(&key), b.api(&key));
     let k = unique("killed");
     let body = r#"{"amount":7}"#;
     let first = api_a.begin(&k, body).await.json::<Value>().await.unwrap();
     assert_eq!(first["status"], "proceed");
     let rp = json!({"key": k, "entry_token": first["entry_token"], "name": "charged",
                     "data": {"charge": "ch_9"}});
-    assert_eq!(api_a.post("recovery-point", rp).await.status(), 204);
+    assert_eq!(api_a.idem_post("recovery-point", rp).await.status(), 204);
     let t0 = Instant::now(); // the lock now runs 1 s from here
     a.child.kill().unwrap(); // SIGKILL mid-operation: no complete, no abandon.
     a.child.wait().unwrap();
@@ -637,12 +626,7 @@ async fn killed_process_entry_is_taken_over_after_lock_deadline_redis() {
 #[tokio::test]
 async fn openapi_documents_the_idempotency_routes() {
     let p = spawn(&[]);
-    let doc: Value = reqwest::get(p.at("/openapi.json"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let doc = p.openapi().await;
     for op in ["begin", "recovery-point", "complete", "abandon"] {
         let path = format!("/v1/idempotency/{op}");
         let post = &doc["paths"][&path]["post"];

@@ -1,7 +1,7 @@
 //! The locks capability over HTTP: the API, bad input, metrics, and faults with real processes
 //! sharing PostgreSQL or Redis (SIGKILLed holder, paused holder, racing processes, drain).
 
-use crate::common::{eventually, problem, spawn, Proc};
+use crate::common::{assert_contains_all, eventually, problem, spawn, Api, Proc};
 use palisade_testkit::backends::{postgres_or_skip, redis_or_skip, unique};
 use reqwest::Response;
 use serde_json::{json, Value};
@@ -9,32 +9,16 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// A tenant's HTTP client of one server process.
-#[derive(Clone)]
-struct Api {
-    c: reqwest::Client,
-    url: String,
-    key: String,
-}
-
+/// The lock calls of a tenant's [`Api`].
 impl Api {
-    fn new(p: &Proc, key: &str) -> Self {
-        Self {
-            c: reqwest::Client::new(),
-            url: p.url.clone(),
-            key: key.to_owned(),
-        }
-    }
-
-    async fn post(&self, path: &str, body: Value) -> Response {
-        let url = format!("{}/v1/locks/{path}", self.url);
-        let r = self.c.post(url).bearer_auth(&self.key).json(&body);
-        r.send().await.unwrap()
+    /// `POST /v1/locks/{path}`.
+    async fn lock_post(&self, path: &str, body: Value) -> Response {
+        self.post(&format!("/v1/locks/{path}"), body).await
     }
 
     async fn acquire(&self, name: &str, holder: &str, ttl_ms: i64, wait_ms: i64) -> Response {
         let body = json!({"holder": holder, "ttl_ms": ttl_ms, "wait_ms": wait_ms});
-        self.post(&format!("{name}/acquire"), body).await
+        self.lock_post(&format!("{name}/acquire"), body).await
     }
 
     /// Acquires and expects a grant; returns the lease.
@@ -49,17 +33,28 @@ impl Api {
 
     async fn renew(&self, name: &str, holder: &str, token: &Value, ttl_ms: i64) -> Response {
         let body = json!({"holder": holder, "token": token, "ttl_ms": ttl_ms});
-        self.post(&format!("{name}/renew"), body).await
+        self.lock_post(&format!("{name}/renew"), body).await
     }
 
     async fn release(&self, name: &str, holder: &str, token: &Value) -> Response {
         let body = json!({"holder": holder, "token": token});
-        self.post(&format!("{name}/release"), body).await
+        self.lock_post(&format!("{name}/release"), body).await
     }
 
     async fn inspect(&self, name: &str) -> Response {
-        let url = format!("{}/v1/locks/{name}", self.url);
-        self.c.get(url).bearer_auth(&self.key).send().await.unwrap()
+        self.get(&format!("/v1/locks/{name}")).await
+    }
+
+    /// Asserts that `holder` can neither renew nor release `lease` of `name`: both answer 409
+    /// with `code`.
+    async fn refused(&self, name: &str, holder: &str, lease: &Value, code: &str) {
+        problem(
+            self.renew(name, holder, &lease["token"], 1_000).await,
+            409,
+            code,
+        )
+        .await;
+        problem(self.release(name, holder, &lease["token"]).await, 409, code).await;
     }
 }
 
@@ -97,8 +92,7 @@ async fn two_shared(test: &str, redis: bool) -> Option<(Proc, Proc, String)> {
 #[tokio::test]
 async fn acquire_renew_release_inspect_and_metrics() {
     let p = spawn(&[]);
-    let (_, key) = p.tenant_with_key("locks-api").await;
-    let api = Api::new(&p, &key);
+    let api = p.tenant_api("locks-api").await;
     // A name with a slash, a space and a non-ASCII letter, percent-encoded in the path.
     let name = "cron%2Fdaily%20r%C3%A9port";
     let a = api.granted(name, "w1", 5_000, 0).await;
@@ -161,8 +155,7 @@ async fn acquire_renew_release_inspect_and_metrics() {
     assert!(token(&b) > token(&a), "fencing tokens increase");
 
     // Another tenant: the held name looks exactly like a missing one, and is a separate lock.
-    let (_, other_key) = p.tenant_with_key("locks-other").await;
-    let other = Api::new(&p, &other_key);
+    let other = p.tenant_api("locks-other").await;
     let hidden = problem(other.inspect(name).await, 404, "not-found").await;
     assert_eq!(
         (&hidden["title"], &hidden["detail"]),
@@ -176,29 +169,24 @@ async fn acquire_renew_release_inspect_and_metrics() {
     )
     .await;
 
-    let m = reqwest::get(p.at("/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    for line in [
-        r#"palisade_locks_acquisitions_total{outcome="granted"} 3"#,
-        r#"palisade_locks_acquisitions_total{outcome="held"} 2"#,
-        r#"palisade_locks_contended_waits_total{outcome="timeout"} 1"#,
-        r#"palisade_locks_renew_failures_total{reason="not_holder"} 1"#,
-        "palisade_locks_wait_seconds",
-        r#"palisade_http_requests_total{route="/v1/locks/{name}/acquire",method="POST",status="409"} 2"#,
-    ] {
-        assert!(m.contains(line), "missing {line}\n{m}");
-    }
+    let m = p.metrics().await;
+    assert_contains_all(
+        &m,
+        &[
+            r#"palisade_locks_acquisitions_total{outcome="granted"} 3"#,
+            r#"palisade_locks_acquisitions_total{outcome="held"} 2"#,
+            r#"palisade_locks_contended_waits_total{outcome="timeout"} 1"#,
+            r#"palisade_locks_renew_failures_total{reason="not_holder"} 1"#,
+            "palisade_locks_wait_seconds",
+            r#"palisade_http_requests_total{route="/v1/locks/{name}/acquire",method="POST",status="409"} 2"#,
+        ],
+    );
 }
 
 #[tokio::test]
 async fn bad_input_is_400_naming_every_field_and_never_500() {
     let p = spawn(&[]);
-    let (_, key) = p.tenant_with_key("locks-bad").await;
-    let api = Api::new(&p, &key);
+    let api = p.tenant_api("locks-bad").await;
     let fields = |v: &Value| -> Vec<String> {
         let errs = v["errors"].as_array().cloned().unwrap_or_default();
         errs.iter()
@@ -284,7 +272,7 @@ async fn bad_input_is_400_naming_every_field_and_never_500() {
         ),
     ];
     for (path, body, expected) in cases {
-        let res = api.post(&path, body.clone()).await;
+        let res = api.lock_post(&path, body.clone()).await;
         let v = problem(res, 400, "invalid-request").await;
         assert_eq!(fields(&v), expected, "{path} {body}: {v}");
         for f in expected {
@@ -298,27 +286,29 @@ async fn bad_input_is_400_naming_every_field_and_never_500() {
         }
     }
     // The wait limit follows the request timeout (30 s by default).
-    let r = api.post(
+    let r = api.lock_post(
         "job/acquire",
         json!({"holder": "h", "ttl_ms": 1000, "wait_ms": 29_001}),
     );
     let v = problem(r.await, 400, "invalid-request").await;
     assert!(v["detail"].as_str().unwrap().contains("29000"), "{v}");
     // Malformed bodies and paths.
-    let raw = |path: &str, body: &'static str| {
-        let url = format!("{}/v1/locks/{path}", api.url);
-        let ct = "application/json";
-        api.c
-            .post(url)
-            .bearer_auth(&key)
-            .header("content-type", ct)
-            .body(body)
-            .send()
-    };
-    problem(raw("job/acquire", "{").await.unwrap(), 400, "invalid-json").await;
+    let raw =
+        |path: &'static str, body: &'static str| api.post_raw(path, Some("application/json"), body);
+    problem(raw("/v1/locks/job/acquire", "{").await, 400, "invalid-json").await;
     let typo = r#"{"holder":"h","ttl":1000}"#;
-    problem(raw("job/acquire", typo).await.unwrap(), 400, "invalid-json").await;
-    problem(raw("%FF/acquire", "{}").await.unwrap(), 400, "invalid-path").await;
+    problem(
+        raw("/v1/locks/job/acquire", typo).await,
+        400,
+        "invalid-json",
+    )
+    .await;
+    problem(
+        raw("/v1/locks/%FF/acquire", "{}").await,
+        400,
+        "invalid-path",
+    )
+    .await;
     problem(api.inspect(&long).await, 400, "invalid-request").await;
     let anon = api
         .c
@@ -335,12 +325,7 @@ async fn bad_input_is_400_naming_every_field_and_never_500() {
         "lock-not-holder",
     )
     .await;
-    let m = reqwest::get(p.at("/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let m = p.metrics().await;
     assert!(!m.contains(r#"status="500""#), "no 500 at all:\n{m}");
 }
 
@@ -349,32 +334,10 @@ async fn paused_holder(api: &Api) {
     let name = unique("paused");
     let a = api.granted(&name, "a", 300, 0).await;
     tokio::time::sleep(Duration::from_millis(600)).await;
-    problem(
-        api.renew(&name, "a", &a["token"], 1_000).await,
-        409,
-        "lock-expired",
-    )
-    .await;
-    problem(
-        api.release(&name, "a", &a["token"]).await,
-        409,
-        "lock-expired",
-    )
-    .await;
+    api.refused(&name, "a", &a, "lock-expired").await;
     let b = api.granted(&name, "b", 5_000, 0).await;
     assert!(token(&b) > token(&a), "successor's token is higher");
-    problem(
-        api.renew(&name, "a", &a["token"], 1_000).await,
-        409,
-        "lock-not-holder",
-    )
-    .await;
-    problem(
-        api.release(&name, "a", &a["token"]).await,
-        409,
-        "lock-not-holder",
-    )
-    .await;
+    api.refused(&name, "a", &a, "lock-not-holder").await;
     let seen: Value = api.inspect(&name).await.json().await.unwrap();
     assert_eq!(
         (&seen["holder"], &seen["token"]),
@@ -385,8 +348,7 @@ async fn paused_holder(api: &Api) {
 #[tokio::test]
 async fn paused_holder_cannot_renew_or_release_embedded() {
     let p = spawn(&[]);
-    let (_, key) = p.tenant_with_key("locks-paused").await;
-    paused_holder(&Api::new(&p, &key)).await;
+    paused_holder(&p.tenant_api("locks-paused").await).await;
 }
 
 #[tokio::test]
@@ -395,8 +357,8 @@ async fn paused_holder_cannot_renew_or_release_postgres_and_redis() {
         let Some((a, b, key)) = two_shared("locks_paused", redis).await else {
             return;
         };
-        paused_holder(&Api::new(&a, &key)).await;
-        paused_holder(&Api::new(&b, &key)).await;
+        paused_holder(&a.api(&key)).await;
+        paused_holder(&b.api(&key)).await;
     }
 }
 
@@ -406,7 +368,7 @@ async fn sigkill_holder(redis: bool) {
     let Some((mut a, b, key)) = two_shared("locks_sigkill", redis).await else {
         return;
     };
-    let (api_a, api_b) = (Api::new(&a, &key), Api::new(&b, &key));
+    let (api_a, api_b) = (a.api(&key), b.api(&key));
     let name = unique("killed");
     let t0 = Instant::now();
     let first = api_a.granted(&name, "process-a", 1_000, 0).await;
@@ -536,7 +498,7 @@ async fn race(redis: bool) {
     for (p, proc_name) in [(&a, "a"), (&b, "b")] {
         for i in 0..2 {
             let w = race_worker(
-                Api::new(p, &key),
+                p.api(&key),
                 fence.clone(),
                 format!("{proc_name}{i}"),
                 done.clone(),
@@ -580,8 +542,7 @@ async fn racing_processes_never_hold_at_once_redis() {
 #[tokio::test]
 async fn sigterm_answers_a_waiting_acquire_before_exit() {
     let mut p = spawn(&[]);
-    let (_, key) = p.tenant_with_key("locks-drain").await;
-    let api = Api::new(&p, &key);
+    let api = p.tenant_api("locks-drain").await;
     let lease = api.granted("drain", "holder", 30_000, 0).await;
     let waiter = {
         let api = api.clone();
@@ -621,12 +582,7 @@ async fn sigterm_answers_a_waiting_acquire_before_exit() {
 #[tokio::test]
 async fn openapi_documents_the_lock_routes_with_409() {
     let p = spawn(&[]);
-    let doc: Value = reqwest::get(p.at("/openapi.json"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let doc = p.openapi().await;
     let paths = &doc["paths"];
     for (path, method, conflict) in [
         ("/v1/locks/{name}/acquire", "post", true),

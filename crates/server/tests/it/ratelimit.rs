@@ -4,59 +4,24 @@ mod caps;
 mod feed;
 mod multi;
 
-use crate::common::{palisade, problem, spawn_in, temp_dir, Proc};
+use crate::common::{
+    assert_config_errors, assert_contains_all, check_config, problem, spawn_in, temp_dir, Api,
+};
 use serde_json::{json, Value};
 
-/// A tenant's view of one server.
-pub struct Api {
-    pub c: reqwest::Client,
-    pub url: String,
-    pub key: String,
-}
-
+/// The rate-limit calls of a tenant's [`Api`].
 impl Api {
-    pub async fn for_tenant(p: &Proc, external_id: &str) -> Self {
-        let (_, key) = p.tenant_with_key(external_id).await;
-        Self::with_key(&p.url, &key)
-    }
-
-    pub fn with_key(url: &str, key: &str) -> Self {
-        Self {
-            c: reqwest::Client::new(),
-            url: url.to_owned(),
-            key: key.to_owned(),
-        }
-    }
-
-    pub async fn send(
-        &self,
-        method: reqwest::Method,
-        path: &str,
-        body: Option<Value>,
-    ) -> reqwest::Response {
-        let mut r = self
-            .c
-            .request(method, format!("{}{path}", self.url))
-            .bearer_auth(&self.key);
-        if let Some(b) = body {
-            r = r.json(&b);
-        }
-        r.send().await.unwrap()
-    }
-
     pub async fn put_policy(&self, name: &str, body: Value) -> reqwest::Response {
-        let path = format!("/v1/ratelimit/policies/{name}");
-        self.send(reqwest::Method::PUT, &path, Some(body)).await
+        self.put(&format!("/v1/ratelimit/policies/{name}"), body)
+            .await
     }
 
     pub async fn put_override(&self, body: Value) -> reqwest::Response {
-        self.send(reqwest::Method::PUT, "/v1/ratelimit/overrides", Some(body))
-            .await
+        self.put("/v1/ratelimit/overrides", body).await
     }
 
     pub async fn check(&self, body: Value) -> reqwest::Response {
-        self.send(reqwest::Method::POST, "/v1/ratelimit/check", Some(body))
-            .await
+        self.post("/v1/ratelimit/check", body).await
     }
 
     /// One check of `policy` for `key`; the decision body.
@@ -83,7 +48,7 @@ async fn check_answers_200_with_headers_for_allowed_and_denied() {
     let dir = temp_dir();
     std::fs::write(dir.join("palisade.toml"), CONFIG_POLICY).unwrap();
     let p = spawn_in(dir, &[]);
-    let a = Api::for_tenant(&p, "a").await;
+    let a = p.tenant_api("a").await;
     let res = a
         .put_policy(
             "api",
@@ -125,80 +90,53 @@ async fn check_answers_200_with_headers_for_allowed_and_denied() {
         .await;
     assert_eq!(other.json::<Value>().await.unwrap()["allowed"], true);
 
-    let metrics = reqwest::get(p.at("/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    for needle in [
-        "palisade_ratelimit_decisions_total{policy=\"api\",outcome=\"allowed\"}",
-        "palisade_ratelimit_decisions_total{policy=\"api\",outcome=\"limited\"}",
-        "palisade_ratelimit_store_seconds_bucket{result=\"ok\",le=",
-    ] {
-        assert!(metrics.contains(needle), "{needle} missing from /metrics");
-    }
+    let metrics = p.metrics().await;
+    assert_contains_all(
+        &metrics,
+        &[
+            "palisade_ratelimit_decisions_total{policy=\"api\",outcome=\"allowed\"}",
+            "palisade_ratelimit_decisions_total{policy=\"api\",outcome=\"limited\"}",
+            "palisade_ratelimit_store_seconds_bucket{result=\"ok\",le=",
+        ],
+    );
 }
 
 #[tokio::test]
 async fn policies_are_tenant_scoped_listed_and_deleted() {
     let p = spawn_in(temp_dir(), &[]);
-    let a = Api::for_tenant(&p, "a").await;
-    let b = Api::for_tenant(&p, "b").await;
+    let a = p.tenant_api("a").await;
+    let b = p.tenant_api("b").await;
     let pol =
         json!({"algorithm": "gcra", "quota": 10, "window": "1s", "burst": 3, "key": ["ip/64"]});
     for n in ["p1", "p2", "p3"] {
         assert_eq!(a.put_policy(n, pol.clone()).await.status(), 200);
     }
-    let page: Value = a
-        .send(reqwest::Method::GET, "/v1/ratelimit/policies?limit=2", None)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let page = a.get_json("/v1/ratelimit/policies?limit=2").await;
     assert_eq!(page["items"].as_array().unwrap().len(), 2);
     assert_eq!(page["items"][0]["policy"]["name"], "p1");
     assert_eq!(page["items"][0]["source"], "tenant");
     let cursor = page["next"].as_str().unwrap();
-    let page2: Value = a
-        .send(
-            reqwest::Method::GET,
-            &format!("/v1/ratelimit/policies?limit=2&cursor={cursor}"),
-            None,
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
+    let page2 = a
+        .get_json(&format!("/v1/ratelimit/policies?limit=2&cursor={cursor}"))
+        .await;
     assert_eq!(page2["items"][0]["policy"]["name"], "p3");
     assert!(page2["next"].is_null());
 
-    let get_b = b
-        .send(reqwest::Method::GET, "/v1/ratelimit/policies/p1", None)
-        .await;
+    let get_b = b.get("/v1/ratelimit/policies/p1").await;
     problem(get_b, 404, "policy-not-found").await;
     let check_b = b
         .check(json!({"checks": [{"policy": "p1", "key": "k"}]}))
         .await;
     problem(check_b, 404, "policy-not-found").await;
-    let del_b = b
-        .send(reqwest::Method::DELETE, "/v1/ratelimit/policies/p1", None)
-        .await;
+    let del_b = b.delete("/v1/ratelimit/policies/p1").await;
     problem(del_b, 404, "policy-not-found").await;
-    let list_b: Value = b
-        .send(reqwest::Method::GET, "/v1/ratelimit/policies", None)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let list_b = b.get_json("/v1/ratelimit/policies").await;
     assert_eq!(list_b["items"], json!([]));
 
     let ctx = json!({"checks": [{"policy": "p1"}], "context": {"ip": "2001:db8::1"}});
     let v: Value = a.check(ctx).await.json().await.unwrap();
     assert_eq!(v["results"][0]["key"], "ip=2001:db8::");
-    let del = a
-        .send(reqwest::Method::DELETE, "/v1/ratelimit/policies/p1", None)
-        .await;
+    let del = a.delete("/v1/ratelimit/policies/p1").await;
     assert_eq!(del.status(), 204);
     let gone = a
         .check(json!({"checks": [{"policy": "p1", "key": "k"}]}))
@@ -209,8 +147,8 @@ async fn policies_are_tenant_scoped_listed_and_deleted() {
 #[tokio::test]
 async fn overrides_apply_per_tenant_then_per_key() {
     let p = spawn_in(temp_dir(), &[]);
-    let a = Api::for_tenant(&p, "a").await;
-    let b = Api::for_tenant(&p, "b").await;
+    let a = p.tenant_api("a").await;
+    let b = p.tenant_api("b").await;
     let pol = json!({"algorithm": "fixed_window", "quota": 5, "window": "1h", "key": ["custom:x"]});
     a.put_policy("api", pol.clone()).await;
     b.put_policy("api", pol).await;
@@ -227,20 +165,9 @@ async fn overrides_apply_per_tenant_then_per_key() {
     );
     assert_eq!(a.check_one("api", "vip").await["results"][0]["limit"], 500);
     assert_eq!(b.check_one("api", "vip").await["results"][0]["limit"], 5);
-    let list: Value = a
-        .send(reqwest::Method::GET, "/v1/ratelimit/overrides", None)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let list = a.get_json("/v1/ratelimit/overrides").await;
     assert_eq!(list["items"].as_array().unwrap().len(), 2);
-    let del = a
-        .send(
-            reqwest::Method::DELETE,
-            "/v1/ratelimit/overrides/api?key=vip",
-            None,
-        )
-        .await;
+    let del = a.delete("/v1/ratelimit/overrides/api?key=vip").await;
     assert_eq!(del.status(), 204);
     assert_eq!(a.check_one("api", "vip").await["results"][0]["limit"], 50);
     let missing = b.put_override(json!({"policy": "nope", "quota": 1})).await;
@@ -264,7 +191,7 @@ fn fields(body: &Value) -> Vec<String> {
 #[tokio::test]
 async fn bad_input_is_a_4xx_problem_never_a_500() {
     let p = spawn_in(temp_dir(), &[]);
-    let a = Api::for_tenant(&p, "a").await;
+    let a = p.tenant_api("a").await;
     let bad = a
         .put_policy(
             "api",
@@ -337,9 +264,7 @@ async fn bad_input_is_a_4xx_problem_never_a_500() {
     );
     let res = a.check(json!({"checks": [{"policy": 5}]})).await;
     problem(res, 400, "invalid-json").await;
-    let res = a
-        .send(reqwest::Method::GET, "/v1/ratelimit/policies?limit=0", None)
-        .await;
+    let res = a.get("/v1/ratelimit/policies?limit=0").await;
     problem(res, 400, "invalid-request").await;
 }
 
@@ -352,22 +277,16 @@ fn check_config_reports_bad_policies_with_every_other_error() {
          [[ratelimit.policies]]\nname = \"a\"\nalgorithm = \"leaky\"\nquota = 0\nwindow = \"1ms\"\nkey = [\"tenant\"]\n",
     )
     .unwrap();
-    let out = palisade()
-        .arg("check-config")
-        .current_dir(&dir)
-        .env("PALISADE_LISTEN", "nope")
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    let err = String::from_utf8_lossy(&out.stderr);
-    for needle in [
-        "listen",
-        "ratelimit.store",
-        "ratelimit.fallback_deadline",
-        "ratelimit.policies[0].algorithm",
-        "ratelimit.policies[0].quota",
-        "ratelimit.policies[0].window",
-    ] {
-        assert!(err.contains(needle), "{needle} missing from:\n{err}");
-    }
+    let out = check_config(&dir, &[("PALISADE_LISTEN", "nope")]);
+    assert_config_errors(
+        &out,
+        &[
+            "listen",
+            "ratelimit.store",
+            "ratelimit.fallback_deadline",
+            "ratelimit.policies[0].algorithm",
+            "ratelimit.policies[0].quota",
+            "ratelimit.policies[0].window",
+        ],
+    );
 }

@@ -6,25 +6,12 @@ use serde_json::{json, Value};
 #[tokio::test]
 async fn tenant_create_is_idempotent_and_validated() {
     let p = spawn(&[]);
-    let op = p.operator_key();
-    let c = reqwest::Client::new();
+    let op = p.operator();
     let body = json!({"external_id": "acme-1", "name": "Acme"});
-    let a = c
-        .post(p.at("/v1/tenants"))
-        .bearer_auth(&op)
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
+    let a = op.post("/v1/tenants", body.clone()).await;
     assert_eq!(a.status(), 201);
     let a: Value = a.json().await.unwrap();
-    let b = c
-        .post(p.at("/v1/tenants"))
-        .bearer_auth(&op)
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
+    let b = op.post("/v1/tenants", body).await;
     assert_eq!(
         b.status(),
         200,
@@ -33,14 +20,8 @@ async fn tenant_create_is_idempotent_and_validated() {
     let b: Value = b.json().await.unwrap();
     assert_eq!(a["id"], b["id"]);
 
-    let bad = c
-        .post(p.at("/v1/tenants"))
-        .bearer_auth(&op)
-        .json(&json!({"external_id": "no spaces", "name": ""}))
-        .send()
-        .await
-        .unwrap();
-    let body = problem(bad, 400, "invalid-request").await;
+    let bad = json!({"external_id": "no spaces", "name": ""});
+    let body = problem(op.post("/v1/tenants", bad).await, 400, "invalid-request").await;
     let fields: Vec<_> = body["errors"]
         .as_array()
         .unwrap()
@@ -53,45 +34,23 @@ async fn tenant_create_is_idempotent_and_validated() {
         "every bad field is named"
     );
 
-    let unknown = c
-        .post(p.at("/v1/tenants"))
-        .bearer_auth(&op)
-        .json(&json!({"external_id": "x", "name": "y", "plan": "gold"}))
-        .send()
-        .await
-        .unwrap();
-    problem(unknown, 400, "invalid-json").await;
+    let unknown = json!({"external_id": "x", "name": "y", "plan": "gold"});
+    problem(op.post("/v1/tenants", unknown).await, 400, "invalid-json").await;
 }
 
 #[tokio::test]
 async fn keys_authenticate_are_scoped_and_revocable() {
     let p = spawn(&[]);
-    let op = p.operator_key();
-    let c = reqwest::Client::new();
+    let op = p.operator();
     let (ta, ka) = p.tenant_with_key("a").await;
     let (tb, _kb) = p.tenant_with_key("b").await;
     assert!(ka.starts_with("pal_key_"));
+    let a = p.api(&ka);
 
-    let me: Value = c
-        .get(p.at("/v1/me"))
-        .bearer_auth(&ka)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let me = a.get_json("/v1/me").await;
     assert_eq!(me["tenant"]["id"], ta.as_str());
 
-    let listed: Value = c
-        .get(p.at(&format!("/v1/tenants/{ta}/keys")))
-        .bearer_auth(&op)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let listed = op.get_json(&format!("/v1/tenants/{ta}/keys")).await;
     let listed_text = listed.to_string();
     assert!(
         !listed_text.contains(&ka[ka.len() - 40..]),
@@ -104,42 +63,25 @@ async fn keys_authenticate_are_scoped_and_revocable() {
     );
 
     // Another tenant's key answers 404, exactly like a missing one.
-    let cross = c
-        .delete(p.at(&format!("/v1/tenants/{tb}/keys/{key_id}")))
-        .bearer_auth(&op)
-        .send()
-        .await
-        .unwrap();
-    let missing = c
-        .delete(p.at(&format!("/v1/tenants/{tb}/keys/key_doesnotexist")))
-        .bearer_auth(&op)
-        .send()
-        .await
-        .unwrap();
+    let cross = op.delete(&format!("/v1/tenants/{tb}/keys/{key_id}")).await;
+    let missing = op
+        .delete(&format!("/v1/tenants/{tb}/keys/key_doesnotexist"))
+        .await;
     let (x, m) = (
         problem(cross, 404, "not-found").await,
         problem(missing, 404, "not-found").await,
     );
     assert_eq!(x["detail"], m["detail"]);
 
-    let rev = c
-        .delete(p.at(&format!("/v1/tenants/{ta}/keys/{key_id}")))
-        .bearer_auth(&op)
-        .send()
-        .await
-        .unwrap();
+    let rev = op.delete(&format!("/v1/tenants/{ta}/keys/{key_id}")).await;
     assert_eq!(rev.status(), 204);
-    let after = c.get(p.at("/v1/me")).bearer_auth(&ka).send().await.unwrap();
-    problem(after, 401, "unauthenticated").await;
-    let list = |status: &str| {
-        let url = p.at(&format!("/v1/tenants/{ta}/keys?status={status}"));
-        c.get(url).bearer_auth(&op).send()
-    };
-    let active: Value = list("active").await.unwrap().json().await.unwrap();
+    problem(a.get("/v1/me").await, 401, "unauthenticated").await;
+    let list = |status: &str| format!("/v1/tenants/{ta}/keys?status={status}");
+    let active = op.get_json(&list("active")).await;
     assert_eq!(active["items"].as_array().unwrap().len(), 0);
-    let revoked: Value = list("revoked").await.unwrap().json().await.unwrap();
+    let revoked = op.get_json(&list("revoked")).await;
     assert_eq!(revoked["items"][0]["id"], key_id.as_str());
-    let bad = problem(list("deleted").await.unwrap(), 400, "invalid-query").await;
+    let bad = problem(op.get(&list("deleted")).await, 400, "invalid-query").await;
     let detail = bad["detail"].as_str().unwrap();
     assert!(
         detail.contains("active") && detail.contains("revoked") && detail.contains("all"),
@@ -154,81 +96,45 @@ async fn keys_authenticate_are_scoped_and_revocable() {
 #[tokio::test]
 async fn wrong_kind_of_key_or_no_key() {
     let p = spawn(&[]);
-    let op = p.operator_key();
-    let c = reqwest::Client::new();
+    let op = p.operator();
     let (_t, k) = p.tenant_with_key("kinds").await;
-    let r = c
+    problem(p.api(&k).get("/v1/tenants").await, 403, "forbidden").await;
+    problem(op.get("/v1/me").await, 403, "forbidden").await;
+    let r = reqwest::Client::new()
         .get(p.at("/v1/tenants"))
-        .bearer_auth(&k)
         .send()
         .await
         .unwrap();
-    problem(r, 403, "forbidden").await;
-    let r = c.get(p.at("/v1/me")).bearer_auth(&op).send().await.unwrap();
-    problem(r, 403, "forbidden").await;
-    let r = c.get(p.at("/v1/tenants")).send().await.unwrap();
     assert_eq!(r.headers()["www-authenticate"], "Bearer");
     problem(r, 401, "unauthenticated").await;
     let last = if k.ends_with('X') { "Y" } else { "X" };
     let forged = format!("{}{last}", &k[..k.len() - 1]);
-    let r = c
-        .get(p.at("/v1/me"))
-        .bearer_auth(forged)
-        .send()
-        .await
-        .unwrap();
-    problem(r, 401, "unauthenticated").await;
-    let r = c
-        .get(p.at("/v1/tenants/ten_nope"))
-        .bearer_auth(&op)
-        .send()
-        .await
-        .unwrap();
-    problem(r, 404, "not-found").await;
-    let r = c
-        .get(p.at("/v1/tenants/bad:id"))
-        .bearer_auth(&op)
-        .send()
-        .await
-        .unwrap();
-    problem(r, 404, "not-found").await;
+    problem(p.api(&forged).get("/v1/me").await, 401, "unauthenticated").await;
+    problem(op.get("/v1/tenants/ten_nope").await, 404, "not-found").await;
+    problem(op.get("/v1/tenants/bad:id").await, 404, "not-found").await;
 }
 
 #[tokio::test]
 async fn tenants_list_pages_with_a_cursor() {
     let p = spawn(&[]);
-    let op = p.operator_key();
-    let c = reqwest::Client::new();
+    let op = p.operator();
     for i in 0..5 {
         p.tenant_with_key(&format!("page-{i}")).await;
     }
     let mut ids = Vec::new();
-    let mut url = p.at("/v1/tenants?limit=2");
+    let mut path = "/v1/tenants?limit=2".to_owned();
     loop {
-        let page: Value = c
-            .get(&url)
-            .bearer_auth(&op)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let page = op.get_json(&path).await;
         let items = page["items"].as_array().unwrap();
         assert!(items.len() <= 2);
         ids.extend(items.iter().map(|t| t["id"].as_str().unwrap().to_owned()));
         match page["next"].as_str() {
-            Some(n) => url = p.at(&format!("/v1/tenants?limit=2&cursor={n}")),
+            Some(n) => path = format!("/v1/tenants?limit=2&cursor={n}"),
             None => break,
         }
     }
     assert_eq!(ids.len(), 5);
-    let r = c
-        .get(p.at("/v1/tenants?limit=500"))
-        .bearer_auth(&op)
-        .send()
-        .await
-        .unwrap();
+    let r = op.get("/v1/tenants?limit=500").await;
     let b = problem(r, 400, "invalid-request").await;
     assert_eq!(b["errors"][0]["field"], "limit");
 }

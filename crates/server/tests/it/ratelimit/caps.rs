@@ -1,7 +1,9 @@
 //! Per-tenant caps on policies and overrides over HTTP, and their configuration.
 
-use super::Api;
-use crate::common::{palisade, problem, spawn_in, temp_dir};
+use crate::common::{
+    assert_config_errors, assert_contains_all, check_config, check_config_file, problem, spawn_in,
+    temp_dir, Api,
+};
 use serde_json::json;
 
 fn pol(quota: u64) -> serde_json::Value {
@@ -17,8 +19,8 @@ async fn creating_past_the_policy_cap_is_a_409_problem_naming_the_limit() {
             ("PALISADE_RATELIMIT__MAX_OVERRIDES_PER_TENANT", "2"),
         ],
     );
-    let a = Api::for_tenant(&p, "a").await;
-    let b = Api::for_tenant(&p, "b").await;
+    let a = p.tenant_api("a").await;
+    let b = p.tenant_api("b").await;
     for n in ["p1", "p2", "p3"] {
         assert_eq!(a.put_policy(n, pol(10)).await.status(), 200);
     }
@@ -49,9 +51,7 @@ async fn creating_past_the_policy_cap_is_a_409_problem_naming_the_limit() {
         200,
         "another tenant counts apart"
     );
-    let del = a
-        .send(reqwest::Method::DELETE, "/v1/ratelimit/policies/p1", None)
-        .await;
+    let del = a.delete("/v1/ratelimit/policies/p1").await;
     assert_eq!(del.status(), 204);
     assert_eq!(a.put_policy("p4", pol(10)).await.status(), 200);
 
@@ -75,12 +75,12 @@ async fn concurrent_creates_at_the_cap_admit_exactly_one() {
         temp_dir(),
         &[("PALISADE_RATELIMIT__MAX_POLICIES_PER_TENANT", "5")],
     );
-    let a = Api::for_tenant(&p, "a").await;
+    let a = p.tenant_api("a").await;
     for n in ["p1", "p2", "p3", "p4"] {
         assert_eq!(a.put_policy(n, pol(10)).await.status(), 200);
     }
     let tasks = (0..10).map(|i| {
-        let a = Api::with_key(&a.url, &a.key);
+        let a = Api::new(&a.url, &a.key);
         tokio::spawn(async move { a.put_policy(&format!("new{i}"), pol(10)).await.status() })
     });
     let mut statuses: Vec<u16> = Vec::new();
@@ -100,48 +100,39 @@ fn caps_and_change_retention_are_configured_and_checked() {
          max_overrides_per_tenant = 70\n",
     )
     .unwrap();
-    let out = palisade()
-        .arg("check-config")
-        .current_dir(&dir)
-        .output()
-        .unwrap();
+    let out = check_config(&dir, &[]);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    for needle in [
-        "change_retention: 7200s",
-        "max_policies_per_tenant: 7",
-        "70",
-    ] {
-        assert!(text.contains(needle), "{needle} missing from:\n{text}");
-    }
-    let out = palisade()
-        .arg("check-config")
-        .current_dir(temp_dir())
-        .env("PALISADE_RATELIMIT__CHANGE_RETENTION", "0s")
-        .env("PALISADE_RATELIMIT__MAX_POLICIES_PER_TENANT", "0")
-        .env("PALISADE_RATELIMIT__MAX_OVERRIDES_PER_TENANT", "0")
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    let err = String::from_utf8_lossy(&out.stderr);
-    for needle in [
-        "ratelimit.change_retention",
-        "ratelimit.max_policies_per_tenant",
-        "ratelimit.max_overrides_per_tenant",
-    ] {
-        assert!(err.contains(needle), "{needle} missing from:\n{err}");
-    }
+    assert_contains_all(
+        &text,
+        &[
+            "change_retention: 7200s",
+            "max_policies_per_tenant: 7",
+            "70",
+        ],
+    );
+    let out = check_config(
+        &temp_dir(),
+        &[
+            ("PALISADE_RATELIMIT__CHANGE_RETENTION", "0s"),
+            ("PALISADE_RATELIMIT__MAX_POLICIES_PER_TENANT", "0"),
+            ("PALISADE_RATELIMIT__MAX_OVERRIDES_PER_TENANT", "0"),
+        ],
+    );
+    assert_config_errors(
+        &out,
+        &[
+            "ratelimit.change_retention",
+            "ratelimit.max_policies_per_tenant",
+            "ratelimit.max_overrides_per_tenant",
+        ],
+    );
     let typo = dir.join("typo.toml");
     std::fs::write(&typo, "[ratelimit]\nchange_retension = \"1h\"\n").unwrap();
-    let out = palisade()
-        .arg("check-config")
-        .arg("--config")
-        .arg(&typo)
-        .output()
-        .unwrap();
+    let out = check_config_file(&typo);
     assert_eq!(out.status.code(), Some(2), "unknown keys are errors");
 }

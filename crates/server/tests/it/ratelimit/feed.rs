@@ -7,13 +7,9 @@ use serde_json::{json, Value};
 use std::time::Duration;
 
 async fn pruned_total(p: &Proc) -> u64 {
-    let m = reqwest::get(p.at("/metrics"))
+    p.metrics()
         .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    m.lines()
+        .lines()
         .find_map(|l| l.strip_prefix("palisade_ratelimit_changes_pruned_total "))
         .map_or(0, |v| v.trim().parse::<f64>().unwrap() as u64)
 }
@@ -59,17 +55,9 @@ async fn a_lagging_and_a_fresh_instance_converge_after_the_feed_was_pruned() {
     assert_eq!(limit(&b.check_one("p1", "k").await), 77, "b caught up");
     assert_eq!(limit(&b.check_one("p2", "k").await), 5);
 
-    let del = a
-        .send(
-            reqwest::Method::DELETE,
-            "/v1/ratelimit/overrides/p1?key=k",
-            None,
-        )
-        .await;
+    let del = a.delete("/v1/ratelimit/overrides/p1?key=k").await;
     assert_eq!(del.status(), 204);
-    let del = a
-        .send(reqwest::Method::DELETE, "/v1/ratelimit/policies/p2", None)
-        .await;
+    let del = a.delete("/v1/ratelimit/policies/p2").await;
     assert_eq!(del.status(), 204);
     assert_eq!(a.put_policy("p3", pol.clone()).await.status(), 200);
     assert_eq!(
@@ -109,7 +97,7 @@ async fn a_lagging_and_a_fresh_instance_converge_after_the_feed_was_pruned() {
     );
 
     let fresh = with(&[]);
-    let c = super::Api::with_key(&fresh.url, &a.key);
+    let c = fresh.api(&a.key);
     assert_eq!(limit(&c.check_one("p1", "k").await), 5);
     let p2 = c
         .check(json!({"checks": [{"policy": "p2", "key": "k"}]}))

@@ -6,8 +6,7 @@
 //! instances add nothing on top (every decision is one atomic step in the shared store, and
 //! the fallback deadline is raised so no decision falls back).
 
-use super::Api;
-use crate::common::{spawn_in, temp_dir, Proc};
+use crate::common::{spawn_in, temp_dir, Api, Proc};
 use palisade_testkit::backends;
 use palisade_testkit::own_redis::OwnRedis;
 use serde_json::{json, Value};
@@ -24,30 +23,8 @@ fn instances(n: usize, env: &[(&str, &str)]) -> Vec<Proc> {
 
 /// A tenant created through `p`, with a key; its API on every instance.
 pub(super) async fn tenant(ps: &[Proc], external_id: &str) -> Vec<Api> {
-    let c = reqwest::Client::new();
-    let t: Value = c
-        .post(ps[0].at("/v1/tenants"))
-        .bearer_auth(OP_KEY)
-        .json(&json!({"external_id": external_id, "name": "T"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let id = t["id"].as_str().unwrap();
-    let k: Value = c
-        .post(ps[0].at(&format!("/v1/tenants/{id}/keys")))
-        .bearer_auth(OP_KEY)
-        .json(&json!({"name": "k"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let key = k["secret"].as_str().unwrap();
-    ps.iter().map(|p| Api::with_key(&p.url, key)).collect()
+    let (_, key) = ps[0].api(OP_KEY).tenant_with_key(external_id).await;
+    ps.iter().map(|p| p.api(&key)).collect()
 }
 
 /// True when `api`'s instance knows `policy` (a cost-0 check consumes nothing).
@@ -83,7 +60,7 @@ async fn load(apis: &[Api], policy: &str, clients: usize, each: usize) -> Tally 
     let mut tasks = Vec::new();
     for a in apis {
         for _ in 0..clients {
-            let a = Api::with_key(&a.url, &a.key);
+            let a = Api::new(&a.url, &a.key);
             let policy = policy.to_owned();
             tasks.push(tokio::spawn(async move {
                 let mut t = Tally::default();
@@ -224,13 +201,7 @@ async fn an_override_set_on_one_instance_applies_on_another_within_seconds() {
         "per key"
     );
 
-    let del = apis[0]
-        .send(
-            reqwest::Method::DELETE,
-            "/v1/ratelimit/overrides/api?key=k",
-            None,
-        )
-        .await;
+    let del = apis[0].delete("/v1/ratelimit/overrides/api?key=k").await;
     assert_eq!(del.status(), 204);
     let mut back = false;
     for _ in 0..100 {
@@ -338,12 +309,7 @@ async fn redis_dying_mid_load_falls_back_without_errors_and_recovers() {
     }
     for p in &ps {
         assert!(count(p, "rate limit store recovered") >= 1);
-        let m = reqwest::get(p.at("/metrics"))
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let m = p.metrics().await;
         assert!(
             m.contains("outcome=\"fallback\""),
             "fallback decisions counted"
