@@ -1,7 +1,8 @@
-//! Per-request plumbing: request id, the request span and access log, metrics, deadline.
+//! Per-request plumbing: request id, the request span and access log, metrics, deadline,
+//! connection close after a 413.
 
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::{HeaderName, HeaderValue, StatusCode};
+use axum::http::{header, HeaderName, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use palisade_core::Problem;
@@ -58,6 +59,18 @@ pub async fn observe(req: Request, next: Next) -> Response {
         .record(latency.as_secs_f64());
     if let Ok(v) = HeaderValue::from_str(&id) {
         res.headers_mut().insert(REQUEST_ID.clone(), v);
+    }
+    res
+}
+
+/// Adds `Connection: close` to a 413: the rest of the oversized body was never read, so the
+/// server closes the connection after answering, and says so, so no client reuses it for its
+/// next request (which would fail mid-flight).
+pub async fn close_after_413(req: Request, next: Next) -> Response {
+    let mut res = next.run(req).await;
+    if res.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        res.headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
     }
     res
 }

@@ -65,12 +65,13 @@ pub fn router(state: AppState) -> Router {
     with_middleware(app, &cfg.http)
 }
 
-/// Wraps routes in Palisade's middleware: problem fallbacks, body limit, panic catcher,
-/// deadline, request id + access log + metrics (outermost).
+/// Wraps routes in Palisade's middleware: problem fallbacks, body limit (a 413 closes the
+/// connection), panic catcher, deadline, request id + access log + metrics (outermost).
 pub fn with_middleware(app: Router, cfg: &HttpConfig) -> Router {
     app.fallback(middleware::not_found)
         .method_not_allowed_fallback(middleware::method_not_allowed)
         .layer(DefaultBodyLimit::max(cfg.body_limit.as_u64() as usize))
+        .layer(axum::middleware::from_fn(middleware::close_after_413))
         .layer(CatchPanicLayer::custom(middleware::panic_response))
         .layer(axum::middleware::from_fn_with_state(
             cfg.request_timeout,
