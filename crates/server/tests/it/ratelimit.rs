@@ -102,6 +102,32 @@ async fn check_answers_200_with_headers_for_allowed_and_denied() {
 }
 
 #[tokio::test]
+async fn request_values_cannot_spend_another_requests_quota() {
+    let p = spawn_in(temp_dir(), &[]);
+    let a = p.tenant_api("a").await;
+    let pol = json!({"algorithm": "fixed_window", "quota": 1, "window": "1h",
+                     "key": ["principal", "route"]});
+    assert_eq!(a.put_policy("api", pol).await.status(), 200);
+    let check = |principal: &str, route: Option<&str>| {
+        let ctx = json!({"principal": principal, "route": route});
+        a.check(json!({"checks": [{"policy": "api"}], "context": ctx}))
+    };
+    // The victim: principal `a` on route `x|route=-`.
+    let victim: Value = check("a", Some("x|route=-")).await.json().await.unwrap();
+    assert_eq!(victim["allowed"], true);
+    // Unencoded, this principal would build the victim's key and be denied.
+    let forger: Value = check("a|route=x", None).await.json().await.unwrap();
+    assert_eq!(forger["allowed"], true, "{forger}");
+    assert_ne!(forger["results"][0]["key"], victim["results"][0]["key"]);
+    assert_eq!(forger["results"][0]["key"], "principal=a%7Croute=x|route=-");
+    let again: Value = check("a", Some("x|route=-")).await.json().await.unwrap();
+    assert_eq!(
+        again["allowed"], false,
+        "the victim's own quota still holds"
+    );
+}
+
+#[tokio::test]
 async fn policies_are_tenant_scoped_listed_and_deleted() {
     let p = spawn_in(temp_dir(), &[]);
     let a = p.tenant_api("a").await;
