@@ -13,7 +13,7 @@ use palisade_idempotency::{
     BeginOutcome, EntryRef, EntryToken, EntryUpdate, IdempotencyBegin, IdempotencyComplete,
     RecoveryPointSet,
 };
-use sqlx::{ColumnIndex, Encode, Executor, IntoArguments, Row, Type};
+use sqlx::{ColumnIndex, Encode, Executor, IntoArguments, Type};
 use std::time::Duration;
 
 const CLAIM: &str = "
@@ -68,20 +68,20 @@ where
     String: Value<D>,
     Vec<u8>: Value<D>,
 {
-    fn entry_row(r: &D::Row) -> EntryRow {
-        EntryRow {
-            fingerprint: r.get("fingerprint"),
-            token_hash: r.get("token_hash"),
-            attempt: i64::from(r.get::<i32, _>("attempt")),
-            state: r.get("state"),
-            locked_until_ms: r.get("locked_until_ms"),
-            expires_at_ms: r.get("expires_at_ms"),
-            recovery_name: r.get("recovery_name"),
-            recovery_data: r.get("recovery_data"),
-            response_status: r.get::<Option<i32>, _>("response_status").map(i64::from),
-            response_headers: r.get("response_headers"),
-            response_body: r.get("response_body"),
-        }
+    fn entry_row(r: &D::Row) -> Result<EntryRow, StoreError> {
+        Ok(EntryRow {
+            fingerprint: Self::col(r, "fingerprint")?,
+            token_hash: Self::col(r, "token_hash")?,
+            attempt: i64::from(Self::col::<i32>(r, "attempt")?),
+            state: Self::col(r, "state")?,
+            locked_until_ms: Self::col(r, "locked_until_ms")?,
+            expires_at_ms: Self::col(r, "expires_at_ms")?,
+            recovery_name: Self::col(r, "recovery_name")?,
+            recovery_data: Self::col(r, "recovery_data")?,
+            response_status: Self::col::<Option<i32>>(r, "response_status")?.map(i64::from),
+            response_headers: Self::col(r, "response_headers")?,
+            response_body: Self::col(r, "response_body")?,
+        })
     }
 
     async fn idem_read(
@@ -99,7 +99,7 @@ where
         .fetch_optional(self.pool())
         .await
         .map_err(D::map_err)?;
-        Ok(row.as_ref().map(Self::entry_row))
+        row.as_ref().map(Self::entry_row).transpose()
     }
 
     async fn idem_claim(
@@ -124,8 +124,11 @@ where
         let Some(r) = row else { return Ok(None) };
         Ok(Some(BeginOutcome::Proceed {
             token,
-            recovery_point: row::decode_point(r.get("recovery_name"), r.get("recovery_data"))?,
-            attempt: attempt(r.get("attempt")),
+            recovery_point: row::decode_point(
+                Self::col(&r, "recovery_name")?,
+                Self::col(&r, "recovery_data")?,
+            )?,
+            attempt: attempt(Self::col(&r, "attempt")?),
         }))
     }
 

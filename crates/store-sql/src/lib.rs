@@ -31,7 +31,7 @@ pub mod __private {
 }
 
 use palisade_core::{SharedClock, StoreError, SystemClock};
-use sqlx::{Database, Pool, Transaction};
+use sqlx::{ColumnIndex, Database, Decode, Pool, Row, Transaction, Type};
 
 /// A pool of database `D` and the store clock: the shared operations run on it.
 #[derive(Debug)]
@@ -80,5 +80,16 @@ impl<D: Database> SqlStore<D> {
     /// The store clock's time (ms).
     pub fn now_ms(&self) -> i64 {
         self.clock.now_ms()
+    }
+
+    /// Column `name` of `r`; a missing or undecodable column (a damaged row) is
+    /// [`StoreError::Corrupt`] ([`Dialect::map_err`]), never a panic.
+    fn col<'r, T>(r: &'r D::Row, name: &str) -> Result<T, StoreError>
+    where
+        D: Dialect,
+        T: Decode<'r, D> + Type<D>,
+        for<'a> &'a str: ColumnIndex<D::Row>,
+    {
+        r.try_get(name).map_err(D::map_err)
     }
 }

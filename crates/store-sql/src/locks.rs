@@ -16,7 +16,7 @@ use palisade_locks::{
     Acquired, FencingToken, HolderId, Lease, LeaseCheck, LockAcquire, LockName, LockRelease,
     LockRenew,
 };
-use sqlx::{ColumnIndex, Encode, Executor, IntoArguments, Row, Type};
+use sqlx::{ColumnIndex, Encode, Executor, IntoArguments, Type};
 
 const ACQUIRE: &str = "
 INSERT INTO locks (tenant_id, name, holder, token, expires_at_ms, took_over_expired)
@@ -52,13 +52,13 @@ where
     String: Value<D>,
 {
     fn lease(name: &LockName, r: &D::Row) -> Result<Lease, StoreError> {
-        let holder: String = r.try_get("holder").map_err(D::map_err)?;
-        let token: i64 = r.try_get("token").map_err(D::map_err)?;
+        let holder: String = Self::col(r, "holder")?;
+        let token: i64 = Self::col(r, "token")?;
         Ok(Lease {
             name: name.clone(),
             holder: HolderId::parse(&holder).map_err(|e| StoreError::Corrupt(e.message))?,
             token: FencingToken(token as u64),
-            expires_at_ms: r.try_get("expires_at_ms").map_err(D::map_err)?,
+            expires_at_ms: Self::col(r, "expires_at_ms")?,
         })
     }
 
@@ -81,7 +81,7 @@ where
         row.map(|r| {
             Ok(Acquired::Granted {
                 lease: Self::lease(&req.name, &r)?,
-                took_over_expired: r.try_get("took_over_expired").map_err(D::map_err)?,
+                took_over_expired: Self::col(&r, "took_over_expired")?,
             })
         })
         .transpose()
@@ -103,13 +103,13 @@ where
             .fetch_optional(self.pool())
             .await
             .map_err(D::map_err)?;
-        let grant = row.map(|r| {
-            let token: i64 = r.get("token");
-            (
-                r.get::<Option<String>, _>("holder"),
-                FencingToken(token as u64),
-            )
-        });
+        let grant = row
+            .map(|r| {
+                let token: i64 = Self::col(&r, "token")?;
+                let holder: Option<String> = Self::col(&r, "holder")?;
+                Ok::<_, StoreError>((holder, FencingToken(token as u64)))
+            })
+            .transpose()?;
         let grant = grant
             .as_ref()
             .and_then(|(h, t)| h.as_deref().map(|h| (h, *t)));

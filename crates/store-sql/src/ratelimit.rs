@@ -11,7 +11,7 @@ use palisade_ratelimit::{
     ChangeKind, ConfigChange, ConfigChanges, ConfigSnapshot, OverrideRecord, Policy, PolicyRecord,
     RateOverride,
 };
-use sqlx::{ColumnIndex, Encode, Executor, IntoArguments, Row, Transaction, Type};
+use sqlx::{ColumnIndex, Encode, Executor, IntoArguments, Transaction, Type};
 
 fn corrupt(e: impl std::fmt::Display) -> StoreError {
     StoreError::Corrupt(e.to_string())
@@ -38,17 +38,18 @@ where
 {
     fn policy_row(r: &D::Row) -> Result<PolicyRecord, StoreError> {
         Ok(PolicyRecord {
-            policy: serde_json::from_str(&r.get::<String, _>("policy")).map_err(corrupt)?,
-            version: r.get("version"),
-            updated_at_ms: r.get("updated_at_ms"),
+            policy: serde_json::from_str(&Self::col::<String>(r, "policy")?).map_err(corrupt)?,
+            version: Self::col(r, "version")?,
+            updated_at_ms: Self::col(r, "updated_at_ms")?,
         })
     }
 
     fn override_row(r: &D::Row) -> Result<OverrideRecord, StoreError> {
         Ok(OverrideRecord {
-            rate_override: serde_json::from_str(&r.get::<String, _>("body")).map_err(corrupt)?,
-            version: r.get("version"),
-            updated_at_ms: r.get("updated_at_ms"),
+            rate_override: serde_json::from_str(&Self::col::<String>(r, "body")?)
+                .map_err(corrupt)?,
+            version: Self::col(r, "version")?,
+            updated_at_ms: Self::col(r, "updated_at_ms")?,
         })
     }
 
@@ -313,9 +314,11 @@ where
             .iter()
             .map(|r| {
                 Ok(ConfigChange {
-                    tenant: TenantId::parse(&r.get::<String, _>("tenant_id")).map_err(corrupt)?,
-                    version: r.get("version"),
-                    change: serde_json::from_str(&r.get::<String, _>("change")).map_err(corrupt)?,
+                    tenant: TenantId::parse(&Self::col::<String>(r, "tenant_id")?)
+                        .map_err(corrupt)?,
+                    version: Self::col(r, "version")?,
+                    change: serde_json::from_str(&Self::col::<String>(r, "change")?)
+                        .map_err(corrupt)?,
                 })
             })
             .collect::<Result<_, StoreError>>()?;
@@ -369,7 +372,10 @@ where
             .map_err(D::map_err)?;
         rows.iter()
             .map(|r| {
-                ConfigSnapshot::entry(&r.get::<String, _>("tenant_id"), &r.get::<String, _>("doc"))
+                ConfigSnapshot::entry(
+                    &Self::col::<String>(r, "tenant_id")?,
+                    &Self::col::<String>(r, "doc")?,
+                )
             })
             .collect()
     }

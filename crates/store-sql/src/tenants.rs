@@ -3,7 +3,7 @@
 use crate::{Dialect, SqlStore, Value};
 use palisade_core::{Page, PageRequest, StoreError, TenantId};
 use palisade_tenancy::{ApiKey, KeyRecord, KeyStatus, Tenant, TenantCreate};
-use sqlx::{ColumnIndex, Encode, Executor, IntoArguments, Row, Type};
+use sqlx::{ColumnIndex, Encode, Executor, IntoArguments, Type};
 
 fn tenant_id(s: String) -> Result<TenantId, StoreError> {
     TenantId::parse(&s).map_err(|e| StoreError::Corrupt(e.to_string()))
@@ -20,24 +20,24 @@ where
 {
     fn tenant(r: &D::Row) -> Result<Tenant, StoreError> {
         Ok(Tenant {
-            id: tenant_id(r.get("id"))?,
-            external_id: r.get("external_id"),
-            name: r.get("name"),
-            created_at_ms: r.get("created_at_ms"),
+            id: tenant_id(Self::col(r, "id")?)?,
+            external_id: Self::col(r, "external_id")?,
+            name: Self::col(r, "name")?,
+            created_at_ms: Self::col(r, "created_at_ms")?,
         })
     }
 
     fn key(r: &D::Row) -> Result<KeyRecord, StoreError> {
         Ok(KeyRecord {
             key: ApiKey {
-                id: r.get("id"),
-                tenant_id: tenant_id(r.get("tenant_id"))?,
-                name: r.get("name"),
-                created_at_ms: r.get("created_at_ms"),
-                last_used_at_ms: r.get("last_used_at_ms"),
-                revoked_at_ms: r.get("revoked_at_ms"),
+                id: Self::col(r, "id")?,
+                tenant_id: tenant_id(Self::col(r, "tenant_id")?)?,
+                name: Self::col(r, "name")?,
+                created_at_ms: Self::col(r, "created_at_ms")?,
+                last_used_at_ms: Self::col(r, "last_used_at_ms")?,
+                revoked_at_ms: Self::col(r, "revoked_at_ms")?,
             },
-            secret_hash: r.get("secret_hash"),
+            secret_hash: Self::col(r, "secret_hash")?,
         })
     }
 

@@ -30,12 +30,14 @@ async fn load(
     .fetch_optional(&mut **tx)
     .await
     .map_err(map_err)?;
-    Ok(row.map(|r| KeyState {
-        algo: r
-            .get::<Option<String>, _>("state")
-            .and_then(|s| AlgoState::decode(&s)),
-        blocked_until_ms: r.get("blocked_until_ms"),
-    }))
+    row.map(|r| {
+        let state: Option<String> = r.try_get("state").map_err(map_err)?;
+        Ok(KeyState {
+            algo: state.and_then(|s| AlgoState::decode(&s)),
+            blocked_until_ms: r.try_get("blocked_until_ms").map_err(map_err)?,
+        })
+    })
+    .transpose()
 }
 
 async fn save(

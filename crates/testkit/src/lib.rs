@@ -6,6 +6,7 @@ use palisade_core::ManualClock;
 use std::sync::Arc;
 
 pub mod backends;
+pub mod corrupt;
 pub mod idempotency;
 pub mod locks;
 pub mod own_redis;

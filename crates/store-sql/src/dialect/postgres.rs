@@ -26,9 +26,9 @@ impl Dialect for Postgres {
                 Some("57014") => StoreError::Timeout,
                 _ => StoreError::Backend(e.to_string()),
             },
-            sqlx::Error::ColumnDecode { .. } | sqlx::Error::Decode(_) => {
-                StoreError::Corrupt(e.to_string())
-            }
+            sqlx::Error::ColumnDecode { .. }
+            | sqlx::Error::ColumnNotFound(_)
+            | sqlx::Error::Decode(_) => StoreError::Corrupt(e.to_string()),
             _ => StoreError::Backend(e.to_string()),
         }
     }

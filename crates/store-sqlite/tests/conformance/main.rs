@@ -1,6 +1,7 @@
 //! Every conformance suite (and backend-specific test) against this store, in one test binary.
 
 mod common;
+mod corrupt;
 mod idempotency;
 mod locks;
 mod ratelimit;
