@@ -1,5 +1,7 @@
 //! Key parts of a policy and how a request's key is built from them.
 
+use palisade_core::redact::is_sensitive_field;
+use palisade_core::secret::sha256_hex;
 use palisade_core::TenantId;
 use serde::{Deserialize, Serialize};
 use std::fmt::{self, Write as _};
@@ -128,8 +130,10 @@ pub fn aggregate_ip(ip: IpAddr, ipv6_prefix: Option<u8>) -> IpAddr {
 /// Builds the key `part=value|part=value`. A missing or empty value is `-`; in a value, `%`,
 /// `|` and a whole value `-` are percent-encoded (`%25`, `%7C`, `%2D`), so two different
 /// contexts never build the same key (a request cannot spend another's quota by putting `|`
-/// in its principal, route or header). The result may exceed [`MAX_KEY_BYTES`]; checks reject
-/// such keys.
+/// in its principal, route or header). A header whose name marks a secret (`authorization`,
+/// `x-api-key`, `cookie`, … as the log redaction decides) is keyed by the SHA-256 of its value,
+/// so no store holds the secret. The result may exceed [`MAX_KEY_BYTES`]; checks reject such
+/// keys.
 pub fn build_key(parts: &[KeyPart], ctx: &KeyContext<'_>) -> String {
     let mut out = String::with_capacity(64);
     for (i, p) in parts.iter().enumerate() {
@@ -149,7 +153,12 @@ pub fn build_key(parts: &[KeyPart], ctx: &KeyContext<'_>) -> String {
                     .headers
                     .and_then(|m| m.get(h.as_str()))
                     .and_then(|v| v.to_str().ok());
-                write!(out, "header:{h}={}", Value(v))
+                match v.filter(|v| !v.is_empty() && is_sensitive_field(h)) {
+                    Some(secret) => {
+                        write!(out, "header:{h}=sha256:{}", sha256_hex(secret.as_bytes()))
+                    }
+                    None => write!(out, "header:{h}={}", Value(v)),
+                }
             }
             KeyPart::Custom(c) => write!(out, "custom={c}"),
         };
@@ -232,6 +241,33 @@ mod tests {
         assert_eq!(key(Some("-"), Some("")), "principal=%2D|route=-");
         assert_ne!(key(Some("a%7C"), None), key(Some("a|"), None));
         assert_eq!(key(Some("50%|x"), None), "principal=50%25%7Cx|route=-");
+    }
+
+    #[test]
+    fn secret_headers_are_keyed_by_digest() {
+        let parts = ["header:x-api-key", "header:x-team"].map(|s| KeyPart::parse(s).unwrap());
+        let key = |api_key: &str| {
+            let mut h = http::HeaderMap::new();
+            h.insert("x-api-key", api_key.parse().unwrap());
+            h.insert("x-team", "blue".parse().unwrap());
+            let ctx = KeyContext {
+                headers: Some(&h),
+                ..KeyContext::default()
+            };
+            build_key(&parts, &ctx)
+        };
+        let k = key("sk_live_abc");
+        assert!(!k.contains("sk_live_abc"), "{k}");
+        assert_eq!(
+            k,
+            format!(
+                "header:x-api-key=sha256:{}|header:x-team=blue",
+                sha256_hex(b"sk_live_abc")
+            )
+        );
+        assert_ne!(k, key("sk_live_abd"));
+        let none = build_key(&parts, &KeyContext::default());
+        assert_eq!(none, "header:x-api-key=-|header:x-team=-");
     }
 
     #[test]
