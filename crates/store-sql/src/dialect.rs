@@ -7,6 +7,28 @@ use std::future::Future;
 mod postgres;
 mod sqlite;
 
+/// The error mapping both databases share: an exhausted pool or a broken connection is
+/// `Unavailable`, an undecodable column `Corrupt`; a database error goes to `by_code` (the
+/// database's own codes, never message text), and what nobody claims is `Backend`.
+fn map_sqlx_err(
+    e: sqlx::Error,
+    database: &str,
+    by_code: impl FnOnce(&sqlx::Error, &dyn sqlx::error::DatabaseError) -> Option<StoreError>,
+) -> StoreError {
+    let mapped = match &e {
+        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed => Some(StoreError::Unavailable(
+            format!("{database} pool exhausted or closed"),
+        )),
+        sqlx::Error::Io(_) | sqlx::Error::Tls(_) => Some(StoreError::Unavailable(e.to_string())),
+        sqlx::Error::Database(db) => by_code(&e, db.as_ref()),
+        sqlx::Error::ColumnDecode { .. }
+        | sqlx::Error::ColumnNotFound(_)
+        | sqlx::Error::Decode(_) => Some(StoreError::Corrupt(e.to_string())),
+        _ => None,
+    };
+    mapped.unwrap_or_else(|| StoreError::Backend(e.to_string()))
+}
+
 /// A value the shared SQL binds and reads on database `D` (`Option`s of it come free).
 pub trait Value<D: Database>: for<'q> Encode<'q, D> + for<'r> Decode<'r, D> + Type<D> {}
 

@@ -1,6 +1,6 @@
 //! PostgreSQL: errors by SQLSTATE; writers serialise on the row locks their statements take.
 
-use super::Dialect;
+use super::{map_sqlx_err, Dialect};
 use palisade_core::StoreError;
 use sqlx::{Pool, Postgres, Transaction};
 
@@ -12,25 +12,16 @@ impl Dialect for Postgres {
             WHERE expires_at_ms <= $1 LIMIT $2 FOR UPDATE SKIP LOCKED)
           AND expires_at_ms <= $1";
 
+    /// By SQLSTATE: unique violation, connection failures, statement timeout.
     fn map_err(e: sqlx::Error) -> StoreError {
-        match &e {
-            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed => {
-                StoreError::Unavailable("postgres pool exhausted or closed".into())
+        map_sqlx_err(e, "postgres", |e, db| match db.code().as_deref() {
+            Some("23505") => Some(StoreError::Conflict(db.message().to_owned())),
+            Some(c) if c.starts_with("08") || c == "57P01" || c == "53300" => {
+                Some(StoreError::Unavailable(e.to_string()))
             }
-            sqlx::Error::Io(_) | sqlx::Error::Tls(_) => StoreError::Unavailable(e.to_string()),
-            sqlx::Error::Database(db) => match db.code().as_deref() {
-                Some("23505") => StoreError::Conflict(db.message().to_owned()),
-                Some(c) if c.starts_with("08") || c == "57P01" || c == "53300" => {
-                    StoreError::Unavailable(e.to_string())
-                }
-                Some("57014") => StoreError::Timeout,
-                _ => StoreError::Backend(e.to_string()),
-            },
-            sqlx::Error::ColumnDecode { .. }
-            | sqlx::Error::ColumnNotFound(_)
-            | sqlx::Error::Decode(_) => StoreError::Corrupt(e.to_string()),
-            _ => StoreError::Backend(e.to_string()),
-        }
+            Some("57014") => Some(StoreError::Timeout),
+            _ => None,
+        })
     }
 
     fn rows_affected(r: &Self::QueryResult) -> u64 {

@@ -1,6 +1,6 @@
 //! SQLite: one writer at a time, taken up front by `BEGIN IMMEDIATE`.
 
-use super::Dialect;
+use super::{map_sqlx_err, Dialect};
 use palisade_core::StoreError;
 use sqlx::{Pool, Sqlite, Transaction};
 
@@ -9,19 +9,10 @@ impl Dialect for Sqlite {
         SELECT rowid FROM idempotency_entries WHERE expires_at_ms <= $1 LIMIT $2)";
 
     fn map_err(e: sqlx::Error) -> StoreError {
-        match &e {
-            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed => {
-                StoreError::Unavailable("sqlite pool exhausted or closed".into())
-            }
-            sqlx::Error::Io(_) => StoreError::Unavailable(e.to_string()),
-            sqlx::Error::Database(db) if db.is_unique_violation() => {
-                StoreError::Conflict(db.message().to_owned())
-            }
-            sqlx::Error::ColumnDecode { .. }
-            | sqlx::Error::ColumnNotFound(_)
-            | sqlx::Error::Decode(_) => StoreError::Corrupt(e.to_string()),
-            _ => StoreError::Backend(e.to_string()),
-        }
+        map_sqlx_err(e, "sqlite", |_, db| {
+            db.is_unique_violation()
+                .then(|| StoreError::Conflict(db.message().to_owned()))
+        })
     }
 
     fn rows_affected(r: &Self::QueryResult) -> u64 {
