@@ -1,0 +1,7 @@
+//! Integration tests of palisade-fetch against real local servers and a DNS stub.
+
+mod caps;
+mod lint;
+mod redirects;
+mod ssrf;
+mod support;
