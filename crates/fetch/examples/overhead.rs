@@ -40,7 +40,9 @@ fn median(mut v: Vec<Duration>) -> Duration {
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
-    let mut args = std::env::args().skip(1).map(|a| a.parse::<usize>().unwrap());
+    let mut args = std::env::args()
+        .skip(1)
+        .map(|a| a.parse::<usize>().unwrap());
     let (n, rounds) = (args.next().unwrap_or(2000), args.next().unwrap_or(5));
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
@@ -72,5 +74,9 @@ async fn main() {
     println!("requests/round {n}, rounds {rounds}");
     println!("plain reqwest: {p:?}/request (median of rounds)");
     println!("fetcher:       {f:?}/request (median of rounds)");
-    println!("added:         {:?}/request, ratio {:.2}", f.saturating_sub(p), f.as_secs_f64() / p.as_secs_f64());
+    println!(
+        "added:         {:?}/request, ratio {:.2}",
+        f.saturating_sub(p),
+        f.as_secs_f64() / p.as_secs_f64()
+    );
 }

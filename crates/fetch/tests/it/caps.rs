@@ -28,7 +28,8 @@ fn gzipped(body: &[u8]) -> Reply {
 }
 
 fn handler() -> Handler {
-    Arc::new(|path: &str| match path {
+    Arc::new(|path: &str| {
+        match path {
         "/endless" => Reply::Endless(
             "HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ntransfer-encoding: chunked\r\n\r\n".into(),
         ),
@@ -51,6 +52,7 @@ fn handler() -> Handler {
         ),
         "/json" => ok("application/json", b"{}"),
         _ => ok("text/html", b"<p>hi</p>"),
+    }
     })
 }
 
@@ -63,7 +65,11 @@ async fn setup(tweak: impl FnOnce(&mut palisade_fetch::FetchSettings)) -> (Serve
     (server, f)
 }
 
-async fn get(f: &Fetcher, server: &Server, path: &str) -> Result<palisade_fetch::FetchResponse, FetchError> {
+async fn get(
+    f: &Fetcher,
+    server: &Server,
+    path: &str,
+) -> Result<palisade_fetch::FetchResponse, FetchError> {
     let mut r = FetchRequest::get(format!("http://127.0.0.1:{}{path}", server.port()));
     r.max_body = Some(CAP);
     f.fetch(r).await
@@ -73,7 +79,13 @@ async fn get(f: &Fetcher, server: &Server, path: &str) -> Result<palisade_fetch:
 async fn an_endless_stream_stops_at_the_cap() {
     let (server, f) = setup(|_| {}).await;
     let e = get(&f, &server, "/endless").await.unwrap_err();
-    assert_eq!(e, FetchError::TooLarge { limit: CAP, declared: false });
+    assert_eq!(
+        e,
+        FetchError::TooLarge {
+            limit: CAP,
+            declared: false
+        }
+    );
     assert_eq!(e.code(), "fetch-too-large");
 }
 
@@ -82,7 +94,13 @@ async fn a_declared_length_above_the_cap_is_refused_before_the_body() {
     let (server, f) = setup(|_| {}).await;
     // The server sends no body byte at all: only the header can have refused it.
     let e = get(&f, &server, "/declared-huge").await.unwrap_err();
-    assert_eq!(e, FetchError::TooLarge { limit: CAP, declared: true });
+    assert_eq!(
+        e,
+        FetchError::TooLarge {
+            limit: CAP,
+            declared: true
+        }
+    );
 }
 
 #[tokio::test]
@@ -90,7 +108,13 @@ async fn the_default_cap_is_5_mb() {
     let (server, f) = setup(|_| {}).await;
     let r = FetchRequest::get(format!("http://127.0.0.1:{}/endless", server.port()));
     let e = f.fetch(r).await.unwrap_err();
-    assert_eq!(e, FetchError::TooLarge { limit: 5_000_000, declared: false });
+    assert_eq!(
+        e,
+        FetchError::TooLarge {
+            limit: 5_000_000,
+            declared: false
+        }
+    );
 }
 
 #[tokio::test]
@@ -106,7 +130,13 @@ async fn a_lying_content_length_never_yields_more_than_it_declared_or_a_partial_
 async fn a_gzip_bomb_is_counted_decompressed_and_stops_at_the_cap() {
     let (server, f) = setup(|_| {}).await;
     let e = get(&f, &server, "/bomb").await.unwrap_err();
-    assert_eq!(e, FetchError::TooLarge { limit: CAP, declared: false });
+    assert_eq!(
+        e,
+        FetchError::TooLarge {
+            limit: CAP,
+            declared: false
+        }
+    );
     let small = get(&f, &server, "/small-gzip").await.unwrap();
     assert_eq!(&small.body[..], b"hello, decompressed");
 }
@@ -115,7 +145,12 @@ async fn a_gzip_bomb_is_counted_decompressed_and_stops_at_the_cap() {
 async fn a_server_that_never_answers_hits_the_first_byte_timeout() {
     let (server, f) = setup(|s| s.first_byte_timeout = Duration::from_millis(300)).await;
     let e = get(&f, &server, "/stall-head").await.unwrap_err();
-    assert_eq!(e, FetchError::Timeout { phase: "first-byte" });
+    assert_eq!(
+        e,
+        FetchError::Timeout {
+            phase: "first-byte"
+        }
+    );
     assert_eq!(e.code(), "fetch-timeout");
 }
 
@@ -143,8 +178,14 @@ async fn a_resolver_that_hangs_hits_the_connect_timeout() {
 async fn content_types_outside_the_calls_allowlist_are_refused() {
     let (server, f) = setup(|_| {}).await;
     let url = |p: &str| format!("http://127.0.0.1:{}{p}", server.port());
-    let e = f.fetch(FetchRequest::get(url("/json")).accepting(&["text/html"])).await.unwrap_err();
+    let e = f
+        .fetch(FetchRequest::get(url("/json")).accepting(&["text/html"]))
+        .await
+        .unwrap_err();
     assert_eq!(e.code(), "fetch-bad-content-type");
-    let r = f.fetch(FetchRequest::get(url("/page")).accepting(&["text/html"])).await.unwrap();
+    let r = f
+        .fetch(FetchRequest::get(url("/page")).accepting(&["text/html"]))
+        .await
+        .unwrap();
     assert_eq!(r.media_type().as_deref(), Some("text/html"));
 }

@@ -15,14 +15,22 @@ fn raw_clients(crates: &Path) -> Vec<PathBuf> {
 }
 
 fn walk(dir: &Path, found: &mut Vec<PathBuf>) {
-    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
     for e in entries.flatten() {
         let p = e.path();
         if p.is_dir() {
             walk(&p, found);
         } else if p.extension().is_some_and(|x| x == "rs") {
             let text = std::fs::read_to_string(&p).unwrap_or_default();
-            let raw = ["reqwest::Client", "ClientBuilder", "reqwest::get(", "reqwest::blocking", "hyper_util::client"];
+            let raw = [
+                "reqwest::Client",
+                "ClientBuilder",
+                "reqwest::get(",
+                "reqwest::blocking",
+                "hyper_util::client",
+            ];
             if raw.iter().any(|r| text.contains(r)) {
                 found.push(p);
             }
@@ -34,7 +42,10 @@ fn walk(dir: &Path, found: &mut Vec<PathBuf>) {
 fn no_crate_but_fetch_builds_an_http_client() {
     let crates = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
     let found = raw_clients(crates);
-    assert!(found.is_empty(), "build outbound clients with palisade_fetch::Fetcher: {found:?}");
+    assert!(
+        found.is_empty(),
+        "build outbound clients with palisade_fetch::Fetcher: {found:?}"
+    );
 }
 
 #[test]

@@ -24,7 +24,10 @@ const CASES: &[(&str, Expect)] = &[
     ("http://10.0.0.1:{P}/", Rule("private")),
     ("http://172.16.5.4:{P}/", Rule("private")),
     ("http://192.168.1.1:{P}/", Rule("private")),
-    ("http://169.254.169.254/latest/meta-data/", Rule("link-local")),
+    (
+        "http://169.254.169.254/latest/meta-data/",
+        Rule("link-local"),
+    ),
     ("http://100.64.0.1/", Rule("cgnat")),
     ("http://0.0.0.0:{P}/", Rule("unspecified")),
     ("http://0.1.2.3/", Rule("unspecified")),
@@ -49,7 +52,10 @@ const CASES: &[(&str, Expect)] = &[
     ("http://127.0.0.2.:{P}/", Rule("loopback")),
     ("http://0x7F.0x0.0x0.0x2:{P}/", Rule("loopback")),
     ("http://%31%32%37.0.0.2:{P}/", Rule("loopback")),
-    ("http://\u{ff11}\u{ff12}\u{ff17}.0.0.2:{P}/", Rule("loopback")),
+    (
+        "http://\u{ff11}\u{ff12}\u{ff17}.0.0.2:{P}/",
+        Rule("loopback"),
+    ),
     ("http://127.0.0.2:{P}\\@127.0.0.1:{P}/", Rule("loopback")),
     ("http://0:{P}/", Rule("unspecified")),
     ("http://169.254.43518/", Rule("link-local")),
@@ -70,7 +76,10 @@ const CASES: &[(&str, Expect)] = &[
     ("http://[64:ff9b:1::a00:1]/", Rule("nat64")),
     ("http://[2002:7f00:2::]/", Rule("6to4")),
     ("http://[2002:a9fe:a9fe::1]/", Rule("6to4")),
-    ("http://[2001:0:4136:e378:8000:63bf:80ff:fffd]/", Rule("teredo")),
+    (
+        "http://[2001:0:4136:e378:8000:63bf:80ff:fffd]/",
+        Rule("teredo"),
+    ),
     ("http://[fc00::1]/", Rule("unique-local")),
     ("http://[fd12:3456::1]/", Rule("unique-local")),
     ("http://[fe80::1]/", Rule("link-local")),
@@ -95,17 +104,47 @@ const CASES: &[(&str, Expect)] = &[
     ("http://own.test/", Rule("host-address")),
     ("http://8.8.4.4/", Rule("host-address")),
     // redirects from the public server
-    ("http://127.0.0.1:{P}/go?http://127.0.0.2:{P}/", Rule("loopback")),
-    ("http://127.0.0.1:{P}/go?http://169.254.169.254/", Rule("link-local")),
-    ("http://127.0.0.1:{P}/go?http://internal.test:{P}/", Rule("loopback")),
-    ("http://127.0.0.1:{P}/go?http://[::1]:{P}/", Rule("loopback")),
-    ("http://127.0.0.1:{P}/go?http://0x7f000002:{P}/", Rule("loopback")),
-    ("http://127.0.0.1:{P}/go?http://127.0.0.1:{P}/go?http://10.0.0.1/", Rule("private")),
+    (
+        "http://127.0.0.1:{P}/go?http://127.0.0.2:{P}/",
+        Rule("loopback"),
+    ),
+    (
+        "http://127.0.0.1:{P}/go?http://169.254.169.254/",
+        Rule("link-local"),
+    ),
+    (
+        "http://127.0.0.1:{P}/go?http://internal.test:{P}/",
+        Rule("loopback"),
+    ),
+    (
+        "http://127.0.0.1:{P}/go?http://[::1]:{P}/",
+        Rule("loopback"),
+    ),
+    (
+        "http://127.0.0.1:{P}/go?http://0x7f000002:{P}/",
+        Rule("loopback"),
+    ),
+    (
+        "http://127.0.0.1:{P}/go?http://127.0.0.1:{P}/go?http://10.0.0.1/",
+        Rule("private"),
+    ),
     ("http://127.0.0.1:{P}/go?//127.0.0.2:{P}/", Rule("loopback")),
-    ("http://127.0.0.1:{P}/go?gopher://127.0.0.2:{P}/", Code("fetch-bad-scheme")),
-    ("http://127.0.0.1:{P}/go?file:///etc/passwd", Code("fetch-bad-scheme")),
-    ("http://127.0.0.1:{P}/go?http://127.0.0.1:22/", Rule("port-not-allowed")),
-    ("http://127.0.0.1:{P}/go?http://u:p@127.0.0.1:{P}/", Code("fetch-bad-url")),
+    (
+        "http://127.0.0.1:{P}/go?gopher://127.0.0.2:{P}/",
+        Code("fetch-bad-scheme"),
+    ),
+    (
+        "http://127.0.0.1:{P}/go?file:///etc/passwd",
+        Code("fetch-bad-scheme"),
+    ),
+    (
+        "http://127.0.0.1:{P}/go?http://127.0.0.1:22/",
+        Rule("port-not-allowed"),
+    ),
+    (
+        "http://127.0.0.1:{P}/go?http://u:p@127.0.0.1:{P}/",
+        Code("fetch-bad-url"),
+    ),
     // ports, schemes, userinfo, malformed
     ("http://127.0.0.1:22/", Rule("port-not-allowed")),
     ("https://127.0.0.1:6379/", Rule("port-not-allowed")),
@@ -158,13 +197,19 @@ fn internal_handler() -> Handler {
 async fn servers() -> (Server, Server, Option<Server>) {
     let public = Server::start("127.0.0.1", public_handler()).await;
     let p = public.port();
-    let internal = Server::start_on(format!("127.0.0.2:{p}"), internal_handler()).await.unwrap();
-    let v6 = Server::start_on(format!("[::1]:{p}"), internal_handler()).await.ok();
+    let internal = Server::start_on(format!("127.0.0.2:{p}"), internal_handler())
+        .await
+        .unwrap();
+    let v6 = Server::start_on(format!("[::1]:{p}"), internal_handler())
+        .await
+        .ok();
     (public, internal, v6)
 }
 
 async fn outcome(f: &Fetcher, url: &str) -> Result<String, palisade_fetch::FetchError> {
-    f.fetch(FetchRequest::get(url)).await.map(|r| String::from_utf8_lossy(&r.body).into_owned())
+    f.fetch(FetchRequest::get(url))
+        .await
+        .map(|r| String::from_utf8_lossy(&r.body).into_owned())
 }
 
 #[tokio::test]
@@ -187,10 +232,24 @@ async fn ssrf_table_has_no_bypass() {
             failures.push(format!("{url}: expected {expect:?}, got {got:?}"));
         }
     }
-    assert!(failures.is_empty(), "{} of {} cases failed:\n{}", failures.len(), CASES.len(), failures.join("\n"));
-    assert_eq!(internal.hits(), 0, "a connection reached the internal server");
+    assert!(
+        failures.is_empty(),
+        "{} of {} cases failed:\n{}",
+        failures.len(),
+        CASES.len(),
+        failures.join("\n")
+    );
+    assert_eq!(
+        internal.hits(),
+        0,
+        "a connection reached the internal server"
+    );
     if let Some(v6) = v6 {
-        assert_eq!(v6.hits(), 0, "a connection reached the internal IPv6 server");
+        assert_eq!(
+            v6.hits(),
+            0,
+            "a connection reached the internal IPv6 server"
+        );
     }
     assert!(public.hits() > 0);
 }
@@ -203,13 +262,23 @@ async fn a_rebinding_resolver_is_asked_once_and_its_checked_address_is_dialled()
     // Public on the first answer, internal on every later one (a DNS rebinding attack).
     stub.name("rebind.test", &[&["127.0.0.1"], &["127.0.0.2"]]);
     let f = fetcher(settings(&[p]), stub.clone(), &[]);
-    let body = outcome(&f, &format!("http://rebind.test:{p}/")).await.unwrap();
+    let body = outcome(&f, &format!("http://rebind.test:{p}/"))
+        .await
+        .unwrap();
     assert_eq!(body, "public");
-    assert_eq!(stub.calls(), 1, "one resolution per connection, no second lookup");
+    assert_eq!(
+        stub.calls(),
+        1,
+        "one resolution per connection, no second lookup"
+    );
     // Any later connection resolves again and is checked again: it never reaches the internal server.
     for _ in 0..3 {
         let again = outcome(&f, &format!("http://rebind.test:{p}/")).await;
-        assert!(matches!(&again, Ok(b) if b == "public") || again.as_ref().unwrap_err().rule().map(|r| r.name()) == Some("loopback"), "{again:?}");
+        assert!(
+            matches!(&again, Ok(b) if b == "public")
+                || again.as_ref().unwrap_err().rule().map(|r| r.name()) == Some("loopback"),
+            "{again:?}"
+        );
     }
     assert_eq!(internal.hits(), 0);
 }
@@ -222,7 +291,13 @@ async fn an_allowlist_is_per_tenant_and_per_host_and_never_shared() {
     stub.name("intranet.test", &[&["127.0.0.2"]]);
     let mut s = settings(&[p]);
     s.allow.hosts = vec!["intranet.test".into()];
-    s.tenants.insert("acme".into(), palisade_fetch::AllowList { hosts: vec![], cidrs: vec!["127.0.0.2/32".into()] });
+    s.tenants.insert(
+        "acme".into(),
+        palisade_fetch::AllowList {
+            hosts: vec![],
+            cidrs: vec!["127.0.0.2/32".into()],
+        },
+    );
     let f = fetcher(s, stub, &[]);
     let acme = TenantId::parse("acme").unwrap();
     let other = TenantId::parse("other").unwrap();
@@ -233,7 +308,10 @@ async fn an_allowlist_is_per_tenant_and_per_host_and_never_shared() {
         async move { f.fetch(r).await }
     };
     let url = format!("http://internal.test:{p}/");
-    assert_eq!(&get(url.clone(), Some(&acme)).await.unwrap().body[..], b"internal");
+    assert_eq!(
+        &get(url.clone(), Some(&acme)).await.unwrap().body[..],
+        b"internal"
+    );
     // The same name right after, from another tenant and from no tenant: its pooled connection
     // to the internal address is not reused, the address is checked and refused.
     for t in [Some(&other), None] {
@@ -242,7 +320,10 @@ async fn an_allowlist_is_per_tenant_and_per_host_and_never_shared() {
     }
     assert_eq!(internal.hits(), 1);
     // A globally allowed host name reaches its private address for everyone.
-    let body = get(format!("http://intranet.test:{p}/"), Some(&other)).await.unwrap().body;
+    let body = get(format!("http://intranet.test:{p}/"), Some(&other))
+        .await
+        .unwrap()
+        .body;
     assert_eq!(&body[..], b"internal");
     assert_eq!(internal.hits(), 2);
 }
@@ -252,8 +333,48 @@ async fn blocked_errors_never_name_the_address() {
     let (public, _internal, _) = servers().await;
     let p = public.port();
     let f = fetcher(settings(&[p]), Arc::new(stub()), &[]);
-    let e = outcome(&f, &format!("http://internal.test:{p}/")).await.unwrap_err();
+    let e = outcome(&f, &format!("http://internal.test:{p}/"))
+        .await
+        .unwrap_err();
     let text = format!("{e} {e:?}");
     assert!(!text.contains("127.0.0.2"), "{text}");
     assert_eq!(e.code(), "fetch-blocked-address");
+}
+
+#[tokio::test]
+async fn proxy_variables_in_the_environment_are_ignored() {
+    let (public, internal, _) = servers().await;
+    let p = public.port();
+    // A "proxy" that would answer for any URL: used, it would skip the address check entirely.
+    let proxy = Server::start("127.0.0.1", internal_handler()).await;
+    let proxy_url = format!("http://127.0.0.1:{}", proxy.port());
+    for var in [
+        "HTTP_PROXY",
+        "http_proxy",
+        "HTTPS_PROXY",
+        "ALL_PROXY",
+        "all_proxy",
+    ] {
+        std::env::set_var(var, &proxy_url);
+    }
+    let f = fetcher(settings(&[p]), Arc::new(stub()), &[]);
+    let body = outcome(&f, &format!("http://public.test:{p}/"))
+        .await
+        .unwrap();
+    let blocked = outcome(&f, &format!("http://internal.test:{p}/"))
+        .await
+        .unwrap_err();
+    for var in [
+        "HTTP_PROXY",
+        "http_proxy",
+        "HTTPS_PROXY",
+        "ALL_PROXY",
+        "all_proxy",
+    ] {
+        std::env::remove_var(var);
+    }
+    assert_eq!(body, "public");
+    assert_eq!(blocked.rule().unwrap().name(), "loopback");
+    assert_eq!(proxy.hits(), 0, "the environment's proxy was used");
+    assert_eq!(internal.hits(), 0);
 }

@@ -31,7 +31,9 @@ pub struct Server {
 impl Server {
     /// Starts a server on `ip`, port 0.
     pub async fn start(ip: &str, handler: Handler) -> Server {
-        let listener = TcpListener::bind((ip.parse::<IpAddr>().unwrap(), 0)).await.unwrap();
+        let listener = TcpListener::bind((ip.parse::<IpAddr>().unwrap(), 0))
+            .await
+            .unwrap();
         Self::serve_on(listener, handler)
     }
 
@@ -156,7 +158,11 @@ impl Resolver for StubResolver {
         let q = map
             .get_mut(host)
             .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::NotFound, "no such name"))?;
-        Ok(if q.len() > 1 { q.pop_front().unwrap() } else { q[0].clone() })
+        Ok(if q.len() > 1 {
+            q.pop_front().unwrap()
+        } else {
+            q[0].clone()
+        })
     }
 }
 
