@@ -2,6 +2,7 @@
 
 mod caps;
 mod lint;
+mod preview;
 mod redirects;
 mod ssrf;
 mod support;
