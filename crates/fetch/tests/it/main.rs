@@ -2,6 +2,7 @@
 
 mod caps;
 mod lint;
+mod metrics;
 mod preview;
 mod redirects;
 mod ssrf;
