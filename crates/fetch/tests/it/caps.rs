@@ -157,9 +157,10 @@ async fn a_server_that_never_answers_hits_the_first_byte_timeout() {
 #[tokio::test]
 async fn a_body_that_stalls_hits_the_total_timeout() {
     let (server, f) = setup(|s| {
-        s.first_byte_timeout = Duration::from_millis(500);
-        s.connect_timeout = Duration::from_millis(500);
-        s.total_timeout = Duration::from_secs(1);
+        // The head comes at once; only the body stalls, so the total cap is the one that ends it.
+        s.first_byte_timeout = Duration::from_secs(2);
+        s.connect_timeout = Duration::from_secs(2);
+        s.total_timeout = Duration::from_millis(2500);
     })
     .await;
     let e = get(&f, &server, "/stall-body").await.unwrap_err();
