@@ -341,4 +341,34 @@ mod tests {
         let ip = svc.oneshot(request("t1", "10.0.0.2")).await.unwrap();
         assert_eq!(ip.status(), 200, "another IP has its own counter");
     }
+
+    #[test]
+    fn an_invalid_layer_is_an_error_naming_each_field_not_a_panic() {
+        let limiter = || RateLimiter::new(Arc::new(MemoryRateLimitStore::default()));
+        let bad = Policy::new(
+            "p",
+            Algorithm::FixedWindow,
+            0,
+            Duration::from_secs(60),
+            vec![],
+        );
+        let Err(RateLimitError::Invalid(fields)) = RateLimitLayer::new(limiter(), vec![bad]) else {
+            panic!("an invalid policy is an error")
+        };
+        let names: Vec<&str> = fields.iter().map(|f| f.field.as_str()).collect();
+        assert!(names.contains(&"policies[0].quota"), "{names:?}");
+        assert!(names.contains(&"policies[0].key"), "{names:?}");
+        let ok = Policy::new(
+            "p",
+            Algorithm::FixedWindow,
+            1,
+            Duration::from_secs(60),
+            vec![KeyPart::Tenant],
+        );
+        let Err(RateLimitError::Invalid(fields)) = RateLimitLayer::new(limiter(), vec![ok; 17])
+        else {
+            panic!("17 policies are an error")
+        };
+        assert_eq!(fields[0].field, "policies");
+    }
 }

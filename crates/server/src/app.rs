@@ -5,6 +5,7 @@ use crate::config::Config;
 use crate::state::AppState;
 use crate::stores::Stores;
 use crate::v1;
+use metrics_exporter_prometheus::PrometheusHandle;
 use palisade_core::{Maintenance, SystemClock};
 use std::sync::Arc;
 use utoipa_axum::router::OpenApiRouter;
@@ -66,6 +67,7 @@ pub async fn state(
     cfg: Arc<Config>,
     stores: Stores,
     operator_key_hash: Arc<str>,
+    metrics: PrometheusHandle,
 ) -> Result<AppState, String> {
     let rt = Runtimes::start(&cfg, &stores).await?;
     Ok(AppState {
@@ -76,7 +78,7 @@ pub async fn state(
         idempotency: rt.idempotency,
         ratelimit: rt.ratelimit,
         operator_key_hash,
-        metrics: crate::metrics::handle(),
+        metrics,
         clock: SystemClock::shared(),
     })
 }

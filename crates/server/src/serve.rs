@@ -24,6 +24,8 @@ pub struct Running {
 /// Opens stores, migrates, resolves the operator key, binds and starts serving.
 pub async fn start(cfg: Config) -> Result<Running, String> {
     let cfg = Arc::new(cfg);
+    // The recorder first, so what opening the stores records (pool size) is kept.
+    let metrics = crate::metrics::handle();
     let stores = Stores::open(&cfg)
         .await
         .map_err(|e| format!("opening stores: {e}"))?;
@@ -33,7 +35,7 @@ pub async fn start(cfg: Config) -> Result<Running, String> {
         .map_err(|e| format!("migrating: {e}"))?;
     let (operator_key_hash, source) = crate::operator_key::resolve(&cfg)?;
     tracing::info!(source = ?source, "operator key ready");
-    let state = crate::app::state(cfg.clone(), stores, operator_key_hash.into()).await?;
+    let state = crate::app::state(cfg.clone(), stores, operator_key_hash.into(), metrics).await?;
     let listener = tokio::net::TcpListener::bind(cfg.listen_addr())
         .await
         .map_err(|e| format!("binding {}: {e}", cfg.listen))?;
