@@ -1,18 +1,18 @@
-//! Rate limiting in the server: the decision store chosen by config, and the registry of
-//! policies and overrides every instance keeps current from the durable change feed.
+//! The rate-limit runtime of one process: limiter, policy store, and the registry it keeps
+//! current from the durable change feed (with its maintenance tasks).
 
-mod registry;
 mod tasks;
 
-pub use registry::{PolicySource, Registry};
-
-use crate::config::{Config, RateLimitStoreKind};
-use crate::stores::Stores;
-use palisade_core::{StoreError, TenantId};
-use palisade_ratelimit::{
-    build_key, Check, FallbackOptions, FallbackStore, KeyContext, MemoryOptions,
-    MemoryRateLimitStore, Policy, RateLimitStore, RateLimiter, RatePolicyStore,
-};
+use crate::decision::Check;
+use crate::fallback::{FallbackOptions, FallbackStore};
+use crate::key::{build_key, KeyContext};
+use crate::limiter::RateLimiter;
+use crate::memory::{MemoryOptions, MemoryRateLimitStore};
+use crate::policy::Policy;
+use crate::registry::{PolicySource, Registry};
+use crate::settings::RateLimitSettings;
+use crate::store::{RateLimitStore, RatePolicyStore};
+use palisade_core::{Maintenance, StoreError, TenantId};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -31,6 +31,19 @@ pub struct TenantCaps {
     pub overrides: u32,
 }
 
+/// What [`RateLimits::start`] builds on.
+#[derive(Debug, Clone)]
+pub struct RateLimitsStart {
+    /// The settings (validated: see [`RateLimitSettings::errors`]).
+    pub settings: RateLimitSettings,
+    /// The shared decision store, with its name for logs; `None` keeps decisions in memory.
+    pub shared: Option<(Arc<dyn RateLimitStore>, &'static str)>,
+    /// The durable policy and override store (with its change feed).
+    pub policies: Arc<dyn RatePolicyStore>,
+    /// How many instances share the stores (sizes the fallback's share of a quota).
+    pub expected_instances: u32,
+}
+
 /// The process's rate limiter, policy store and registry.
 #[derive(Debug)]
 pub struct RateLimits {
@@ -42,7 +55,7 @@ pub struct RateLimits {
     registry: RwLock<Registry>,
     sync_lock: tokio::sync::Mutex<()>,
     caps: TenantCaps,
-    change_retention: Duration,
+    settings: RateLimitSettings,
 }
 
 /// A check resolved against the registry, with what the headers need.
@@ -54,50 +67,59 @@ pub struct Resolved {
     pub window_ms: u64,
 }
 
-/// Why a check could not be resolved.
-#[derive(Debug)]
+/// Why a check could not be resolved: no policy of this name for the tenant.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown rate limit policy")]
 pub struct UnknownPolicy(pub String);
 
 impl RateLimits {
-    /// Builds the limiter chosen by `ratelimit.store`, loads every policy and override, and
-    /// starts the change poller and the purge task.
-    pub async fn start(cfg: &Config, stores: &Stores) -> Result<Arc<Self>, StoreError> {
-        let r = &cfg.ratelimit;
+    /// Builds the limiter (a fallback over the shared store, or memory), loads every policy
+    /// and override. Hand [`RateLimits::maintenance`] to a supervisor to follow the feed.
+    pub async fn start(p: RateLimitsStart) -> Result<Arc<Self>, StoreError> {
+        let s = &p.settings;
         let memory = || {
             MemoryRateLimitStore::new(MemoryOptions {
-                max_keys: r.memory_max_keys,
+                max_keys: s.memory_max_keys,
                 shards: 64,
             })
         };
-        let (shared, store_name) = shared_store(cfg, stores);
+        let (shared, store_name) = match p.shared {
+            Some((st, name)) => (Some(st), name),
+            None => (None, "memory"),
+        };
         let limiter = match &shared {
             None => RateLimiter::new(Arc::new(memory())),
-            Some(s) => {
-                let mut opts = FallbackOptions::for_instances(cfg.storage.expected_instances);
-                opts.deadline = r.fallback_deadline;
-                if let Some(share) = r.fallback_share {
+            Some(st) => {
+                let mut opts = FallbackOptions::for_instances(p.expected_instances);
+                opts.deadline = s.fallback_deadline;
+                if let Some(share) = s.fallback_share {
                     opts.share = share;
                 }
-                RateLimiter::new(Arc::new(FallbackStore::new(s.clone(), memory(), opts)))
+                RateLimiter::new(Arc::new(FallbackStore::new(st.clone(), memory(), opts)))
             }
         };
         let this = Arc::new(Self {
             limiter,
             shared,
             store_name,
-            policies: stores.ratelimit_policies(),
-            registry: RwLock::new(Registry::new(r.parsed_policies())),
+            policies: p.policies,
+            registry: RwLock::new(Registry::new(s.parsed_policies())),
             sync_lock: tokio::sync::Mutex::new(()),
             caps: TenantCaps {
-                policies: r.max_policies_per_tenant,
-                overrides: r.max_overrides_per_tenant,
+                policies: s.max_policies_per_tenant,
+                overrides: s.max_overrides_per_tenant,
             },
-            change_retention: r.change_retention,
+            settings: p.settings,
         });
         this.sync().await?;
-        tasks::spawn(&this, r.poll_interval, r.purge_interval);
         tracing::info!(store = store_name, "rate limiting ready");
         Ok(this)
+    }
+
+    /// The background tasks: follow the change feed, prune it, and (over a shared store)
+    /// purge expired decision state.
+    pub fn maintenance(self: &Arc<Self>) -> Vec<Arc<dyn Maintenance>> {
+        tasks::all(self)
     }
 
     /// The limiter (validates, decides, records metrics).
@@ -105,7 +127,7 @@ impl RateLimits {
         &self.limiter
     }
 
-    /// `memory`, `sqlite`, `postgres` or `redis`.
+    /// `memory`, or the name the shared store was given.
     pub fn store_name(&self) -> &'static str {
         self.store_name
     }
@@ -118,6 +140,11 @@ impl RateLimits {
     /// The per-tenant caps on policies and overrides.
     pub fn caps(&self) -> TenantCaps {
         self.caps
+    }
+
+    /// The settings this runtime was started with.
+    pub fn settings(&self) -> &RateLimitSettings {
+        &self.settings
     }
 
     /// Applies every change of the feed not seen yet; returns how many. When changes after
@@ -215,9 +242,10 @@ impl RateLimits {
         })
     }
 
-    /// Deletes expired decision state from a SQL store; returns how many rows.
+    /// Deletes expired decision state from the shared store; returns how many rows (stores
+    /// that expire state by themselves report none).
     pub async fn purge(&self) -> Result<u64, StoreError> {
-        let Some(s) = self.shared.as_ref().filter(|_| self.store_name != "redis") else {
+        let Some(s) = self.shared.as_ref() else {
             return Ok(0);
         };
         let mut total = 0;
@@ -232,7 +260,8 @@ impl RateLimits {
 
     /// Deletes changes older than `ratelimit.change_retention` from the feed; returns how many.
     pub async fn prune(&self, now_ms: i64) -> Result<u64, StoreError> {
-        let before = now_ms.saturating_sub(self.change_retention.as_millis() as i64);
+        let retention = self.settings.change_retention.as_millis() as i64;
+        let before = now_ms.saturating_sub(retention);
         let mut total = 0;
         loop {
             let n = self
@@ -245,30 +274,9 @@ impl RateLimits {
             }
         }
     }
-}
 
-/// The shared decision store `ratelimit.store` names, with its name (`None`: memory).
-fn shared_store(cfg: &Config, stores: &Stores) -> (Option<Arc<dyn RateLimitStore>>, &'static str) {
-    let redis = || {
-        stores
-            .redis
-            .clone()
-            .map(|r| Arc::new(r) as Arc<dyn RateLimitStore>)
-    };
-    match cfg.ratelimit.store {
-        RateLimitStoreKind::Memory => (None, "memory"),
-        RateLimitStoreKind::Redis => (redis(), "redis"),
-        RateLimitStoreKind::Durable => {
-            let (s, n) = stores.ratelimit_durable();
-            (Some(s), n)
-        }
-        RateLimitStoreKind::Auto => match (redis(), stores.is_postgres()) {
-            (Some(r), _) => (Some(r), "redis"),
-            (None, true) => {
-                let (s, n) = stores.ratelimit_durable();
-                (Some(s), n)
-            }
-            (None, false) => (None, "memory"),
-        },
+    /// How often the feed is read.
+    fn poll_interval(&self) -> Duration {
+        self.settings.poll_interval
     }
 }

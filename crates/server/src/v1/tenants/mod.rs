@@ -1,16 +1,20 @@
 //! `/v1/tenants`: tenants and their API keys (operator key), and `/v1/me` (tenant key).
 
-use super::docs::CommonErrors;
-use super::extract::{ApiJson, ApiPath, ApiQuery, PageQuery};
+use crate::app::Capability;
 use crate::auth::Operator;
 use crate::error::ApiResult;
+use crate::http::docs::CommonErrors;
+use crate::http::extract::{ApiJson, ApiPath, ApiQuery, PageQuery};
 use crate::state::AppState;
+use crate::stores::Stores;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::{Extension, Json};
 use palisade_core::{Caller, FieldError, Page, Problem, TenantId};
+use palisade_tenancy::TenantStore;
 use palisade_tenancy::{ApiKey, ApiKeyToken, KeyRecord, KeyStatus, Tenant, TenantCreate};
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -27,6 +31,19 @@ pub fn operator_routes() -> OpenApiRouter<AppState> {
 /// Tenant routes.
 pub fn tenant_routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(me))
+}
+
+/// Tenancy as the server hosts it.
+pub const CAPABILITY: Capability = Capability {
+    name: "tenancy",
+    operator_routes,
+    tenant_routes,
+    maintenance: |_| Vec::new(),
+};
+
+/// The tenancy store: the durable store.
+pub fn start(stores: &Stores) -> Arc<dyn TenantStore> {
+    stores.durable.clone()
 }
 
 /// Input of tenant creation.

@@ -1,4 +1,4 @@
-//! Runtime configuration records: stored policies, per-tenant and per-key overrides, changes.
+//! The change feed of runtime configuration: stored policies, per-tenant and per-key overrides, changes and snapshots.
 
 use crate::policy::{self, Policy};
 use palisade_core::{FieldError, StoreError, TenantId};

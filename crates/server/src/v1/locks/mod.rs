@@ -6,22 +6,25 @@
 //! `lock-expired`. A `lock-held` answer tells when the current lease expires (member
 //! `expires_at_ms` and `Retry-After`) but not who holds it nor its token: ask `GET` for that.
 
-use super::docs::CommonErrors;
-use super::extract::{ApiJson, ApiPath};
+use crate::app::Capability;
 use crate::error::ApiError;
+use crate::http::docs::CommonErrors;
+use crate::http::extract::{ApiJson, ApiPath};
 use crate::state::AppState;
+use crate::stores::Stores;
 use axum::extract::State;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use palisade_core::{Caller, Clock, FieldError, Problem};
-use palisade_locks::model::MAX_WAIT;
+use palisade_locks::MAX_WAIT;
 use palisade_locks::{
     Acquired, FencingToken, HolderId, Lease, LockAcquire, LockError, LockName, LockRelease,
     LockRenew, MaxWait, Ttl,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use std::sync::Arc;
 use std::time::Duration;
 use utoipa::openapi::response::ResponseBuilder;
 use utoipa::openapi::{ContentBuilder, Ref, RefOr, Response as DocResponse};
@@ -36,6 +39,23 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(lock_renew))
         .routes(routes!(lock_release))
         .routes(routes!(lock_inspect))
+}
+
+/// Locks as the server hosts them.
+pub const CAPABILITY: Capability = Capability {
+    name: "locks",
+    operator_routes: crate::app::none,
+    tenant_routes: routes,
+    maintenance: |_| Vec::new(),
+};
+
+/// The process's locks over the hot store when configured, else the durable store.
+pub fn start(stores: &Stores) -> palisade_locks::Locks {
+    let store: Arc<dyn palisade_locks::LockStore> = match &stores.hot {
+        Some(h) => h.clone(),
+        None => stores.durable.clone(),
+    };
+    palisade_locks::Locks::new(store)
 }
 
 /// Input of acquire.

@@ -1,4 +1,4 @@
-//! The `[idempotency]` section: which store holds idempotency entries and for how long.
+//! Idempotency's deployment settings (`[idempotency]`): which store holds entries, for how long, how often they are swept.
 
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
@@ -10,7 +10,8 @@ pub enum IdempotencyStoreKind {
     /// The durable store (SQLite or PostgreSQL): entries survive a crash of every process.
     #[default]
     Durable,
-    /// Redis (`storage.redis_url` required): faster, durable only as far as Redis persists.
+    /// The hot store (Redis; the embedding application must open one): faster, durable only
+    /// as far as Redis persists.
     Redis,
 }
 
@@ -43,33 +44,53 @@ impl Default for IdempotencySettings {
 }
 
 impl IdempotencySettings {
-    /// Every problem of these settings (`redis` is whether `storage.redis_url` is set).
-    pub(super) fn errors(&self, redis: bool) -> Vec<String> {
+    /// Every problem of these settings, each naming its key under `at` (e.g. `idempotency`).
+    pub fn errors(&self, at: &str) -> Vec<String> {
         let mut e = Vec::new();
-        if self.store == IdempotencyStoreKind::Redis && !redis {
-            e.push("idempotency.store: `redis` needs storage.redis_url".into());
-        }
+        let mut bad = |key: &str, msg: &str| e.push(format!("{at}.{key}: {msg}"));
         let ms = |d: Duration| d.as_millis();
         if !(1_000..=3_600_000).contains(&ms(self.lock_timeout)) {
-            e.push("idempotency.lock_timeout: must be between 1s and 1h".into());
+            bad("lock_timeout", "must be between 1s and 1h");
         }
         if !(1_000..=30 * 86_400_000).contains(&ms(self.ttl)) {
-            e.push("idempotency.ttl: must be between 1s and 30 days".into());
+            bad("ttl", "must be between 1s and 30 days");
         } else if self.ttl < self.lock_timeout {
-            e.push("idempotency.ttl: must not be shorter than idempotency.lock_timeout".into());
+            let msg = format!("must not be shorter than {at}.lock_timeout");
+            bad("ttl", &msg);
         }
         if !(100..=3_600_000).contains(&ms(self.sweep_interval)) {
-            e.push("idempotency.sweep_interval: must be between 100ms and 1h".into());
+            bad("sweep_interval", "must be between 100ms and 1h");
         }
         e
     }
 
     /// The idempotency layer's settings with these lock and retention times.
-    pub fn layer_config(&self) -> palisade_idempotency::IdempotencyConfig {
-        palisade_idempotency::IdempotencyConfig {
+    pub fn layer_config(&self) -> crate::IdempotencyConfig {
+        crate::IdempotencyConfig {
             lock_ttl: self.lock_timeout,
             ttl: self.ttl,
             ..Default::default()
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_bad_key_is_reported_with_its_path() {
+        let s = IdempotencySettings {
+            lock_timeout: Duration::from_millis(10),
+            sweep_interval: Duration::from_secs(7200),
+            ..Default::default()
+        };
+        let e = s.errors("idempotency");
+        assert_eq!(e.len(), 2, "{e:?}");
+        assert!(e[0].starts_with("idempotency.lock_timeout: "));
+        assert!(e[1].starts_with("idempotency.sweep_interval: "));
+        assert!(IdempotencySettings::default()
+            .errors("idempotency")
+            .is_empty());
     }
 }

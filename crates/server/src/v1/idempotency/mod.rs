@@ -8,10 +8,13 @@
 
 mod dto;
 
-use super::docs::CommonErrors;
-use super::extract::ApiJson;
+use crate::app::Capability;
+use crate::config::{Config, IdempotencyStoreKind};
 use crate::error::ApiError;
+use crate::http::docs::CommonErrors;
+use crate::http::extract::ApiJson;
 use crate::state::AppState;
+use crate::stores::Stores;
 use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -21,11 +24,13 @@ use dto::{
 };
 use palisade_core::{Caller, FieldError, Problem};
 use palisade_idempotency::body::{REPLAYED, RETENTION};
-use palisade_idempotency::error::{in_flight_problem, mismatch_problem};
+use palisade_idempotency::{in_flight_problem, mismatch_problem};
 use palisade_idempotency::{
     metrics, BeginOutcome, EntryRef, EntryToken, IdempotencyBegin, IdempotencyComplete,
     IdempotencyError, RecoveryPointSet,
 };
+use palisade_idempotency::{ExpiredSweep, IdempotencyStore};
+use std::sync::Arc;
 use utoipa::openapi::response::ResponseBuilder;
 use utoipa::openapi::{ContentBuilder, Ref, RefOr, Response as DocResponse};
 use utoipa::IntoResponses;
@@ -39,6 +44,26 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(idempotency_recovery_point))
         .routes(routes!(idempotency_complete))
         .routes(routes!(idempotency_abandon))
+}
+
+/// Idempotency as the server hosts it.
+pub const CAPABILITY: Capability = Capability {
+    name: "idempotency",
+    operator_routes: crate::app::none,
+    tenant_routes: routes,
+    maintenance: |s| {
+        let every = s.config.idempotency.sweep_interval;
+        vec![Arc::new(ExpiredSweep::new(s.idempotency.clone(), every))]
+    },
+};
+
+/// The idempotency store: the hot store when `idempotency.store = "redis"` (validated to be
+/// configured), else the durable store.
+pub fn start(cfg: &Config, stores: &Stores) -> Arc<dyn IdempotencyStore> {
+    match (cfg.idempotency.store, &stores.hot) {
+        (IdempotencyStoreKind::Redis, Some(h)) => h.clone(),
+        _ => stores.durable.clone(),
+    }
 }
 
 fn invalid<const N: usize>(errors: [Option<FieldError>; N]) -> ApiError {

@@ -1,7 +1,8 @@
 //! The in-memory view of every policy and override, kept current from the change feed.
 
+use crate::feed::{ChangeKind, ConfigChange, ConfigSnapshot, RateOverride};
+use crate::policy::Policy;
 use palisade_core::TenantId;
-use palisade_ratelimit::{ChangeKind, ConfigChange, ConfigSnapshot, Policy, RateOverride};
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -109,7 +110,7 @@ impl Registry {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use palisade_ratelimit::{Algorithm, KeyPart};
+    use crate::{Algorithm, KeyPart};
     use std::time::Duration;
 
     fn pol(name: &str, quota: u64) -> Policy {

@@ -3,11 +3,16 @@
 mod admin;
 mod check;
 
+use crate::app::Capability;
+use crate::config::{Config, RateLimitStoreKind};
 use crate::error::ApiError;
 use crate::state::AppState;
+use crate::stores::Stores;
 use axum::http::StatusCode;
 use palisade_core::{Problem, StoreError};
 use palisade_ratelimit::RateLimitError;
+use palisade_ratelimit::{RateLimitStore, RateLimits, RateLimitsStart};
+use std::sync::Arc;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -24,6 +29,54 @@ pub fn routes() -> OpenApiRouter<AppState> {
         ))
         .routes(routes!(admin::override_put, admin::override_list))
         .routes(routes!(admin::override_delete))
+}
+
+/// Rate limiting as the server hosts it.
+pub const CAPABILITY: Capability = Capability {
+    name: "ratelimit",
+    operator_routes: crate::app::none,
+    tenant_routes: routes,
+    maintenance: |s| s.ratelimit.maintenance(),
+};
+
+/// Starts rate limiting over the store `ratelimit.store` names, with policies and overrides
+/// in the durable store.
+pub async fn start(cfg: &Config, stores: &Stores) -> Result<Arc<RateLimits>, String> {
+    RateLimits::start(RateLimitsStart {
+        settings: cfg.ratelimit.clone(),
+        shared: shared_store(cfg.ratelimit.store, stores),
+        policies: stores.durable.clone(),
+        expected_instances: cfg.storage.expected_instances,
+    })
+    .await
+    .map_err(|e| format!("rate limiting: {e}"))
+}
+
+/// The shared decision store `kind` names, with its name (`None`: memory). `auto` takes the
+/// hot store, else the durable store when instances share it, else memory.
+fn shared_store(
+    kind: RateLimitStoreKind,
+    stores: &Stores,
+) -> Option<(Arc<dyn RateLimitStore>, &'static str)> {
+    let hot = || {
+        let h = stores.hot.clone()?;
+        let name = h.features().name;
+        Some((h as Arc<dyn RateLimitStore>, name))
+    };
+    let durable = || {
+        let d = stores.durable.clone();
+        let name = d.features().name;
+        (d as Arc<dyn RateLimitStore>, name)
+    };
+    match kind {
+        RateLimitStoreKind::Memory => None,
+        RateLimitStoreKind::Redis => hot(),
+        RateLimitStoreKind::Durable => Some(durable()),
+        RateLimitStoreKind::Auto => hot().or_else(|| {
+            let shared = stores.durable.features().shared;
+            shared.then(durable)
+        }),
+    }
 }
 
 pub(super) fn unknown_policy() -> ApiError {
