@@ -5,11 +5,13 @@
 pub mod caller;
 pub mod clock;
 pub mod error;
+pub mod input;
 pub mod page;
 pub mod problem;
 pub mod redact;
 pub mod request_id;
 pub mod secret;
+pub mod sensitive;
 pub mod tenant;
 
 pub use caller::Caller;

@@ -13,6 +13,8 @@ use tokio::task::JoinHandle;
 pub struct Running {
     /// The bound address (useful with port 0).
     pub addr: SocketAddr,
+    /// The metrics listener's bound address, when `metrics.listen` is set.
+    pub metrics_addr: Option<SocketAddr>,
     /// The handlers' state (tests reach the stores through it).
     pub state: AppState,
     stop: watch::Sender<bool>,
@@ -56,6 +58,10 @@ pub async fn start(cfg: Config) -> Result<Running, String> {
         cfg.idempotency.sweep_interval,
         stop.subscribe(),
     );
+    let metrics_addr = match cfg.metrics.listen_addr() {
+        Some(a) => Some(crate::metrics::listen(a, state.metrics.clone(), stop.subscribe()).await?),
+        None => None,
+    };
     let app = crate::http::router(state.clone());
     let task = tokio::spawn(async move {
         axum::serve(
@@ -69,6 +75,7 @@ pub async fn start(cfg: Config) -> Result<Running, String> {
     });
     Ok(Running {
         addr,
+        metrics_addr,
         state,
         stop,
         task,

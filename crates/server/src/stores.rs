@@ -31,7 +31,7 @@ pub struct Stores {
 impl Stores {
     /// Connects to every configured store. Does not migrate.
     pub async fn open(cfg: &Config) -> Result<Self, StoreError> {
-        let url = cfg.storage_url();
+        let url = cfg.storage_url().expose().to_owned();
         let durable = if cfg.is_postgres() {
             let mut o = PgOptions::new(url);
             o.max_connections = cfg.storage.pool_size;
@@ -56,7 +56,7 @@ impl Stores {
             Durable::Sqlite(SqliteStore::connect(&o).await?)
         };
         let redis = match &cfg.storage.redis_url {
-            Some(u) => Some(RedisStore::connect(&RedisOptions::new(u.clone())).await?),
+            Some(u) => Some(RedisStore::connect(&RedisOptions::new(u.expose())).await?),
             None => None,
         };
         Ok(Self { durable, redis })
