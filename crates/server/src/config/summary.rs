@@ -87,10 +87,14 @@ fn http(cfg: &Config) -> String {
 fn ratelimit(cfg: &Config) -> String {
     let r = &cfg.ratelimit;
     format!(
-        "store {:?}, fallback after {}, {} configured policies",
+        "store {:?}, fallback after {}, {} configured policies, change retention {}, \
+         max policies per tenant {}, max overrides per tenant {}",
         r.store,
         humantime::format_duration(r.fallback_deadline),
-        r.policies.len()
+        r.policies.len(),
+        humantime::format_duration(r.change_retention),
+        r.max_policies_per_tenant,
+        r.max_overrides_per_tenant
     )
     .to_lowercase()
 }

@@ -498,7 +498,11 @@ async fn thousand_concurrent(redis: bool) {
         .unwrap();
     let apis: Vec<Api> = procs
         .iter()
-        .map(|p| Api::with_client(client.clone(), &p.url, &key))
+        .map(|p| {
+            let mut api = Api::with_client(client.clone(), &p.url, &key);
+            api.metrics_key = Some(p.operator_key());
+            api
+        })
         .collect();
     let idem_key = unique("charge");
     let ran = Arc::new(AtomicU64::new(0));

@@ -123,7 +123,7 @@ fn bad_bodies(fields: &[&str]) -> Vec<Value> {
         json!({ M: 1 }),
         json!({ "nested": { M: M } }),
         json!(M),
-        json!([M]),
+        json!([{ M: M }]),
         json!(12345),
     ];
     for f in fields {
