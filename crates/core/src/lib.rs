@@ -6,12 +6,14 @@ pub mod backend;
 pub mod caller;
 pub mod clock;
 pub mod error;
+pub mod input;
 pub mod maintenance;
 pub mod page;
 pub mod problem;
 pub mod redact;
 pub mod request_id;
 pub mod secret;
+pub mod sensitive;
 pub mod tenant;
 
 pub use backend::{Backend, Features};

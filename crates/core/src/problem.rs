@@ -68,7 +68,10 @@ impl Problem {
     pub fn invalid(errors: Vec<FieldError>) -> Self {
         let detail = errors
             .iter()
-            .map(|e| format!("{}: {}", e.field, e.message))
+            .map(|e| match e.field.as_str() {
+                "" => e.message.clone(),
+                f => format!("{f}: {}", e.message),
+            })
             .collect::<Vec<_>>()
             .join("; ");
         let mut p = Self::new(

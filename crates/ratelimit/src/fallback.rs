@@ -146,7 +146,7 @@ impl FallbackStore {
                     OnStoreError::Allow => fixed(c, true),
                     OnStoreError::Deny => fixed(c, false),
                 };
-                metrics::record_fallback(&c.policy, action(c.limit.on_store_error));
+                metrics::record_fallback(action(c.limit.on_store_error));
                 Decision {
                     fallback: true,
                     ..d

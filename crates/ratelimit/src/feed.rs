@@ -42,6 +42,8 @@ impl RateOverride {
             return Err(vec![FieldError::new("", "an override is a JSON object")]);
         };
         let mut e = Vec::new();
+        let known = ["policy", "key", "quota", "window", "burst"];
+        policy::unknown_fields(obj, &known, &mut e);
         let pol = policy::required::<String>(obj, "policy", &mut e);
         let key = policy::optional::<String>(obj, "key", &mut e);
         let quota = policy::required::<u64>(obj, "quota", &mut e);

@@ -48,7 +48,7 @@ impl KeyPart {
                 Ok(n) if (1..=128).contains(&n) => Ok(Self::Ip {
                     ipv6_prefix: Some(n),
                 }),
-                _ => Err(format!("{s:?}: IPv6 prefix must be 1..=128")),
+                _ => Err("expected ip/<prefix> with a prefix from 1 to 128".to_owned()),
             };
         }
         if let Some(h) = s.strip_prefix("header:") {
@@ -57,17 +57,20 @@ impl KeyPart {
                 && http::HeaderName::from_bytes(h.as_bytes()).is_ok();
             return ok
                 .then(|| Self::Header(h.to_ascii_lowercase()))
-                .ok_or_else(|| format!("{s:?}: invalid header name"));
+                .ok_or_else(|| {
+                    "expected header:<name> with a header name of 1 to 64 characters".to_owned()
+                });
         }
         if let Some(c) = s.strip_prefix("custom:") {
             let ok = !c.is_empty() && c.len() <= 128 && c.bytes().all(|b| b.is_ascii_graphic());
-            return ok
-                .then(|| Self::Custom(c.to_owned()))
-                .ok_or_else(|| format!("{s:?}: custom value must be 1..=128 visible ASCII"));
+            return ok.then(|| Self::Custom(c.to_owned())).ok_or_else(|| {
+                "expected custom:<value> with 1 to 128 visible ASCII characters".to_owned()
+            });
         }
-        Err(format!(
-            "{s:?}: expected ip, ip/<prefix>, tenant, principal, route, header:<name> or custom:<value>"
-        ))
+        Err(
+            "expected ip, ip/<prefix>, tenant, principal, route, header:<name> or custom:<value>"
+                .to_owned(),
+        )
     }
 }
 

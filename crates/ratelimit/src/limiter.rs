@@ -37,7 +37,7 @@ impl RateLimiter {
         let label = if r.is_ok() { "ok" } else { "error" };
         metrics::record_latency(metrics::STORE_SECONDS, label, start.elapsed());
         let decisions = r?;
-        metrics::record_decisions(checks, &decisions);
+        metrics::record_decisions(&decisions);
         Ok(decisions)
     }
 }

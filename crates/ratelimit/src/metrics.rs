@@ -1,12 +1,13 @@
 //! Metric names and the helpers that record decisions and store latency.
 
-use crate::decision::{Check, Decision};
+use crate::decision::Decision;
 use std::time::Duration;
 
-/// Counter: decisions by `policy` and `outcome` (`allowed`, `limited`, `shadow_limited`, or
-/// `fallback` for any decision taken without the shared store; see [`FALLBACK`]).
+/// Counter: decisions by `outcome` (`allowed`, `limited`, `shadow_limited`, or `fallback` for
+/// any decision taken without the shared store; see [`FALLBACK`]). No policy label: policy
+/// names are chosen by tenants and the page is shared.
 pub const DECISIONS: &str = "palisade_ratelimit_decisions_total";
-/// Counter: decisions taken without the shared store, by `policy` and `action`
+/// Counter: decisions taken without the shared store, by `action`
 /// (`fallback`: in-memory share of the quota, `allow`, `deny`).
 pub const FALLBACK: &str = "palisade_ratelimit_fallback_total";
 /// Histogram: seconds one store decision took (as the limiter saw it), by `result`.
@@ -15,16 +16,15 @@ pub const STORE_SECONDS: &str = "palisade_ratelimit_store_seconds";
 /// (`ok`, `error`, `timeout`).
 pub const SHARED_STORE_SECONDS: &str = "palisade_ratelimit_shared_store_seconds";
 
-/// Counts each decision by policy and outcome.
-pub fn record_decisions(checks: &[Check], decisions: &[Decision]) {
-    for (c, d) in checks.iter().zip(decisions) {
+/// Counts each decision by outcome.
+pub fn record_decisions(decisions: &[Decision]) {
+    for d in decisions {
         let outcome = if d.fallback {
             "fallback"
         } else {
             d.outcome.as_str()
         };
-        metrics::counter!(DECISIONS, "policy" => c.policy.clone(), "outcome" => outcome)
-            .increment(1);
+        metrics::counter!(DECISIONS, "outcome" => outcome).increment(1);
     }
 }
 
@@ -34,6 +34,6 @@ pub fn record_latency(name: &'static str, result: &'static str, took: Duration) 
 }
 
 /// Counts one check decided without the shared store.
-pub fn record_fallback(policy: &str, action: &'static str) {
-    metrics::counter!(FALLBACK, "policy" => policy.to_owned(), "action" => action).increment(1);
+pub fn record_fallback(action: &'static str) {
+    metrics::counter!(FALLBACK, "action" => action).increment(1);
 }

@@ -1,6 +1,7 @@
 //! Policies: what is limited, how much, over which window, and what happens on store failure.
 
 use crate::key::KeyPart;
+use palisade_core::input::{self, PathPart};
 use palisade_core::FieldError;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -296,9 +297,12 @@ pub(crate) fn check_rate(quota: u64, window: Duration, e: &mut Vec<FieldError>) 
     }
 }
 
-fn unknown_fields(obj: &Map<String, Value>, known: &[&str], e: &mut Vec<FieldError>) {
-    for k in obj.keys().filter(|k| !known.contains(&k.as_str())) {
-        e.push(FieldError::new(k.as_str(), "unknown field"));
+/// One error for the object when it has fields outside `known` (their names are the caller's,
+/// so they are not repeated).
+pub(crate) fn unknown_fields(obj: &Map<String, Value>, known: &[&str], e: &mut Vec<FieldError>) {
+    if obj.keys().any(|k| !known.contains(&k.as_str())) {
+        let msg = format!("unknown field; allowed fields: {}", known.join(", "));
+        e.push(FieldError::new("", msg));
     }
 }
 
@@ -311,7 +315,8 @@ pub(crate) fn optional<T: DeserializeOwned>(
     match serde_json::from_value(v.clone()) {
         Ok(t) => Some(t),
         Err(err) => {
-            e.push(FieldError::new(field, err.to_string()));
+            let path = [PathPart::Field(field)];
+            e.push(input::field_error(&path, &err.to_string()));
             None
         }
     }
@@ -454,7 +459,7 @@ mod tests {
         }))
         .unwrap_err();
         let fields: Vec<_> = e.iter().map(|f| f.field.as_str()).collect();
-        for f in ["extra", "algorithm", "window", "mode", "on_store_error"] {
+        for f in ["", "algorithm", "window", "mode", "on_store_error"] {
             assert!(fields.contains(&f), "{f} missing from {fields:?}");
         }
         let e = Policy::parse(&json!({

@@ -84,11 +84,11 @@ pub async fn tenant_caller(state: &AppState, headers: &HeaderMap) -> Result<Call
         return Err(unauthenticated());
     };
     let rec = state.tenants.key_find(&tok.id).await?;
-    let Some(rec) = rec.filter(|r| r.key.revoked_at_ms.is_none() && tok.matches(&r.secret_hash))
-    else {
+    let Ok(rec) = tok.authenticate(rec.as_ref()) else {
         metrics::counter!("palisade_auth_failures_total").increment(1);
         return Err(unauthenticated());
     };
+    let rec = rec.clone();
     let now = state.clock.now_ms();
     if rec
         .key

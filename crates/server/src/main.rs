@@ -57,7 +57,11 @@ fn main() -> ExitCode {
         }
     };
     if let Command::CheckConfig = cli.command {
-        println!("configuration OK: {cfg:?}");
+        let file = Config::file_loaded(cli.config.as_deref());
+        print!(
+            "{}",
+            palisade_server::config::summary(&cfg, file.as_deref())
+        );
         return ExitCode::SUCCESS;
     }
     palisade_server::telemetry::init(&cfg.log.level, cfg.log.format);
@@ -82,10 +86,14 @@ async fn serve(cfg: Config) -> Result<(), String> {
     let stop = palisade_server::serve::signal();
     let running = palisade_server::serve::start(cfg).await?;
     let url = format!("http://{}", running.addr);
-    tracing::info!(api = %format!("{url}/v1"), metrics = %format!("{url}/metrics"),
+    let metrics = match running.metrics_addr {
+        Some(a) => format!("http://{a}/metrics"),
+        None => format!("{url}/metrics with the operator key"),
+    };
+    tracing::info!(api = %format!("{url}/v1"), metrics = %metrics,
         openapi = %format!("{url}/openapi.json"), "palisade ready");
     println!(
-        "palisade ready on {url} (api {url}/v1, metrics {url}/metrics, openapi {url}/openapi.json)"
+        "palisade ready on {url} (api {url}/v1, metrics {metrics}, openapi {url}/openapi.json)"
     );
     stop.await;
     tracing::info!("shutdown requested; draining");

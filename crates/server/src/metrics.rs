@@ -1,7 +1,15 @@
-//! The process-wide Prometheus recorder.
+//! The process-wide Prometheus recorder, its text exposition and the optional metrics listener.
+//!
+//! Every label value is bounded and chosen by Palisade, never by a tenant or a client: no policy
+//! names, raw methods or raw paths (see [`method_label`]); per-tenant figures belong in
+//! tenant-authenticated APIs.
 
+use axum::http::{header, Method};
+use axum::response::{IntoResponse, Response};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use std::net::SocketAddr;
 use std::sync::OnceLock;
+use tokio::sync::watch;
 
 /// Buckets (seconds) of the rate-limit store latency histograms: 50 µs to 1 s.
 const RATELIMIT_BUCKETS: &[f64] = &[
@@ -23,4 +31,74 @@ pub fn handle() -> PrometheusHandle {
                 .expect("no other metrics recorder is installed")
         })
         .clone()
+}
+
+/// The `method` label: a standard method's name, else `other` (a client can send any token as
+/// a method; each would otherwise be a new label set, resident forever).
+pub fn method_label(m: &Method) -> &'static str {
+    match *m {
+        Method::GET => "GET",
+        Method::HEAD => "HEAD",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::PATCH => "PATCH",
+        Method::OPTIONS => "OPTIONS",
+        Method::TRACE => "TRACE",
+        Method::CONNECT => "CONNECT",
+        _ => "other",
+    }
+}
+
+/// The Prometheus text of `handle` as an HTTP response.
+pub fn exposition(handle: &PrometheusHandle) -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        handle.render(),
+    )
+        .into_response()
+}
+
+/// Binds `addr` and serves `GET /metrics` there without authentication until `stop` turns
+/// true (every other path: 404). Returns the bound address.
+pub async fn listen(
+    addr: SocketAddr,
+    handle: PrometheusHandle,
+    mut stop: watch::Receiver<bool>,
+) -> Result<SocketAddr, String> {
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| format!("binding metrics.listen {addr}: {e}"))?;
+    let bound = listener.local_addr().map_err(|e| e.to_string())?;
+    let app = axum::Router::new()
+        .route(
+            "/metrics",
+            axum::routing::get(move || async move { exposition(&handle) }),
+        )
+        .fallback(crate::http::middleware::not_found);
+    tokio::spawn(async move {
+        let served = axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                let _ = stop.wait_for(|s| *s).await;
+            })
+            .await;
+        if let Err(e) = served {
+            tracing::error!(error = %e, "metrics listener stopped");
+        }
+    });
+    Ok(bound)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn invented_methods_share_one_label() {
+        for m in ["FOO", "X-PERSONAL-DATA", "PROPFIND"] {
+            let m = Method::from_bytes(m.as_bytes()).unwrap();
+            assert_eq!(method_label(&m), "other");
+        }
+        assert_eq!(method_label(&Method::POST), "POST");
+    }
 }

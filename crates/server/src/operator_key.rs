@@ -20,7 +20,10 @@ pub enum KeySource {
 /// A generated key is printed once to stderr; nothing is printed in production.
 pub fn resolve(cfg: &Config) -> Result<(String, KeySource), String> {
     if let Some(k) = &cfg.operator_key {
-        return Ok((sha256_hex(k.trim().as_bytes()), KeySource::Environment));
+        return Ok((
+            sha256_hex(k.expose().trim().as_bytes()),
+            KeySource::Environment,
+        ));
     }
     if let Some(f) = &cfg.operator_key_file {
         return read(f).map(|k| (sha256_hex(k.as_bytes()), KeySource::File(f.clone())));

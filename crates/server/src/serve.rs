@@ -14,6 +14,8 @@ use tokio_util::sync::CancellationToken;
 pub struct Running {
     /// The bound address (useful with port 0).
     pub addr: SocketAddr,
+    /// The metrics listener's bound address, when `metrics.listen` is set.
+    pub metrics_addr: Option<SocketAddr>,
     /// The handlers' state (tests reach the stores through it).
     pub state: AppState,
     stop: watch::Sender<bool>,
@@ -43,6 +45,10 @@ pub async fn start(cfg: Config) -> Result<Running, String> {
     let (stop, mut stopped) = watch::channel(false);
     let mut maintenance = Supervisor::new(CancellationToken::new());
     maintenance.spawn_all(crate::app::maintenance(&state));
+    let metrics_addr = match cfg.metrics.listen_addr() {
+        Some(a) => Some(crate::metrics::listen(a, state.metrics.clone(), stop.subscribe()).await?),
+        None => None,
+    };
     let app = crate::http::router(state.clone());
     let task = tokio::spawn(async move {
         axum::serve(
@@ -56,6 +62,7 @@ pub async fn start(cfg: Config) -> Result<Running, String> {
     });
     Ok(Running {
         addr,
+        metrics_addr,
         state,
         stop,
         task,

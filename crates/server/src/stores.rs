@@ -55,7 +55,7 @@ impl Stores {
         };
         let hot = match &cfg.storage.redis_url {
             Some(u) => {
-                let r = RedisStore::connect(&RedisOptions::new(u.clone())).await?;
+                let r = RedisStore::connect(&RedisOptions::new(u.expose())).await?;
                 Some(Arc::new(r) as Arc<dyn Hot>)
             }
             None => None,
@@ -96,7 +96,7 @@ impl Stores {
 }
 
 async fn open_postgres(cfg: &Config) -> Result<Arc<dyn Durable>, StoreError> {
-    let mut o = PgOptions::new(cfg.storage_url());
+    let mut o = PgOptions::new(cfg.storage_url().expose().to_owned());
     o.max_connections = cfg.storage.pool_size;
     o.schema = cfg.storage.schema.clone();
     o.acquire_timeout = cfg.storage.acquire_timeout;
@@ -112,7 +112,7 @@ async fn open_postgres(cfg: &Config) -> Result<Arc<dyn Durable>, StoreError> {
 async fn open_sqlite(cfg: &Config) -> Result<Arc<dyn Durable>, StoreError> {
     std::fs::create_dir_all(&cfg.data_dir)
         .map_err(|e| StoreError::Unavailable(format!("data dir: {e}")))?;
-    let mut o = SqliteOptions::new(cfg.storage_url());
+    let mut o = SqliteOptions::new(cfg.storage_url().expose().to_owned());
     o.acquire_timeout = cfg.storage.acquire_timeout;
     if let Some(n) = cfg.storage.pool_size {
         o.max_connections = n;

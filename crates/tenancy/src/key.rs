@@ -1,5 +1,6 @@
 //! The API key token: `pal_<key id>_<secret>`; only the secret's hash is ever stored.
 
+use crate::model::KeyRecord;
 use palisade_core::secret::{random_token, secret_eq, sha256_hex};
 
 /// Every Palisade key starts with this, so leaked keys are easy to scan for and redact.
@@ -59,9 +60,86 @@ impl ApiKeyToken {
     }
 }
 
+/// Why a presented token does not authenticate; the caller answers both alike (401).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyRejection {
+    /// No key has this id, or the secret does not match the stored hash.
+    WrongSecret,
+    /// The secret matches, but the key was revoked.
+    Revoked,
+}
+
+/// SHA-256 hex of nothing in particular: compared against when no key has the token's id, so
+/// an unknown id costs the same comparison as a known one.
+const NO_KEY_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+impl ApiKeyToken {
+    /// Authenticates this token against the stored record of its id (`None`: no such key).
+    ///
+    /// The secret is compared first, in constant time, whatever the record says; revocation is
+    /// checked only after, so a revoked key costs the same work whether its secret is right or
+    /// wrong. (That a key id exists is not secret: ids are listed to the tenant and shown in
+    /// logs; only the secret part is.)
+    pub fn authenticate<'r>(
+        &self,
+        rec: Option<&'r KeyRecord>,
+    ) -> Result<&'r KeyRecord, KeyRejection> {
+        let stored = rec.map_or(NO_KEY_HASH, |r| r.secret_hash.as_str());
+        let secret_ok = self.matches(stored);
+        match rec {
+            Some(r) if secret_ok && r.key.revoked_at_ms.is_none() => Ok(r),
+            Some(_) if secret_ok => Err(KeyRejection::Revoked),
+            _ => Err(KeyRejection::WrongSecret),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::ApiKey;
+    use palisade_core::TenantId;
+
+    fn record(t: &ApiKeyToken, revoked: bool) -> KeyRecord {
+        KeyRecord {
+            key: ApiKey {
+                id: t.id.clone(),
+                tenant_id: TenantId::parse("tenant_a").unwrap(),
+                name: "k".into(),
+                created_at_ms: 0,
+                last_used_at_ms: None,
+                revoked_at_ms: revoked.then_some(1),
+            },
+            secret_hash: t.secret_hash(),
+        }
+    }
+
+    #[test]
+    fn the_secret_is_compared_before_revocation() {
+        let right = ApiKeyToken::generate();
+        let wrong = ApiKeyToken {
+            id: right.id.clone(),
+            secret: random_token(SECRET_LEN),
+        };
+        let revoked = record(&right, true);
+        // A wrong secret is rejected as such even on a revoked key: the secret was compared
+        // (the old order stopped at "revoked" without comparing).
+        assert_eq!(
+            wrong.authenticate(Some(&revoked)),
+            Err(KeyRejection::WrongSecret)
+        );
+        assert_eq!(
+            right.authenticate(Some(&revoked)),
+            Err(KeyRejection::Revoked)
+        );
+        let active = record(&right, false);
+        assert!(right.authenticate(Some(&active)).is_ok());
+        assert_eq!(
+            wrong.authenticate(Some(&active)),
+            Err(KeyRejection::WrongSecret)
+        );
+        assert_eq!(right.authenticate(None), Err(KeyRejection::WrongSecret));
+    }
 
     #[test]
     fn round_trip_and_match() {

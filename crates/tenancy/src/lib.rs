@@ -7,7 +7,7 @@ mod memory;
 mod model;
 mod store;
 
-pub use key::{ApiKeyToken, KEY_PREFIX};
+pub use key::{ApiKeyToken, KeyRejection, KEY_PREFIX};
 pub use memory::MemoryTenantStore;
 pub use model::{ApiKey, KeyRecord, KeyStatus, Tenant, TenantCreate};
 pub use store::TenantStore;

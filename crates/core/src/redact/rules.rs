@@ -93,7 +93,7 @@ impl Rule {
     }
 }
 
-/// All rules, in the order they run: names and tokens first (they contain digits and `@`),
+/// All rules, in the order they run: names, keys and tokens first (they contain digits and `@`),
 /// then emails, cards and phone numbers.
 pub(super) fn all() -> &'static [Rule] {
     static RULES: LazyLock<Vec<Rule>> = LazyLock::new(|| {
@@ -103,6 +103,12 @@ pub(super) fn all() -> &'static [Rule] {
             Rule::new(Needs::Literal("pal_"), PALISADE_KEY, |_| {
                 Some(marker("api_key"))
             }),
+            Rule::new(Needs::Regex, PROVIDER_KEY, |_| Some(marker("api_key"))),
+            Rule::new(
+                Needs::Literal("PRIVATE KEY-----"),
+                PRIVATE_KEY_BLOCK,
+                |_| Some(marker("private_key")),
+            ),
             Rule::new(Needs::Literal("eyJ"), JWT, |_| Some(marker("jwt"))),
             Rule::new(Needs::Regex, BEARER, bearer),
             Rule::new(Needs::Regex, BASIC, basic),
@@ -160,6 +166,42 @@ fn secret_assignment(caps: &Captures<'_>) -> Option<String> {
 
 /// A Palisade API key: `pal_` and at least 16 key characters (`pal_key_<id>_<secret>`).
 const PALISADE_KEY: &str = r"(?-u:\b)pal_[A-Za-z0-9_]{16,}";
+
+/// Prefixed secrets and keys of common providers, each with enough characters after its prefix
+/// to be a real key rather than a word:
+/// Stripe secret and restricted keys (`sk_live_`, `sk_test_`, `rk_live_`, `rk_test_`);
+/// webhook signing secrets of Stripe and Standard Webhooks (`whsec_`); GitHub tokens
+/// (`ghp_`, `gho_`, `ghu_`, `ghs_`, `ghr_`, `github_pat_`); Slack tokens (`xoxb-`, `xoxp-`,
+/// `xoxa-`, `xoxr-`, `xoxs-`, `xapp-`) and incoming-webhook URLs; AWS access key ids (`AKIA`,
+/// `ASIA`, `ABIA`, `ACCA` + 16); Google API keys (`AIza` + 35); OpenAI/Anthropic style `sk-…`;
+/// GitLab (`glpat-`), npm (`npm_`), SendGrid (`SG.x.y`), Shopify (`shpat_`, `shpss_`, …),
+/// Twilio API key sids (`SK` + 32 hex), PyPI (`pypi-`) and Hugging Face (`hf_`) tokens.
+const PROVIDER_KEY: &str = concat!(
+    r"(?-u:\b)(?:",
+    r"(?:sk|rk)_(?:live|test)_[A-Za-z0-9]{8,}",
+    r"|whsec_[A-Za-z0-9+/=_-]{16,}",
+    r"|gh[pousr]_[A-Za-z0-9]{30,}",
+    r"|github_pat_[A-Za-z0-9_]{30,}",
+    r"|xox[abposr]-[A-Za-z0-9-]{10,}",
+    r"|xapp-[0-9]+-[A-Za-z0-9-]{10,}",
+    r"|hooks\.slack\.com/services/[A-Za-z0-9/_-]{20,}",
+    r"|(?:AKIA|ASIA|ABIA|ACCA)[A-Z0-9]{16}",
+    r"|AIza[0-9A-Za-z_-]{35}",
+    r"|sk-[A-Za-z0-9_-]{20,}",
+    r"|glpat-[A-Za-z0-9_-]{20,}",
+    r"|npm_[A-Za-z0-9]{36}",
+    r"|SG\.[A-Za-z0-9_-]{16,}\.[A-Za-z0-9_-]{16,}",
+    r"|shp(?:at|ca|pa|ss)_[a-fA-F0-9]{32}",
+    r"|SK[0-9a-fA-F]{32}",
+    r"|pypi-[A-Za-z0-9_-]{40,}",
+    r"|hf_[A-Za-z0-9]{30,}",
+    r")",
+);
+
+/// A PEM private key block, from `-----BEGIN … PRIVATE KEY-----` to its `END` line (or to the
+/// end of the text when cut).
+const PRIVATE_KEY_BLOCK: &str =
+    r"-----BEGIN [A-Z ]*PRIVATE KEY-----(?s:.*?)(?:-----END [A-Z ]*PRIVATE KEY-----|\z)";
 
 /// A JWT (JWS compact form): three base64url segments, the header starting `eyJ` (`{"`).
 const JWT: &str = r"eyJ[A-Za-z0-9_-]{2,}\.[A-Za-z0-9_-]{2,}\.[A-Za-z0-9_-]*";

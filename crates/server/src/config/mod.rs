@@ -1,13 +1,18 @@
 //! Layered, validated configuration: embedded defaults → `palisade.toml` → `PALISADE_*` environment.
 
+mod metrics;
+mod summary;
 mod validate;
 
+pub use metrics::MetricsConfig;
 pub use palisade_idempotency::{IdempotencySettings, IdempotencyStoreKind};
 pub use palisade_ratelimit::{RateLimitSettings, RateLimitStoreKind};
+pub use summary::summary;
 
 use bytesize::ByteSize;
 use figment::providers::{Env, Format, Serialized, Toml};
 use figment::Figment;
+use palisade_core::sensitive::{SecretString, SecretUrl};
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -29,7 +34,9 @@ pub enum Environment {
 }
 
 /// The whole configuration. Every field is documented in `docs/configuration.md`.
-#[derive(Clone, Serialize, Deserialize)]
+///
+/// Credential-bearing fields are [`SecretString`] / [`SecretUrl`], so `Debug` never shows them.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
     /// `development` | `test` | `production`.
@@ -40,7 +47,7 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// The operator key itself (from `PALISADE_OPERATOR_KEY`); never printed.
     #[serde(skip_serializing)]
-    pub operator_key: Option<String>,
+    pub operator_key: Option<SecretString>,
     /// A file holding the operator key.
     pub operator_key_file: Option<PathBuf>,
     /// Logging.
@@ -53,26 +60,8 @@ pub struct Config {
     pub ratelimit: RateLimitSettings,
     /// Idempotency keys.
     pub idempotency: IdempotencySettings,
-}
-
-impl std::fmt::Debug for Config {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Config")
-            .field("env", &self.env)
-            .field("listen", &self.listen)
-            .field("data_dir", &self.data_dir)
-            .field(
-                "operator_key",
-                &self.operator_key.as_ref().map(|_| "[REDACTED]"),
-            )
-            .field("operator_key_file", &self.operator_key_file)
-            .field("log", &self.log)
-            .field("storage", &self.storage)
-            .field("http", &self.http)
-            .field("ratelimit", &self.ratelimit)
-            .field("idempotency", &self.idempotency)
-            .finish()
-    }
+    /// The `/metrics` endpoint.
+    pub metrics: MetricsConfig,
 }
 
 /// Logging settings.
@@ -90,11 +79,11 @@ pub struct LogConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct StorageConfig {
     /// `sqlite://FILE` or `postgres://…`; default `sqlite://<data_dir>/palisade.db`.
-    pub url: Option<String>,
+    pub url: Option<SecretUrl>,
     /// PostgreSQL schema of Palisade's tables (created when missing); default: the search path.
     pub schema: Option<String>,
     /// Optional `redis://…` for hot paths (rate limits, locks, idempotency).
-    pub redis_url: Option<String>,
+    pub redis_url: Option<SecretUrl>,
     /// Pool size; default computed (PostgreSQL) or 8 (SQLite).
     pub pool_size: Option<u32>,
     /// Palisade instances expected to share the database (pool sizing, fallback shares).
@@ -133,6 +122,7 @@ impl Default for Config {
             http: HttpConfig::default(),
             ratelimit: RateLimitSettings::default(),
             idempotency: IdempotencySettings::default(),
+            metrics: MetricsConfig::default(),
         }
     }
 }
@@ -227,15 +217,25 @@ impl Config {
     }
 
     /// The durable store URL: the configured one or the embedded SQLite file.
-    pub fn storage_url(&self) -> String {
-        self.storage
-            .url
-            .clone()
-            .unwrap_or_else(|| format!("sqlite://{}", self.data_dir.join("palisade.db").display()))
+    pub fn storage_url(&self) -> SecretUrl {
+        self.storage.url.clone().unwrap_or_else(|| {
+            SecretUrl::new(format!(
+                "sqlite://{}",
+                self.data_dir.join("palisade.db").display()
+            ))
+        })
     }
 
     /// True when the durable store is PostgreSQL.
     pub fn is_postgres(&self) -> bool {
-        self.storage_url().starts_with("postgres")
+        self.storage_url().expose().starts_with("postgres")
+    }
+
+    /// The file [`Config::load`] reads for `file`: it, else `./palisade.toml` when present.
+    pub fn file_loaded(file: Option<&Path>) -> Option<PathBuf> {
+        match file {
+            Some(f) => Some(f.to_path_buf()),
+            None => Some(PathBuf::from("palisade.toml")).filter(|p| p.exists()),
+        }
     }
 }

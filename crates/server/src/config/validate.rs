@@ -16,6 +16,7 @@ pub(super) fn errors(cfg: &Config) -> Vec<String> {
         ));
     }
     let url = cfg.storage_url();
+    let url = url.expose();
     if !(url.starts_with("sqlite:")
         || url.starts_with("postgres://")
         || url.starts_with("postgresql://"))
@@ -31,6 +32,7 @@ pub(super) fn errors(cfg: &Config) -> Vec<String> {
         }
     }
     if let Some(r) = &cfg.storage.redis_url {
+        let r = r.expose();
         if !(r.starts_with("redis://") || r.starts_with("rediss://")) {
             e.push("storage.redis_url: must start with redis:// or rediss://".into());
         }
@@ -72,7 +74,7 @@ pub(super) fn errors(cfg: &Config) -> Vec<String> {
         e.push("log.level: must not be empty".into());
     }
     if let Some(k) = &cfg.operator_key {
-        if k.len() < MIN_OPERATOR_KEY {
+        if k.expose().len() < MIN_OPERATOR_KEY {
             e.push(format!(
                 "operator_key: must be at least {MIN_OPERATOR_KEY} characters"
             ));
@@ -89,6 +91,7 @@ pub(super) fn errors(cfg: &Config) -> Vec<String> {
         );
     }
     e.extend(cfg.ratelimit.errors("ratelimit"));
+    e.extend(cfg.metrics.errors(&cfg.listen));
     e
 }
 

@@ -1,8 +1,9 @@
-//! `/healthz`, `/readyz`, `/metrics` and `/openapi.json`.
+//! `/healthz`, `/readyz` and `/metrics`.
 
+use crate::auth::Operator;
 use crate::state::AppState;
 use axum::extract::State;
-use axum::http::{header, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use palisade_core::Problem;
@@ -31,11 +32,8 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
     .into_response()
 }
 
-/// Prometheus text exposition.
-pub async fn metrics(State(state): State<AppState>) -> Response {
-    (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        state.metrics.render(),
-    )
-        .into_response()
+/// Prometheus text exposition; on the main listener only for the operator key (a metrics
+/// listener, `metrics.listen`, serves it without authentication).
+pub async fn metrics(_: Operator, State(state): State<AppState>) -> Response {
+    crate::metrics::exposition(&state.metrics)
 }

@@ -6,12 +6,16 @@ use axum::http::{header, HeaderName, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use palisade_core::Problem;
+use std::borrow::Cow;
 use std::time::{Duration, Instant};
 use tracing::Instrument;
 
 /// The request id header, read (when well-formed) and always answered.
 pub static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
+/// The caller's request id when it is 8 to 64 of `A-Z a-z 0-9 - _` and the redactor finds
+/// nothing in it (a secret sent as a request id would reach the log and every answer); else a
+/// generated one.
 fn request_id(req: &Request) -> String {
     req.headers()
         .get(&REQUEST_ID)
@@ -20,12 +24,16 @@ fn request_id(req: &Request) -> String {
             (8..=64).contains(&v.len())
                 && v.bytes()
                     .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+                && matches!(palisade_core::redact::redact(v), Cow::Borrowed(_))
         })
         .map(str::to_owned)
         .unwrap_or_else(|| format!("req_{}", palisade_core::secret::random_token(20)))
 }
 
-/// Outermost layer: request id, span, access log line, HTTP metrics.
+/// Outermost layer: request id, span, access log line, HTTP metrics. The method is logged and
+/// counted as [`crate::metrics::method_label`] (a standard name or `other`), the route as its
+/// template or `unmatched`: no caller-chosen text becomes a label, and every span field still
+/// goes through the redactor.
 pub async fn observe(req: Request, next: Next) -> Response {
     let id = request_id(&req);
     let route = req
@@ -33,7 +41,7 @@ pub async fn observe(req: Request, next: Next) -> Response {
         .get::<MatchedPath>()
         .map(|m| m.as_str().to_owned())
         .unwrap_or_else(|| "unmatched".into());
-    let method = req.method().as_str().to_owned();
+    let method = crate::metrics::method_label(req.method());
     let span = tracing::info_span!(
         "request",
         request_id = %id,
@@ -51,7 +59,7 @@ pub async fn observe(req: Request, next: Next) -> Response {
     });
     let labels = [
         ("route", route),
-        ("method", method),
+        ("method", method.to_owned()),
         ("status", status.to_string()),
     ];
     metrics::counter!("palisade_http_requests_total", &labels).increment(1);
@@ -73,6 +81,38 @@ pub async fn close_after_413(req: Request, next: Next) -> Response {
             .insert(header::CONNECTION, HeaderValue::from_static("close"));
     }
     res
+}
+
+/// Answers 413 at once when the declared `Content-Length` exceeds `limit`: the body is never
+/// read, so hyper never sends `100 Continue`, and the connection is closed after the answer.
+/// Chunked bodies are refused by the body limit as soon as they pass it.
+pub async fn refuse_declared_oversize(
+    State(limit): State<u64>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit) {
+        let mut res = payload_too_large().into_response();
+        res.headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        return res;
+    }
+    next.run(req).await
+}
+
+/// 413 `payload-too-large`.
+pub fn payload_too_large() -> Problem {
+    Problem::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "payload-too-large",
+        "Payload too large",
+        "the request body exceeds the configured limit",
+    )
 }
 
 /// Answers 503 `timeout` when a request outlives its deadline.

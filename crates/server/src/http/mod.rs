@@ -62,7 +62,7 @@ pub fn router(state: AppState) -> Router {
 }
 
 /// Wraps routes in Palisade's middleware: problem fallbacks, body limit (a 413 closes the
-/// connection), panic catcher, deadline, request id + access log + metrics (outermost).
+/// connection), panic catcher, deadline, early 413 on a declared oversized body, request id + access log + metrics (outermost).
 pub fn with_middleware(app: Router, cfg: &HttpConfig) -> Router {
     app.fallback(middleware::not_found)
         .method_not_allowed_fallback(middleware::method_not_allowed)
@@ -72,6 +72,10 @@ pub fn with_middleware(app: Router, cfg: &HttpConfig) -> Router {
         .layer(axum::middleware::from_fn_with_state(
             cfg.request_timeout,
             middleware::deadline,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            cfg.body_limit.as_u64(),
+            middleware::refuse_declared_oversize,
         ))
         .layer(axum::middleware::from_fn(middleware::observe))
 }

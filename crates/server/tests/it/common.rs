@@ -13,6 +13,8 @@ pub struct Proc {
     pub url: String,
     pub dir: PathBuf,
     pub stderr: PathBuf,
+    /// `PALISADE_OPERATOR_KEY` when the process was given one.
+    pub op_key: Option<String>,
 }
 
 impl Drop for Proc {
@@ -63,11 +65,16 @@ pub fn spawn_in(dir: PathBuf, env: &[(&str, &str)]) -> Proc {
             panic!("palisade did not start: stdout {line:?}\nstderr:\n{log}")
         })
         .to_owned();
+    let op_key = env
+        .iter()
+        .find(|(k, _)| *k == "PALISADE_OPERATOR_KEY")
+        .map(|(_, v)| (*v).to_owned());
     Proc {
         child,
         url,
         dir,
         stderr,
+        op_key,
     }
 }
 
@@ -77,8 +84,12 @@ pub fn spawn(env: &[(&str, &str)]) -> Proc {
 }
 
 impl Proc {
-    /// The operator key bootstrapped into the data dir.
+    /// The operator key: the one given in the environment, else the one bootstrapped into the
+    /// data dir.
     pub fn operator_key(&self) -> String {
+        if let Some(k) = &self.op_key {
+            return k.clone();
+        }
         std::fs::read_to_string(self.dir.join("palisade-data/operator.key"))
             .unwrap()
             .trim()
@@ -100,9 +111,11 @@ impl Proc {
         self.api(&self.operator_key())
     }
 
-    /// A caller of this server with `key`.
+    /// A caller of this server with `key` (its `metrics()` scrapes with the operator key).
     pub fn api(&self, key: &str) -> Api {
-        Api::new(&self.url, key)
+        let mut api = Api::new(&self.url, key);
+        api.metrics_key = Some(self.operator_key());
+        api
     }
 
     /// Creates a tenant and one key; returns (tenant id, key secret).
@@ -116,9 +129,9 @@ impl Proc {
         self.api(&key)
     }
 
-    /// The Prometheus text of `/metrics`.
+    /// The Prometheus text of `/metrics` (scraped with the operator key).
     pub async fn metrics(&self) -> String {
-        metrics(&self.url).await
+        metrics(&self.url, &self.operator_key()).await
     }
 
     /// The OpenAPI document.
@@ -128,9 +141,15 @@ impl Proc {
     }
 }
 
-/// The Prometheus text of `/metrics` at `url`.
-pub async fn metrics(url: &str) -> String {
-    let r = reqwest::get(format!("{url}/metrics")).await.unwrap();
+/// The Prometheus text of `/metrics` at `url`, scraped with the operator key `op_key`.
+pub async fn metrics(url: &str, op_key: &str) -> String {
+    let r = reqwest::Client::new()
+        .get(format!("{url}/metrics"))
+        .bearer_auth(op_key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "/metrics with the operator key");
     r.text().await.unwrap()
 }
 
@@ -141,6 +160,8 @@ pub struct Api {
     pub c: reqwest::Client,
     pub url: String,
     pub key: String,
+    /// The operator key `metrics()` scrapes with (set by [`Proc::api`]).
+    pub metrics_key: Option<String>,
 }
 
 impl Api {
@@ -155,6 +176,7 @@ impl Api {
             c,
             url: url.to_owned(),
             key: key.to_owned(),
+            metrics_key: None,
         }
     }
 
@@ -207,9 +229,9 @@ impl Api {
         self.send(Method::DELETE, path, None).await
     }
 
-    /// The Prometheus text of the server's `/metrics`.
+    /// The Prometheus text of the server's `/metrics` (the operator key if known, else `key`).
     pub async fn metrics(&self) -> String {
-        metrics(&self.url).await
+        metrics(&self.url, self.metrics_key.as_deref().unwrap_or(&self.key)).await
     }
 
     /// As the operator: creates a tenant and one key; returns (tenant id, key secret).

@@ -1,7 +1,8 @@
 //! The command line and configuration: check-config, production gates, file and env layers.
 
 use crate::common::{
-    assert_config_errors, check_config, check_config_file, palisade, spawn, spawn_in, temp_dir,
+    assert_config_errors, assert_contains_all, check_config, check_config_file, palisade, spawn,
+    spawn_in, temp_dir,
 };
 
 #[test]
@@ -116,4 +117,55 @@ async fn embedded_default_bootstraps_a_private_operator_key_once() {
 fn version_prints() {
     let out = palisade().arg("version").output().unwrap();
     assert!(String::from_utf8_lossy(&out.stdout).starts_with("palisade "));
+}
+
+#[test]
+fn check_config_never_prints_credentials() {
+    let env = [
+        (
+            "PALISADE_STORAGE__URL",
+            "postgres://app:pgpass4ssw0rd@db.internal:5432/palisade?sslpassword=sslpass4ssw0rd",
+        ),
+        (
+            "PALISADE_STORAGE__REDIS_URL",
+            "redis://:redispass4ssw0rd@cache.internal:6379/0",
+        ),
+        (
+            "PALISADE_OPERATOR_KEY",
+            "oppass4ssw0rd-0123456789abcdefghijklmnop",
+        ),
+    ];
+    let ok = check_config(&temp_dir(), &env);
+    let failing: Vec<_> = env
+        .iter()
+        .copied()
+        .chain([("PALISADE_LISTEN", "nowhere")])
+        .collect();
+    let bad = check_config(&temp_dir(), &failing);
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    assert_eq!(bad.status.code(), Some(2));
+    let summary = String::from_utf8_lossy(&ok.stdout).into_owned();
+    for out in [&ok, &bad] {
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            !text.contains("pass4ssw0rd"),
+            "a credential was printed:\n{text}"
+        );
+    }
+    assert_contains_all(
+        &summary,
+        &[
+            "postgres at db.internal:5432",
+            "redis at cache.internal:6379",
+            "PALISADE_OPERATOR_KEY",
+        ],
+    );
 }

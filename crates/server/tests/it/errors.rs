@@ -36,7 +36,10 @@ async fn a_store_failure_is_a_500_without_sql_or_table_names() {
         .await
         .unwrap();
     let url = format!("http://{}", running.addr);
-    let op = Api::new(&url, running.state.config.operator_key.as_ref().unwrap());
+    let op = Api::new(
+        &url,
+        running.state.config.operator_key.as_ref().unwrap().expose(),
+    );
     let t = json!({"external_id": "e", "name": "n"});
     let t: serde_json::Value = op.post("/v1/tenants", t).await.json().await.unwrap();
     let keys = format!("/v1/tenants/{}/keys", t["id"].as_str().unwrap());
@@ -58,8 +61,9 @@ async fn an_exhausted_pool_answers_503_with_retry_after_instead_of_hanging() {
     let held = db.pool().acquire().await.unwrap();
     let url = format!("http://{}", running.addr);
     let op = running.state.config.operator_key.clone().unwrap();
+    let op = op.expose();
     let start = Instant::now();
-    let r = Api::new(&url, &op).get("/v1/tenants").await;
+    let r = Api::new(&url, op).get("/v1/tenants").await;
     assert!(
         start.elapsed() < Duration::from_secs(5),
         "answered promptly"
@@ -67,7 +71,7 @@ async fn an_exhausted_pool_answers_503_with_retry_after_instead_of_hanging() {
     assert_eq!(r.headers()["retry-after"], "1");
     problem(r, 503, "store-unavailable").await;
     drop(held);
-    let r = Api::new(&url, &op).get("/v1/tenants").await;
+    let r = Api::new(&url, op).get("/v1/tenants").await;
     assert_eq!(r.status(), 200, "recovers once a connection is free");
     running.shutdown().await;
 }

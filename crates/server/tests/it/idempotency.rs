@@ -264,10 +264,10 @@ async fn bad_input_is_400_with_stable_codes_and_never_500() {
         ),
         (
             json!({"key": "k", "fingerprint": fp, "extra": 1}),
-            "invalid-json",
+            "invalid-request",
         ),
-        (json!({"key": 5, "fingerprint": fp}), "invalid-json"),
-        (json!([]), "invalid-json"),
+        (json!({"key": 5, "fingerprint": fp}), "invalid-request"),
+        (json!([]), "invalid-request"),
     ] {
         let r = api.idem_post("begin", body.clone()).await;
         let got = problem(r, 400, code).await;
@@ -498,7 +498,11 @@ async fn thousand_concurrent(redis: bool) {
         .unwrap();
     let apis: Vec<Api> = procs
         .iter()
-        .map(|p| Api::with_client(client.clone(), &p.url, &key))
+        .map(|p| {
+            let mut api = Api::with_client(client.clone(), &p.url, &key);
+            api.metrics_key = Some(p.operator_key());
+            api
+        })
         .collect();
     let idem_key = unique("charge");
     let ran = Arc::new(AtomicU64::new(0));

@@ -300,7 +300,7 @@ async fn bad_input_is_400_naming_every_field_and_never_500() {
     problem(
         raw("/v1/locks/job/acquire", typo).await,
         400,
-        "invalid-json",
+        "invalid-request",
     )
     .await;
     problem(

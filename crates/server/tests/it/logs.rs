@@ -40,3 +40,39 @@ async fn every_request_logs_id_tenant_route_status_latency_without_secrets() {
         serde_json::from_str::<Value>(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}"));
     }
 }
+
+#[tokio::test]
+async fn secrets_sent_as_request_id_or_method_never_reach_the_log() {
+    let p = spawn(&[]);
+    let c = reqwest::Client::new();
+    let secrets = [
+        "sk_live_51H8xYzAbCdEfGhIjKlMnOpQr",
+        "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+        "ghp_aBcDeFgHiJkLmNoPqRsTuVwXyZ0123456789",
+        "xoxb-123456789012-AbCdEfGhIjKlMnOp",
+        "AKIAIOSFODNN7EXAMPLE",
+        "AIzaSyDaGmWKa4JsXZ-HjGw7ISLn_3namBGewQe",
+    ];
+    for s in secrets {
+        let r = c
+            .get(p.at("/healthz"))
+            .header("x-request-id", s)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        let id = r.headers()["x-request-id"].to_str().unwrap().to_owned();
+        assert_ne!(id, s, "a secret is not adopted as the request id");
+        let m = reqwest::Method::from_bytes(s.as_bytes()).unwrap();
+        c.request(m, p.at("/healthz")).send().await.unwrap();
+    }
+    let done = eventually(Duration::from_secs(5), || {
+        p.stderr().matches("\"message\":\"request\"").count() >= 2 * secrets.len()
+    })
+    .await;
+    let log = p.stderr();
+    assert!(done, "access lines missing:\n{log}");
+    for s in secrets {
+        assert!(!log.contains(s), "{s} reached the log:\n{log}");
+    }
+}

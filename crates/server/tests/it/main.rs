@@ -1,12 +1,15 @@
 //! Integration tests of the `palisade` binary and server: real processes, real stores, HTTP.
 
+mod body_limit;
 mod common;
 mod config;
 mod errors;
 mod health;
 mod idempotency;
+mod input;
 mod locks;
 mod logs;
+mod metrics;
 mod ratelimit;
 mod shutdown;
 mod tenants;

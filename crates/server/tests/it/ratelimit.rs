@@ -94,8 +94,8 @@ async fn check_answers_200_with_headers_for_allowed_and_denied() {
     assert_contains_all(
         &metrics,
         &[
-            "palisade_ratelimit_decisions_total{policy=\"api\",outcome=\"allowed\"}",
-            "palisade_ratelimit_decisions_total{policy=\"api\",outcome=\"limited\"}",
+            "palisade_ratelimit_decisions_total{outcome=\"allowed\"}",
+            "palisade_ratelimit_decisions_total{outcome=\"limited\"}",
             "palisade_ratelimit_store_seconds_bucket{result=\"ok\",le=",
         ],
     );
@@ -289,7 +289,11 @@ async fn bad_input_is_a_4xx_problem_never_a_500() {
         ["context.ip"]
     );
     let res = a.check(json!({"checks": [{"policy": 5}]})).await;
-    problem(res, 400, "invalid-json").await;
+    assert_eq!(
+        fields(&problem(res, 400, "invalid-request").await),
+        ["checks[0].policy"],
+        "a mistyped field is named like any other bad field"
+    );
     let res = a.get("/v1/ratelimit/policies?limit=0").await;
     problem(res, 400, "invalid-request").await;
 }

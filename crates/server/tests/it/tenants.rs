@@ -35,7 +35,12 @@ async fn tenant_create_is_idempotent_and_validated() {
     );
 
     let unknown = json!({"external_id": "x", "name": "y", "plan": "gold"});
-    problem(op.post("/v1/tenants", unknown).await, 400, "invalid-json").await;
+    problem(
+        op.post("/v1/tenants", unknown).await,
+        400,
+        "invalid-request",
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -81,7 +86,7 @@ async fn keys_authenticate_are_scoped_and_revocable() {
     assert_eq!(active["items"].as_array().unwrap().len(), 0);
     let revoked = op.get_json(&list("revoked")).await;
     assert_eq!(revoked["items"][0]["id"], key_id.as_str());
-    let bad = problem(op.get(&list("deleted")).await, 400, "invalid-query").await;
+    let bad = problem(op.get(&list("deleted")).await, 400, "invalid-request").await;
     let detail = bad["detail"].as_str().unwrap();
     assert!(
         detail.contains("active") && detail.contains("revoked") && detail.contains("all"),
@@ -137,4 +142,30 @@ async fn tenants_list_pages_with_a_cursor() {
     let r = op.get("/v1/tenants?limit=500").await;
     let b = problem(r, 400, "invalid-request").await;
     assert_eq!(b["errors"][0]["field"], "limit");
+}
+
+#[tokio::test]
+async fn a_revoked_key_answers_alike_with_the_right_or_a_wrong_secret() {
+    let p = spawn(&[]);
+    let op = p.operator();
+    let (ta, key) = p.tenant_with_key("revoked").await;
+    let listed = op.get_json(&format!("/v1/tenants/{ta}/keys")).await;
+    let key_id = listed["items"][0]["id"].as_str().unwrap().to_owned();
+    let rev = op.delete(&format!("/v1/tenants/{ta}/keys/{key_id}")).await;
+    assert_eq!(rev.status(), 204);
+    // Same key id, another secret of the right shape.
+    let wrong = format!("{}{}", &key[..key.len() - 40], "Z".repeat(40));
+    assert_ne!(wrong, key);
+    let answer = |k: String| {
+        let api = p.api(&k);
+        async move {
+            let r = api.get("/v1/me").await;
+            let challenge = r.headers().get("www-authenticate").cloned();
+            let mut body = problem(r, 401, "unauthenticated").await;
+            body.as_object_mut().unwrap().remove("request_id");
+            (challenge, body)
+        }
+    };
+    let (right, wrong) = (answer(key).await, answer(wrong).await);
+    assert_eq!(right, wrong, "revoked and wrong-secret answers differ");
 }

@@ -347,7 +347,7 @@ impl ResponseDoc {
                 (Some(_), Some(_)) => Ok(acc),
                 _ => Err(FieldError::new(
                     "response.headers",
-                    format!("{:?} is not a valid header name and value", h.name),
+                    "each must have a valid header name and a visible ASCII value",
                 )),
             }
         });

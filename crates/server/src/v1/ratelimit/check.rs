@@ -51,8 +51,10 @@ pub struct CheckContext {
     pub principal: Option<String>,
     /// The route (`route` part).
     pub route: Option<String>,
-    /// Header values by lower-case name (`header:<name>` parts).
-    pub headers: Option<BTreeMap<String, String>>,
+    /// Header values by lower-case name (`header:<name>` parts). Values are checked after
+    /// parsing, so no error names a caller's header.
+    #[schema(value_type = Option<BTreeMap<String, String>>)]
+    pub headers: Option<BTreeMap<String, serde_json::Value>>,
 }
 
 /// The answer to one check.
@@ -109,11 +111,11 @@ fn header_map(ctx: &CheckContext) -> Result<HeaderMap, FieldError> {
     let mut m = HeaderMap::new();
     for (k, v) in ctx.headers.iter().flatten() {
         let name = HeaderName::from_bytes(k.to_ascii_lowercase().as_bytes());
-        let value = HeaderValue::from_str(v);
-        let (Ok(name), Ok(value)) = (name, value) else {
+        let value = v.as_str().map(HeaderValue::from_str);
+        let (Ok(name), Some(Ok(value))) = (name, value) else {
             return Err(FieldError::new(
-                format!("context.headers.{k}"),
-                "a valid header name and visible ASCII value",
+                "context.headers",
+                "must map valid header names to strings of visible ASCII",
             ));
         };
         m.insert(name, value);

@@ -110,9 +110,9 @@ fn caps_and_change_retention_are_configured_and_checked() {
     assert_contains_all(
         &text,
         &[
-            "change_retention: 7200s",
-            "max_policies_per_tenant: 7",
-            "70",
+            "change retention 2h",
+            "max policies per tenant 7,",
+            "max overrides per tenant 70",
         ],
     );
     let out = check_config(

@@ -1,0 +1,120 @@
+//! The readable summary `palisade check-config` prints: every section, no credential.
+
+use super::Config;
+use std::fmt::Write as _;
+use std::path::Path;
+
+/// What `check-config` prints for a valid `cfg` loaded from `file` (none: defaults and
+/// environment only). URLs appear as scheme and host; keys only as where they come from.
+pub fn summary(cfg: &Config, file: Option<&Path>) -> String {
+    let mut s = String::from("configuration OK\n");
+    let file = file.map_or_else(
+        || "none (defaults and PALISADE_* environment)".to_owned(),
+        |f| f.display().to_string(),
+    );
+    line(&mut s, "file", file);
+    line(&mut s, "env", format!("{:?}", cfg.env).to_lowercase());
+    line(&mut s, "listen", &cfg.listen);
+    line(&mut s, "data_dir", cfg.data_dir.display());
+    line(&mut s, "operator key", operator_key(cfg));
+    line(&mut s, "storage", storage(cfg));
+    line(&mut s, "redis", redis(cfg));
+    line(&mut s, "http", http(cfg));
+    line(&mut s, "ratelimit", ratelimit(cfg));
+    line(&mut s, "idempotency", idempotency(cfg));
+    line(&mut s, "metrics", metrics(cfg));
+    line(
+        &mut s,
+        "log",
+        format!("level {}, format {:?}", cfg.log.level, cfg.log.format).to_lowercase(),
+    );
+    s
+}
+
+fn line(s: &mut String, name: &str, value: impl std::fmt::Display) {
+    let _ = writeln!(s, "  {name:<13} {value}");
+}
+
+fn operator_key(cfg: &Config) -> String {
+    match (&cfg.operator_key, &cfg.operator_key_file) {
+        (Some(_), _) => "from PALISADE_OPERATOR_KEY".into(),
+        (None, Some(f)) => format!("from file {}", f.display()),
+        (None, None) => format!(
+            "{}/operator.key (generated on first start outside production)",
+            cfg.data_dir.display()
+        ),
+    }
+}
+
+fn storage(cfg: &Config) -> String {
+    let url = cfg.storage_url();
+    if !cfg.is_postgres() {
+        return format!("sqlite {}", url.redacted().trim_start_matches("sqlite://"));
+    }
+    let host = url.host().unwrap_or_else(|| "(local socket)".into());
+    let schema = cfg.storage.schema.as_deref().unwrap_or("(search path)");
+    let pool = cfg
+        .storage
+        .pool_size
+        .map_or_else(|| "computed".to_owned(), |n| n.to_string());
+    format!(
+        "postgres at {host}, schema {schema}, pool {pool}, expected instances {}",
+        cfg.storage.expected_instances
+    )
+}
+
+fn redis(cfg: &Config) -> String {
+    match &cfg.storage.redis_url {
+        None => "none".into(),
+        Some(u) => format!(
+            "{} at {}",
+            u.scheme().unwrap_or_else(|| "redis".into()),
+            u.host().unwrap_or_else(|| "(unknown host)".into())
+        ),
+    }
+}
+
+fn http(cfg: &Config) -> String {
+    let h = &cfg.http;
+    format!(
+        "body limit {}, request timeout {}, shutdown timeout {}",
+        h.body_limit,
+        humantime::format_duration(h.request_timeout),
+        humantime::format_duration(h.shutdown_timeout)
+    )
+}
+
+fn ratelimit(cfg: &Config) -> String {
+    let r = &cfg.ratelimit;
+    format!(
+        "store {:?}, fallback after {}, {} configured policies, change retention {}, \
+         max policies per tenant {}, max overrides per tenant {}",
+        r.store,
+        humantime::format_duration(r.fallback_deadline),
+        r.policies.len(),
+        humantime::format_duration(r.change_retention),
+        r.max_policies_per_tenant,
+        r.max_overrides_per_tenant
+    )
+    .to_lowercase()
+}
+
+fn idempotency(cfg: &Config) -> String {
+    let i = &cfg.idempotency;
+    format!(
+        "store {:?}, ttl {}, lock timeout {}",
+        i.store,
+        humantime::format_duration(i.ttl),
+        humantime::format_duration(i.lock_timeout)
+    )
+    .to_lowercase()
+}
+
+fn metrics(cfg: &Config) -> String {
+    match &cfg.metrics.listen {
+        None => "/metrics on the main listener (operator key required)".into(),
+        Some(l) => format!(
+            "/metrics on {l} (no authentication) and on the main listener (operator key required)"
+        ),
+    }
+}
