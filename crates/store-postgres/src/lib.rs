@@ -12,10 +12,10 @@ mod ratelimit;
 
 pub use pool::{pool_size, PoolSizing};
 
-use palisade_core::{SharedClock, StoreError};
-use palisade_store_sql::{Dialect, SqlStore};
+use palisade_core::StoreError;
+use palisade_store_sql::{Dialect, SqlBackend, SqlStore};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
-use sqlx::{ConnectOptions, Connection, Executor};
+use sqlx::{ConnectOptions, Connection, Executor, Postgres};
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -56,18 +56,35 @@ impl PgOptions {
     }
 }
 
-/// All of Palisade's durable state in one PostgreSQL database.
+/// All of Palisade's durable state in one PostgreSQL database: the shared SQL store on
+/// PostgreSQL.
+///
+/// It implements every store trait where the SQL is: `TenantStore`, `LockStore`,
+/// `IdempotencyStore` and `RatePolicyStore` in `palisade_store_sql` (`impl … for SqlStore<D, B>`),
+/// `RateLimitStore` through [`PgBackend`]'s decisions (this crate's `ratelimit.rs`).
+/// `PgStore::connect(&opts)` opens it, `migrate` applies this crate's migrations (serialised
+/// across instances by sqlx's advisory lock).
+pub type PgStore = SqlStore<Postgres, PgBackend>;
+
+/// PostgreSQL's own part of [`PgStore`]: how it connects (schema, pool sizing) and migrates,
+/// and its rate-limit decisions gathered into batches (holding the pool, not the store).
 #[derive(Debug, Clone)]
-pub struct PgStore {
-    sql: SqlStore<sqlx::Postgres>,
-    pool_size: u32,
-    /// Rate-limit decisions gathered into batches (holds the pool, not the store).
+pub struct PgBackend {
     decisions: Arc<ratelimit::DecisionBatcher>,
 }
 
-impl PgStore {
-    /// Connects, creating `schema` when set, and sizes the pool. Does not migrate.
-    pub async fn connect(opts: &PgOptions) -> Result<Self, StoreError> {
+impl SqlBackend<Postgres> for PgBackend {
+    type Options = PgOptions;
+
+    const FEATURES: palisade_core::Features = palisade_core::Features {
+        name: "postgres",
+        shared: true,
+        expires_state: false,
+        durable: true,
+    };
+
+    /// Connects, creating `schema` when set, and sizes the pool.
+    async fn connect(opts: &PgOptions) -> Result<(PgPool, Self), StoreError> {
         let base = PgConnectOptions::from_str(&opts.url).map_err(map_err)?;
         let mut first = base.connect().await.map_err(map_err)?;
         if let Some(schema) = &opts.schema {
@@ -98,61 +115,19 @@ impl PgStore {
             .connect_with(connect)
             .await
             .map_err(map_err)?;
-        Ok(Self {
-            decisions: Arc::new(ratelimit::batcher(
-                pool.clone(),
-                opts.ratelimit_max_batch,
-                opts.ratelimit_in_flight,
-            )),
-            sql: SqlStore::new(pool),
-            pool_size: size,
-        })
+        let decisions = Arc::new(ratelimit::batcher(
+            pool.clone(),
+            opts.ratelimit_max_batch,
+            opts.ratelimit_in_flight,
+        ));
+        Ok((pool, Self { decisions }))
     }
 
-    /// Replaces the clock (tests drive a manual one).
-    pub fn with_clock(mut self, clock: SharedClock) -> Self {
-        self.sql = self.sql.with_clock(clock);
-        self
-    }
-
-    /// Applies the embedded migrations (serialised across instances by sqlx's advisory lock).
-    pub async fn migrate(&self) -> Result<(), StoreError> {
+    async fn migrate(pool: &PgPool) -> Result<(), StoreError> {
         sqlx::migrate!("./migrations")
-            .run(self.pool())
+            .run(pool)
             .await
             .map_err(|e| StoreError::Backend(e.to_string()))
-    }
-
-    /// The connection pool.
-    pub fn pool(&self) -> &PgPool {
-        self.sql.pool()
-    }
-
-    /// The pool's size.
-    pub fn pool_size(&self) -> u32 {
-        self.pool_size
-    }
-
-    /// Checks the database answers.
-    pub async fn ping(&self) -> Result<(), StoreError> {
-        sqlx::query("SELECT 1")
-            .execute(self.pool())
-            .await
-            .map_err(map_err)?;
-        Ok(())
-    }
-
-    /// Closes the pool.
-    pub async fn close(&self) {
-        self.pool().close().await;
-    }
-
-    pub(crate) fn decisions(&self) -> &ratelimit::DecisionBatcher {
-        &self.decisions
-    }
-
-    pub(crate) fn now_ms(&self) -> i64 {
-        self.sql.now_ms()
     }
 }
 
@@ -166,33 +141,8 @@ fn check_ident(s: &str) -> Result<(), StoreError> {
     }
 }
 
-palisade_store_sql::impl_sql_stores!(PgStore);
-
 /// Maps a sqlx error to the shared [`StoreError`] by kind and SQLSTATE, never by message text.
 pub(crate) fn map_err(e: sqlx::Error) -> StoreError {
     sqlx::Postgres::map_err(e)
 }
 
-#[async_trait::async_trait]
-impl palisade_core::Backend for PgStore {
-    fn features(&self) -> palisade_core::Features {
-        palisade_core::Features {
-            name: "postgres",
-            shared: true,
-            expires_state: false,
-            durable: true,
-        }
-    }
-
-    async fn migrate(&self) -> Result<(), StoreError> {
-        PgStore::migrate(self).await
-    }
-
-    async fn ping(&self) -> Result<(), StoreError> {
-        PgStore::ping(self).await
-    }
-
-    async fn close(&self) {
-        PgStore::close(self).await
-    }
-}

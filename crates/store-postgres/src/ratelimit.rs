@@ -1,4 +1,4 @@
-//! PostgreSQL implementation of the ratelimit stores.
+//! PostgreSQL's rate-limit decisions ([`RateLimitDecisions`] of [`PgBackend`]).
 //!
 //! Concurrent decisions are gathered into batches by a [`Batcher`] (no linger: a lone call
 //! runs at once; under load calls queue while earlier batches are on the wire; at most
@@ -33,9 +33,11 @@
 //! in each write). Only pruning the feed is PostgreSQL's own: it deletes old changes and raises
 //! `ratelimit_feed.pruned_through` in one statement (migration 0008).
 
-use crate::{map_err, PgStore};
+use crate::{map_err, PgBackend, PgStore};
 use palisade_core::{StoreError, TenantId};
-use palisade_ratelimit::{Algorithm, Batcher, Check, Decision, RateLimitStore};
+use palisade_ratelimit::{Algorithm, Batcher, Check, Decision};
+use palisade_store_sql::RateLimitDecisions;
+use sqlx::Postgres;
 
 fn corrupt(e: impl std::fmt::Display) -> StoreError {
     StoreError::Corrupt(e.to_string())
@@ -195,10 +197,10 @@ fn decision(c: &Check, v: &[i64]) -> Result<Decision, StoreError> {
     Decision::from_reply(c.limit.quota, v).ok_or_else(|| corrupt("ratelimit_decide outcome"))
 }
 
-#[async_trait::async_trait]
-impl RateLimitStore for PgStore {
-    async fn ratelimit_check(
-        &self,
+/// Decides in the `ratelimit_decide` function, over batches of concurrent checks.
+impl RateLimitDecisions<Postgres> for PgBackend {
+    async fn check(
+        store: &PgStore,
         tenant: &TenantId,
         checks: &[Check],
     ) -> Result<Vec<Decision>, StoreError> {
@@ -208,13 +210,13 @@ impl RateLimitStore for PgStore {
         let pending = Pending {
             tenant: tenant.clone(),
             checks: checks.to_vec(),
-            now: self.now_ms(),
+            now: store.now_ms(),
         };
-        self.decisions().call(pending).await
+        store.backend().decisions.call(pending).await
     }
 
-    async fn ratelimit_reset(
-        &self,
+    async fn reset(
+        store: &PgStore,
         tenant: &TenantId,
         policy: &str,
         key: &str,
@@ -226,23 +228,23 @@ impl RateLimitStore for PgStore {
         .bind(tenant.as_str())
         .bind(policy)
         .bind(key)
-        .execute(self.pool())
+        .execute(store.pool())
         .await
         .map_err(map_err)?
         .rows_affected();
         Ok(n > 0)
     }
 
-    async fn ratelimit_purge_expired(&self, limit: u32) -> Result<u64, StoreError> {
+    async fn purge_expired(store: &PgStore, limit: u32) -> Result<u64, StoreError> {
         let n = sqlx::query(
             "DELETE FROM ratelimit_state WHERE ctid IN (SELECT ctid FROM ratelimit_state
              WHERE expires_minute <= $1 / 60000 AND expires_at_ms <= $1
              LIMIT $2 FOR UPDATE SKIP LOCKED)
              AND expires_at_ms <= $1",
         )
-        .bind(self.now_ms())
+        .bind(store.now_ms())
         .bind(i64::from(limit))
-        .execute(self.pool())
+        .execute(store.pool())
         .await
         .map_err(map_err)?
         .rows_affected();
@@ -258,7 +260,7 @@ mod tests {
     use super::*;
     use crate::PgOptions;
     use palisade_core::ManualClock;
-    use palisade_ratelimit::MemoryRateLimitStore;
+    use palisade_ratelimit::{MemoryRateLimitStore, RateLimitStore};
     use palisade_testkit::ratelimit::{random_checks, Rng};
 
     fn random_decision(r: &mut Rng, tenants: &[TenantId], now: i64) -> Pending {

@@ -1,8 +1,7 @@
 //! What differs between the SQL databases, and the bounds the shared SQL needs of them.
 
 use palisade_core::StoreError;
-use sqlx::{Database, Decode, Encode, Pool, Transaction, Type};
-use std::future::Future;
+use sqlx::{Database, Decode, Encode, Type};
 
 mod postgres;
 mod sqlite;
@@ -35,11 +34,10 @@ pub trait Value<D: Database>: for<'q> Encode<'q, D> + for<'r> Decode<'r, D> + Ty
 impl<D: Database, T> Value<D> for T where T: for<'q> Encode<'q, D> + for<'r> Decode<'r, D> + Type<D> {}
 
 /// One SQL database as the shared SQL sees it: implemented for `sqlx::Sqlite` and
-/// `sqlx::Postgres`.
+/// `sqlx::Postgres`. What one capability needs to differ is its own trait beside its SQL
+/// ([`IdempotencyDialect`](crate::IdempotencyDialect),
+/// [`RateLimitConfigDialect`](crate::RateLimitConfigDialect)).
 pub trait Dialect: Database {
-    /// Deletes at most `$2` idempotency entries expired at `$1` (ms).
-    const IDEMPOTENCY_PURGE: &'static str;
-
     /// Maps a sqlx error to the shared [`StoreError`] by kind and error code, never by text.
     fn map_err(e: sqlx::Error) -> StoreError;
 
@@ -52,26 +50,4 @@ pub trait Dialect: Database {
 
     /// Opens a read-only transaction whose reads all see one snapshot.
     const BEGIN_SNAPSHOT: &'static str;
-
-    /// Answers the version of the last rate-limit config change the tables reflect.
-    const RATE_CONFIG_VERSION: &'static str;
-
-    /// Appends `change` (JSON) to the rate-limit change feed in `tx`; its version. Writers of
-    /// the rate-limit config are serialised from here to commit, so a count read after it in
-    /// `tx` cannot change before the commit.
-    fn rate_config_change_record(
-        tx: &mut Transaction<'static, Self>,
-        tenant: &str,
-        change: &str,
-        now_ms: i64,
-    ) -> impl Future<Output = Result<i64, StoreError>> + Send;
-
-    /// `RatePolicyStore::rate_config_prune`: deletes up to `limit` changes written before
-    /// `before_ms` and raises `ratelimit_feed.pruned_through` to the highest deleted version,
-    /// in one transaction; how many it deleted.
-    fn rate_config_prune(
-        pool: &Pool<Self>,
-        before_ms: i64,
-        limit: u32,
-    ) -> impl Future<Output = Result<u64, StoreError>> + Send;
 }

@@ -7,8 +7,10 @@
 //! to say why.
 
 use crate::{Dialect, SqlStore, Value};
+use async_trait::async_trait;
 use palisade_core::{StoreError, TenantId};
 use palisade_idempotency::row::{self, EntryRow, COMPLETED};
+use palisade_idempotency::IdempotencyStore;
 use palisade_idempotency::{
     BeginOutcome, EntryRef, EntryToken, EntryUpdate, IdempotencyBegin, IdempotencyComplete,
     RecoveryPointSet,
@@ -57,9 +59,29 @@ fn attempt(n: i32) -> u32 {
     u32::try_from(n).unwrap_or(u32::MAX)
 }
 
-impl<D> SqlStore<D>
+/// What differs per database in the idempotency SQL.
+pub trait IdempotencyDialect: Dialect {
+    /// Deletes at most `$2` idempotency entries expired at `$1` (ms).
+    const EXPIRED_DELETE: &'static str;
+}
+
+impl IdempotencyDialect for sqlx::Sqlite {
+    const EXPIRED_DELETE: &'static str = "DELETE FROM idempotency_entries WHERE rowid IN (
+        SELECT rowid FROM idempotency_entries WHERE expires_at_ms <= $1 LIMIT $2)";
+}
+
+impl IdempotencyDialect for sqlx::Postgres {
+    /// Skips rows other sessions hold, so a sweep never waits on a claim.
+    const EXPIRED_DELETE: &'static str = "DELETE FROM idempotency_entries
+        WHERE (tenant_id, principal, idem_key) IN (
+            SELECT tenant_id, principal, idem_key FROM idempotency_entries
+            WHERE expires_at_ms <= $1 LIMIT $2 FOR UPDATE SKIP LOCKED)
+          AND expires_at_ms <= $1";
+}
+
+impl<D, B> SqlStore<D, B>
 where
-    D: Dialect,
+    D: IdempotencyDialect,
     for<'c> &'c mut D::Connection: Executor<'c, Database = D>,
     for<'q> D::Arguments<'q>: IntoArguments<'q, D>,
     for<'a> &'a str: Encode<'a, D> + Type<D> + ColumnIndex<D::Row>,
@@ -156,9 +178,23 @@ where
             .await?;
         row::update_refusal(row, &entry.token, now)
     }
+}
 
+#[async_trait]
+impl<D, B> IdempotencyStore for SqlStore<D, B>
+where
+    D: IdempotencyDialect,
+    for<'c> &'c mut D::Connection: Executor<'c, Database = D>,
+    for<'q> D::Arguments<'q>: IntoArguments<'q, D>,
+    for<'a> &'a str: Encode<'a, D> + Type<D> + ColumnIndex<D::Row>,
+    i64: Value<D>,
+    i32: Value<D>,
+    String: Value<D>,
+    Vec<u8>: Value<D>,
+    B: Send + Sync + std::fmt::Debug,
+{
     /// `IdempotencyStore::idempotency_begin`: claims the key, or says why not.
-    pub async fn idempotency_begin(
+    async fn idempotency_begin(
         &self,
         tenant: &TenantId,
         req: &IdempotencyBegin,
@@ -181,7 +217,7 @@ where
     }
 
     /// `IdempotencyStore::idempotency_recovery_point_set`.
-    pub async fn idempotency_recovery_point_set(
+    async fn idempotency_recovery_point_set(
         &self,
         tenant: &TenantId,
         req: &RecoveryPointSet,
@@ -199,7 +235,7 @@ where
     }
 
     /// `IdempotencyStore::idempotency_complete`.
-    pub async fn idempotency_complete(
+    async fn idempotency_complete(
         &self,
         tenant: &TenantId,
         req: &IdempotencyComplete,
@@ -220,7 +256,7 @@ where
     }
 
     /// `IdempotencyStore::idempotency_abandon`.
-    pub async fn idempotency_abandon(
+    async fn idempotency_abandon(
         &self,
         tenant: &TenantId,
         entry: &EntryRef,
@@ -229,9 +265,9 @@ where
         self.idem_update(tenant, entry, &sql, |q| q).await
     }
 
-    /// `IdempotencyStore::idempotency_expired_delete`: [`Dialect::IDEMPOTENCY_PURGE`].
-    pub async fn idempotency_expired_delete(&self, limit: u32) -> Result<u64, StoreError> {
-        let done = sqlx::query(D::IDEMPOTENCY_PURGE)
+    /// `IdempotencyStore::idempotency_expired_delete`: [`IdempotencyDialect::EXPIRED_DELETE`].
+    async fn idempotency_expired_delete(&self, limit: u32) -> Result<u64, StoreError> {
+        let done = sqlx::query(D::EXPIRED_DELETE)
             .bind(self.now_ms())
             .bind(i64::from(limit))
             .execute(self.pool())

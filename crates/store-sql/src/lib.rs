@@ -1,60 +1,80 @@
 //! The SQL both SQL stores share: queries and row mapping generic over sqlx's `Database`.
 //!
-//! [`SqlStore`] holds a pool and the store clock; each capability module adds its operations
-//! to it for every [`Dialect`] (SQLite and PostgreSQL). The statements are written once with
-//! `$n` placeholders, which both drivers accept. What differs per database (error codes, how a
-//! write transaction is opened, statements that are not portable) is a [`Dialect`] method.
+//! [`SqlStore`] holds a pool, the store clock and the store crate's own part (its
+//! [`SqlBackend`]); each capability module implements that capability's store trait for it
+//! directly, for every [`Dialect`] (SQLite and PostgreSQL): `TenantStore` in `tenants.rs`,
+//! `LockStore` in `locks.rs`, `IdempotencyStore` in `idempotency.rs`, `RatePolicyStore` in
+//! `ratelimit/config.rs`, and `RateLimitStore` in `ratelimit/decisions.rs` through the store
+//! crate's [`RateLimitDecisions`]. The statements are written once with `$n` placeholders,
+//! which both drivers accept. What differs per database is a [`Dialect`] method, or a method
+//! of the capability's own dialect trait ([`IdempotencyDialect`], [`RateLimitConfigDialect`]).
 //! `palisade-store-sqlite` and `palisade-store-postgres` own their pools, migrations and
-//! rate-limit decisions, and implement the other store traits by delegating here
-//! ([`impl_sql_stores!`]).
+//! rate-limit decisions, and name their store `SqlStore<Db, TheirBackend>`.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
-mod delegate;
+mod backend;
 mod dialect;
 mod idempotency;
 mod locks;
 mod ratelimit;
 mod tenants;
 
+pub use backend::SqlBackend;
 pub use dialect::{Dialect, Value};
-
-/// What [`impl_sql_stores!`] names, so the store crates need not list it.
-#[doc(hidden)]
-pub mod __private {
-    pub use async_trait::async_trait;
-    pub use palisade_core::{Page, PageRequest, StoreError, TenantId};
-    pub use palisade_idempotency as idem;
-    pub use palisade_locks as locks;
-    pub use palisade_ratelimit as ratelimit;
-    pub use palisade_tenancy as tenancy;
-}
+pub use idempotency::IdempotencyDialect;
+pub use ratelimit::{RateLimitConfigDialect, RateLimitDecisions};
 
 use palisade_core::{SharedClock, StoreError, SystemClock};
-use sqlx::{ColumnIndex, Database, Decode, Pool, Row, Transaction, Type};
+use sqlx::{ColumnIndex, Database, Decode, Executor, IntoArguments, Pool, Row, Transaction, Type};
 
-/// A pool of database `D` and the store clock: the shared operations run on it.
+/// A pool of database `D`, the store clock and the store crate's part `B`: it implements every
+/// store trait of the SQL stores (`palisade_store_sqlite::SqliteStore` and
+/// `palisade_store_postgres::PgStore` are names of it).
 #[derive(Debug)]
-pub struct SqlStore<D: Database> {
+pub struct SqlStore<D: Database, B = ()> {
     pool: Pool<D>,
     clock: SharedClock,
+    backend: B,
 }
 
-impl<D: Database> Clone for SqlStore<D> {
+impl<D: Database, B: Clone> Clone for SqlStore<D, B> {
     fn clone(&self) -> Self {
         Self {
             pool: self.pool.clone(),
             clock: self.clock.clone(),
+            backend: self.backend.clone(),
         }
     }
 }
 
 impl<D: Database> SqlStore<D> {
-    /// The shared operations on `pool`, timed by the system clock.
+    /// The shared operations on `pool`, timed by the system clock, with no store crate part.
     pub fn new(pool: Pool<D>) -> Self {
+        Self::with_backend(pool, ())
+    }
+}
+
+impl<D: Dialect, B: SqlBackend<D>> SqlStore<D, B> {
+    /// Connects as the store crate's [`SqlBackend::connect`] says. Does not migrate.
+    pub async fn connect(opts: &B::Options) -> Result<Self, StoreError> {
+        let (pool, backend) = B::connect(opts).await?;
+        Ok(Self::with_backend(pool, backend))
+    }
+
+    /// Applies the store crate's migrations ([`SqlBackend::migrate`]).
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        B::migrate(&self.pool).await
+    }
+}
+
+impl<D: Database, B> SqlStore<D, B> {
+    /// The store on `pool` with the store crate's part `backend`, timed by the system clock.
+    pub fn with_backend(pool: Pool<D>, backend: B) -> Self {
         Self {
             pool,
             clock: SystemClock::shared(),
+            backend,
         }
     }
 
@@ -69,6 +89,21 @@ impl<D: Database> SqlStore<D> {
         &self.pool
     }
 
+    /// The pool's size (its maximum number of connections).
+    pub fn pool_size(&self) -> u32 {
+        self.pool.options().get_max_connections()
+    }
+
+    /// The store crate's part.
+    pub fn backend(&self) -> &B {
+        &self.backend
+    }
+
+    /// Closes the pool.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
     /// A transaction opened with `begin` (e.g. [`Dialect::BEGIN_WRITE`]).
     pub async fn begin(&self, begin: &'static str) -> Result<Transaction<'static, D>, StoreError>
     where
@@ -80,6 +115,20 @@ impl<D: Database> SqlStore<D> {
     /// The store clock's time (ms).
     pub fn now_ms(&self) -> i64 {
         self.clock.now_ms()
+    }
+
+    /// Checks the database answers.
+    pub async fn ping(&self) -> Result<(), StoreError>
+    where
+        D: Dialect,
+        for<'c> &'c mut D::Connection: Executor<'c, Database = D>,
+        for<'q> D::Arguments<'q>: IntoArguments<'q, D>,
+    {
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map_err(D::map_err)?;
+        Ok(())
     }
 
     /// Column `name` of `r`; a missing or undecodable column (a damaged row) is

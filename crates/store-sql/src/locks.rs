@@ -10,8 +10,10 @@
 //! store clock, passed as a bind.
 
 use crate::{Dialect, SqlStore, Value};
+use async_trait::async_trait;
 use palisade_core::{StoreError, TenantId};
 use palisade_locks::refusal;
+use palisade_locks::LockStore;
 use palisade_locks::{
     Acquired, FencingToken, HolderId, Lease, LeaseCheck, LockAcquire, LockName, LockRelease,
     LockRenew,
@@ -41,7 +43,7 @@ WHERE tenant_id = $2 AND name = $3 AND holder = $4 AND token = $5 AND expires_at
 const LATEST: &str =
     "SELECT holder, token, expires_at_ms FROM locks WHERE tenant_id = $1 AND name = $2";
 
-impl<D> SqlStore<D>
+impl<D, B> SqlStore<D, B>
 where
     D: Dialect,
     for<'c> &'c mut D::Connection: Executor<'c, Database = D>,
@@ -115,9 +117,22 @@ where
             .and_then(|(h, t)| h.as_deref().map(|h| (h, *t)));
         Ok(refusal(grant, holder, token))
     }
+}
 
+#[async_trait]
+impl<D, B> LockStore for SqlStore<D, B>
+where
+    D: Dialect,
+    for<'c> &'c mut D::Connection: Executor<'c, Database = D>,
+    for<'q> D::Arguments<'q>: IntoArguments<'q, D>,
+    for<'a> &'a str: Encode<'a, D> + Type<D> + ColumnIndex<D::Row>,
+    i64: Value<D>,
+    bool: Value<D>,
+    String: Value<D>,
+    B: Send + Sync + std::fmt::Debug,
+{
     /// `LockStore::lock_acquire`: the grant, or the live lease that refused it.
-    pub async fn lock_acquire(
+    async fn lock_acquire(
         &self,
         tenant: &TenantId,
         req: &LockAcquire,
@@ -145,7 +160,7 @@ where
     }
 
     /// `LockStore::lock_renew`: extends the caller's live lease.
-    pub async fn lock_renew(
+    async fn lock_renew(
         &self,
         tenant: &TenantId,
         req: &LockRenew,
@@ -170,7 +185,7 @@ where
     }
 
     /// `LockStore::lock_release`: ends the caller's live lease, keeping the row's token.
-    pub async fn lock_release(
+    async fn lock_release(
         &self,
         tenant: &TenantId,
         req: &LockRelease,
@@ -192,7 +207,7 @@ where
     }
 
     /// `LockStore::lock_inspect`: the live lease, if any.
-    pub async fn lock_inspect(
+    async fn lock_inspect(
         &self,
         tenant: &TenantId,
         name: &LockName,

@@ -1,7 +1,9 @@
 //! Tenants and API keys.
 
 use crate::{Dialect, SqlStore, Value};
+use async_trait::async_trait;
 use palisade_core::{Page, PageRequest, StoreError, TenantId};
+use palisade_tenancy::TenantStore;
 use palisade_tenancy::{ApiKey, KeyRecord, KeyStatus, Tenant, TenantCreate};
 use sqlx::{ColumnIndex, Encode, Executor, IntoArguments, Type};
 
@@ -9,7 +11,7 @@ fn tenant_id(s: String) -> Result<TenantId, StoreError> {
     TenantId::parse(&s).map_err(|e| StoreError::Corrupt(e.to_string()))
 }
 
-impl<D> SqlStore<D>
+impl<D, B> SqlStore<D, B>
 where
     D: Dialect,
     for<'c> &'c mut D::Connection: Executor<'c, Database = D>,
@@ -40,10 +42,22 @@ where
             secret_hash: Self::col(r, "secret_hash")?,
         })
     }
+}
 
+#[async_trait]
+impl<D, B> TenantStore for SqlStore<D, B>
+where
+    D: Dialect,
+    for<'c> &'c mut D::Connection: Executor<'c, Database = D>,
+    for<'q> D::Arguments<'q>: IntoArguments<'q, D>,
+    for<'a> &'a str: Encode<'a, D> + Type<D> + ColumnIndex<D::Row>,
+    i64: Value<D>,
+    String: Value<D>,
+    B: Send + Sync + std::fmt::Debug,
+{
     /// `TenantStore::tenant_create`: inserts unless the external id exists; the stored tenant,
     /// and whether this call created it.
-    pub async fn tenant_create(
+    async fn tenant_create(
         &self,
         id: TenantId,
         req: &TenantCreate,
@@ -70,7 +84,7 @@ where
     }
 
     /// `TenantStore::tenant_get`.
-    pub async fn tenant_get(&self, id: &TenantId) -> Result<Option<Tenant>, StoreError> {
+    async fn tenant_get(&self, id: &TenantId) -> Result<Option<Tenant>, StoreError> {
         let row = sqlx::query("SELECT * FROM tenants WHERE id = $1")
             .bind(id.as_str())
             .fetch_optional(self.pool())
@@ -80,7 +94,7 @@ where
     }
 
     /// `TenantStore::tenant_list`: by id, after the page cursor.
-    pub async fn tenant_list(&self, page: &PageRequest) -> Result<Page<Tenant>, StoreError> {
+    async fn tenant_list(&self, page: &PageRequest) -> Result<Page<Tenant>, StoreError> {
         let rows = sqlx::query("SELECT * FROM tenants WHERE id > $1 ORDER BY id LIMIT $2")
             .bind(page.after.as_deref().unwrap_or(""))
             .bind(page.limit as i64 + 1)
@@ -95,7 +109,7 @@ where
     }
 
     /// `TenantStore::key_create`.
-    pub async fn key_create(&self, tenant: &TenantId, rec: &KeyRecord) -> Result<(), StoreError> {
+    async fn key_create(&self, tenant: &TenantId, rec: &KeyRecord) -> Result<(), StoreError> {
         sqlx::query(
             "INSERT INTO api_keys (id, tenant_id, name, secret_hash, created_at_ms)
              VALUES ($1, $2, $3, $4, $5)",
@@ -112,7 +126,7 @@ where
     }
 
     /// `TenantStore::key_list`: a tenant's keys in `status`, by id, after the page cursor.
-    pub async fn key_list(
+    async fn key_list(
         &self,
         tenant: &TenantId,
         status: KeyStatus,
@@ -137,7 +151,7 @@ where
     }
 
     /// `TenantStore::key_revoke`: true when the tenant has the key (revoked now or before).
-    pub async fn key_revoke(
+    async fn key_revoke(
         &self,
         tenant: &TenantId,
         key_id: &str,
@@ -157,7 +171,7 @@ where
     }
 
     /// `TenantStore::key_find`: any tenant's key by id.
-    pub async fn key_find(&self, key_id: &str) -> Result<Option<KeyRecord>, StoreError> {
+    async fn key_find(&self, key_id: &str) -> Result<Option<KeyRecord>, StoreError> {
         let row = sqlx::query("SELECT * FROM api_keys WHERE id = $1")
             .bind(key_id)
             .fetch_optional(self.pool())
@@ -167,7 +181,7 @@ where
     }
 
     /// `TenantStore::key_touch`.
-    pub async fn key_touch(
+    async fn key_touch(
         &self,
         tenant: &TenantId,
         key_id: &str,

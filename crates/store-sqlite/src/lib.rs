@@ -4,11 +4,12 @@
 
 mod ratelimit;
 
-use palisade_core::{SharedClock, StoreError};
-use palisade_store_sql::{Dialect, SqlStore};
+use palisade_core::StoreError;
+use palisade_store_sql::{Dialect, SqlBackend, SqlStore};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
+use sqlx::Sqlite;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -34,15 +35,31 @@ impl SqliteOptions {
     }
 }
 
-/// All of Palisade's durable state in one SQLite database.
-#[derive(Debug, Clone)]
-pub struct SqliteStore {
-    sql: SqlStore<sqlx::Sqlite>,
-}
+/// All of Palisade's durable state in one SQLite database: the shared SQL store on SQLite.
+///
+/// It implements every store trait where the SQL is: `TenantStore`, `LockStore`,
+/// `IdempotencyStore` and `RatePolicyStore` in `palisade_store_sql` (`impl … for SqlStore<D, B>`),
+/// `RateLimitStore` through [`SqliteBackend`]'s decisions (this crate's `ratelimit.rs`).
+/// `SqliteStore::connect(&opts)` opens it, `migrate` applies this crate's migrations.
+pub type SqliteStore = SqlStore<Sqlite, SqliteBackend>;
 
-impl SqliteStore {
-    /// Opens (creating if needed) the database in WAL mode. Does not migrate.
-    pub async fn connect(opts: &SqliteOptions) -> Result<Self, StoreError> {
+/// SQLite's own part of [`SqliteStore`]: how it connects and migrates, and its rate-limit
+/// decisions.
+#[derive(Debug, Clone)]
+pub struct SqliteBackend;
+
+impl SqlBackend<Sqlite> for SqliteBackend {
+    type Options = SqliteOptions;
+
+    const FEATURES: palisade_core::Features = palisade_core::Features {
+        name: "sqlite",
+        shared: false,
+        expires_state: false,
+        durable: true,
+    };
+
+    /// Opens (creating if needed) the database in WAL mode.
+    async fn connect(opts: &SqliteOptions) -> Result<(SqlitePool, Self), StoreError> {
         let connect = SqliteConnectOptions::from_str(&opts.url)
             .map_err(map_err)?
             .create_if_missing(true)
@@ -56,84 +73,19 @@ impl SqliteStore {
             .connect_with(connect)
             .await
             .map_err(map_err)?;
-        Ok(Self {
-            sql: SqlStore::new(pool),
-        })
+        Ok((pool, SqliteBackend))
     }
 
-    /// Replaces the clock (tests drive a manual one).
-    pub fn with_clock(mut self, clock: SharedClock) -> Self {
-        self.sql = self.sql.with_clock(clock);
-        self
-    }
-
-    /// Applies the embedded migrations.
-    pub async fn migrate(&self) -> Result<(), StoreError> {
+    async fn migrate(pool: &SqlitePool) -> Result<(), StoreError> {
         sqlx::migrate!("./migrations")
-            .run(self.pool())
+            .run(pool)
             .await
             .map_err(|e| StoreError::Backend(e.to_string()))
     }
-
-    /// The connection pool.
-    pub fn pool(&self) -> &SqlitePool {
-        self.sql.pool()
-    }
-
-    /// Checks the database answers.
-    pub async fn ping(&self) -> Result<(), StoreError> {
-        sqlx::query("SELECT 1")
-            .execute(self.pool())
-            .await
-            .map_err(map_err)?;
-        Ok(())
-    }
-
-    /// Closes the pool.
-    pub async fn close(&self) {
-        self.pool().close().await;
-    }
-
-    /// A write transaction that takes SQLite's write lock up front (`BEGIN IMMEDIATE`), so
-    /// read-decide-write inside it is atomic and never fails on a lock upgrade.
-    pub(crate) async fn begin_immediate(
-        &self,
-    ) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, StoreError> {
-        self.sql.begin(sqlx::Sqlite::BEGIN_WRITE).await
-    }
-
-    pub(crate) fn now_ms(&self) -> i64 {
-        self.sql.now_ms()
-    }
 }
-
-palisade_store_sql::impl_sql_stores!(SqliteStore);
 
 /// Maps a sqlx error to the shared [`StoreError`], by error kind and never by message text.
 pub(crate) fn map_err(e: sqlx::Error) -> StoreError {
     sqlx::Sqlite::map_err(e)
 }
 
-#[async_trait::async_trait]
-impl palisade_core::Backend for SqliteStore {
-    fn features(&self) -> palisade_core::Features {
-        palisade_core::Features {
-            name: "sqlite",
-            shared: false,
-            expires_state: false,
-            durable: true,
-        }
-    }
-
-    async fn migrate(&self) -> Result<(), StoreError> {
-        SqliteStore::migrate(self).await
-    }
-
-    async fn ping(&self) -> Result<(), StoreError> {
-        SqliteStore::ping(self).await
-    }
-
-    async fn close(&self) {
-        SqliteStore::close(self).await
-    }
-}

@@ -1,4 +1,4 @@
-//! SQLite implementation of the ratelimit stores.
+//! SQLite's rate-limit decisions ([`RateLimitDecisions`] of [`SqliteBackend`]).
 //!
 //! A decision is one `BEGIN IMMEDIATE` transaction: SQLite has one writer, so reading the
 //! states, deciding them with [`decide_all`] and writing them back is atomic. Expired rows are
@@ -9,10 +9,11 @@
 //! SQLite's own: it deletes old changes and raises `ratelimit_feed.pruned_through` in one
 //! transaction (migration 0005).
 
-use crate::{map_err, SqliteStore};
+use crate::{map_err, SqliteBackend, SqliteStore};
 use palisade_core::{StoreError, TenantId};
 use palisade_ratelimit::algorithm::AlgoState;
-use palisade_ratelimit::{decide_all, Check, Decision, KeyState, RateLimitStore};
+use palisade_ratelimit::{decide_all, Check, Decision, KeyState};
+use palisade_store_sql::{Dialect, RateLimitDecisions};
 use sqlx::{Row, Sqlite, Transaction};
 
 async fn load(
@@ -64,15 +65,15 @@ async fn save(
     Ok(())
 }
 
-#[async_trait::async_trait]
-impl RateLimitStore for SqliteStore {
-    async fn ratelimit_check(
-        &self,
+/// Decides in Rust inside one `BEGIN IMMEDIATE` transaction.
+impl RateLimitDecisions<Sqlite> for SqliteBackend {
+    async fn check(
+        store: &SqliteStore,
         tenant: &TenantId,
         checks: &[Check],
     ) -> Result<Vec<Decision>, StoreError> {
-        let mut tx = self.begin_immediate().await?;
-        let now = self.now_ms();
+        let mut tx = store.begin(Sqlite::BEGIN_WRITE).await?;
+        let now = store.now_ms();
         let mut states = Vec::with_capacity(checks.len());
         for c in checks {
             states.push(load(&mut tx, tenant, c).await?);
@@ -87,8 +88,8 @@ impl RateLimitStore for SqliteStore {
         Ok(decisions)
     }
 
-    async fn ratelimit_reset(
-        &self,
+    async fn reset(
+        store: &SqliteStore,
         tenant: &TenantId,
         policy: &str,
         key: &str,
@@ -99,21 +100,21 @@ impl RateLimitStore for SqliteStore {
         .bind(tenant.as_str())
         .bind(policy)
         .bind(key)
-        .execute(self.pool())
+        .execute(store.pool())
         .await
         .map_err(map_err)?
         .rows_affected();
         Ok(n > 0)
     }
 
-    async fn ratelimit_purge_expired(&self, limit: u32) -> Result<u64, StoreError> {
+    async fn purge_expired(store: &SqliteStore, limit: u32) -> Result<u64, StoreError> {
         let n = sqlx::query(
             "DELETE FROM ratelimit_state WHERE (tenant_id, policy, key) IN
              (SELECT tenant_id, policy, key FROM ratelimit_state WHERE expires_at_ms <= ? LIMIT ?)",
         )
-        .bind(self.now_ms())
+        .bind(store.now_ms())
         .bind(i64::from(limit))
-        .execute(self.pool())
+        .execute(store.pool())
         .await
         .map_err(map_err)?
         .rows_affected();

@@ -1,7 +1,9 @@
 //! A stored row damaged so a column cannot decode reads back as `StoreError::Corrupt`, not a panic.
 //!
 //! Each check writes a row through the store, lets the backend's `damage(table, column)` break
-//! that column (SQLite stores text in it, PostgreSQL a NULL), then reads it back.
+//! that column (SQLite stores text in it, PostgreSQL a NULL), then reads it back
+//! ([`conformance!`](crate::conformance)`(corrupt, ..)`; [`rate_state`] by hand, for the
+//! stores that read the state row in Rust).
 
 use palisade_core::{StoreError, TenantId};
 use palisade_idempotency::{Fingerprint, IdempotencyBegin, IdempotencyKey, IdempotencyStore};

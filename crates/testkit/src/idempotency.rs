@@ -1,4 +1,7 @@
-//! Conformance suite of the idempotency stores.
+//! Conformance suite of the idempotency stores ([`conformance!`](crate::conformance)`(idempotency, ..)`).
+//!
+//! With [`Time::Real`] the store runs on a clock the suite cannot move and expires entries by
+//! itself (Redis `PEXPIRE`), so the checks sleep and expect the sweep to delete nothing.
 
 use crate::Time;
 use palisade_core::TenantId;
@@ -14,23 +17,6 @@ use std::time::Duration;
 const SHORT: Duration = Duration::from_millis(500);
 const PAST_SHORT: Duration = Duration::from_millis(800);
 const LONG: Duration = Duration::from_secs(3600);
-
-/// Runs every idempotency check against `store`. With [`Time::Real`] the store runs on a clock
-/// the suite cannot move and expires entries by itself (Redis `PEXPIRE`), so the suite sleeps
-/// and expects the sweep to delete nothing.
-pub async fn run(store: Arc<dyn IdempotencyStore>, time: Time) {
-    let s = Suite { store, time };
-    s.new_then_in_flight_then_mismatch().await;
-    s.complete_then_replay_exactly().await;
-    s.unknown_and_abandoned_entries().await;
-    s.lock_expiry_resumes_from_recovery_point().await;
-    s.late_holder_may_complete_until_taken_over().await;
-    s.recovery_point_extends_the_lock().await;
-    s.tenants_and_principals_are_isolated().await;
-    s.completed_entries_expire_and_are_swept().await;
-    s.concurrent_begins_claim_once().await;
-    s.concurrent_takeovers_claim_once().await;
-}
 
 struct Suite {
     store: Arc<dyn IdempotencyStore>,
@@ -148,257 +134,6 @@ impl Suite {
         );
     }
 
-    async fn new_then_in_flight_then_mismatch(&self) {
-        let t = TenantId::generate();
-        let first = self.begin(&t, "p", "k1", "a", LONG).await;
-        assert!(matches!(
-            first,
-            BeginOutcome::Proceed {
-                recovery_point: None,
-                attempt: 1,
-                ..
-            }
-        ));
-        match self.begin(&t, "p", "k1", "a", LONG).await {
-            BeginOutcome::InFlight { lock_remaining_ms } => {
-                assert!(lock_remaining_ms > 0 && lock_remaining_ms <= 3_600_000)
-            }
-            other => panic!("same key in flight must be InFlight, got {other:?}"),
-        }
-        assert_eq!(
-            self.begin(&t, "p", "k1", "b", LONG).await,
-            BeginOutcome::Mismatch
-        );
-    }
-
-    async fn complete_then_replay_exactly(&self) {
-        let t = TenantId::generate();
-        let tok = token_of(&self.begin(&t, "p", "k", "a", LONG).await);
-        self.complete_then_replay(&t, &tok).await;
-        assert_eq!(
-            self.begin(&t, "p", "k", "b", LONG).await,
-            BeginOutcome::Mismatch
-        );
-        assert_eq!(
-            self.complete(&t, entry("p", "k", &tok), LONG).await,
-            EntryUpdate::AlreadyCompleted
-        );
-        assert_eq!(
-            self.set_point(&t, entry("p", "k", &tok), "x", LONG).await,
-            EntryUpdate::AlreadyCompleted
-        );
-        assert_eq!(
-            self.abandon(&t, entry("p", "k", &tok)).await,
-            EntryUpdate::AlreadyCompleted
-        );
-        assert_eq!(
-            self.begin(&t, "p", "k", "a", LONG).await,
-            BeginOutcome::Replay(response()),
-            "a completed entry survives abandon"
-        );
-    }
-
-    async fn unknown_and_abandoned_entries(&self) {
-        let t = TenantId::generate();
-        let stranger = EntryToken::generate();
-        assert_eq!(
-            self.complete(&t, entry("p", "none", &stranger), LONG).await,
-            EntryUpdate::NotFound
-        );
-        let ab = self.abandon(&t, entry("p", "none", &stranger)).await;
-        assert_eq!(ab, EntryUpdate::NotFound);
-
-        let tok = token_of(&self.begin(&t, "p", "k", "a", LONG).await);
-        let ab = self.abandon(&t, entry("p", "k", &stranger)).await;
-        assert_eq!(ab, EntryUpdate::Superseded, "wrong token cannot abandon");
-        let ab = self.abandon(&t, entry("p", "k", &tok)).await;
-        assert_eq!(ab, EntryUpdate::Applied);
-        assert_eq!(
-            self.complete(&t, entry("p", "k", &tok), LONG).await,
-            EntryUpdate::NotFound
-        );
-        let again = self.begin(&t, "p", "k", "b", LONG).await;
-        assert!(
-            matches!(again, BeginOutcome::Proceed { attempt: 1, .. }),
-            "an abandoned key is free, even for another payload: {again:?}"
-        );
-    }
-
-    async fn lock_expiry_resumes_from_recovery_point(&self) {
-        let t = TenantId::generate();
-        let old = token_of(&self.begin(&t, "p", "k", "a", SHORT).await);
-        assert_eq!(
-            self.set_point(&t, entry("p", "k", &old), "charged", SHORT)
-                .await,
-            EntryUpdate::Applied
-        );
-        self.pass(PAST_SHORT).await;
-        assert_eq!(
-            self.begin(&t, "p", "k", "b", LONG).await,
-            BeginOutcome::Mismatch,
-            "an expired lock does not free the key for another payload"
-        );
-        let retry = self.begin(&t, "p", "k", "a", LONG).await;
-        let new = match &retry {
-            BeginOutcome::Proceed {
-                token,
-                recovery_point,
-                attempt,
-            } => {
-                assert_eq!(recovery_point.as_ref(), Some(&point("charged")));
-                assert_eq!(*attempt, 2);
-                token.clone()
-            }
-            other => panic!("a retry after the lock deadline must proceed, got {other:?}"),
-        };
-        assert_ne!(new, old);
-        assert_eq!(
-            self.complete(&t, entry("p", "k", &old), LONG).await,
-            EntryUpdate::Superseded,
-            "the stale holder cannot complete"
-        );
-        assert_eq!(
-            self.set_point(&t, entry("p", "k", &old), "late", LONG)
-                .await,
-            EntryUpdate::Superseded
-        );
-        self.complete_then_replay(&t, &new).await;
-    }
-
-    async fn late_holder_may_complete_until_taken_over(&self) {
-        let t = TenantId::generate();
-        let tok = token_of(&self.begin(&t, "p", "k", "a", SHORT).await);
-        self.pass(PAST_SHORT).await;
-        self.complete_then_replay(&t, &tok).await;
-    }
-
-    async fn recovery_point_extends_the_lock(&self) {
-        let t = TenantId::generate();
-        let tok = token_of(&self.begin(&t, "p", "k", "a", SHORT).await);
-        assert_eq!(
-            self.set_point(&t, entry("p", "k", &tok), "one", LONG).await,
-            EntryUpdate::Applied
-        );
-        self.pass(PAST_SHORT).await;
-        assert!(matches!(
-            self.begin(&t, "p", "k", "a", LONG).await,
-            BeginOutcome::InFlight { .. }
-        ));
-    }
-
-    async fn tenants_and_principals_are_isolated(&self) {
-        let (a, b) = (TenantId::generate(), TenantId::generate());
-        let tok = token_of(&self.begin(&a, "p", "shared", "a", LONG).await);
-        assert_eq!(
-            self.complete(&a, entry("p", "shared", &tok), LONG).await,
-            EntryUpdate::Applied
-        );
-        let other_tenant = self.begin(&b, "p", "shared", "a", LONG).await;
-        assert!(
-            matches!(other_tenant, BeginOutcome::Proceed { attempt: 1, .. }),
-            "another tenant must never get the stored response: {other_tenant:?}"
-        );
-        let other_principal = self.begin(&a, "q", "shared", "a", LONG).await;
-        assert!(
-            matches!(other_principal, BeginOutcome::Proceed { attempt: 1, .. }),
-            "another principal must never get the stored response: {other_principal:?}"
-        );
-        let _ = self.begin(&a, "p", "only-a", "a", LONG).await;
-        assert_eq!(
-            self.complete(&b, entry("p", "only-a", &tok), LONG).await,
-            EntryUpdate::NotFound,
-            "another tenant cannot reach the entry"
-        );
-        // Principals whose concatenation with the key would collide stay apart.
-        let x = self.begin(&a, "p:x", "y", "a", LONG).await;
-        let y = self.begin(&a, "p", "x:y", "a", LONG).await;
-        assert!(matches!(x, BeginOutcome::Proceed { .. }));
-        assert!(matches!(y, BeginOutcome::Proceed { .. }));
-    }
-
-    async fn completed_entries_expire_and_are_swept(&self) {
-        let t = TenantId::generate();
-        for k in ["e1", "e2", "e3"] {
-            let tok = token_of(&self.begin(&t, "p", k, "a", LONG).await);
-            assert_eq!(
-                self.complete(&t, entry("p", k, &tok), SHORT).await,
-                EntryUpdate::Applied
-            );
-        }
-        assert!(matches!(
-            self.begin(&t, "p", "e1", "b", LONG).await,
-            BeginOutcome::Mismatch
-        ));
-        self.pass(PAST_SHORT).await;
-        let fresh = self.begin(&t, "p", "e1", "b", LONG).await;
-        assert!(
-            matches!(
-                fresh,
-                BeginOutcome::Proceed {
-                    attempt: 1,
-                    recovery_point: None,
-                    ..
-                }
-            ),
-            "an expired key is used afresh: {fresh:?}"
-        );
-        if matches!(self.time, Time::Real) {
-            assert_eq!(self.store.idempotency_expired_delete(100).await.unwrap(), 0);
-            return;
-        }
-        assert_eq!(
-            self.store.idempotency_expired_delete(1).await.unwrap(),
-            1,
-            "batched"
-        );
-        let mut total = 1;
-        loop {
-            let n = self.store.idempotency_expired_delete(100).await.unwrap();
-            if n == 0 {
-                break;
-            }
-            total += n;
-        }
-        assert!(total >= 2, "the expired entries e2 and e3 are swept");
-        assert!(
-            matches!(
-                self.begin(&t, "p", "e1", "b", LONG).await,
-                BeginOutcome::InFlight { .. }
-            ),
-            "the sweep keeps live entries"
-        );
-    }
-
-    async fn concurrent_begins_claim_once(&self) {
-        let t = TenantId::generate();
-        let outcomes = self.race(&t, "race", LONG).await;
-        let proceeds = outcomes
-            .iter()
-            .filter(|o| matches!(o, BeginOutcome::Proceed { .. }))
-            .count();
-        assert_eq!(proceeds, 1, "exactly one of 50 concurrent begins proceeds");
-        assert!(outcomes.iter().all(|o| matches!(
-            o,
-            BeginOutcome::Proceed { .. } | BeginOutcome::InFlight { .. }
-        )));
-    }
-
-    async fn concurrent_takeovers_claim_once(&self) {
-        let t = TenantId::generate();
-        let _ = self.begin(&t, "p", "race", "a", SHORT).await;
-        self.pass(PAST_SHORT).await;
-        let outcomes = self.race(&t, "race", LONG).await;
-        let winners: Vec<_> = outcomes
-            .iter()
-            .filter(|o| matches!(o, BeginOutcome::Proceed { attempt: 2, .. }))
-            .collect();
-        assert_eq!(
-            winners.len(),
-            1,
-            "exactly one retry takes over an expired lock"
-        );
-    }
-
     async fn race(&self, t: &TenantId, k: &str, lock: Duration) -> Vec<BeginOutcome> {
         let tasks = (0..50).map(|_| {
             let (s, t) = (self.store.clone(), t.clone());
@@ -411,4 +146,277 @@ impl Suite {
             .map(|r| r.unwrap().expect("a concurrent begin must not fail"))
             .collect()
     }
+}
+
+/// A new key proceeds; the same key again is in flight; another payload is a mismatch.
+pub async fn new_then_in_flight_then_mismatch(store: Arc<dyn IdempotencyStore>, time: Time) {
+    let s = Suite { store, time };
+    let t = TenantId::generate();
+    let first = s.begin(&t, "p", "k1", "a", LONG).await;
+    assert!(matches!(
+        first,
+        BeginOutcome::Proceed {
+            recovery_point: None,
+            attempt: 1,
+            ..
+        }
+    ));
+    match s.begin(&t, "p", "k1", "a", LONG).await {
+        BeginOutcome::InFlight { lock_remaining_ms } => {
+            assert!(lock_remaining_ms > 0 && lock_remaining_ms <= 3_600_000)
+        }
+        other => panic!("same key in flight must be InFlight, got {other:?}"),
+    }
+    assert_eq!(
+        s.begin(&t, "p", "k1", "b", LONG).await,
+        BeginOutcome::Mismatch
+    );
+}
+
+/// A completed entry replays its response exactly, and refuses every later update.
+pub async fn complete_then_replay_exactly(store: Arc<dyn IdempotencyStore>, time: Time) {
+    let s = Suite { store, time };
+    let t = TenantId::generate();
+    let tok = token_of(&s.begin(&t, "p", "k", "a", LONG).await);
+    s.complete_then_replay(&t, &tok).await;
+    assert_eq!(
+        s.begin(&t, "p", "k", "b", LONG).await,
+        BeginOutcome::Mismatch
+    );
+    assert_eq!(
+        s.complete(&t, entry("p", "k", &tok), LONG).await,
+        EntryUpdate::AlreadyCompleted
+    );
+    assert_eq!(
+        s.set_point(&t, entry("p", "k", &tok), "x", LONG).await,
+        EntryUpdate::AlreadyCompleted
+    );
+    assert_eq!(
+        s.abandon(&t, entry("p", "k", &tok)).await,
+        EntryUpdate::AlreadyCompleted
+    );
+    assert_eq!(
+        s.begin(&t, "p", "k", "a", LONG).await,
+        BeginOutcome::Replay(response()),
+        "a completed entry survives abandon"
+    );
+}
+
+/// Updates of an unknown entry find nothing; only the claimant abandons, which frees the key.
+pub async fn unknown_and_abandoned_entries(store: Arc<dyn IdempotencyStore>, time: Time) {
+    let s = Suite { store, time };
+    let t = TenantId::generate();
+    let stranger = EntryToken::generate();
+    assert_eq!(
+        s.complete(&t, entry("p", "none", &stranger), LONG).await,
+        EntryUpdate::NotFound
+    );
+    let ab = s.abandon(&t, entry("p", "none", &stranger)).await;
+    assert_eq!(ab, EntryUpdate::NotFound);
+
+    let tok = token_of(&s.begin(&t, "p", "k", "a", LONG).await);
+    let ab = s.abandon(&t, entry("p", "k", &stranger)).await;
+    assert_eq!(ab, EntryUpdate::Superseded, "wrong token cannot abandon");
+    let ab = s.abandon(&t, entry("p", "k", &tok)).await;
+    assert_eq!(ab, EntryUpdate::Applied);
+    assert_eq!(
+        s.complete(&t, entry("p", "k", &tok), LONG).await,
+        EntryUpdate::NotFound
+    );
+    let again = s.begin(&t, "p", "k", "b", LONG).await;
+    assert!(
+        matches!(again, BeginOutcome::Proceed { attempt: 1, .. }),
+        "an abandoned key is free, even for another payload: {again:?}"
+    );
+}
+
+/// After the lock expires a retry takes over from the recovery point; the stale holder is superseded.
+pub async fn lock_expiry_resumes_from_recovery_point(store: Arc<dyn IdempotencyStore>, time: Time) {
+    let s = Suite { store, time };
+    let t = TenantId::generate();
+    let old = token_of(&s.begin(&t, "p", "k", "a", SHORT).await);
+    assert_eq!(
+        s.set_point(&t, entry("p", "k", &old), "charged", SHORT)
+            .await,
+        EntryUpdate::Applied
+    );
+    s.pass(PAST_SHORT).await;
+    assert_eq!(
+        s.begin(&t, "p", "k", "b", LONG).await,
+        BeginOutcome::Mismatch,
+        "an expired lock does not free the key for another payload"
+    );
+    let retry = s.begin(&t, "p", "k", "a", LONG).await;
+    let new = match &retry {
+        BeginOutcome::Proceed {
+            token,
+            recovery_point,
+            attempt,
+        } => {
+            assert_eq!(recovery_point.as_ref(), Some(&point("charged")));
+            assert_eq!(*attempt, 2);
+            token.clone()
+        }
+        other => panic!("a retry after the lock deadline must proceed, got {other:?}"),
+    };
+    assert_ne!(new, old);
+    assert_eq!(
+        s.complete(&t, entry("p", "k", &old), LONG).await,
+        EntryUpdate::Superseded,
+        "the stale holder cannot complete"
+    );
+    assert_eq!(
+        s.set_point(&t, entry("p", "k", &old), "late", LONG).await,
+        EntryUpdate::Superseded
+    );
+    s.complete_then_replay(&t, &new).await;
+}
+
+/// A holder whose lock expired may still complete while nobody took over.
+pub async fn late_holder_may_complete_until_taken_over(
+    store: Arc<dyn IdempotencyStore>,
+    time: Time,
+) {
+    let s = Suite { store, time };
+    let t = TenantId::generate();
+    let tok = token_of(&s.begin(&t, "p", "k", "a", SHORT).await);
+    s.pass(PAST_SHORT).await;
+    s.complete_then_replay(&t, &tok).await;
+}
+
+/// Setting a recovery point extends the lock.
+pub async fn recovery_point_extends_the_lock(store: Arc<dyn IdempotencyStore>, time: Time) {
+    let s = Suite { store, time };
+    let t = TenantId::generate();
+    let tok = token_of(&s.begin(&t, "p", "k", "a", SHORT).await);
+    assert_eq!(
+        s.set_point(&t, entry("p", "k", &tok), "one", LONG).await,
+        EntryUpdate::Applied
+    );
+    s.pass(PAST_SHORT).await;
+    assert!(matches!(
+        s.begin(&t, "p", "k", "a", LONG).await,
+        BeginOutcome::InFlight { .. }
+    ));
+}
+
+/// Entries are scoped by tenant and by principal.
+pub async fn tenants_and_principals_are_isolated(store: Arc<dyn IdempotencyStore>, time: Time) {
+    let s = Suite { store, time };
+    let (a, b) = (TenantId::generate(), TenantId::generate());
+    let tok = token_of(&s.begin(&a, "p", "shared", "a", LONG).await);
+    assert_eq!(
+        s.complete(&a, entry("p", "shared", &tok), LONG).await,
+        EntryUpdate::Applied
+    );
+    let other_tenant = s.begin(&b, "p", "shared", "a", LONG).await;
+    assert!(
+        matches!(other_tenant, BeginOutcome::Proceed { attempt: 1, .. }),
+        "another tenant must never get the stored response: {other_tenant:?}"
+    );
+    let other_principal = s.begin(&a, "q", "shared", "a", LONG).await;
+    assert!(
+        matches!(other_principal, BeginOutcome::Proceed { attempt: 1, .. }),
+        "another principal must never get the stored response: {other_principal:?}"
+    );
+    let _ = s.begin(&a, "p", "only-a", "a", LONG).await;
+    assert_eq!(
+        s.complete(&b, entry("p", "only-a", &tok), LONG).await,
+        EntryUpdate::NotFound,
+        "another tenant cannot reach the entry"
+    );
+    // Principals whose concatenation with the key would collide stay apart.
+    let x = s.begin(&a, "p:x", "y", "a", LONG).await;
+    let y = s.begin(&a, "p", "x:y", "a", LONG).await;
+    assert!(matches!(x, BeginOutcome::Proceed { .. }));
+    assert!(matches!(y, BeginOutcome::Proceed { .. }));
+}
+
+/// Completed entries expire after their TTL and the sweep deletes them in batches.
+pub async fn completed_entries_expire_and_are_swept(store: Arc<dyn IdempotencyStore>, time: Time) {
+    let s = Suite { store, time };
+    let t = TenantId::generate();
+    for k in ["e1", "e2", "e3"] {
+        let tok = token_of(&s.begin(&t, "p", k, "a", LONG).await);
+        assert_eq!(
+            s.complete(&t, entry("p", k, &tok), SHORT).await,
+            EntryUpdate::Applied
+        );
+    }
+    assert!(matches!(
+        s.begin(&t, "p", "e1", "b", LONG).await,
+        BeginOutcome::Mismatch
+    ));
+    s.pass(PAST_SHORT).await;
+    let fresh = s.begin(&t, "p", "e1", "b", LONG).await;
+    assert!(
+        matches!(
+            fresh,
+            BeginOutcome::Proceed {
+                attempt: 1,
+                recovery_point: None,
+                ..
+            }
+        ),
+        "an expired key is used afresh: {fresh:?}"
+    );
+    if matches!(s.time, Time::Real) {
+        assert_eq!(s.store.idempotency_expired_delete(100).await.unwrap(), 0);
+        return;
+    }
+    assert_eq!(
+        s.store.idempotency_expired_delete(1).await.unwrap(),
+        1,
+        "batched"
+    );
+    let mut total = 1;
+    loop {
+        let n = s.store.idempotency_expired_delete(100).await.unwrap();
+        if n == 0 {
+            break;
+        }
+        total += n;
+    }
+    assert!(total >= 2, "the expired entries e2 and e3 are swept");
+    assert!(
+        matches!(
+            s.begin(&t, "p", "e1", "b", LONG).await,
+            BeginOutcome::InFlight { .. }
+        ),
+        "the sweep keeps live entries"
+    );
+}
+
+/// Exactly one of 50 concurrent begins proceeds.
+pub async fn concurrent_begins_claim_once(store: Arc<dyn IdempotencyStore>, time: Time) {
+    let s = Suite { store, time };
+    let t = TenantId::generate();
+    let outcomes = s.race(&t, "race", LONG).await;
+    let proceeds = outcomes
+        .iter()
+        .filter(|o| matches!(o, BeginOutcome::Proceed { .. }))
+        .count();
+    assert_eq!(proceeds, 1, "exactly one of 50 concurrent begins proceeds");
+    assert!(outcomes.iter().all(|o| matches!(
+        o,
+        BeginOutcome::Proceed { .. } | BeginOutcome::InFlight { .. }
+    )));
+}
+
+/// Exactly one of 50 concurrent retries takes over an expired lock.
+pub async fn concurrent_takeovers_claim_once(store: Arc<dyn IdempotencyStore>, time: Time) {
+    let s = Suite { store, time };
+    let t = TenantId::generate();
+    let _ = s.begin(&t, "p", "race", "a", SHORT).await;
+    s.pass(PAST_SHORT).await;
+    let outcomes = s.race(&t, "race", LONG).await;
+    let winners: Vec<_> = outcomes
+        .iter()
+        .filter(|o| matches!(o, BeginOutcome::Proceed { attempt: 2, .. }))
+        .collect();
+    assert_eq!(
+        winners.len(),
+        1,
+        "exactly one retry takes over an expired lock"
+    );
 }

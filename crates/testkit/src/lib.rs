@@ -1,4 +1,7 @@
 //! Conformance suites (one per capability) that every store backend runs, and backend helpers.
+//!
+//! A backend's test crate runs a suite with [`conformance!`]: one named test per check, each
+//! on a fresh store.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
@@ -6,6 +9,7 @@ use palisade_core::ManualClock;
 use std::sync::Arc;
 
 pub mod backends;
+mod conformance;
 pub mod corrupt;
 pub mod idempotency;
 pub mod locks;

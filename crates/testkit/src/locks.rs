@@ -1,4 +1,4 @@
-//! Conformance suite of the locks stores.
+//! Conformance suite of the locks stores ([`conformance!`](crate::conformance)`(locks, ..)`).
 
 use palisade_core::{Clock, TenantId};
 use palisade_locks::{
@@ -65,20 +65,10 @@ async fn held(s: &dyn LockStore, t: &TenantId, req: &LockAcquire) -> Lease {
     }
 }
 
-/// Runs every locks check against `store`; `time` says how the suite drives expiry.
-pub async fn run(store: Arc<dyn LockStore>, time: Time) {
-    grant_and_deny(&*store, &time).await;
-    renew_is_holder_only(&*store, &time).await;
-    release_is_holder_only(&*store).await;
-    expired_lease_cannot_be_renewed_or_released(&*store, &time).await;
-    stale_holder_is_fenced_out(&*store, &time).await;
-    tokens_increase_across_release_and_expiry(&*store, &time).await;
-    tenants_are_isolated(&*store).await;
-    racing_holders_never_overlap(store.clone()).await;
-    bounded_wait_acquires_after_release(store.clone()).await;
-}
-
-async fn grant_and_deny(s: &dyn LockStore, time: &Time) {
+/// A free lock is granted; a live lease refuses everyone (its holder too) until it expires.
+pub async fn grant_and_deny(store: Arc<dyn LockStore>, time: Time) {
+    let s = &*store;
+    let time = &time;
     let (t, name) = (TenantId::generate(), fresh("grant"));
     assert_eq!(s.lock_inspect(&t, &name).await.unwrap(), None);
     let (a, took_over) = grant(s, &t, &acq(&name, "a", long())).await;
@@ -109,7 +99,10 @@ async fn grant_and_deny(s: &dyn LockStore, time: &Time) {
     }
 }
 
-async fn renew_is_holder_only(s: &dyn LockStore, time: &Time) {
+/// Only the holder with its token renews, to now + ttl.
+pub async fn renew_is_holder_only(store: Arc<dyn LockStore>, time: Time) {
+    let s = &*store;
+    let time = &time;
     let (t, name) = (TenantId::generate(), fresh("renew"));
     let (a, _) = grant(s, &t, &acq(&name, "a", long())).await;
     let mut wrong_token = a.renew_req(long());
@@ -141,7 +134,10 @@ async fn renew_is_holder_only(s: &dyn LockStore, time: &Time) {
     assert_eq!(seen, Some(renewed), "inspect shows the renewed expiry");
 }
 
-async fn release_is_holder_only(s: &dyn LockStore) {
+/// Only the holder with its token releases; a released lock is granted afresh with a greater token.
+pub async fn release_is_holder_only(store: Arc<dyn LockStore>, time: Time) {
+    let s = &*store;
+    let _ = time;
     let (t, name) = (TenantId::generate(), fresh("release"));
     let (a, _) = grant(s, &t, &acq(&name, "a", long())).await;
     let mut wrong = a.release_req();
@@ -177,7 +173,10 @@ async fn release_is_holder_only(s: &dyn LockStore) {
     assert!(b.token > a.token);
 }
 
-async fn expired_lease_cannot_be_renewed_or_released(s: &dyn LockStore, time: &Time) {
+/// An expired lease is neither renewed nor released; the next grant reports the takeover.
+pub async fn expired_lease_cannot_be_renewed_or_released(store: Arc<dyn LockStore>, time: Time) {
+    let s = &*store;
+    let time = &time;
     let (t, name) = (TenantId::generate(), fresh("expired"));
     let (a, _) = grant(s, &t, &acq(&name, "a", time.short())).await;
     time.pass(time.short()).await;
@@ -198,7 +197,10 @@ async fn expired_lease_cannot_be_renewed_or_released(s: &dyn LockStore, time: &T
     );
 }
 
-async fn stale_holder_is_fenced_out(s: &dyn LockStore, time: &Time) {
+/// A holder whose lease expired and was taken over can neither renew nor release.
+pub async fn stale_holder_is_fenced_out(store: Arc<dyn LockStore>, time: Time) {
+    let s = &*store;
+    let time = &time;
     let (t, name) = (TenantId::generate(), fresh("stale"));
     let (a, _) = grant(s, &t, &acq(&name, "a", time.short())).await;
     time.pass(time.short()).await;
@@ -225,7 +227,10 @@ async fn stale_holder_is_fenced_out(s: &dyn LockStore, time: &Time) {
     assert_eq!(s.lock_inspect(&t, &name).await.unwrap(), Some(c));
 }
 
-async fn tokens_increase_across_release_and_expiry(s: &dyn LockStore, time: &Time) {
+/// Fencing tokens strictly increase across releases and expiries.
+pub async fn tokens_increase_across_release_and_expiry(store: Arc<dyn LockStore>, time: Time) {
+    let s = &*store;
+    let time = &time;
     let (t, name) = (TenantId::generate(), fresh("tokens"));
     let mut last = FencingToken(0);
     for round in 0..6 {
@@ -245,7 +250,10 @@ async fn tokens_increase_across_release_and_expiry(s: &dyn LockStore, time: &Tim
     }
 }
 
-async fn tenants_are_isolated(s: &dyn LockStore) {
+/// One lock name in two tenants is two locks.
+pub async fn tenants_are_isolated(store: Arc<dyn LockStore>, time: Time) {
+    let s = &*store;
+    let _ = time;
     let (t1, t2, name) = (TenantId::generate(), TenantId::generate(), fresh("tenants"));
     let (a, _) = grant(s, &t1, &acq(&name, "a", long())).await;
     let (b, _) = grant(s, &t2, &acq(&name, "b", long())).await;
@@ -293,7 +301,10 @@ impl FencedRecord {
     }
 }
 
-async fn racing_holders_never_overlap(s: Arc<dyn LockStore>) {
+/// Eight racing holders never hold the lock at once, and tokens only grow.
+pub async fn racing_holders_never_overlap(store: Arc<dyn LockStore>, time: Time) {
+    let s = store;
+    let _ = time;
     let (t, name) = (TenantId::generate(), fresh("race"));
     let record = Arc::new(FencedRecord::default());
     let tasks = (0..8).map(|i| {
@@ -330,7 +341,10 @@ async fn racing_holders_never_overlap(s: Arc<dyn LockStore>) {
     );
 }
 
-async fn bounded_wait_acquires_after_release(s: Arc<dyn LockStore>) {
+/// A bounded wait reports the holder on timeout and acquires after a release elsewhere.
+pub async fn bounded_wait_acquires_after_release(store: Arc<dyn LockStore>, time: Time) {
+    let s = store;
+    let _ = time;
     let (t, name) = (TenantId::generate(), fresh("wait"));
     // Two `Locks` stand for two processes: the release does not wake the waiter locally.
     let (here, there) = (Locks::new(s.clone()), Locks::new(s));

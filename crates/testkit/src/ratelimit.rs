@@ -2,12 +2,12 @@
 //!
 //! With a controllable clock every value (remaining, reset-after, retry-after) is asserted
 //! exactly while time is driven; a store on its server's clock (Redis `TIME`) runs the checks
-//! that need no time travel, with long windows, plus short real-time checks.
+//! that need no time travel, with long windows, plus short real-time checks
+//! ([`conformance!`](crate::conformance)`(ratelimit, manual_clock | real_time, ..)`).
 
-use palisade_core::{ManualClock, PageRequest, TenantId};
+use palisade_core::{ManualClock, TenantId};
 use palisade_ratelimit::{
-    Algorithm, ChangeKind, Check, Decision, KeyPart, Mode, Outcome, Policy, RateLimitStore,
-    RateOverride, RatePolicyStore,
+    Algorithm, Check, Decision, KeyPart, Mode, Outcome, Policy, RateLimitStore,
 };
 use std::sync::Arc;
 use std::time::Duration;
@@ -23,6 +23,21 @@ struct Ctx {
 }
 
 impl Ctx {
+    /// The subject of one check; a manual clock starts at [`START_MS`].
+    fn new(store: Arc<dyn RateLimitStore>, time: Time) -> Self {
+        if let Time::Manual(c) = &time {
+            c.set(START_MS);
+        }
+        Self { store, time }
+    }
+
+    /// The manual clock of a check that drives time.
+    fn clock(&self) -> &ManualClock {
+        self.manual().expect(
+            "this check drives the clock: run it with conformance!(ratelimit, manual_clock, ..)",
+        )
+    }
+
     fn manual(&self) -> Option<&ManualClock> {
         match &self.time {
             Time::Manual(c) => Some(c),
@@ -37,27 +52,6 @@ impl Ctx {
     async fn one(&self, t: &TenantId, p: &Policy, key: &str, cost: u64) -> Decision {
         self.check(t, &[chk(p, key, cost)]).await[0]
     }
-}
-
-/// Runs every decision check against `store` (must be empty), driving `time` when manual.
-pub async fn run(store: Arc<dyn RateLimitStore>, time: Time) {
-    let ctx = Ctx { store, time };
-    if let Some(c) = ctx.manual() {
-        c.set(START_MS);
-        gcra_sequence(&ctx).await;
-        fixed_window_sequence(&ctx).await;
-        sliding_window_sequence(&ctx).await;
-        block_after_violation(&ctx).await;
-    } else {
-        real_time_window_and_block(&ctx).await;
-    }
-    cost_zero_and_above_one(&ctx).await;
-    all_or_nothing_across_policies(&ctx).await;
-    tenants_are_isolated(&ctx).await;
-    shadow_reports_but_never_denies(&ctx).await;
-    reset_forgets_a_key(&ctx).await;
-    concurrent_checks_grant_exactly_the_quota(&ctx).await;
-    concurrent_single_checks_grant_exactly_the_quota(&ctx).await;
 }
 
 fn tenant() -> TenantId {
@@ -86,8 +80,10 @@ fn ms(n: u64) -> Duration {
     Duration::from_millis(n)
 }
 
-async fn gcra_sequence(c: &Ctx) {
-    let (t, clock) = (tenant(), c.manual().unwrap());
+/// GCRA with a burst: exact remaining, reset-after and retry-after while time is driven.
+pub async fn gcra_sequence(store: Arc<dyn RateLimitStore>, time: Time) {
+    let c = &Ctx::new(store, time);
+    let (t, clock) = (tenant(), c.clock());
     let mut p = policy("gcra", Algorithm::Gcra, 10, Duration::from_secs(1));
     p.burst = Some(3);
     let mut got = Vec::new();
@@ -115,8 +111,10 @@ async fn gcra_sequence(c: &Ctx) {
     assert_eq!(v(&c.one(&t, &p, "other", 1).await), (true, 2, 100, 0));
 }
 
-async fn fixed_window_sequence(c: &Ctx) {
-    let (t, clock) = (tenant(), c.manual().unwrap());
+/// A fixed window: exact values, and the quota resets at the window boundary.
+pub async fn fixed_window_sequence(store: Arc<dyn RateLimitStore>, time: Time) {
+    let c = &Ctx::new(store, time);
+    let (t, clock) = (tenant(), c.clock());
     clock.set(START_MS + 2_500);
     let p = policy("fixed", Algorithm::FixedWindow, 3, Duration::from_secs(10));
     let mut got = Vec::new();
@@ -143,8 +141,10 @@ async fn fixed_window_sequence(c: &Ctx) {
     clock.set(START_MS);
 }
 
-async fn sliding_window_sequence(c: &Ctx) {
-    let (t, clock) = (tenant(), c.manual().unwrap());
+/// A sliding window: exact values, and no second quota at a window boundary.
+pub async fn sliding_window_sequence(store: Arc<dyn RateLimitStore>, time: Time) {
+    let c = &Ctx::new(store, time);
+    let (t, clock) = (tenant(), c.clock());
     clock.set(START_MS + 9_500);
     let p = policy(
         "sliding",
@@ -183,8 +183,10 @@ async fn sliding_window_sequence(c: &Ctx) {
     clock.set(START_MS);
 }
 
-async fn block_after_violation(c: &Ctx) {
-    let (t, clock) = (tenant(), c.manual().unwrap());
+/// A violation blocks for the block duration, beyond the window, without extending it.
+pub async fn block_after_violation(store: Arc<dyn RateLimitStore>, time: Time) {
+    let c = &Ctx::new(store, time);
+    let (t, clock) = (tenant(), c.clock());
     let mut p = policy("blocky", Algorithm::FixedWindow, 1, Duration::from_secs(1));
     p.block = Some(Duration::from_secs(5));
     assert!(c.one(&t, &p, "k", 1).await.allowed);
@@ -200,7 +202,9 @@ async fn block_after_violation(c: &Ctx) {
     clock.set(START_MS);
 }
 
-async fn real_time_window_and_block(c: &Ctx) {
+/// On the server's clock: a window denies then allows, and a block denies but never cost 0.
+pub async fn real_time_window_and_block(store: Arc<dyn RateLimitStore>, time: Time) {
+    let c = &Ctx::new(store, time);
     let t = tenant();
     let p = policy("rt", Algorithm::FixedWindow, 2, Duration::from_secs(1));
     let mut denied = None;
@@ -230,7 +234,9 @@ async fn real_time_window_and_block(c: &Ctx) {
     assert!(!d.allowed && d.retry_after_ms <= 700, "{d:?}");
 }
 
-async fn cost_zero_and_above_one(c: &Ctx) {
+/// Cost 0 tracks without limiting; a denied cost consumes nothing.
+pub async fn cost_zero_and_above_one(store: Arc<dyn RateLimitStore>, time: Time) {
+    let c = &Ctx::new(store, time);
     let t = tenant();
     let p = policy(
         "cost",
@@ -259,7 +265,9 @@ async fn cost_zero_and_above_one(c: &Ctx) {
     assert!(!c.one(&t, &g, "k", 1).await.allowed);
 }
 
-async fn all_or_nothing_across_policies(c: &Ctx) {
+/// Several checks are decided together: one denial consumes none of the others.
+pub async fn all_or_nothing_across_policies(store: Arc<dyn RateLimitStore>, time: Time) {
+    let c = &Ctx::new(store, time);
     let t = tenant();
     let day = Duration::from_secs(86_400);
     let a = policy("a", Algorithm::FixedWindow, 5, day);
@@ -287,7 +295,9 @@ async fn all_or_nothing_across_policies(c: &Ctx) {
     assert_eq!(c.one(&t, &a, "k", 0).await.remaining, 3, "none consumed");
 }
 
-async fn tenants_are_isolated(c: &Ctx) {
+/// One key in two tenants is two counters.
+pub async fn tenants_are_isolated(store: Arc<dyn RateLimitStore>, time: Time) {
+    let c = &Ctx::new(store, time);
     let (x, y) = (tenant(), tenant());
     let p = policy(
         "iso",
@@ -303,7 +313,9 @@ async fn tenants_are_isolated(c: &Ctx) {
     assert!(c.one(&x, &p, "other", 1).await.allowed);
 }
 
-async fn shadow_reports_but_never_denies(c: &Ctx) {
+/// A shadow limit reports when it would limit but never denies nor stops the others.
+pub async fn shadow_reports_but_never_denies(store: Arc<dyn RateLimitStore>, time: Time) {
+    let c = &Ctx::new(store, time);
     let t = tenant();
     let day = Duration::from_secs(86_400);
     let mut s = policy("shadow", Algorithm::Gcra, 1, day);
@@ -328,7 +340,9 @@ async fn shadow_reports_but_never_denies(c: &Ctx) {
     );
 }
 
-async fn reset_forgets_a_key(c: &Ctx) {
+/// A reset forgets one key of one tenant.
+pub async fn reset_forgets_a_key(store: Arc<dyn RateLimitStore>, time: Time) {
+    let c = &Ctx::new(store, time);
     let t = tenant();
     let p = policy(
         "reset",
@@ -348,7 +362,9 @@ async fn reset_forgets_a_key(c: &Ctx) {
     assert!(c.one(&t, &p, "k", 1).await.allowed);
 }
 
-async fn concurrent_checks_grant_exactly_the_quota(c: &Ctx) {
+/// 40 concurrent two-check decisions grant exactly the smaller quota.
+pub async fn concurrent_checks_grant_exactly_the_quota(store: Arc<dyn RateLimitStore>, time: Time) {
+    let c = &Ctx::new(store, time);
     let t = tenant();
     let day = Duration::from_secs(86_400);
     let g = policy("race_g", Algorithm::Gcra, 10, day);
@@ -368,7 +384,11 @@ async fn concurrent_checks_grant_exactly_the_quota(c: &Ctx) {
 }
 
 /// One check per decision (the stores' single-check fast paths) racing on one key.
-async fn concurrent_single_checks_grant_exactly_the_quota(c: &Ctx) {
+pub async fn concurrent_single_checks_grant_exactly_the_quota(
+    store: Arc<dyn RateLimitStore>,
+    time: Time,
+) {
+    let c = &Ctx::new(store, time);
     let t = tenant();
     let day = Duration::from_secs(86_400);
     for (name, algorithm, quota) in [
@@ -390,143 +410,6 @@ async fn concurrent_single_checks_grant_exactly_the_quota(c: &Ctx) {
         assert_eq!(allowed, quota, "{name}: exactly the quota is granted");
         assert_eq!(c.one(&t, &p, "k", 0).await.remaining, 0, "{name}");
     }
-}
-
-/// A per-tenant cap no test of the basic behaviour reaches.
-const MAX: u32 = 1000;
-
-/// Runs every policy/override check against `store` (must be empty), then the caps and the
-/// pruned feed ([`crate::ratelimit_config`]).
-pub async fn run_policies(store: Arc<dyn RatePolicyStore>) {
-    let s = &*store;
-    let (t, u) = (tenant(), tenant());
-    let start = s.rate_config_changes(0, 1000).await.unwrap().changes.len();
-    let p = policy("api", Algorithm::Gcra, 100, Duration::from_secs(60));
-    let r1 = s.rate_policy_put(&t, &p, 10, MAX).await.unwrap();
-    let mut p2 = p.clone();
-    p2.quota = 200;
-    let r2 = s.rate_policy_put(&t, &p2, 20, MAX).await.unwrap();
-    assert!(r2.version > r1.version);
-    let got = s.rate_policy_get(&t, "api").await.unwrap().unwrap();
-    assert_eq!((got.policy, got.updated_at_ms), (p2.clone(), 20));
-    assert!(
-        s.rate_policy_get(&u, "api").await.unwrap().is_none(),
-        "scoped by tenant"
-    );
-    for n in ["b", "c", "d"] {
-        s.rate_policy_put(
-            &t,
-            &policy(n, Algorithm::FixedWindow, 1, Duration::from_secs(1)),
-            1,
-            MAX,
-        )
-        .await
-        .unwrap();
-    }
-    let page = s
-        .rate_policy_list(&t, &PageRequest::first(3))
-        .await
-        .unwrap();
-    let names: Vec<_> = page.items.iter().map(|r| r.policy.name.as_str()).collect();
-    assert_eq!(names, ["api", "b", "c"]);
-    let mut next = PageRequest::first(3);
-    next.after = page.next;
-    let page = s.rate_policy_list(&t, &next).await.unwrap();
-    assert_eq!(page.items.len(), 1);
-    assert_eq!(page.next, None);
-    assert!(s
-        .rate_policy_list(&u, &PageRequest::first(10))
-        .await
-        .unwrap()
-        .items
-        .is_empty());
-    assert!(s.rate_policy_delete(&t, "d", 30).await.unwrap());
-    assert!(!s.rate_policy_delete(&t, "d", 30).await.unwrap());
-    assert!(!s.rate_policy_delete(&u, "api", 30).await.unwrap());
-
-    let wide = RateOverride {
-        policy: "api".into(),
-        key: None,
-        quota: 1000,
-        window: None,
-        burst: None,
-    };
-    let one = RateOverride {
-        key: Some("principal=bob".into()),
-        window: Some(Duration::from_secs(3600)),
-        burst: Some(5),
-        ..wide.clone()
-    };
-    s.rate_override_put(&t, &wide, 40, MAX).await.unwrap();
-    s.rate_override_put(&t, &one, 41, MAX).await.unwrap();
-    let mut again = one.clone();
-    again.quota = 2000;
-    s.rate_override_put(&t, &again, 42, MAX).await.unwrap();
-    let list = s
-        .rate_override_list(&t, &PageRequest::first(1))
-        .await
-        .unwrap();
-    assert_eq!(list.items[0].rate_override, wide);
-    let mut next = PageRequest::first(10);
-    next.after = list.next;
-    let rest = s.rate_override_list(&t, &next).await.unwrap();
-    assert_eq!(rest.items.len(), 1);
-    assert_eq!(rest.items[0].rate_override, again);
-    assert!(s
-        .rate_override_list(&u, &PageRequest::first(10))
-        .await
-        .unwrap()
-        .items
-        .is_empty());
-    assert!(!s.rate_override_delete(&u, "api", None, 50).await.unwrap());
-    assert!(s.rate_override_delete(&t, "api", None, 50).await.unwrap());
-    assert!(!s.rate_override_delete(&t, "api", None, 50).await.unwrap());
-
-    let changes = s.rate_config_changes(0, 1000).await.unwrap().changes;
-    let changes = &changes[start..];
-    assert!(changes.windows(2).all(|w| w[0].version < w[1].version));
-    assert!(changes.iter().all(|c| c.tenant == t));
-    let kinds: Vec<_> = changes
-        .iter()
-        .map(|c| match &c.change {
-            ChangeKind::PolicyPut { policy } => format!("put {}", policy.name),
-            ChangeKind::PolicyDeleted { name } => format!("del {name}"),
-            ChangeKind::OverridePut { rate_override } => format!("oput {}", rate_override.quota),
-            ChangeKind::OverrideDeleted { key, .. } => format!("odel {key:?}"),
-        })
-        .collect();
-    assert_eq!(
-        kinds,
-        [
-            "put api",
-            "put api",
-            "put b",
-            "put c",
-            "put d",
-            "del d",
-            "oput 1000",
-            "oput 1000",
-            "oput 2000",
-            "odel None"
-        ]
-    );
-    let last = changes.last().unwrap().version;
-    let after = s
-        .rate_config_changes(changes[5].version, 2)
-        .await
-        .unwrap()
-        .changes;
-    assert_eq!(after.len(), 2);
-    assert_eq!(after[0].version, changes[6].version);
-    assert!(s
-        .rate_config_changes(last, 10)
-        .await
-        .unwrap()
-        .changes
-        .is_empty());
-
-    crate::ratelimit_config::caps(store.clone()).await;
-    crate::ratelimit_config::pruned_feed(store).await;
 }
 
 /// Cases random steps reach too rarely: a block that outlives a change of its policy to one
@@ -598,6 +481,31 @@ fn random_check(r: &mut Rng, policy: &str, key: &str) -> Check {
     }
     let cost = r.below(p.limit().capacity() + 1);
     chk(&p, key, cost)
+}
+
+/// `store` decides exactly like the in-process memory store over 3000 random decisions
+/// ([`same_as_memory`]).
+pub async fn decides_exactly_like_the_memory_store(store: Arc<dyn RateLimitStore>, time: Time) {
+    let Time::Manual(clock) = time else {
+        panic!("this check drives the clock: run it with conformance!(ratelimit, manual_clock, ..)")
+    };
+    same_as_memory(store, clock, 3_000).await;
+}
+
+/// `ratelimit_purge_expired` deletes state past its expiry, at most `limit` rows a call (for
+/// the stores that purge: SQLite, PostgreSQL).
+pub async fn expired_state_is_purged(store: Arc<dyn RateLimitStore>, time: Time) {
+    let c = Ctx::new(store, time);
+    let (t, clock) = (tenant(), c.clock());
+    clock.set(1_000_000);
+    let p = policy("p", Algorithm::FixedWindow, 5, Duration::from_secs(1));
+    for k in ["a", "b", "c"] {
+        c.one(&t, &p, k, 1).await;
+    }
+    assert_eq!(c.store.ratelimit_purge_expired(100).await.unwrap(), 0);
+    clock.advance(Duration::from_secs(1));
+    assert_eq!(c.store.ratelimit_purge_expired(2).await.unwrap(), 2);
+    assert_eq!(c.store.ratelimit_purge_expired(100).await.unwrap(), 1);
 }
 
 /// Differential check: `store` decides exactly like the in-process

@@ -1,6 +1,7 @@
-//! Conformance of the policy store's per-tenant caps and of its pruned change feed.
+//! Conformance suite of the rate-limit policy stores: policies, overrides, per-tenant caps and
+//! the pruned change feed ([`conformance!`](crate::conformance)`(ratelimit_config, ..)`).
 
-use palisade_core::{StoreError, TenantId};
+use palisade_core::{PageRequest, StoreError, TenantId};
 use palisade_ratelimit::{Algorithm, ChangeKind, KeyPart, Policy, RateOverride, RatePolicyStore};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -34,8 +35,154 @@ async fn last_version(s: &dyn RatePolicyStore) -> i64 {
     s.rate_config_snapshot().await.unwrap().version
 }
 
+/// A per-tenant cap no test of the basic behaviour reaches.
+const MAX: u32 = 1000;
+
+/// Policies and overrides: versioned puts, pages, deletes, all scoped by tenant, and each write
+/// in the change feed in order.
+pub async fn policies_and_overrides(store: Arc<dyn RatePolicyStore>) {
+    let s = &*store;
+    let (t, u) = (TenantId::generate(), TenantId::generate());
+    let start = s.rate_config_changes(0, 1000).await.unwrap().changes.len();
+    let p = Policy::new(
+        "api",
+        Algorithm::Gcra,
+        100,
+        Duration::from_secs(60),
+        vec![KeyPart::Tenant],
+    );
+    let r1 = s.rate_policy_put(&t, &p, 10, MAX).await.unwrap();
+    let mut p2 = p.clone();
+    p2.quota = 200;
+    let r2 = s.rate_policy_put(&t, &p2, 20, MAX).await.unwrap();
+    assert!(r2.version > r1.version);
+    let got = s.rate_policy_get(&t, "api").await.unwrap().unwrap();
+    assert_eq!((got.policy, got.updated_at_ms), (p2.clone(), 20));
+    assert!(
+        s.rate_policy_get(&u, "api").await.unwrap().is_none(),
+        "scoped by tenant"
+    );
+    for n in ["b", "c", "d"] {
+        s.rate_policy_put(
+            &t,
+            &Policy::new(
+                n,
+                Algorithm::FixedWindow,
+                1,
+                Duration::from_secs(1),
+                vec![KeyPart::Tenant],
+            ),
+            1,
+            MAX,
+        )
+        .await
+        .unwrap();
+    }
+    let page = s
+        .rate_policy_list(&t, &PageRequest::first(3))
+        .await
+        .unwrap();
+    let names: Vec<_> = page.items.iter().map(|r| r.policy.name.as_str()).collect();
+    assert_eq!(names, ["api", "b", "c"]);
+    let mut next = PageRequest::first(3);
+    next.after = page.next;
+    let page = s.rate_policy_list(&t, &next).await.unwrap();
+    assert_eq!(page.items.len(), 1);
+    assert_eq!(page.next, None);
+    assert!(s
+        .rate_policy_list(&u, &PageRequest::first(10))
+        .await
+        .unwrap()
+        .items
+        .is_empty());
+    assert!(s.rate_policy_delete(&t, "d", 30).await.unwrap());
+    assert!(!s.rate_policy_delete(&t, "d", 30).await.unwrap());
+    assert!(!s.rate_policy_delete(&u, "api", 30).await.unwrap());
+
+    let wide = RateOverride {
+        policy: "api".into(),
+        key: None,
+        quota: 1000,
+        window: None,
+        burst: None,
+    };
+    let one = RateOverride {
+        key: Some("principal=bob".into()),
+        window: Some(Duration::from_secs(3600)),
+        burst: Some(5),
+        ..wide.clone()
+    };
+    s.rate_override_put(&t, &wide, 40, MAX).await.unwrap();
+    s.rate_override_put(&t, &one, 41, MAX).await.unwrap();
+    let mut again = one.clone();
+    again.quota = 2000;
+    s.rate_override_put(&t, &again, 42, MAX).await.unwrap();
+    let list = s
+        .rate_override_list(&t, &PageRequest::first(1))
+        .await
+        .unwrap();
+    assert_eq!(list.items[0].rate_override, wide);
+    let mut next = PageRequest::first(10);
+    next.after = list.next;
+    let rest = s.rate_override_list(&t, &next).await.unwrap();
+    assert_eq!(rest.items.len(), 1);
+    assert_eq!(rest.items[0].rate_override, again);
+    assert!(s
+        .rate_override_list(&u, &PageRequest::first(10))
+        .await
+        .unwrap()
+        .items
+        .is_empty());
+    assert!(!s.rate_override_delete(&u, "api", None, 50).await.unwrap());
+    assert!(s.rate_override_delete(&t, "api", None, 50).await.unwrap());
+    assert!(!s.rate_override_delete(&t, "api", None, 50).await.unwrap());
+
+    let changes = s.rate_config_changes(0, 1000).await.unwrap().changes;
+    let changes = &changes[start..];
+    assert!(changes.windows(2).all(|w| w[0].version < w[1].version));
+    assert!(changes.iter().all(|c| c.tenant == t));
+    let kinds: Vec<_> = changes
+        .iter()
+        .map(|c| match &c.change {
+            ChangeKind::PolicyPut { policy } => format!("put {}", policy.name),
+            ChangeKind::PolicyDeleted { name } => format!("del {name}"),
+            ChangeKind::OverridePut { rate_override } => format!("oput {}", rate_override.quota),
+            ChangeKind::OverrideDeleted { key, .. } => format!("odel {key:?}"),
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "put api",
+            "put api",
+            "put b",
+            "put c",
+            "put d",
+            "del d",
+            "oput 1000",
+            "oput 1000",
+            "oput 2000",
+            "odel None"
+        ]
+    );
+    let last = changes.last().unwrap().version;
+    let after = s
+        .rate_config_changes(changes[5].version, 2)
+        .await
+        .unwrap()
+        .changes;
+    assert_eq!(after.len(), 2);
+    assert_eq!(after[0].version, changes[6].version);
+    assert!(s
+        .rate_config_changes(last, 10)
+        .await
+        .unwrap()
+        .changes
+        .is_empty());
+}
+
 /// Caps: a create past `max` fails with `LimitReached` and writes nothing, a replace at the
-/// cap succeeds, tenants count apart, and concurrent creates at `max - 1` admit exactly one.
+/// cap succeeds, and tenants count apart.
 pub async fn caps(store: Arc<dyn RatePolicyStore>) {
     let s = &*store;
     let (t, u) = (TenantId::generate(), TenantId::generate());
@@ -83,11 +230,10 @@ pub async fn caps(store: Arc<dyn RatePolicyStore>) {
     s.rate_override_put(&u, &ovr("d", Some("j"), 5), 5, 2)
         .await
         .expect("another tenant has its own count");
-
-    concurrent_creates_at_cap_minus_one(store.clone()).await;
 }
 
-async fn concurrent_creates_at_cap_minus_one(store: Arc<dyn RatePolicyStore>) {
+/// Concurrent creates at `max - 1` admit exactly one, for policies and for overrides.
+pub async fn concurrent_creates_at_cap_minus_one(store: Arc<dyn RatePolicyStore>) {
     let t = TenantId::generate();
     for n in ["p0", "p1", "p2", "p3"] {
         store.rate_policy_put(&t, &pol(n), 1, 5).await.unwrap();
@@ -105,7 +251,7 @@ async fn concurrent_creates_at_cap_minus_one(store: Arc<dyn RatePolicyStore>) {
         }
     }
     assert_eq!((ok, capped), (1, 7), "exactly one create fits");
-    let page = palisade_core::PageRequest::first(50);
+    let page = PageRequest::first(50);
     assert_eq!(
         store.rate_policy_list(&t, &page).await.unwrap().items.len(),
         5

@@ -1,62 +1,52 @@
 //! Every conformance suite against the in-memory stores.
 
-use std::sync::Arc;
+use palisade_core::ManualClock;
+use palisade_testkit::Time;
 
-#[tokio::test]
-async fn tenancy_conformance() {
-    palisade_testkit::tenancy::run(Arc::new(palisade_tenancy::MemoryTenantStore::default())).await;
+/// A manual clock at a fixed start, as [`Time`].
+fn manual() -> (std::sync::Arc<ManualClock>, Time) {
+    let clock = ManualClock::new(1_700_000_000_000);
+    (clock.clone(), Time::Manual(clock))
 }
 
-#[tokio::test]
-async fn locks_conformance() {
-    use palisade_testkit::locks::{run, Time};
-    let clock = palisade_core::ManualClock::new(1_700_000_000_000);
-    let store = palisade_locks::MemoryLockStore::new(clock.clone());
-    run(Arc::new(store), Time::Manual(clock)).await;
-}
+palisade_testkit::conformance!(tenancy, async |_| Some(
+    palisade_tenancy::MemoryTenantStore::default()
+));
 
-#[tokio::test]
-async fn locks_conformance_in_real_time() {
-    use palisade_testkit::locks::{run, Time};
-    run(
-        Arc::new(palisade_locks::MemoryLockStore::default()),
-        Time::Real,
-    )
-    .await;
-}
+palisade_testkit::conformance!(locks, async |_| {
+    let (clock, time) = manual();
+    Some((palisade_locks::MemoryLockStore::new(clock), time))
+});
 
-#[tokio::test]
-async fn ratelimit_conformance() {
-    let clock = palisade_core::ManualClock::new(0);
-    let store = palisade_ratelimit::MemoryRateLimitStore::default().with_clock(clock.clone());
-    palisade_testkit::ratelimit::run(
-        Arc::new(store),
-        palisade_testkit::ratelimit::Time::Manual(clock),
-    )
-    .await;
-}
-
-#[tokio::test]
-async fn ratelimit_policy_conformance() {
-    palisade_testkit::ratelimit::run_policies(Arc::new(
-        palisade_ratelimit::MemoryPolicyStore::default(),
+palisade_testkit::conformance!(idempotency, async |_| {
+    let (clock, time) = manual();
+    Some((
+        palisade_idempotency::MemoryIdempotencyStore::new(clock),
+        time,
     ))
-    .await;
-}
+});
 
-#[tokio::test]
-async fn ratelimit_memory_store_with_real_time() {
-    palisade_testkit::ratelimit::run(
-        Arc::new(palisade_ratelimit::MemoryRateLimitStore::default()),
-        palisade_testkit::ratelimit::Time::Real,
-    )
-    .await;
-}
+palisade_testkit::conformance!(ratelimit, manual_clock, async |_| {
+    let (clock, time) = manual();
+    let store = palisade_ratelimit::MemoryRateLimitStore::default().with_clock(clock);
+    Some((store, time))
+});
 
-#[tokio::test]
-async fn idempotency_conformance() {
-    let clock = palisade_core::ManualClock::new(1_700_000_000_000);
-    let store = palisade_idempotency::MemoryIdempotencyStore::new(clock.clone());
-    palisade_testkit::idempotency::run(Arc::new(store), palisade_testkit::Time::Manual(clock))
-        .await;
+palisade_testkit::conformance!(ratelimit_config, async |_| Some(
+    palisade_ratelimit::MemoryPolicyStore::default()
+));
+
+/// The suites again with the stores on the system clock.
+mod real_time {
+    use palisade_testkit::Time;
+
+    palisade_testkit::conformance!(locks, async |_| Some((
+        palisade_locks::MemoryLockStore::default(),
+        Time::Real
+    )));
+
+    palisade_testkit::conformance!(ratelimit, real_time, async |_| Some((
+        palisade_ratelimit::MemoryRateLimitStore::default(),
+        Time::Real
+    )));
 }

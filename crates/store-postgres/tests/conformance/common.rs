@@ -1,6 +1,9 @@
 //! A fresh migrated PostgreSQL store in its own schema per test.
 
+use palisade_core::ManualClock;
 use palisade_store_postgres::{PgOptions, PgStore};
+use palisade_testkit::Time;
+use sqlx::PgPool;
 
 /// A fresh, migrated store in its own schema, or `None` when PostgreSQL is absent outside CI.
 pub async fn store(test: &str) -> Option<PgStore> {
@@ -11,4 +14,29 @@ pub async fn store(test: &str) -> Option<PgStore> {
     let s = PgStore::connect(&opts).await.unwrap();
     s.migrate().await.unwrap();
     Some(s)
+}
+
+/// A fresh store on a manual clock, for the suites that drive time.
+pub async fn timed(test: &str) -> Option<(PgStore, Time)> {
+    let clock = ManualClock::new(1_700_000_000_000);
+    let s = store(test).await?.with_clock(clock.clone());
+    Some((s, Time::Manual(clock)))
+}
+
+/// A fresh store and how to damage it: a NULL where the store reads a value.
+pub async fn corrupt_subject(test: &str) -> Option<(PgStore, impl AsyncFn(&str, &str))> {
+    let s = store(test).await?;
+    Some((s.clone(), damage(s.pool().clone())))
+}
+
+/// Sets `table.column` of every row to NULL, in the test's own schema. (A new column type would
+/// do too, but statements prepared before it fail as "cached plan must not change result type".)
+fn damage(pool: PgPool) -> impl AsyncFn(&str, &str) {
+    async move |table: &str, column: &str| {
+        let sql = format!(
+            "ALTER TABLE {table} ALTER COLUMN {column} DROP NOT NULL;
+             UPDATE {table} SET {column} = NULL"
+        );
+        sqlx::raw_sql(&sql).execute(&pool).await.unwrap();
+    }
 }

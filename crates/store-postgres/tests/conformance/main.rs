@@ -1,8 +1,15 @@
-//! Every conformance suite (and backend-specific test) against this store, in one test binary.
+//! Every conformance suite (and backend-specific test) against this store, in one test binary:
+//! one named test per check, each in a fresh schema.
 
 mod common;
-mod corrupt;
-mod idempotency;
-mod locks;
-mod ratelimit;
-mod tenancy;
+mod decisions;
+mod tls;
+
+use common::{corrupt_subject, store, timed};
+
+palisade_testkit::conformance!(tenancy, store);
+palisade_testkit::conformance!(locks, timed);
+palisade_testkit::conformance!(idempotency, timed);
+palisade_testkit::conformance!(ratelimit, manual_clock_purged, timed);
+palisade_testkit::conformance!(ratelimit_config, store);
+palisade_testkit::conformance!(corrupt, corrupt_subject);

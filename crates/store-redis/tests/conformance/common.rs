@@ -1,6 +1,8 @@
 //! A Redis store under a fresh key prefix per test.
 
-use palisade_store_redis::{RedisOptions, RedisStore};
+use palisade_core::ManualClock;
+use palisade_store_redis::{RedisOptions, RedisRateLimitOnClock, RedisStore};
+use palisade_testkit::Time;
 
 /// A store whose keys all start with a fresh prefix, or `None` when Redis is absent outside CI.
 pub async fn store(test: &str) -> Option<RedisStore> {
@@ -8,4 +10,16 @@ pub async fn store(test: &str) -> Option<RedisStore> {
     let mut opts = RedisOptions::new(url);
     opts.prefix = palisade_testkit::backends::unique("t");
     Some(RedisStore::connect(&opts).await.unwrap())
+}
+
+/// A fresh store on Redis's own clock (server `TIME`, `PX` expiry).
+pub async fn real_time(test: &str) -> Option<(RedisStore, Time)> {
+    Some((store(test).await?, Time::Real))
+}
+
+/// A fresh store's rate-limit script on a manual clock.
+pub async fn driven_clock(test: &str) -> Option<(RedisRateLimitOnClock, Time)> {
+    let clock = ManualClock::new(1_700_000_000_000);
+    let s = store(test).await?.ratelimit_on_clock(clock.clone());
+    Some((s, Time::Manual(clock)))
 }

@@ -1,6 +1,16 @@
-//! Every conformance suite (and backend-specific test) against this store, in one test binary.
+//! Every conformance suite (and backend-specific test) against this store, in one test binary:
+//! one named test per check, each under a fresh key prefix.
 
 mod common;
-mod idempotency;
-mod locks;
-mod ratelimit;
+mod fallback;
+
+use common::real_time;
+
+palisade_testkit::conformance!(locks, real_time);
+palisade_testkit::conformance!(idempotency, real_time);
+palisade_testkit::conformance!(ratelimit, real_time, real_time);
+
+/// The rate-limit script on a clock the suite drives (`RedisStore::ratelimit_on_clock`).
+mod driven_clock {
+    palisade_testkit::conformance!(ratelimit, manual_clock, crate::common::driven_clock);
+}

@@ -1,6 +1,9 @@
 //! A fresh migrated SQLite store in a temporary file per test.
 
+use palisade_core::ManualClock;
 use palisade_store_sqlite::{SqliteOptions, SqliteStore};
+use palisade_testkit::Time;
+use sqlx::SqlitePool;
 
 /// A fresh, migrated store in its own temporary database file.
 pub async fn store() -> SqliteStore {
@@ -12,4 +15,27 @@ pub async fn store() -> SqliteStore {
         .unwrap();
     s.migrate().await.unwrap();
     s
+}
+
+/// A fresh store on a manual clock, for the suites that drive time.
+pub async fn timed(_check: &str) -> Option<(SqliteStore, Time)> {
+    let clock = ManualClock::new(1_700_000_000_000);
+    Some((store().await.with_clock(clock.clone()), Time::Manual(clock)))
+}
+
+/// A fresh store and how to damage it: text where the store reads a number (SQLite's columns
+/// accept any type).
+pub async fn corrupt_subject(_check: &str) -> Option<(SqliteStore, impl AsyncFn(&str, &str))> {
+    let s = store().await;
+    Some((s.clone(), damage(s.pool().clone())))
+}
+
+/// Stores text in `table.column` of every row.
+pub fn damage(pool: SqlitePool) -> impl AsyncFn(&str, &str) {
+    async move |table: &str, column: &str| {
+        sqlx::query(&format!("UPDATE {table} SET {column} = 'not a number'"))
+            .execute(&pool)
+            .await
+            .unwrap();
+    }
 }

@@ -1,8 +1,14 @@
-//! Every conformance suite (and backend-specific test) against this store, in one test binary.
+//! Every conformance suite (and backend-specific test) against this store, in one test binary:
+//! one named test per check, each on a fresh database file.
 
 mod common;
-mod corrupt;
-mod idempotency;
-mod locks;
-mod ratelimit;
-mod tenancy;
+mod rate_state;
+
+use common::{corrupt_subject, store, timed};
+
+palisade_testkit::conformance!(tenancy, async |_| Some(store().await));
+palisade_testkit::conformance!(locks, timed);
+palisade_testkit::conformance!(idempotency, timed);
+palisade_testkit::conformance!(ratelimit, manual_clock_purged, timed);
+palisade_testkit::conformance!(ratelimit_config, async |_| Some(store().await));
+palisade_testkit::conformance!(corrupt, corrupt_subject);

@@ -1,39 +1,17 @@
-//! The ratelimit conformance suite on Redis (on the server's clock, and on a driven clock
-//! through the same script), and fallback when a real Redis stops and comes back.
+//! Redis rate limiting beyond the suite: fallback when a real Redis stops and comes back, and
+//! concurrent decisions in shared batches.
 
 use crate::common;
 use palisade_testkit::own_redis::OwnRedis;
 
-use palisade_core::{ManualClock, TenantId};
+use palisade_core::TenantId;
 use palisade_ratelimit::{
     Algorithm, Check, Decision, FallbackOptions, FallbackStore, KeyPart, MemoryRateLimitStore,
     OnStoreError, Policy, RateLimitStore,
 };
 use palisade_store_redis::{RedisOptions, RedisStore};
-use palisade_testkit::ratelimit::{run, Time};
 use std::sync::Arc;
 use std::time::Duration;
-
-#[tokio::test]
-async fn ratelimit_conformance_on_server_time() {
-    let Some(store) = common::store("ratelimit_conformance_on_server_time").await else {
-        return;
-    };
-    run(Arc::new(store), Time::Real).await;
-}
-
-#[tokio::test]
-async fn ratelimit_conformance_on_driven_clock() {
-    let Some(store) = common::store("ratelimit_conformance_on_driven_clock").await else {
-        return;
-    };
-    let clock = ManualClock::new(0);
-    run(
-        Arc::new(store.ratelimit_on_clock(clock.clone())),
-        Time::Manual(clock),
-    )
-    .await;
-}
 
 fn check(name: &str, quota: u64, on_err: OnStoreError) -> Check {
     let mut p = Policy::new(
@@ -136,16 +114,6 @@ async fn fallback_when_redis_stops_and_recovery_when_it_returns() {
         d.remaining, 9,
         "the restarted Redis starts empty (no persistence)"
     );
-}
-
-#[tokio::test]
-async fn decides_exactly_like_the_memory_store() {
-    let Some(store) = common::store("decides_exactly_like_the_memory_store").await else {
-        return;
-    };
-    let clock = ManualClock::new(0);
-    let store = Arc::new(store.ratelimit_on_clock(clock.clone()));
-    palisade_testkit::ratelimit::same_as_memory(store, clock, 3_000).await;
 }
 
 /// Many concurrent decisions on one key go out in shared batches (one script call deciding

@@ -1,12 +1,14 @@
 //! Rate-limit config: policies, overrides, their change feed and snapshot.
 //!
 //! Each config write is one write transaction that first appends the change to the feed
-//! ([`Dialect::rate_config_change_record`], which serialises config writers until commit), then
+//! ([`RateLimitConfigDialect::config_change_record`], which serialises config writers until commit), then
 //! checks the per-tenant cap, then writes the row: concurrent creates cannot both pass the cap.
 //! The decisions themselves differ per database and stay in the store crates.
 
-use crate::{Dialect, SqlStore, Value};
+use crate::{RateLimitConfigDialect, SqlStore, Value};
+use async_trait::async_trait;
 use palisade_core::{Page, PageRequest, StoreError, TenantId};
+use palisade_ratelimit::RatePolicyStore;
 use palisade_ratelimit::{
     ChangeKind, ConfigChange, ConfigChanges, ConfigSnapshot, OverrideRecord, Policy, PolicyRecord,
     RateOverride,
@@ -25,9 +27,9 @@ const OVERRIDE_CAP: &str = "SELECT EXISTS (SELECT 1 FROM ratelimit_overrides
       WHERE tenant_id = $1 AND policy = $2 AND key = $3)
     OR (SELECT count(*) FROM (SELECT 1 FROM ratelimit_overrides WHERE tenant_id = $1 LIMIT $4) x) < $4";
 
-impl<D> SqlStore<D>
+impl<D, B> SqlStore<D, B>
 where
-    D: Dialect,
+    D: RateLimitConfigDialect,
     for<'c> &'c mut D::Connection: Executor<'c, Database = D>,
     for<'q> D::Arguments<'q>: IntoArguments<'q, D>,
     for<'a> &'a str: Encode<'a, D> + Type<D> + ColumnIndex<D::Row>,
@@ -61,7 +63,7 @@ where
         now_ms: i64,
     ) -> Result<i64, StoreError> {
         let body = serde_json::to_string(change).map_err(corrupt)?;
-        D::rate_config_change_record(tx, tenant.as_str(), &body, now_ms).await
+        D::config_change_record(tx, tenant.as_str(), &body, now_ms).await
     }
 
     /// Refuses a create past the tenant's cap: `sql` answers true when the row exists or the
@@ -94,8 +96,41 @@ where
         }
     }
 
+    /// (tenant id, JSON document) rows of a config snapshot, read in its transaction.
+    async fn snapshot_rows<T: serde::de::DeserializeOwned>(
+        tx: &mut Transaction<'static, D>,
+        sql: &str,
+    ) -> Result<Vec<(TenantId, T)>, StoreError> {
+        let rows = sqlx::query(sql)
+            .fetch_all(&mut **tx)
+            .await
+            .map_err(D::map_err)?;
+        rows.iter()
+            .map(|r| {
+                ConfigSnapshot::entry(
+                    &Self::col::<String>(r, "tenant_id")?,
+                    &Self::col::<String>(r, "doc")?,
+                )
+            })
+            .collect()
+    }
+}
+
+#[async_trait]
+impl<D, B> RatePolicyStore for SqlStore<D, B>
+where
+    D: RateLimitConfigDialect,
+    for<'c> &'c mut D::Connection: Executor<'c, Database = D>,
+    for<'q> D::Arguments<'q>: IntoArguments<'q, D>,
+    for<'a> &'a str: Encode<'a, D> + Type<D> + ColumnIndex<D::Row>,
+    usize: ColumnIndex<D::Row>,
+    i64: Value<D>,
+    bool: Value<D>,
+    String: Value<D>,
+    B: Send + Sync + std::fmt::Debug,
+{
     /// `RatePolicyStore::rate_policy_put`: creates (within `max` per tenant) or replaces.
-    pub async fn rate_policy_put(
+    async fn rate_policy_put(
         &self,
         tenant: &TenantId,
         policy: &Policy,
@@ -131,7 +166,7 @@ where
     }
 
     /// `RatePolicyStore::rate_policy_get`.
-    pub async fn rate_policy_get(
+    async fn rate_policy_get(
         &self,
         tenant: &TenantId,
         name: &str,
@@ -147,7 +182,7 @@ where
     }
 
     /// `RatePolicyStore::rate_policy_list`: by name, after the page cursor.
-    pub async fn rate_policy_list(
+    async fn rate_policy_list(
         &self,
         tenant: &TenantId,
         page: &PageRequest,
@@ -172,7 +207,7 @@ where
     }
 
     /// `RatePolicyStore::rate_policy_delete`: a deletion is recorded in the feed.
-    pub async fn rate_policy_delete(
+    async fn rate_policy_delete(
         &self,
         tenant: &TenantId,
         name: &str,
@@ -197,7 +232,7 @@ where
     }
 
     /// `RatePolicyStore::rate_override_put`: creates (within `max` per tenant) or replaces.
-    pub async fn rate_override_put(
+    async fn rate_override_put(
         &self,
         tenant: &TenantId,
         o: &RateOverride,
@@ -234,7 +269,7 @@ where
     }
 
     /// `RatePolicyStore::rate_override_list`: by (policy, key), after the page cursor.
-    pub async fn rate_override_list(
+    async fn rate_override_list(
         &self,
         tenant: &TenantId,
         page: &PageRequest,
@@ -266,7 +301,7 @@ where
     }
 
     /// `RatePolicyStore::rate_override_delete`: a deletion is recorded in the feed.
-    pub async fn rate_override_delete(
+    async fn rate_override_delete(
         &self,
         tenant: &TenantId,
         policy: &str,
@@ -296,7 +331,7 @@ where
     }
 
     /// `RatePolicyStore::rate_config_changes`: up to `limit` changes after version `after`.
-    pub async fn rate_config_changes(
+    async fn rate_config_changes(
         &self,
         after: i64,
         limit: u32,
@@ -335,11 +370,11 @@ where
     }
 
     /// `RatePolicyStore::rate_config_snapshot`: every policy and override and the version they
-    /// reflect ([`Dialect::RATE_CONFIG_VERSION`]), read in one snapshot
+    /// reflect ([`RateLimitConfigDialect::CONFIG_VERSION`]), read in one snapshot
     /// ([`Dialect::BEGIN_SNAPSHOT`]).
-    pub async fn rate_config_snapshot(&self) -> Result<ConfigSnapshot, StoreError> {
+    async fn rate_config_snapshot(&self) -> Result<ConfigSnapshot, StoreError> {
         let mut tx = self.begin(D::BEGIN_SNAPSHOT).await?;
-        let version: i64 = sqlx::query_scalar(D::RATE_CONFIG_VERSION)
+        let version: i64 = sqlx::query_scalar(D::CONFIG_VERSION)
             .fetch_one(&mut *tx)
             .await
             .map_err(D::map_err)?;
@@ -361,27 +396,8 @@ where
         })
     }
 
-    /// (tenant id, JSON document) rows of a config snapshot, read in its transaction.
-    async fn snapshot_rows<T: serde::de::DeserializeOwned>(
-        tx: &mut Transaction<'static, D>,
-        sql: &str,
-    ) -> Result<Vec<(TenantId, T)>, StoreError> {
-        let rows = sqlx::query(sql)
-            .fetch_all(&mut **tx)
-            .await
-            .map_err(D::map_err)?;
-        rows.iter()
-            .map(|r| {
-                ConfigSnapshot::entry(
-                    &Self::col::<String>(r, "tenant_id")?,
-                    &Self::col::<String>(r, "doc")?,
-                )
-            })
-            .collect()
-    }
-
-    /// `RatePolicyStore::rate_config_prune`: [`Dialect::rate_config_prune`].
-    pub async fn rate_config_prune(&self, before_ms: i64, limit: u32) -> Result<u64, StoreError> {
-        D::rate_config_prune(self.pool(), before_ms, limit).await
+    /// `RatePolicyStore::rate_config_prune`: [`RateLimitConfigDialect::config_prune`].
+    async fn rate_config_prune(&self, before_ms: i64, limit: u32) -> Result<u64, StoreError> {
+        D::config_prune(self.pool(), before_ms, limit).await
     }
 }

@@ -1,0 +1,186 @@
+//! [`conformance!`](crate::conformance): one named `#[tokio::test]` per check of a suite.
+
+/// Emits a module named after the suite holding one `#[tokio::test]` per check of that suite,
+/// each run against a fresh store from `$subject`, so one failing check never hides the others
+/// and `cargo test locks::renew_is_holder_only` runs that check on every backend.
+///
+/// `$subject` is an async callable given the check's name (for skip messages) that answers
+/// `None` to skip (a backend absent outside CI, see [`crate::backends`]) or:
+///
+/// | suite | `Some(..)` of |
+/// |---|---|
+/// | `tenancy`, `ratelimit_config` | the store |
+/// | `locks`, `idempotency`, `ratelimit` | `(store, Time)` |
+/// | `corrupt` | `(store, damage)`: `damage(table, column)` breaks that column of every row |
+///
+/// `ratelimit` takes the clock kind first: `ratelimit, manual_clock` (the exact sequences and
+/// the differential check against the memory store), `ratelimit, real_time` (short real-time
+/// waits, for a store on its server's clock), or `ratelimit, manual_clock_purged` (as
+/// `manual_clock`, for a store whose `ratelimit_purge_expired` deletes expired state).
+///
+/// ```ignore
+/// palisade_testkit::conformance!(locks, crate::common::locks_subject);
+/// ```
+#[macro_export]
+macro_rules! conformance {
+    (tenancy, $subject:expr) => {
+        $crate::__conformance_tests!(
+            tenancy,
+            store,
+            $subject,
+            [
+                create_is_idempotent_by_external_id,
+                concurrent_creates_make_one_tenant,
+                list_pages_by_cursor,
+                keys_are_scoped_and_revocable,
+            ]
+        );
+    };
+    (locks, $subject:expr) => {
+        $crate::__conformance_tests!(
+            locks,
+            timed,
+            $subject,
+            [
+                grant_and_deny,
+                renew_is_holder_only,
+                release_is_holder_only,
+                expired_lease_cannot_be_renewed_or_released,
+                stale_holder_is_fenced_out,
+                tokens_increase_across_release_and_expiry,
+                tenants_are_isolated,
+                racing_holders_never_overlap,
+                bounded_wait_acquires_after_release,
+            ]
+        );
+    };
+    (idempotency, $subject:expr) => {
+        $crate::__conformance_tests!(
+            idempotency,
+            timed,
+            $subject,
+            [
+                new_then_in_flight_then_mismatch,
+                complete_then_replay_exactly,
+                unknown_and_abandoned_entries,
+                lock_expiry_resumes_from_recovery_point,
+                late_holder_may_complete_until_taken_over,
+                recovery_point_extends_the_lock,
+                tenants_and_principals_are_isolated,
+                completed_entries_expire_and_are_swept,
+                concurrent_begins_claim_once,
+                concurrent_takeovers_claim_once,
+            ]
+        );
+    };
+    (ratelimit, manual_clock, $subject:expr) => {
+        $crate::__ratelimit_tests!(
+            $subject,
+            [
+                gcra_sequence,
+                fixed_window_sequence,
+                sliding_window_sequence,
+                block_after_violation,
+                decides_exactly_like_the_memory_store,
+            ]
+        );
+    };
+    (ratelimit, manual_clock_purged, $subject:expr) => {
+        $crate::__ratelimit_tests!(
+            $subject,
+            [
+                gcra_sequence,
+                fixed_window_sequence,
+                sliding_window_sequence,
+                block_after_violation,
+                decides_exactly_like_the_memory_store,
+                expired_state_is_purged,
+            ]
+        );
+    };
+    (ratelimit, real_time, $subject:expr) => {
+        $crate::__ratelimit_tests!($subject, [real_time_window_and_block]);
+    };
+    (ratelimit_config, $subject:expr) => {
+        $crate::__conformance_tests!(
+            ratelimit_config,
+            store,
+            $subject,
+            [
+                policies_and_overrides,
+                caps,
+                concurrent_creates_at_cap_minus_one,
+                pruned_feed,
+            ]
+        );
+    };
+    (corrupt, $subject:expr) => {
+        $crate::__conformance_tests!(
+            corrupt,
+            damaged,
+            $subject,
+            [tenant, lock, idempotency, policy_row,]
+        );
+    };
+}
+
+/// The ratelimit checks every clock kind runs, after the kind's own `[$own]`.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __ratelimit_tests {
+    ($subject:expr, [$($own:ident),* $(,)?]) => {
+        $crate::__conformance_tests!(ratelimit, timed, $subject, [
+            $($own,)*
+            cost_zero_and_above_one,
+            all_or_nothing_across_policies,
+            tenants_are_isolated,
+            shadow_reports_but_never_denies,
+            reset_forgets_a_key,
+            concurrent_checks_grant_exactly_the_quota,
+            concurrent_single_checks_grant_exactly_the_quota,
+        ]);
+    };
+}
+
+/// `mod $suite { one #[tokio::test] per $check }`, each calling `$crate::$suite::$check` with
+/// a fresh subject of `$kind` (see [`conformance!`](crate::conformance)).
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __conformance_tests {
+    ($suite:ident, $kind:ident, $subject:expr, [$($check:ident),* $(,)?]) => {
+        mod $suite {
+            #[allow(unused_imports)]
+            use super::*;
+            $(
+                #[tokio::test]
+                async fn $check() {
+                    $crate::__conformance_call!($kind, $suite, $check, $subject);
+                }
+            )*
+        }
+    };
+}
+
+/// The body of one conformance test: make the subject (or skip), run the check.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __conformance_call {
+    (store, $suite:ident, $check:ident, $subject:expr) => {
+        let Some(store) = ($subject)(stringify!($check)).await else {
+            return;
+        };
+        $crate::$suite::$check(::std::sync::Arc::new(store)).await;
+    };
+    (timed, $suite:ident, $check:ident, $subject:expr) => {
+        let Some((store, time)) = ($subject)(stringify!($check)).await else {
+            return;
+        };
+        $crate::$suite::$check(::std::sync::Arc::new(store), time).await;
+    };
+    (damaged, $suite:ident, $check:ident, $subject:expr) => {
+        let Some((store, damage)) = ($subject)(stringify!($check)).await else {
+            return;
+        };
+        $crate::$suite::$check(&store, damage).await;
+    };
+}
