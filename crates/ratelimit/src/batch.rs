@@ -5,6 +5,11 @@
 //! batch, and keeps at most `in_flight` batches running. Under load calls pile up while the
 //! previous batches are on the wire, so batches grow with concurrency by themselves.
 //!
+//! [`Batcher::call_within`] bounds the time a call spends on the wire, not in the queue: its
+//! deadline starts when its batch is sent; a caller that stops waiting while its call is still
+//! queued takes it out (it is never sent). [`Batcher::with_run_timeout`] bounds a whole batch,
+//! so a store that hangs frees the queue.
+//!
 //! The batch function must not own the [`Batcher`] (directly or through a store that holds
 //! it): the task ends when the last [`Batcher`] handle is dropped.
 
@@ -12,6 +17,7 @@ use palisade_core::StoreError;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 use tokio::sync::{mpsc, oneshot, Semaphore};
 
 /// What a batch function returns: one result per item in order, or one error for all.
@@ -22,6 +28,8 @@ type BatchFn<T, R> = dyn Fn(Vec<T>) -> BatchFuture<R> + Send + Sync;
 struct Job<T, R> {
     item: T,
     reply: oneshot::Sender<Result<R, StoreError>>,
+    /// Told when the job's batch is sent.
+    sent: Option<oneshot::Sender<()>>,
 }
 
 /// A queue that runs its items in batches (see the module documentation).
@@ -29,6 +37,7 @@ pub struct Batcher<T, R> {
     run: Arc<BatchFn<T, R>>,
     max_batch: usize,
     in_flight: usize,
+    run_timeout: Option<Duration>,
     /// Started on first use, inside the caller's runtime.
     tx: OnceLock<mpsc::UnboundedSender<Job<T, R>>>,
 }
@@ -52,58 +61,126 @@ impl<T: Send + 'static, R: Send + 'static> Batcher<T, R> {
             run: Arc::new(run),
             max_batch: max_batch.max(1),
             in_flight: in_flight.max(1),
+            run_timeout: None,
             tx: OnceLock::new(),
         }
     }
 
+    /// Fails a batch that runs longer than `limit` with [`StoreError::Timeout`] (its
+    /// future is dropped), so a hung store cannot hold the queue forever.
+    pub fn with_run_timeout(mut self, limit: Duration) -> Self {
+        self.run_timeout = Some(limit);
+        self
+    }
+
     /// Runs `item` in the next batch and returns its result.
     pub async fn call(&self, item: T) -> Result<R, StoreError> {
-        let (reply, answer) = oneshot::channel();
-        self.sender()
-            .send(Job { item, reply })
-            .map_err(|_| StoreError::Unavailable("batcher stopped".into()))?;
-        answer
+        let (answer, _) = self.enqueue(item, false)?;
+        answered(answer).await
+    }
+
+    /// Runs `item` in the next batch; [`StoreError::Timeout`] when its batch, once sent, has
+    /// not answered within `deadline`. Time queued does not count; a caller that drops this
+    /// future while its item is queued takes the item out of the queue.
+    pub async fn call_within(&self, item: T, deadline: Duration) -> Result<R, StoreError> {
+        let (answer, sent) = self.enqueue(item, true)?;
+        if let Some(sent) = sent {
+            // The job is dropped unanswered only when the batcher stops: `answered` says so.
+            let _ = sent.await;
+        }
+        tokio::time::timeout(deadline, answered(answer))
             .await
-            .map_err(|_| StoreError::Backend("batch dropped before answering".into()))?
+            .unwrap_or(Err(StoreError::Timeout))
+    }
+
+    fn enqueue(&self, item: T, tell_sent: bool) -> Result<(Answer<R>, Option<Sent>), StoreError> {
+        let (reply, answer) = oneshot::channel();
+        let (sent, on_sent) = if tell_sent {
+            let (tx, rx) = oneshot::channel();
+            (Some(tx), Some(rx))
+        } else {
+            (None, None)
+        };
+        self.sender()
+            .send(Job { item, reply, sent })
+            .map_err(|_| StoreError::Unavailable("batcher stopped".into()))?;
+        Ok((answer, on_sent))
     }
 
     fn sender(&self) -> &mpsc::UnboundedSender<Job<T, R>> {
         self.tx.get_or_init(|| {
             let (tx, rx) = mpsc::unbounded_channel();
-            tokio::spawn(drain(rx, self.run.clone(), self.max_batch, self.in_flight));
+            let limits = Limits {
+                max_batch: self.max_batch,
+                in_flight: self.in_flight,
+                run_timeout: self.run_timeout,
+            };
+            tokio::spawn(drain(rx, self.run.clone(), limits));
             tx
         })
     }
 }
 
+type Answer<R> = oneshot::Receiver<Result<R, StoreError>>;
+type Sent = oneshot::Receiver<()>;
+
+async fn answered<R>(answer: Answer<R>) -> Result<R, StoreError> {
+    answer
+        .await
+        .map_err(|_| StoreError::Backend("batch dropped before answering".into()))?
+}
+
+/// The drain task's bounds.
+#[derive(Clone, Copy)]
+struct Limits {
+    max_batch: usize,
+    in_flight: usize,
+    run_timeout: Option<Duration>,
+}
+
 /// The background task: waits for a free slot, then takes what is queued as one batch.
+/// Jobs whose caller stopped waiting are dropped unsent; the others are told they are sent.
 async fn drain<T: Send + 'static, R: Send + 'static>(
     mut rx: mpsc::UnboundedReceiver<Job<T, R>>,
     run: Arc<BatchFn<T, R>>,
-    max_batch: usize,
-    in_flight: usize,
+    limits: Limits,
 ) {
-    let slots = Arc::new(Semaphore::new(in_flight));
+    let slots = Arc::new(Semaphore::new(limits.in_flight));
     loop {
         let Ok(slot) = slots.clone().acquire_owned().await else {
             return;
         };
-        let mut jobs = Vec::with_capacity(max_batch);
-        if rx.recv_many(&mut jobs, max_batch).await == 0 {
+        let mut jobs = Vec::with_capacity(limits.max_batch);
+        if rx.recv_many(&mut jobs, limits.max_batch).await == 0 {
             return;
+        }
+        jobs.retain(|j| !j.reply.is_closed());
+        if jobs.is_empty() {
+            continue;
+        }
+        for j in &mut jobs {
+            if let Some(sent) = j.sent.take() {
+                let _ = sent.send(());
+            }
         }
         let run = run.clone();
         tokio::spawn(async move {
-            answer(jobs, &*run).await;
+            answer(jobs, &*run, limits.run_timeout).await;
             drop(slot);
         });
     }
 }
 
-async fn answer<T, R>(jobs: Vec<Job<T, R>>, run: &BatchFn<T, R>) {
+async fn answer<T, R>(jobs: Vec<Job<T, R>>, run: &BatchFn<T, R>, limit: Option<Duration>) {
     let (items, replies): (Vec<T>, Vec<_>) = jobs.into_iter().map(|j| (j.item, j.reply)).unzip();
     let n = items.len();
-    match run(items).await {
+    let result = match limit {
+        Some(limit) => tokio::time::timeout(limit, run(items))
+            .await
+            .unwrap_or(Err(StoreError::Timeout)),
+        None => run(items).await,
+    };
+    match result {
         Ok(results) if results.len() == n => {
             for (reply, r) in replies.into_iter().zip(results) {
                 let _ = reply.send(Ok(r));

@@ -11,6 +11,7 @@ pub mod error;
 pub mod fallback;
 pub mod headers;
 pub mod key;
+pub mod known;
 pub mod layer;
 pub mod limiter;
 pub mod memory;
@@ -27,6 +28,7 @@ pub use decision::{decide_all, validate_checks, Check, Decision, KeyState, Outco
 pub use error::RateLimitError;
 pub use fallback::{FallbackOptions, FallbackStore};
 pub use key::{build_key, KeyContext, KeyPart, MAX_KEY_BYTES};
+pub use known::{Known, KnownRemaining};
 pub use layer::{RateLimitLayer, RateLimitService};
 pub use limiter::RateLimiter;
 pub use memory::{FastClock, MemoryOptions, MemoryPolicyStore, MemoryRateLimitStore};

@@ -17,6 +17,22 @@ pub trait RateLimitStore: Send + Sync + std::fmt::Debug {
         checks: &[Check],
     ) -> Result<Vec<Decision>, StoreError>;
 
+    /// Decides like [`RateLimitStore::ratelimit_check`] within `deadline`, else
+    /// [`StoreError::Timeout`]. The deadline measures the store call only: a store that
+    /// queues calls inside this process (to batch them) starts the clock when the call leaves
+    /// the queue, and a call that gave up while still queued is never sent, so it consumes
+    /// nothing. The default (stores without a queue) times the whole call.
+    async fn ratelimit_check_within(
+        &self,
+        tenant: &TenantId,
+        checks: &[Check],
+        deadline: std::time::Duration,
+    ) -> Result<Vec<Decision>, StoreError> {
+        tokio::time::timeout(deadline, self.ratelimit_check(tenant, checks))
+            .await
+            .unwrap_or(Err(StoreError::Timeout))
+    }
+
     /// Forgets the state (counts and block) of one key; true when there was some.
     async fn ratelimit_reset(
         &self,

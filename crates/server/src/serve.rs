@@ -7,7 +7,6 @@ use palisade_core::SystemClock;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::sync::watch;
-use tokio::task::JoinHandle;
 
 /// A started server.
 pub struct Running {
@@ -16,7 +15,7 @@ pub struct Running {
     /// The handlers' state (tests reach the stores through it).
     pub state: AppState,
     stop: watch::Sender<bool>,
-    task: JoinHandle<std::io::Result<()>>,
+    server: crate::lifecycle::Server,
 }
 
 /// Opens stores, migrates, resolves the operator key, binds and starts serving.
@@ -45,45 +44,43 @@ pub async fn start(cfg: Config) -> Result<Running, String> {
         metrics,
         ratelimit,
         clock: SystemClock::shared(),
+        lifecycle: crate::lifecycle::Lifecycle::new(),
     };
     let listener = tokio::net::TcpListener::bind(cfg.listen_addr())
         .await
         .map_err(|e| format!("binding {}: {e}", cfg.listen))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
-    let (stop, mut stopped) = watch::channel(false);
+    let (stop, _) = watch::channel(false);
     crate::idempotency_sweep::spawn(
         state.idempotency.clone(),
         cfg.idempotency.sweep_interval,
         stop.subscribe(),
     );
     let app = crate::http::router(state.clone());
-    let task = tokio::spawn(async move {
-        axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(async move {
-            let _ = stopped.wait_for(|s| *s).await;
-        })
-        .await
-    });
+    // Lifecycle (lame duck, stop accepting, drain): crate::lifecycle.
+    let server = crate::lifecycle::serve(listener, app, state.lifecycle.clone());
     Ok(Running {
         addr,
         state,
         stop,
-        task,
+        server,
     })
 }
 
 impl Running {
-    /// Stops accepting, ends lock waits early (each waiting acquire answers with one last
-    /// attempt), drains in-flight requests up to `shutdown_timeout`, closes the pools.
-    /// True when every request finished within the deadline.
+    /// Ends lock waits early (each waiting acquire answers with one last attempt), runs the
+    /// listener's shutdown (lame duck, stop accepting, drain up to `shutdown_timeout`: see
+    /// [`crate::lifecycle`]), closes the pools. True when every request finished in time.
     pub async fn shutdown(self) -> bool {
         let _ = self.stop.send(true);
         self.state.locks.end_waits();
-        let deadline = self.state.config.http.shutdown_timeout;
-        let drained = tokio::time::timeout(deadline, self.task).await.is_ok();
+        let http = &self.state.config.http;
+        let (deadline, lame_duck) = (http.shutdown_timeout, http.lame_duck);
+        let times = crate::lifecycle::ShutdownTimes {
+            lame_duck,
+            drain: deadline,
+        };
+        let drained = self.server.shutdown(times).await;
         if !drained {
             tracing::warn!(
                 ?deadline,

@@ -103,6 +103,7 @@ impl PgStore {
                 pool.clone(),
                 opts.ratelimit_max_batch,
                 opts.ratelimit_in_flight,
+                opts.acquire_timeout + std::time::Duration::from_secs(2),
             )),
             sql: SqlStore::new(pool),
             pool_size: size,

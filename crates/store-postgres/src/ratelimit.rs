@@ -3,7 +3,9 @@
 //! Concurrent decisions are gathered into batches by a [`Batcher`] (no linger: a lone call
 //! runs at once; under load calls queue while earlier batches are on the wire; at most
 //! [`PgOptions::ratelimit_in_flight`](crate::PgOptions) batches of at most
-//! `ratelimit_max_batch` decisions run at a time). A batch is ONE round trip:
+//! `ratelimit_max_batch` decisions run at a time; the fallback deadline counts from when a
+//! decision's batch is sent, never its time in the queue; a batch still running 2 s past the
+//! pool's acquire timeout fails). A batch is ONE round trip:
 //! `SELECT ratelimit_decide_batch(…)` (plpgsql, migration 0007) with the batch as arrays.
 //! In its own implicit transaction the function locks (or creates) every row of the batch
 //! in one statement, in (tenant, policy, key) byte order — the rows are sorted and
@@ -36,6 +38,7 @@
 use crate::{map_err, PgStore};
 use palisade_core::{StoreError, TenantId};
 use palisade_ratelimit::{Algorithm, Batcher, Check, Decision, RateLimitStore};
+use std::time::Duration;
 
 fn corrupt(e: impl std::fmt::Display) -> StoreError {
     StoreError::Corrupt(e.to_string())
@@ -69,11 +72,18 @@ pub(crate) type DecisionBatcher = Batcher<Pending, Vec<Decision>>;
 
 /// A batcher deciding on `pool` with at most `in_flight` batches of at most `max_batch`
 /// decisions at a time. It holds the pool only, never the store (see [`Batcher`]).
-pub(crate) fn batcher(pool: sqlx::PgPool, max_batch: usize, in_flight: usize) -> DecisionBatcher {
+/// A batch running longer than `run_timeout` fails (so a hung server cannot hold the queue).
+pub(crate) fn batcher(
+    pool: sqlx::PgPool,
+    max_batch: usize,
+    in_flight: usize,
+    run_timeout: Duration,
+) -> DecisionBatcher {
     Batcher::new(max_batch, in_flight, move |batch: Vec<Pending>| {
         let pool = pool.clone();
         Box::pin(async move { decide_batch(&pool, &batch).await })
     })
+    .with_run_timeout(run_timeout)
 }
 
 /// A batch's arguments to `ratelimit_decide_batch` (migration 0007), as arrays.
@@ -195,6 +205,17 @@ fn decision(c: &Check, v: &[i64]) -> Result<Decision, StoreError> {
     Decision::from_reply(c.limit.quota, v).ok_or_else(|| corrupt("ratelimit_decide outcome"))
 }
 
+impl PgStore {
+    /// One decision for the queue, timed now on the store clock.
+    fn pending(&self, tenant: &TenantId, checks: &[Check]) -> Pending {
+        Pending {
+            tenant: tenant.clone(),
+            checks: checks.to_vec(),
+            now: self.now_ms(),
+        }
+    }
+}
+
 #[async_trait::async_trait]
 impl RateLimitStore for PgStore {
     async fn ratelimit_check(
@@ -205,12 +226,20 @@ impl RateLimitStore for PgStore {
         if checks.is_empty() {
             return Ok(Vec::new());
         }
-        let pending = Pending {
-            tenant: tenant.clone(),
-            checks: checks.to_vec(),
-            now: self.now_ms(),
-        };
-        self.decisions().call(pending).await
+        self.decisions().call(self.pending(tenant, checks)).await
+    }
+
+    async fn ratelimit_check_within(
+        &self,
+        tenant: &TenantId,
+        checks: &[Check],
+        deadline: Duration,
+    ) -> Result<Vec<Decision>, StoreError> {
+        if checks.is_empty() {
+            return Ok(Vec::new());
+        }
+        let pending = self.pending(tenant, checks);
+        self.decisions().call_within(pending, deadline).await
     }
 
     async fn ratelimit_reset(
