@@ -5,10 +5,9 @@
 //! batch, and keeps at most `in_flight` batches running. Under load calls pile up while the
 //! previous batches are on the wire, so batches grow with concurrency by themselves.
 //!
-//! [`Batcher::call_within`] bounds the time a call spends on the wire, not in the queue: its
-//! deadline starts when its batch is sent; a caller that stops waiting while its call is still
-//! queued takes it out (it is never sent). [`Batcher::with_run_timeout`] bounds a whole batch,
-//! so a store that hangs frees the queue.
+//! A caller that stops waiting while its call is still queued takes it out (it is never
+//! sent). [`Batcher::with_run_timeout`] bounds a whole batch, so a store that hangs frees the
+//! queue.
 //!
 //! The batch function must not own the [`Batcher`] (directly or through a store that holds
 //! it): the task ends when the last [`Batcher`] handle is dropped.
@@ -28,8 +27,6 @@ type BatchFn<T, R> = dyn Fn(Vec<T>) -> BatchFuture<R> + Send + Sync;
 struct Job<T, R> {
     item: T,
     reply: oneshot::Sender<Result<R, StoreError>>,
-    /// Told when the job's batch is sent.
-    sent: Option<oneshot::Sender<()>>,
 }
 
 /// A queue that runs its items in batches (see the module documentation).
@@ -75,36 +72,13 @@ impl<T: Send + 'static, R: Send + 'static> Batcher<T, R> {
 
     /// Runs `item` in the next batch and returns its result.
     pub async fn call(&self, item: T) -> Result<R, StoreError> {
-        let (answer, _) = self.enqueue(item, false)?;
-        answered(answer).await
-    }
-
-    /// Runs `item` in the next batch; [`StoreError::Timeout`] when its batch, once sent, has
-    /// not answered within `deadline`. Time queued does not count; a caller that drops this
-    /// future while its item is queued takes the item out of the queue.
-    pub async fn call_within(&self, item: T, deadline: Duration) -> Result<R, StoreError> {
-        let (answer, sent) = self.enqueue(item, true)?;
-        if let Some(sent) = sent {
-            // The job is dropped unanswered only when the batcher stops: `answered` says so.
-            let _ = sent.await;
-        }
-        tokio::time::timeout(deadline, answered(answer))
-            .await
-            .unwrap_or(Err(StoreError::Timeout))
-    }
-
-    fn enqueue(&self, item: T, tell_sent: bool) -> Result<(Answer<R>, Option<Sent>), StoreError> {
         let (reply, answer) = oneshot::channel();
-        let (sent, on_sent) = if tell_sent {
-            let (tx, rx) = oneshot::channel();
-            (Some(tx), Some(rx))
-        } else {
-            (None, None)
-        };
         self.sender()
-            .send(Job { item, reply, sent })
+            .send(Job { item, reply })
             .map_err(|_| StoreError::Unavailable("batcher stopped".into()))?;
-        Ok((answer, on_sent))
+        answer
+            .await
+            .map_err(|_| StoreError::Backend("batch dropped before answering".into()))?
     }
 
     fn sender(&self) -> &mpsc::UnboundedSender<Job<T, R>> {
@@ -121,15 +95,6 @@ impl<T: Send + 'static, R: Send + 'static> Batcher<T, R> {
     }
 }
 
-type Answer<R> = oneshot::Receiver<Result<R, StoreError>>;
-type Sent = oneshot::Receiver<()>;
-
-async fn answered<R>(answer: Answer<R>) -> Result<R, StoreError> {
-    answer
-        .await
-        .map_err(|_| StoreError::Backend("batch dropped before answering".into()))?
-}
-
 /// The drain task's bounds.
 #[derive(Clone, Copy)]
 struct Limits {
@@ -139,7 +104,7 @@ struct Limits {
 }
 
 /// The background task: waits for a free slot, then takes what is queued as one batch.
-/// Jobs whose caller stopped waiting are dropped unsent; the others are told they are sent.
+/// Jobs whose caller stopped waiting are dropped unsent.
 async fn drain<T: Send + 'static, R: Send + 'static>(
     mut rx: mpsc::UnboundedReceiver<Job<T, R>>,
     run: Arc<BatchFn<T, R>>,
@@ -157,11 +122,6 @@ async fn drain<T: Send + 'static, R: Send + 'static>(
         jobs.retain(|j| !j.reply.is_closed());
         if jobs.is_empty() {
             continue;
-        }
-        for j in &mut jobs {
-            if let Some(sent) = j.sent.take() {
-                let _ = sent.send(());
-            }
         }
         let run = run.clone();
         tokio::spawn(async move {
@@ -234,6 +194,44 @@ mod tests {
         );
         assert!(n < 64, "64 calls ran in {n} batches");
         assert!(big > 1 && big <= 8, "largest batch {big}");
+    }
+
+    #[tokio::test]
+    async fn a_call_abandoned_while_queued_is_never_sent() {
+        let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let log = seen.clone();
+        let b = Arc::new(Batcher::new(4, 1, move |items: Vec<u32>| {
+            log.lock().unwrap().extend(items.iter().copied());
+            Box::pin(async move {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                Ok(items)
+            })
+        }));
+        let first = tokio::spawn({
+            let b = b.clone();
+            async move { b.call(1).await }
+        });
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let queued = tokio::time::timeout(Duration::from_millis(10), b.call(2)).await;
+        assert!(queued.is_err(), "still queued behind the first batch");
+        assert_eq!(first.await.unwrap().unwrap(), 1);
+        assert_eq!(b.call(3).await.unwrap(), 3);
+        assert_eq!(*seen.lock().unwrap(), vec![1, 3], "2 was never sent");
+    }
+
+    #[tokio::test]
+    async fn a_batch_past_its_run_timeout_fails_and_frees_the_queue() {
+        let b: Batcher<u32, u32> = Batcher::new(4, 1, |items: Vec<u32>| {
+            Box::pin(async move {
+                if items.contains(&0) {
+                    std::future::pending::<()>().await;
+                }
+                Ok(items)
+            })
+        })
+        .with_run_timeout(Duration::from_millis(50));
+        assert!(matches!(b.call(0).await, Err(StoreError::Timeout)));
+        assert_eq!(b.call(7).await.unwrap(), 7);
     }
 
     #[tokio::test]

@@ -170,9 +170,13 @@ impl FallbackStore {
             .enumerate()
             .map(|(i, c)| {
                 let d = match (c.limit.on_store_error, known[i]) {
-                    (OnStoreError::Fallback, Known::Left { remaining, until_ms }) => {
-                        from_knowledge(c, remaining, until_ms - now, granted)
-                    }
+                    (
+                        OnStoreError::Fallback,
+                        Known::Left {
+                            remaining,
+                            until_ms,
+                        },
+                    ) => from_knowledge(c, remaining, until_ms - now, granted),
                     (OnStoreError::Fallback, Known::Unknown) => {
                         local_d.next().unwrap_or_else(|| fixed(c, true))
                     }
@@ -311,12 +315,8 @@ mod tests {
         let shared = MemoryRateLimitStore::default().with_clock(clock.clone());
         let mut opts = FallbackOptions::for_instances(2);
         opts.deadline = Duration::from_secs(5);
-        FallbackStore::new(
-            Arc::new(shared),
-            MemoryRateLimitStore::default(),
-            opts,
-        )
-        .with_clock(clock.clone())
+        FallbackStore::new(Arc::new(shared), MemoryRateLimitStore::default(), opts)
+            .with_clock(clock.clone())
     }
 
     fn allowed_locally(s: &FallbackStore, t: &TenantId, c: &Check, n: usize) -> usize {

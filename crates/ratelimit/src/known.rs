@@ -193,7 +193,10 @@ mod tests {
             }
         );
         assert_eq!(k.lookup(&t, &c, 6_000)[0], Known::Unknown);
-        assert!(!k.take(&t, &c, &[0], 6_000), "expired knowledge grants nothing");
+        assert!(
+            !k.take(&t, &c, &[0], 6_000),
+            "expired knowledge grants nothing"
+        );
     }
 
     #[test]

@@ -18,10 +18,12 @@ pub trait RateLimitStore: Send + Sync + std::fmt::Debug {
     ) -> Result<Vec<Decision>, StoreError>;
 
     /// Decides like [`RateLimitStore::ratelimit_check`] within `deadline`, else
-    /// [`StoreError::Timeout`]. The deadline measures the store call only: a store that
-    /// queues calls inside this process (to batch them) starts the clock when the call leaves
-    /// the queue, and a call that gave up while still queued is never sent, so it consumes
-    /// nothing. The default (stores without a queue) times the whole call.
+    /// [`StoreError::Timeout`] (then the caller falls back). Time a call waits in a queue
+    /// inside this process is not store slowness: a store that queues calls to batch them
+    /// (PostgreSQL, Redis) awaits the answer of every call it sent, bounded by its own I/O
+    /// deadlines, rather than abandon it at `deadline` — an abandoned call may still be
+    /// counted by the store while its caller falls back, and a saturated instance would then
+    /// grant more than the quota. The default (stores without a queue) times the whole call.
     async fn ratelimit_check_within(
         &self,
         tenant: &TenantId,

@@ -3,9 +3,10 @@
 //! Concurrent decisions are gathered into batches by a [`Batcher`] (no linger: a lone call
 //! runs at once; under load calls queue while earlier batches are on the wire; at most
 //! [`PgOptions::ratelimit_in_flight`](crate::PgOptions) batches of at most
-//! `ratelimit_max_batch` decisions run at a time; the fallback deadline counts from when a
-//! decision's batch is sent, never its time in the queue; a batch still running 2 s past the
-//! pool's acquire timeout fails). A batch is ONE round trip:
+//! `ratelimit_max_batch` decisions run at a time). A decision, once sent, is awaited for its
+//! answer, and its time in the queue is not store slowness: the fallback deadline does not cut
+//! it short (a batch still running 2 s past the pool's acquire timeout fails instead, so a hung
+//! server cannot hold the queue). A batch is ONE round trip:
 //! `SELECT ratelimit_decide_batch(…)` (plpgsql, migration 0007) with the batch as arrays.
 //! In its own implicit transaction the function locks (or creates) every row of the batch
 //! in one statement, in (tenant, policy, key) byte order — the rows are sorted and
@@ -229,17 +230,16 @@ impl RateLimitStore for PgStore {
         self.decisions().call(self.pending(tenant, checks)).await
     }
 
+    /// A decision that was sent is awaited for its answer (bounded by the batch timeout), never
+    /// abandoned at `deadline`: abandoning it could let the store count it while the caller
+    /// falls back. Time queued in this process never counts as store slowness.
     async fn ratelimit_check_within(
         &self,
         tenant: &TenantId,
         checks: &[Check],
-        deadline: Duration,
+        _deadline: Duration,
     ) -> Result<Vec<Decision>, StoreError> {
-        if checks.is_empty() {
-            return Ok(Vec::new());
-        }
-        let pending = self.pending(tenant, checks);
-        self.decisions().call_within(pending, deadline).await
+        self.ratelimit_check(tenant, checks).await
     }
 
     async fn ratelimit_reset(

@@ -15,8 +15,9 @@
 //! read with one `HGETALL` and expiring by itself: its field `exp` records the expiry, and a
 //! write extends it (`PEXPIRE`, a window past the need) only when the state needs longer.
 //! A decision whose caller stopped waiting is not sent (nor its group, if all callers left).
-//! The fallback deadline ([`RateLimitStore::ratelimit_check_within`]) counts from when the
-//! decision leaves the queue, never the time it waited behind this process's other calls.
+//! A decision, once sent, is awaited for its answer (bounded by the command deadline and the
+//! breaker): the fallback deadline never abandons it ([`RateLimitStore::ratelimit_check_within`]),
+//! and its time in the queue is not store slowness.
 
 use crate::breaker::{open_error, Breaker};
 use crate::{map_err, RedisStore};
@@ -259,7 +260,6 @@ impl RedisStore {
         tenant: &TenantId,
         checks: &[Check],
         now_ms: Option<i64>,
-        deadline: Option<Duration>,
     ) -> Result<Vec<Decision>, StoreError> {
         let (caller, waiting) = oneshot::channel();
         let job = Job {
@@ -269,10 +269,7 @@ impl RedisStore {
             checks: checks.iter().map(|c| (c.limit, c.cost)).collect(),
         };
         let pending = Pending { job, caller };
-        let answer = match deadline {
-            Some(d) => self.ratelimit.call_within(pending, d).await,
-            None => self.ratelimit.call(pending).await,
-        };
+        let answer = self.ratelimit.call(pending).await;
         drop(waiting);
         answer?
     }
@@ -294,18 +291,16 @@ impl RateLimitStore for RedisRateLimitOnClock {
         checks: &[Check],
     ) -> Result<Vec<Decision>, StoreError> {
         let now = self.clock.now_ms();
-        self.store.ratelimit_decide(tenant, checks, Some(now), None).await
+        self.store.ratelimit_decide(tenant, checks, Some(now)).await
     }
 
     async fn ratelimit_check_within(
         &self,
         tenant: &TenantId,
         checks: &[Check],
-        deadline: Duration,
+        _deadline: Duration,
     ) -> Result<Vec<Decision>, StoreError> {
-        let now = Some(self.clock.now_ms());
-        let d = Some(deadline);
-        self.store.ratelimit_decide(tenant, checks, now, d).await
+        self.ratelimit_check(tenant, checks).await
     }
 
     async fn ratelimit_reset(
@@ -342,17 +337,18 @@ impl RateLimitStore for RedisStore {
         tenant: &TenantId,
         checks: &[Check],
     ) -> Result<Vec<Decision>, StoreError> {
-        self.ratelimit_decide(tenant, checks, None, None).await
+        self.ratelimit_decide(tenant, checks, None).await
     }
 
+    /// A decision that was sent is awaited for its answer (bounded by the command deadline and
+    /// the breaker), never abandoned at `deadline` (see [`RateLimitStore::ratelimit_check_within`]).
     async fn ratelimit_check_within(
         &self,
         tenant: &TenantId,
         checks: &[Check],
-        deadline: Duration,
+        _deadline: Duration,
     ) -> Result<Vec<Decision>, StoreError> {
-        self.ratelimit_decide(tenant, checks, None, Some(deadline))
-            .await
+        self.ratelimit_check(tenant, checks).await
     }
 
     async fn ratelimit_reset(
@@ -425,7 +421,9 @@ mod tests {
                 waiting.push(w); // the second caller stops waiting
             }
         }
-        let answers = decide_batch(s.conn(), s.breaker.clone(), items).await.unwrap();
+        let answers = decide_batch(s.conn(), s.breaker.clone(), items)
+            .await
+            .unwrap();
         let got: Vec<_> = answers
             .iter()
             .map(|r| r.as_ref().ok().map(|d| (d[0].allowed, d[0].remaining)))

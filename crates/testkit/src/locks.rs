@@ -395,7 +395,11 @@ where
     let mut highest = FencingToken(0);
     for round in 0..5 {
         let (l, _) = grant(s, t, &acq(&name, &format!("h{round}"), long())).await;
-        assert!(l.token > highest, "round {round}: {} after {highest}", l.token);
+        assert!(
+            l.token > highest,
+            "round {round}: {} after {highest}",
+            l.token
+        );
         highest = l.token;
         let released = s.lock_release(t, &l.release_req()).await.unwrap();
         assert_eq!(released, LeaseCheck::Valid(()));

@@ -33,7 +33,11 @@ async fn sigterm_stops_accepting_and_exits_cleanly() {
 enum Fate {
     /// A whole answer: its status, whether it said `Connection: close`, and whether the
     /// request started well after SIGTERM (by then the server is in lame duck).
-    Answered { status: u16, close: bool, late: bool },
+    Answered {
+        status: u16,
+        close: bool,
+        late: bool,
+    },
     /// The connection was refused: nothing was sent.
     Refused,
     /// Bytes were sent on a fresh connection and no whole answer came.
@@ -182,7 +186,10 @@ async fn sigterm_under_keep_alive_load_answers_every_request_it_received() {
             .iter()
             .filter(|f| matches!(f, Fate::LostOnFresh | Fate::LostOnReused))
             .collect();
-        assert!(lost.is_empty(), "round {round}: unanswered requests {lost:?}");
+        assert!(
+            lost.is_empty(),
+            "round {round}: unanswered requests {lost:?}"
+        );
         all.extend(fates);
     }
     let answers: Vec<_> = all
@@ -201,7 +208,10 @@ async fn sigterm_under_keep_alive_load_answers_every_request_it_received() {
         "every answer a success"
     );
     let late: Vec<_> = answers.iter().filter(|(_, _, late)| *late).collect();
-    assert!(late.len() >= 20, "load went on during the lame duck: {late:?}");
+    assert!(
+        late.len() >= 20,
+        "load went on during the lame duck: {late:?}"
+    );
     assert!(
         late.iter().all(|(_, close, _)| *close),
         "every answer in the lame duck carries Connection: close"

@@ -69,7 +69,10 @@ async fn exactly_the_quota(ps: &[Proc], name: &str) {
     eprintln!("{name}: {t:?}");
     assert_eq!(t.not_200, 0, "{t:?}");
     assert_eq!(t.allowed + t.denied, (3 * PER_INSTANCE * BURSTS) as u64);
-    assert_eq!(t.allowed, QUOTA, "exactly the quota across 3 instances: {t:?}");
+    assert_eq!(
+        t.allowed, QUOTA,
+        "exactly the quota across 3 instances: {t:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
