@@ -139,11 +139,18 @@ async fn accept_loop(
             _ = reached(&mut phase, Phase::StopAccepting) => break,
         }
     }
-    // Connections the kernel completed but not yet accepted would be reset on close: serve them.
-    while let Some(Ok((io, addr))) = futures::FutureExt::now_or_never(listener.accept()) {
-        serve(&mut conns, io, addr);
+    // Connections the kernel completed but not yet accepted would be reset on close: take
+    // them with real accept calls until the queue is empty (tokio's readiness may be stale).
+    if let Ok(std) = listener.into_std() {
+        while let Ok((io, addr)) = std.accept() {
+            let io = io
+                .set_nonblocking(true)
+                .and_then(|()| TcpStream::from_std(io));
+            if let Ok(io) = io {
+                serve(&mut conns, io, addr);
+            }
+        }
     }
-    drop(listener);
     while conns.join_next().await.is_some() {}
 }
 
