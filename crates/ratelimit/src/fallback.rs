@@ -1,6 +1,12 @@
 //! Fallback: when the shared store fails or misses its deadline, decide by `on_store_error`.
+//!
+//! The deadline measures the store call, not the time a decision waits in this instance's
+//! own queue ([`RateLimitStore::ratelimit_check_within`]): a busy instance is not a failing
+//! store. A fallback grant for a key is bounded by the shared store's last known remaining
+//! for it ([`KnownRemaining`]); only a key without such knowledge gets the share of its quota.
 
 use crate::decision::{Check, Decision, Outcome};
+use crate::known::{Known, KnownRemaining};
 use crate::memory::MemoryRateLimitStore;
 use crate::metrics;
 use crate::policy::OnStoreError;
@@ -15,11 +21,14 @@ use std::time::{Duration, Instant};
 pub struct FallbackOptions {
     /// Deadline of one shared-store decision (default 50 ms).
     pub deadline: Duration,
-    /// Share of a policy's quota (and burst) one instance may grant while falling back
-    /// (default 1 / expected instances).
+    /// Share of a policy's quota (and burst) one instance may grant for a key while falling
+    /// back, when the shared store's remaining for the key is not known (default
+    /// 1 / expected instances).
     pub share: f64,
     /// After a failure, how long to decide locally before trying the shared store again.
     pub probe_interval: Duration,
+    /// Most keys whose last known remaining is kept (the bound of fallback grants).
+    pub known_keys: usize,
 }
 
 impl FallbackOptions {
@@ -30,6 +39,7 @@ impl FallbackOptions {
             deadline: Duration::from_millis(50),
             share: 1.0 / f64::from(expected_instances.max(1)),
             probe_interval: Duration::from_millis(500),
+            known_keys: 100_000,
         }
     }
 }
@@ -42,6 +52,7 @@ impl FallbackOptions {
 pub struct FallbackStore {
     shared: Arc<dyn RateLimitStore>,
     local: MemoryRateLimitStore,
+    known: KnownRemaining,
     opts: FallbackOptions,
     clock: SharedClock,
     failing: AtomicBool,
@@ -58,6 +69,7 @@ impl FallbackStore {
         Self {
             shared,
             local,
+            known: KnownRemaining::new(opts.known_keys),
             opts,
             clock: SystemClock::shared(),
             failing: AtomicBool::new(false),
@@ -82,18 +94,20 @@ impl FallbackStore {
         checks: &[Check],
     ) -> Result<Vec<Decision>, StoreError> {
         let start = Instant::now();
-        let r = tokio::time::timeout(
-            self.opts.deadline,
-            self.shared.ratelimit_check(tenant, checks),
-        )
-        .await;
-        let (label, out) = match r {
-            Ok(Ok(d)) => ("ok", Ok(d)),
-            Ok(Err(e)) => ("error", Err(e)),
-            Err(_) => ("timeout", Err(StoreError::Timeout)),
+        let r = self
+            .shared
+            .ratelimit_check_within(tenant, checks, self.opts.deadline)
+            .await;
+        let label = match &r {
+            Ok(d) => {
+                self.known.record(tenant, checks, d, self.clock.now_ms());
+                "ok"
+            }
+            Err(StoreError::Timeout) => "timeout",
+            Err(_) => "error",
         };
         metrics::record_latency(metrics::SHARED_STORE_SECONDS, label, start.elapsed());
-        out
+        r
     }
 
     fn open_incident(&self, e: &StoreError) {
@@ -114,37 +128,60 @@ impl FallbackStore {
     }
 
     /// Decides without the shared store, each check by its `on_store_error`, all or nothing.
+    /// A `fallback` check of a key whose remaining the shared store last reported is granted
+    /// from that figure (counting down); any other `fallback` check from the local counts with
+    /// the share of its quota.
     pub fn decide_locally(&self, tenant: &TenantId, checks: &[Check]) -> Vec<Decision> {
-        let local: Vec<Check> = checks
+        let now = self.clock.now_ms();
+        let known = self.known.lookup(tenant, checks, now);
+        let is_fallback = |i: usize| checks[i].limit.on_store_error == OnStoreError::Fallback;
+        let (from_known, from_share): (Vec<usize>, Vec<usize>) = (0..checks.len())
+            .filter(|&i| is_fallback(i))
+            .partition(|&i| known[i] != Known::Unknown);
+        let enforced_known: Vec<usize> = from_known
             .iter()
-            .filter(|c| c.limit.on_store_error == OnStoreError::Fallback)
-            .map(|c| self.scaled(c))
+            .copied()
+            .filter(|&i| !checks[i].limit.shadow)
             .collect();
         let deny = checks
             .iter()
             .any(|c| c.limit.on_store_error == OnStoreError::Deny && !c.limit.shadow);
-        let local_checks = if deny {
-            local
-                .iter()
-                .map(|c| Check {
-                    cost: 0,
-                    ..c.clone()
-                })
-                .collect()
-        } else {
-            local
-        };
-        let mut local_d = self
-            .local
-            .check_at(tenant, &local_checks, self.clock.now_ms())
-            .into_iter();
+        let took = !deny && self.known.take(tenant, checks, &enforced_known, now);
+        let spend = took || (!deny && enforced_known.is_empty());
+        let local_checks: Vec<Check> = from_share
+            .iter()
+            .map(|&i| {
+                let c = self.scaled(&checks[i]);
+                Check {
+                    cost: if spend { c.cost } else { 0 },
+                    ..c
+                }
+            })
+            .collect();
+        let local_d = self.local.check_at(tenant, &local_checks, now);
+        let local_ok = local_d.iter().all(|d| d.allowed);
+        if took && !local_ok {
+            self.known.give_back(tenant, checks, &enforced_known);
+        }
+        let granted = spend && local_ok;
+        let mut local_d = local_d.into_iter();
         checks
             .iter()
-            .map(|c| {
-                let d = match c.limit.on_store_error {
-                    OnStoreError::Fallback => local_d.next().unwrap_or_else(|| fixed(c, true)),
-                    OnStoreError::Allow => fixed(c, true),
-                    OnStoreError::Deny => fixed(c, false),
+            .enumerate()
+            .map(|(i, c)| {
+                let d = match (c.limit.on_store_error, known[i]) {
+                    (
+                        OnStoreError::Fallback,
+                        Known::Left {
+                            remaining,
+                            until_ms,
+                        },
+                    ) => from_knowledge(c, remaining, until_ms - now, granted),
+                    (OnStoreError::Fallback, Known::Unknown) => {
+                        local_d.next().unwrap_or_else(|| fixed(c, true))
+                    }
+                    (OnStoreError::Allow, _) => fixed(c, true),
+                    (OnStoreError::Deny, _) => fixed(c, false),
                 };
                 metrics::record_fallback(action(c.limit.on_store_error));
                 Decision {
@@ -173,6 +210,28 @@ fn action(o: OnStoreError) -> &'static str {
         OnStoreError::Fallback => "fallback",
         OnStoreError::Allow => "allow",
         OnStoreError::Deny => "deny",
+    }
+}
+
+/// A check decided from the shared store's last known `remaining` (before this check), which
+/// holds for `holds_ms` more; `consumed` when the whole decision was granted.
+fn from_knowledge(c: &Check, remaining: u64, holds_ms: i64, consumed: bool) -> Decision {
+    let holds_ms = holds_ms.max(0) as u64;
+    let fits = remaining >= c.cost;
+    let outcome = match (fits, c.limit.shadow) {
+        (true, _) => Outcome::Allowed,
+        (false, false) => Outcome::Limited,
+        (false, true) => Outcome::ShadowLimited,
+    };
+    let spent = fits && consumed && !c.limit.shadow;
+    Decision {
+        allowed: outcome != Outcome::Limited,
+        outcome,
+        limit: c.limit.quota,
+        remaining: if spent { remaining - c.cost } else { remaining },
+        reset_after_ms: holds_ms,
+        retry_after_ms: if fits { 0 } else { holds_ms.max(1) },
+        fallback: true,
     }
 }
 
@@ -223,5 +282,97 @@ impl RateLimitStore for FallbackStore {
     ) -> Result<bool, StoreError> {
         let _ = self.local.ratelimit_reset(tenant, policy, key).await;
         self.shared.ratelimit_reset(tenant, policy, key).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The fallback bound, over real memory stores (the "shared" one is healthy here: the
+    //! checks call `decide_locally` as a failing store would make them).
+
+    use super::*;
+    use crate::key::KeyPart;
+    use crate::policy::{Algorithm, Policy};
+    use palisade_core::ManualClock;
+
+    fn check(quota: u64) -> Check {
+        let p = Policy::new(
+            "p",
+            Algorithm::Gcra,
+            quota,
+            Duration::from_secs(3600),
+            vec![KeyPart::Tenant],
+        );
+        Check {
+            policy: p.name.clone(),
+            limit: p.limit(),
+            key: "k".into(),
+            cost: 1,
+        }
+    }
+
+    fn store(clock: &Arc<ManualClock>) -> FallbackStore {
+        let shared = MemoryRateLimitStore::default().with_clock(clock.clone());
+        let mut opts = FallbackOptions::for_instances(2);
+        opts.deadline = Duration::from_secs(5);
+        FallbackStore::new(Arc::new(shared), MemoryRateLimitStore::default(), opts)
+            .with_clock(clock.clone())
+    }
+
+    fn allowed_locally(s: &FallbackStore, t: &TenantId, c: &Check, n: usize) -> usize {
+        (0..n)
+            .filter(|_| s.decide_locally(t, std::slice::from_ref(c))[0].allowed)
+            .count()
+    }
+
+    #[tokio::test]
+    async fn a_fallback_never_grants_more_than_the_last_known_remaining() {
+        let clock = ManualClock::new(1_700_000_000_000);
+        let s = store(&clock);
+        let (t, c) = (TenantId::generate(), check(10));
+        for _ in 0..8 {
+            assert!(s.ratelimit_check(&t, &[c.clone()]).await.unwrap()[0].allowed);
+        }
+        // The share would be 5; the shared store said 2 were left.
+        assert_eq!(allowed_locally(&s, &t, &c, 10), 2);
+    }
+
+    #[tokio::test]
+    async fn a_key_the_store_limited_gets_nothing_from_the_fallback() {
+        let clock = ManualClock::new(1_700_000_000_000);
+        let s = store(&clock);
+        let (t, c) = (TenantId::generate(), check(3));
+        for _ in 0..5 {
+            s.ratelimit_check(&t, &[c.clone()]).await.unwrap();
+        }
+        assert_eq!(allowed_locally(&s, &t, &c, 10), 0);
+        let d = s.decide_locally(&t, &[c.clone()])[0];
+        assert!(d.fallback && d.retry_after_ms > 0, "{d:?}");
+    }
+
+    #[tokio::test]
+    async fn local_grants_count_down_across_fallback_periods() {
+        let clock = ManualClock::new(1_700_000_000_000);
+        let s = store(&clock);
+        let (t, c) = (TenantId::generate(), check(10));
+        for _ in 0..6 {
+            s.ratelimit_check(&t, &[c.clone()]).await.unwrap();
+        }
+        assert_eq!(allowed_locally(&s, &t, &c, 3), 3);
+        clock.advance(Duration::from_millis(600));
+        assert_eq!(allowed_locally(&s, &t, &c, 10), 1, "4 were left in all");
+    }
+
+    #[tokio::test]
+    async fn without_knowledge_the_share_applies_and_knowledge_expires() {
+        let clock = ManualClock::new(1_700_000_000_000);
+        let s = store(&clock);
+        let (t, c) = (TenantId::generate(), check(10));
+        assert_eq!(allowed_locally(&s, &t, &c, 20), 5, "half of 10");
+        let other = TenantId::generate();
+        s.ratelimit_check(&other, &[c.clone()]).await.unwrap();
+        // GCRA: full again after one emission interval (1/10 h).
+        clock.advance(Duration::from_secs(361));
+        assert_eq!(allowed_locally(&s, &other, &c, 20), 5, "expired: the share");
     }
 }

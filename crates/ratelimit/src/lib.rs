@@ -11,6 +11,7 @@ mod fallback;
 mod feed;
 pub mod headers;
 mod key;
+mod known;
 #[cfg(feature = "axum")]
 mod layer;
 mod limiter;
@@ -33,6 +34,7 @@ pub use feed::{
 pub use key::{build_key, KeyContext, KeyPart, MAX_KEY_BYTES};
 #[cfg(feature = "axum")]
 pub use layer::{quota_exceeded, RateLimitLayer, RateLimitService};
+pub use known::{Known, KnownRemaining};
 pub use limiter::RateLimiter;
 pub use memory::{FastClock, MemoryOptions, MemoryPolicyStore, MemoryRateLimitStore};
 pub use policy::{Algorithm, Limit, Mode, OnStoreError, Policy};

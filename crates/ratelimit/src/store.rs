@@ -17,6 +17,24 @@ pub trait RateLimitStore: Send + Sync + std::fmt::Debug {
         checks: &[Check],
     ) -> Result<Vec<Decision>, StoreError>;
 
+    /// Decides like [`RateLimitStore::ratelimit_check`] within `deadline`, else
+    /// [`StoreError::Timeout`] (then the caller falls back). Time a call waits in a queue
+    /// inside this process is not store slowness: a store that queues calls to batch them
+    /// (PostgreSQL, Redis) awaits the answer of every call it sent, bounded by its own I/O
+    /// deadlines, rather than abandon it at `deadline` — an abandoned call may still be
+    /// counted by the store while its caller falls back, and a saturated instance would then
+    /// grant more than the quota. The default (stores without a queue) times the whole call.
+    async fn ratelimit_check_within(
+        &self,
+        tenant: &TenantId,
+        checks: &[Check],
+        deadline: std::time::Duration,
+    ) -> Result<Vec<Decision>, StoreError> {
+        tokio::time::timeout(deadline, self.ratelimit_check(tenant, checks))
+            .await
+            .unwrap_or(Err(StoreError::Timeout))
+    }
+
     /// Forgets the state (counts and block) of one key; true when there was some.
     async fn ratelimit_reset(
         &self,

@@ -80,6 +80,7 @@ pub async fn state(
         operator_key_hash,
         metrics,
         clock: SystemClock::shared(),
+        lifecycle: crate::lifecycle::Lifecycle::new(),
     })
 }
 

@@ -7,7 +7,6 @@ use palisade_core::Supervisor;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::sync::watch;
-use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 /// A started server.
@@ -19,7 +18,7 @@ pub struct Running {
     /// The handlers' state (tests reach the stores through it).
     pub state: AppState,
     stop: watch::Sender<bool>,
-    task: JoinHandle<std::io::Result<()>>,
+    server: crate::lifecycle::Server,
     maintenance: Supervisor,
 }
 
@@ -42,7 +41,7 @@ pub async fn start(cfg: Config) -> Result<Running, String> {
         .await
         .map_err(|e| format!("binding {}: {e}", cfg.listen))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
-    let (stop, mut stopped) = watch::channel(false);
+    let (stop, _) = watch::channel(false);
     let mut maintenance = Supervisor::new(CancellationToken::new());
     maintenance.spawn_all(crate::app::maintenance(&state));
     let metrics_addr = match cfg.metrics.listen_addr() {
@@ -50,40 +49,36 @@ pub async fn start(cfg: Config) -> Result<Running, String> {
         None => None,
     };
     let app = crate::http::router(state.clone());
-    let task = tokio::spawn(async move {
-        axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(async move {
-            let _ = stopped.wait_for(|s| *s).await;
-        })
-        .await
-    });
+    // Lifecycle (lame duck, stop accepting, drain): crate::lifecycle.
+    let server = crate::lifecycle::serve(listener, app, state.lifecycle.clone());
     Ok(Running {
         addr,
         metrics_addr,
         state,
         stop,
-        task,
+        server,
         maintenance,
     })
 }
 
 impl Running {
-    /// Stops accepting, ends lock waits early (each waiting acquire answers with one last
-    /// attempt), drains in-flight requests and stops every maintenance task, both up to
-    /// `shutdown_timeout`, closes the pools. True when every request finished within the
-    /// deadline.
+    /// Ends lock waits early (each waiting acquire answers with one last attempt), runs the
+    /// listener's shutdown (lame duck, stop accepting, drain up to `shutdown_timeout`: see
+    /// [`crate::lifecycle`]) while stopping every maintenance task within the same deadline,
+    /// closes the pools. True when every request finished in time.
     pub async fn shutdown(self) -> bool {
         let _ = self.stop.send(true);
         self.state.locks.end_waits();
-        let deadline = self.state.config.http.shutdown_timeout;
+        let http = &self.state.config.http;
+        let (deadline, lame_duck) = (http.shutdown_timeout, http.lame_duck);
+        let times = crate::lifecycle::ShutdownTimes {
+            lame_duck,
+            drain: deadline,
+        };
         let (drained, _) = tokio::join!(
-            tokio::time::timeout(deadline, self.task),
+            self.server.shutdown(times),
             self.maintenance.shutdown(deadline)
         );
-        let drained = drained.is_ok();
         if !drained {
             tracing::warn!(
                 ?deadline,

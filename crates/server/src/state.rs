@@ -28,4 +28,6 @@ pub struct AppState {
     pub ratelimit: Arc<palisade_ratelimit::RateLimits>,
     /// Wall clock.
     pub clock: SharedClock,
+    /// Lame duck on shutdown (`/readyz` fails).
+    pub lifecycle: Arc<crate::lifecycle::Lifecycle>,
 }

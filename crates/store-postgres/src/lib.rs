@@ -119,6 +119,7 @@ impl SqlBackend<Postgres> for PgBackend {
             pool.clone(),
             opts.ratelimit_max_batch,
             opts.ratelimit_in_flight,
+            opts.acquire_timeout + std::time::Duration::from_secs(2),
         ));
         Ok((pool, Self { decisions }))
     }

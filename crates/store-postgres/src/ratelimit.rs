@@ -3,7 +3,10 @@
 //! Concurrent decisions are gathered into batches by a [`Batcher`] (no linger: a lone call
 //! runs at once; under load calls queue while earlier batches are on the wire; at most
 //! [`PgOptions::ratelimit_in_flight`](crate::PgOptions) batches of at most
-//! `ratelimit_max_batch` decisions run at a time). A batch is ONE round trip:
+//! `ratelimit_max_batch` decisions run at a time). A decision, once sent, is awaited for its
+//! answer, and its time in the queue is not store slowness: the fallback deadline does not cut
+//! it short (a batch still running 2 s past the pool's acquire timeout fails instead, so a hung
+//! server cannot hold the queue). A batch is ONE round trip:
 //! `SELECT ratelimit_decide_batch(…)` (plpgsql, migration 0007) with the batch as arrays.
 //! In its own implicit transaction the function locks (or creates) every row of the batch
 //! in one statement, in (tenant, policy, key) byte order — the rows are sorted and
@@ -38,6 +41,7 @@ use palisade_core::{StoreError, TenantId};
 use palisade_ratelimit::{Algorithm, Batcher, Check, Decision};
 use palisade_store_sql::RateLimitDecisions;
 use sqlx::Postgres;
+use std::time::Duration;
 
 fn corrupt(e: impl std::fmt::Display) -> StoreError {
     StoreError::Corrupt(e.to_string())
@@ -71,11 +75,18 @@ pub(crate) type DecisionBatcher = Batcher<Pending, Vec<Decision>>;
 
 /// A batcher deciding on `pool` with at most `in_flight` batches of at most `max_batch`
 /// decisions at a time. It holds the pool only, never the store (see [`Batcher`]).
-pub(crate) fn batcher(pool: sqlx::PgPool, max_batch: usize, in_flight: usize) -> DecisionBatcher {
+/// A batch running longer than `run_timeout` fails (so a hung server cannot hold the queue).
+pub(crate) fn batcher(
+    pool: sqlx::PgPool,
+    max_batch: usize,
+    in_flight: usize,
+    run_timeout: Duration,
+) -> DecisionBatcher {
     Batcher::new(max_batch, in_flight, move |batch: Vec<Pending>| {
         let pool = pool.clone();
         Box::pin(async move { decide_batch(&pool, &batch).await })
     })
+    .with_run_timeout(run_timeout)
 }
 
 /// A batch's arguments to `ratelimit_decide_batch` (migration 0007), as arrays.
@@ -197,8 +208,13 @@ fn decision(c: &Check, v: &[i64]) -> Result<Decision, StoreError> {
     Decision::from_reply(c.limit.quota, v).ok_or_else(|| corrupt("ratelimit_decide outcome"))
 }
 
-/// Decides in the `ratelimit_decide` function, over batches of concurrent checks.
+/// Decides in the `ratelimit_decide` function, over batches of concurrent checks. A decision
+/// that was sent is awaited for its answer (bounded by the batch timeout), never abandoned at
+/// the fallback deadline: abandoning it could let the store count it while the caller falls
+/// back. Time queued in this process never counts as store slowness.
 impl RateLimitDecisions<Postgres> for PgBackend {
+    const AWAITS_SENT: bool = true;
+
     async fn check(
         store: &PgStore,
         tenant: &TenantId,

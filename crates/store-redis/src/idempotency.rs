@@ -5,7 +5,7 @@
 //! on lock deadlines; the store's entries therefore cannot follow a test's manual clock, and
 //! expired entries vanish by themselves (the sweep deletes nothing).
 
-use crate::{map_err, RedisStore};
+use crate::RedisStore;
 use palisade_core::{StoreError, TenantId};
 use palisade_idempotency::row;
 use palisade_idempotency::{
@@ -152,7 +152,8 @@ impl RedisStore {
         for a in args {
             inv.arg(a.as_slice());
         }
-        let reply: String = inv.invoke_async(&mut self.conn()).await.map_err(map_err)?;
+        let mut c = self.conn();
+        let reply: String = self.guard(inv.invoke_async(&mut c)).await?;
         match reply.as_str() {
             "applied" => Ok(EntryUpdate::Applied),
             "not_found" => Ok(EntryUpdate::NotFound),
@@ -171,15 +172,13 @@ impl IdempotencyStore for RedisStore {
         req: &IdempotencyBegin,
     ) -> Result<BeginOutcome, StoreError> {
         let token = EntryToken::generate();
-        let reply: Value = BEGIN
-            .key(self.idem_key(tenant, &req.principal, req.key.as_str()))
-            .arg(req.fingerprint.as_str())
+        let mut inv = BEGIN.key(self.idem_key(tenant, &req.principal, req.key.as_str()));
+        inv.arg(req.fingerprint.as_str())
             .arg(token.hash())
             .arg(ms(req.lock_ttl))
-            .arg(ms(req.retention))
-            .invoke_async(&mut self.conn())
-            .await
-            .map_err(map_err)?;
+            .arg(ms(req.retention));
+        let mut c = self.conn();
+        let reply: Value = self.guard(inv.invoke_async(&mut c)).await?;
         begin_outcome(reply, token)
     }
 

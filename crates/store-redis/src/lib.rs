@@ -2,6 +2,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod breaker;
 mod idempotency;
 mod locks;
 mod ratelimit;
@@ -28,11 +29,15 @@ pub struct RedisOptions {
     pub ratelimit_batch: usize,
     /// Most rate-limit batches on the wire at once.
     pub ratelimit_in_flight: usize,
+    /// While Redis is known down (the breaker is open), how often a background `PING` checks
+    /// whether it is back; calls fail at once meanwhile.
+    pub probe_interval: Duration,
 }
 
 impl RedisOptions {
     /// Defaults for `url`: prefix `pal`, 1 s command and connect deadlines, rate-limit
-    /// batches of at most 64 decisions, 4 on the wire at once.
+    /// batches of at most 64 decisions, 2 on the wire at once, a probe every 250 ms while
+    /// Redis is down.
     pub fn new(url: impl Into<String>) -> Self {
         Self {
             url: url.into(),
@@ -41,18 +46,22 @@ impl RedisOptions {
             connect_timeout: Duration::from_secs(1),
             ratelimit_batch: 64,
             ratelimit_in_flight: 2,
+            probe_interval: Duration::from_millis(250),
         }
     }
 }
 
 /// Hot-path state in Redis. Clones share one multiplexed connection: a process opens one
 /// connection for all request traffic, whatever the number of callers. Clones also share one
-/// batcher of rate-limit decisions (its task starts on first use, in the caller's runtime).
+/// batcher of rate-limit decisions (its task starts on first use, in the caller's runtime),
+/// and one breaker: once Redis is known down, every call fails at once with
+/// [`StoreError::Unavailable`] until a background probe finds it back.
 #[derive(Clone)]
 pub struct RedisStore {
     conn: ConnectionManager,
     prefix: String,
     ratelimit: Arc<ratelimit::DecisionBatcher>,
+    breaker: Arc<breaker::Breaker>,
 }
 
 impl std::fmt::Debug for RedisStore {
@@ -75,12 +84,18 @@ impl RedisStore {
             .await
             .map_err(map_err)?;
         metrics::gauge!("palisade_redis_connections").set(1.0);
-        let batcher =
-            ratelimit::batcher(conn.clone(), opts.ratelimit_batch, opts.ratelimit_in_flight);
+        let breaker = breaker::Breaker::new(conn.clone(), opts.probe_interval);
+        let batcher = ratelimit::batcher(
+            conn.clone(),
+            breaker.clone(),
+            opts.ratelimit_batch,
+            opts.ratelimit_in_flight,
+        );
         Ok(Self {
             conn,
             prefix: opts.prefix.clone(),
             ratelimit: Arc::new(batcher),
+            breaker,
         })
     }
 
@@ -89,14 +104,25 @@ impl RedisStore {
         self.conn.clone()
     }
 
-    /// Checks Redis answers.
+    /// Checks Redis answers (at once `Unavailable` while the breaker is open).
     pub async fn ping(&self) -> Result<(), StoreError> {
         let mut c = self.conn();
-        redis::cmd("PING")
-            .query_async::<String>(&mut c)
-            .await
-            .map_err(map_err)?;
+        self.guard(redis::cmd("PING").query_async::<String>(&mut c))
+            .await?;
         Ok(())
+    }
+
+    /// True while Redis is known down and calls fail fast.
+    pub fn is_failing_fast(&self) -> bool {
+        self.breaker.is_open()
+    }
+
+    /// Runs one Redis call through the breaker (see [`breaker`]).
+    pub(crate) async fn guard<T>(
+        &self,
+        call: impl std::future::Future<Output = redis::RedisResult<T>>,
+    ) -> Result<T, StoreError> {
+        self.breaker.guard(call).await
     }
 
     /// The key `prefix:capability:{tenant}:rest`; the tenant is the Cluster hash tag, so all

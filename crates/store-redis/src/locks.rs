@@ -3,18 +3,20 @@
 //! Per lock, under the tenant's hash tag (one Cluster slot):
 //! - `…:{tenant}:lease:<name>`: hash `holder`, `token`, `exp`, with Redis's own expiry (`PX`),
 //!   so a dead holder's lease disappears by itself;
-//! - `…:{tenant}:meta:<name>`: hash, never expiring: `token` (the counter, `HINCRBY`), and the
+//! - `…:{tenant}:meta:<name>`: hash, never expiring: `token` (the last token granted), and the
 //!   latest grant's `holder` and `open` flag (1 until released), which tell an expired lease
 //!   from a released one.
 //!
 //! Grant is `SET NX PX` done in Lua (grant only when no lease key exists), renew is
 //! compare-and-extend, release is compare-and-delete. Expiry runs on the Redis server's clock
 //! (`TIME`, `PEXPIRE`), not the caller's, so all instances agree; `expires_at_ms` is Redis time.
-//! Tokens are as durable as Redis: with `appendfsync everysec` a crash can lose the last second
-//! of increments, and an asynchronous replica promoted by failover can lag, so after such an
-//! event a token may repeat. Use PostgreSQL for locks where that matters.
+//! A token is `max(last token + 1, Redis TIME in microseconds)`: tokens survive Redis losing
+//! its data (a restart without persistence, a crash losing the last second of `appendfsync
+//! everysec`, a failover to a lagging replica), because the fresh counter starts from the
+//! clock, above every earlier token — as long as the Redis clock never goes back by more than
+//! the time since the lost grants (keep Redis hosts NTP-synchronised; see docs/locks.md).
 
-use crate::{map_err, RedisStore};
+use crate::RedisStore;
 use palisade_core::{StoreError, TenantId};
 use palisade_locks::{
     Acquired, FencingToken, HolderId, Lease, LeaseCheck, LockAcquire, LockName, LockRelease,
@@ -31,19 +33,32 @@ local function exp_at(ttl)
 end
 ";
 
+/// The next fencing token of the counter in hash `meta`: one above the counter, and never
+/// below Redis's clock in microseconds, so a counter lost with Redis's data (restart without
+/// persistence, failover to a lagging replica) restarts above every earlier token.
+/// Microseconds since the epoch stay below 2^53 (exact in Lua's doubles) until the year 2255.
+const NEXT_TOKEN: &str = "
+local function next_token(meta)
+  local t = redis.call('TIME')
+  local floor = tonumber(t[1]) * 1000000 + tonumber(t[2])
+  local last = tonumber(redis.call('HGET', meta, 'token') or '0')
+  return math.max(last + 1, floor)
+end
+";
+
 /// KEYS: lease, meta. ARGV: holder, ttl_ms.
 /// Returns {granted 1|0, holder, token, exp, took_over_expired 1|0}.
 static ACQUIRE: LazyLock<Script> = LazyLock::new(|| {
     Script::new(&format!(
-        "{EXP}
+        "{EXP}{NEXT_TOKEN}
 local cur = redis.call('HMGET', KEYS[1], 'holder', 'token', 'exp')
 if cur[1] then
   return {{0, cur[1], tonumber(cur[2]), tonumber(cur[3]), 0}}
 end
 local took_over = 0
 if redis.call('HGET', KEYS[2], 'open') == '1' then took_over = 1 end
-local token = redis.call('HINCRBY', KEYS[2], 'token', 1)
-redis.call('HSET', KEYS[2], 'holder', ARGV[1], 'open', '1')
+local token = next_token(KEYS[2])
+redis.call('HSET', KEYS[2], 'token', string.format('%d', token), 'holder', ARGV[1], 'open', '1')
 local exp = exp_at(ARGV[2])
 redis.call('HSET', KEYS[1], 'holder', ARGV[1], 'token', token, 'exp', exp)
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
@@ -122,14 +137,13 @@ impl LockStore for RedisStore {
         req: &LockAcquire,
     ) -> Result<Acquired, StoreError> {
         let (lease_key, meta_key) = self.lock_keys(tenant, &req.name);
-        let (granted, h, token, exp, took_over): (i64, String, i64, i64, i64) = ACQUIRE
-            .key(lease_key)
-            .key(meta_key)
+        let mut c = self.conn();
+        let mut call = ACQUIRE.key(lease_key);
+        call.key(meta_key)
             .arg(req.holder.as_str())
-            .arg(req.ttl.as_ms())
-            .invoke_async(&mut self.conn())
-            .await
-            .map_err(map_err)?;
+            .arg(req.ttl.as_ms());
+        let (granted, h, token, exp, took_over): (i64, String, i64, i64, i64) =
+            self.guard(call.invoke_async(&mut c)).await?;
         let lease = Lease {
             name: req.name.clone(),
             holder: holder(&h)?,
@@ -152,15 +166,13 @@ impl LockStore for RedisStore {
         req: &LockRenew,
     ) -> Result<LeaseCheck<Lease>, StoreError> {
         let (lease_key, meta_key) = self.lock_keys(tenant, &req.name);
-        let (code, exp): (i64, i64) = RENEW
-            .key(lease_key)
-            .key(meta_key)
+        let mut c = self.conn();
+        let mut call = RENEW.key(lease_key);
+        call.key(meta_key)
             .arg(req.holder.as_str())
             .arg(req.token.0.to_string())
-            .arg(req.ttl.as_ms())
-            .invoke_async(&mut self.conn())
-            .await
-            .map_err(map_err)?;
+            .arg(req.ttl.as_ms());
+        let (code, exp): (i64, i64) = self.guard(call.invoke_async(&mut c)).await?;
         check(code, || Lease {
             name: req.name.clone(),
             holder: req.holder.clone(),
@@ -175,14 +187,12 @@ impl LockStore for RedisStore {
         req: &LockRelease,
     ) -> Result<LeaseCheck<()>, StoreError> {
         let (lease_key, meta_key) = self.lock_keys(tenant, &req.name);
-        let code: i64 = RELEASE
-            .key(lease_key)
-            .key(meta_key)
+        let mut c = self.conn();
+        let mut call = RELEASE.key(lease_key);
+        call.key(meta_key)
             .arg(req.holder.as_str())
-            .arg(req.token.0.to_string())
-            .invoke_async(&mut self.conn())
-            .await
-            .map_err(map_err)?;
+            .arg(req.token.0.to_string());
+        let code: i64 = self.guard(call.invoke_async(&mut c)).await?;
         check(code, || ())
     }
 
@@ -192,14 +202,11 @@ impl LockStore for RedisStore {
         name: &LockName,
     ) -> Result<Option<Lease>, StoreError> {
         let (lease_key, _) = self.lock_keys(tenant, name);
-        let (h, token, exp): (Option<String>, Option<i64>, Option<i64>) = redis::cmd("HMGET")
-            .arg(lease_key)
-            .arg("holder")
-            .arg("token")
-            .arg("exp")
-            .query_async(&mut self.conn())
-            .await
-            .map_err(map_err)?;
+        let mut c = self.conn();
+        let mut cmd = redis::cmd("HMGET");
+        cmd.arg(lease_key).arg("holder").arg("token").arg("exp");
+        let (h, token, exp): (Option<String>, Option<i64>, Option<i64>) =
+            self.guard(cmd.query_async(&mut c)).await?;
         match (h, token, exp) {
             (Some(h), Some(token), Some(exp)) => Ok(Some(Lease {
                 name: name.clone(),

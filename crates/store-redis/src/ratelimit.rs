@@ -15,12 +15,17 @@
 //! read with one `HGETALL` and expiring by itself: its field `exp` records the expiry, and a
 //! write extends it (`PEXPIRE`, a window past the need) only when the state needs longer.
 //! A decision whose caller stopped waiting is not sent (nor its group, if all callers left).
+//! A decision, once sent, is awaited for its answer (bounded by the command deadline and the
+//! breaker): the fallback deadline never abandons it ([`RateLimitStore::ratelimit_check_within`]),
+//! and its time in the queue is not store slowness.
 
+use crate::breaker::{open_error, Breaker};
 use crate::{map_err, RedisStore};
 use palisade_core::{SharedClock, StoreError, TenantId};
 use palisade_ratelimit::{Algorithm, BatchFuture, Batcher, Check, Decision, Limit, RateLimitStore};
 use redis::aio::ConnectionManager;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 use tokio::sync::oneshot;
 
 fn script() -> &'static redis::Script {
@@ -52,18 +57,26 @@ pub(crate) type DecisionBatcher = Batcher<Pending, Answer>;
 /// A batcher over `conn` (not over the store: the store holds the batcher).
 pub(crate) fn batcher(
     conn: ConnectionManager,
+    breaker: Arc<Breaker>,
     max_batch: usize,
     in_flight: usize,
 ) -> DecisionBatcher {
     Batcher::new(max_batch, in_flight, move |items| {
-        decide_batch(conn.clone(), items)
+        decide_batch(conn.clone(), breaker.clone(), items)
     })
 }
 
 /// Groups `items` by (tenant, clock), runs one script call per group concurrently, and
 /// answers each item from its group's reply (a failed group fails only its own decisions).
-fn decide_batch(conn: ConnectionManager, items: Vec<Pending>) -> BatchFuture<Answer> {
+fn decide_batch(
+    conn: ConnectionManager,
+    breaker: Arc<Breaker>,
+    items: Vec<Pending>,
+) -> BatchFuture<Answer> {
     Box::pin(async move {
+        if breaker.is_open() {
+            return Ok(items.iter().map(|_| Err(open_error())).collect());
+        }
         let (items, mut callers): (Vec<Job>, Vec<_>) =
             items.into_iter().map(|p| (p.job, Some(p.caller))).unzip();
         let mut groups: Vec<Vec<usize>> = Vec::new();
@@ -91,7 +104,7 @@ fn decide_batch(conn: ConnectionManager, items: Vec<Pending>) -> BatchFuture<Ans
         let calls = cmds
             .into_iter()
             .zip(waiting.iter_mut())
-            .map(|(cmd, waiting)| eval_while_awaited(conn.clone(), cmd, waiting));
+            .map(|(cmd, waiting)| eval_while_awaited(conn.clone(), &breaker, cmd, waiting));
         let replies = futures::future::join_all(calls).await;
         let mut answers: Vec<Answer> = items.iter().map(|_| Err(StoreError::Timeout)).collect();
         for (g, reply) in groups.iter().zip(replies) {
@@ -179,16 +192,22 @@ fn script_cmd<'a>(decisions: impl Iterator<Item = &'a Job> + Clone) -> redis::Cm
 
 /// Runs `cmd` unless every caller of its group stops waiting first (e.g. while the connection
 /// is being re-established): then the command is dropped before it is sent, as an unbatched
-/// call would be.
+/// call would be. A failure of the command itself goes to the breaker.
 async fn eval_while_awaited(
     conn: ConnectionManager,
+    breaker: &Arc<Breaker>,
     cmd: redis::Cmd,
     waiting: &mut [oneshot::Sender<()>],
 ) -> Result<Vec<i64>, StoreError> {
     let gone = futures::future::join_all(waiting.iter_mut().map(|c| c.closed()));
     tokio::select! {
         biased;
-        r = eval(conn, cmd) => r,
+        r = eval(conn, cmd) => {
+            if let Err(e) = &r {
+                breaker.record_failure(e);
+            }
+            r
+        }
         _ = gone => Err(StoreError::Timeout),
     }
 }
@@ -275,6 +294,15 @@ impl RateLimitStore for RedisRateLimitOnClock {
         self.store.ratelimit_decide(tenant, checks, Some(now)).await
     }
 
+    async fn ratelimit_check_within(
+        &self,
+        tenant: &TenantId,
+        checks: &[Check],
+        _deadline: Duration,
+    ) -> Result<Vec<Decision>, StoreError> {
+        self.ratelimit_check(tenant, checks).await
+    }
+
     async fn ratelimit_reset(
         &self,
         tenant: &TenantId,
@@ -312,6 +340,17 @@ impl RateLimitStore for RedisStore {
         self.ratelimit_decide(tenant, checks, None).await
     }
 
+    /// A decision that was sent is awaited for its answer (bounded by the command deadline and
+    /// the breaker), never abandoned at `deadline` (see [`RateLimitStore::ratelimit_check_within`]).
+    async fn ratelimit_check_within(
+        &self,
+        tenant: &TenantId,
+        checks: &[Check],
+        _deadline: Duration,
+    ) -> Result<Vec<Decision>, StoreError> {
+        self.ratelimit_check(tenant, checks).await
+    }
+
     async fn ratelimit_reset(
         &self,
         tenant: &TenantId,
@@ -319,11 +358,9 @@ impl RateLimitStore for RedisStore {
         key: &str,
     ) -> Result<bool, StoreError> {
         let mut conn = self.conn();
-        let n: i64 = redis::cmd("DEL")
-            .arg(self.ratelimit_key(tenant, policy, key))
-            .query_async(&mut conn)
-            .await
-            .map_err(map_err)?;
+        let mut cmd = redis::cmd("DEL");
+        cmd.arg(self.ratelimit_key(tenant, policy, key));
+        let n: i64 = self.guard(cmd.query_async(&mut conn)).await?;
         Ok(n > 0)
     }
 }
@@ -384,7 +421,9 @@ mod tests {
                 waiting.push(w); // the second caller stops waiting
             }
         }
-        let answers = decide_batch(s.conn(), items).await.unwrap();
+        let answers = decide_batch(s.conn(), s.breaker.clone(), items)
+            .await
+            .unwrap();
         let got: Vec<_> = answers
             .iter()
             .map(|r| r.as_ref().ok().map(|d| (d[0].allowed, d[0].remaining)))

@@ -2,7 +2,9 @@
 //!
 //! A grant is one `INSERT … ON CONFLICT … DO UPDATE … WHERE expired RETURNING`; renew and
 //! release are conditional `UPDATE`s on holder and token, and the row is kept after release so
-//! tokens never go back. Only a refused grant repeats its upsert, in a write transaction
+//! tokens never go back. A token is also never below the store clock in microseconds (`now_ms
+//! × 1000`), so a lock row that is lost (deleted by hand, a restore of an older backup) starts
+//! again above every earlier token. Only a refused grant repeats its upsert, in a write transaction
 //! ([`Dialect::BEGIN_WRITE`]), to report the holder consistently: on PostgreSQL the refused
 //! upsert still locks the conflicting row, on SQLite the transaction holds the one write lock,
 //! so the read that follows sees the lease that refused it, and no one can end it before the
@@ -22,10 +24,10 @@ use sqlx::{ColumnIndex, Encode, Executor, IntoArguments, Type};
 
 const ACQUIRE: &str = "
 INSERT INTO locks (tenant_id, name, holder, token, expires_at_ms, took_over_expired)
-VALUES ($1, $2, $3, 1, $4 + $5, FALSE)
+VALUES ($1, $2, $3, $4 * 1000, $4 + $5, FALSE)
 ON CONFLICT (tenant_id, name) DO UPDATE SET
     holder = excluded.holder,
-    token = locks.token + 1,
+    token = CASE WHEN locks.token + 1 > $4 * 1000 THEN locks.token + 1 ELSE $4 * 1000 END,
     expires_at_ms = excluded.expires_at_ms,
     took_over_expired = (locks.holder IS NOT NULL)
 WHERE locks.holder IS NULL OR locks.expires_at_ms <= $4

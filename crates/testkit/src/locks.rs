@@ -390,3 +390,40 @@ pub async fn bounded_wait_acquires_after_release(store: Arc<dyn LockStore>, time
     assert_eq!(b.holder.as_str(), "b");
     assert!(b.token > a.token);
 }
+
+/// Fencing tokens stay strictly increasing when the store loses its lock state: grants and
+/// releases `name` a few times, lets `lose` wipe the store's lock data (a Redis restarted
+/// empty, a deleted lock row), then checks that the next grant's token is above every earlier
+/// one. Call it with a fresh tenant; `time` must have moved on (≥ 1 ms) when `lose` returns,
+/// as any real loss takes longer than that.
+pub async fn tokens_survive_losing_lock_state<F, Fut>(
+    s: &dyn LockStore,
+    t: &TenantId,
+    lose: F,
+) -> (FencingToken, FencingToken)
+where
+    F: FnOnce() -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    let name = fresh("lost");
+    let mut highest = FencingToken(0);
+    for round in 0..5 {
+        let (l, _) = grant(s, t, &acq(&name, &format!("h{round}"), long())).await;
+        assert!(
+            l.token > highest,
+            "round {round}: {} after {highest}",
+            l.token
+        );
+        highest = l.token;
+        let released = s.lock_release(t, &l.release_req()).await.unwrap();
+        assert_eq!(released, LeaseCheck::Valid(()));
+    }
+    lose().await;
+    let (after, _) = grant(s, t, &acq(&name, "after-loss", long())).await;
+    assert!(
+        after.token > highest,
+        "the token after the loss ({}) is above every earlier token ({highest})",
+        after.token
+    );
+    (highest, after.token)
+}

@@ -107,6 +107,10 @@ pub struct HttpConfig {
     /// How long shutdown waits for in-flight requests.
     #[serde(with = "humantime_serde")]
     pub shutdown_timeout: Duration,
+    /// On shutdown, how long `/readyz` fails and answers carry `Connection: close` before
+    /// the listener closes (and again before idle connections close).
+    #[serde(with = "humantime_serde")]
+    pub lame_duck: Duration,
 }
 
 impl Default for Config {
@@ -156,6 +160,7 @@ impl Default for HttpConfig {
             body_limit: ByteSize::mb(1),
             request_timeout: Duration::from_secs(30),
             shutdown_timeout: Duration::from_secs(10),
+            lame_duck: Duration::from_secs(1),
         }
     }
 }

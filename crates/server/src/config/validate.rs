@@ -64,6 +64,7 @@ pub(super) fn errors(cfg: &Config) -> Vec<String> {
         0,
         600_000,
     );
+    range(&mut e, "http.lame_duck", cfg.http.lame_duck, 0, 60_000);
     let body = cfg.http.body_limit.as_u64();
     if !(1024..=1024 * 1024 * 1024).contains(&body) {
         e.push("http.body_limit: must be between 1KiB and 1GiB".into());

@@ -15,7 +15,18 @@ pub async fn healthz() -> Json<serde_json::Value> {
 }
 
 /// Ready: every store answers within a second; otherwise 503 naming the failing ones.
+/// Not ready from the start of shutdown (the lame duck), so load balancers stop sending.
 pub async fn readyz(State(state): State<AppState>) -> Response {
+    if state.lifecycle.is_lame_duck() {
+        return Problem::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "shutting-down",
+            "Shutting down",
+            "this instance is shutting down",
+        )
+        .with_retry_after(1)
+        .into_response();
+    }
     let failing = tokio::time::timeout(Duration::from_secs(1), state.stores.failing())
         .await
         .unwrap_or_else(|_| vec!["timeout"]);

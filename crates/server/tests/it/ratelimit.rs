@@ -3,6 +3,7 @@
 mod caps;
 mod feed;
 mod multi;
+mod saturated;
 
 use crate::common::{
     assert_config_errors, assert_contains_all, check_config, problem, spawn_in, temp_dir, Api,

@@ -2,6 +2,7 @@
 //! one named test per check, each in a fresh schema.
 
 mod common;
+mod fencing;
 mod decisions;
 mod tls;
 

@@ -23,3 +23,22 @@ pub async fn driven_clock(test: &str) -> Option<(RedisRateLimitOnClock, Time)> {
     let s = store(test).await?.ratelimit_on_clock(clock.clone());
     Some((s, Time::Manual(clock)))
 }
+
+/// A store on the Redis at `url` (e.g. a test's own redis-server), fresh prefix.
+pub async fn store_at(url: &str) -> RedisStore {
+    let mut opts = RedisOptions::new(url);
+    opts.prefix = palisade_testkit::backends::unique("t");
+    RedisStore::connect(&opts).await.unwrap()
+}
+
+/// Waits (up to 10 s) until `s` answers a PING again (after its Redis came back).
+pub async fn wait_answering(s: &RedisStore) {
+    let start = std::time::Instant::now();
+    while s.ping().await.is_err() {
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(10),
+            "Redis never answered again"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}

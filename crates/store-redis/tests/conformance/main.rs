@@ -1,7 +1,9 @@
 //! Every conformance suite (and backend-specific test) against this store, in one test binary:
 //! one named test per check, each under a fresh key prefix.
 
+mod breaker;
 mod common;
+mod fencing;
 mod fallback;
 
 use common::real_time;

@@ -10,6 +10,11 @@ use std::future::Future;
 /// one write transaction, PostgreSQL in a SQL function over batches), so each store crate
 /// implements it for its [`SqlBackend`]; [`SqlStore`] is then a `RateLimitStore`.
 pub trait RateLimitDecisions<D: Dialect>: SqlBackend<D> {
+    /// True when `check` queues decisions in this process and bounds a sent call by its own
+    /// timeout: `ratelimit_check_within` then awaits the answer instead of abandoning it at
+    /// the deadline (see `RateLimitStore::ratelimit_check_within`).
+    const AWAITS_SENT: bool = false;
+
     /// `RateLimitStore::ratelimit_check` on `store`.
     fn check(
         store: &SqlStore<D, Self>,
@@ -40,6 +45,20 @@ impl<D: Dialect, B: RateLimitDecisions<D>> RateLimitStore for SqlStore<D, B> {
         checks: &[Check],
     ) -> Result<Vec<Decision>, StoreError> {
         B::check(self, tenant, checks).await
+    }
+
+    async fn ratelimit_check_within(
+        &self,
+        tenant: &TenantId,
+        checks: &[Check],
+        deadline: std::time::Duration,
+    ) -> Result<Vec<Decision>, StoreError> {
+        if B::AWAITS_SENT {
+            return B::check(self, tenant, checks).await;
+        }
+        tokio::time::timeout(deadline, B::check(self, tenant, checks))
+            .await
+            .unwrap_or(Err(StoreError::Timeout))
     }
 
     async fn ratelimit_reset(

@@ -2,6 +2,7 @@
 //! one named test per check, each on a fresh database file.
 
 mod common;
+mod fencing;
 mod rate_state;
 
 use common::{corrupt_subject, store, timed};

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 pub(super) const OP_KEY: &str = "pal_op_multi_instance_test_0123456789abcdef";
 
 /// Starts `n` instances one after the other (migrations do not race) with `env`.
-fn instances(n: usize, env: &[(&str, &str)]) -> Vec<Proc> {
+pub(super) fn instances(n: usize, env: &[(&str, &str)]) -> Vec<Proc> {
     let mut env = env.to_vec();
     env.push(("PALISADE_OPERATOR_KEY", OP_KEY));
     (0..n).map(|_| spawn_in(temp_dir(), &env)).collect()
@@ -33,7 +33,7 @@ async fn knows(api: &Api, policy: &str) -> bool {
     api.check(body).await.status() == 200
 }
 
-async fn wait_known(apis: &[Api], policy: &str) {
+pub(super) async fn wait_known(apis: &[Api], policy: &str) {
     for a in apis {
         let start = Instant::now();
         while !knows(a, policy).await {
