@@ -35,6 +35,8 @@ pub async fn start(cfg: Config) -> Result<Running, String> {
     let ratelimit = crate::ratelimit::RateLimits::start(&cfg, &stores)
         .await
         .map_err(|e| format!("rate limiting: {e}"))?;
+    let clock = SystemClock::shared();
+    let audit = crate::audit::Audit::start(&cfg, &stores, clock.clone());
     let state = AppState {
         config: cfg.clone(),
         tenants: stores.tenants(),
@@ -44,7 +46,8 @@ pub async fn start(cfg: Config) -> Result<Running, String> {
         operator_key_hash: operator_key_hash.into(),
         metrics,
         ratelimit,
-        clock: SystemClock::shared(),
+        clock,
+        audit,
     };
     let listener = tokio::net::TcpListener::bind(cfg.listen_addr())
         .await
@@ -77,7 +80,8 @@ pub async fn start(cfg: Config) -> Result<Running, String> {
 
 impl Running {
     /// Stops accepting, ends lock waits early (each waiting acquire answers with one last
-    /// attempt), drains in-flight requests up to `shutdown_timeout`, closes the pools.
+    /// attempt), drains in-flight requests up to `shutdown_timeout`, writes every queued audit
+    /// event, closes the pools.
     /// True when every request finished within the deadline.
     pub async fn shutdown(self) -> bool {
         let _ = self.stop.send(true);
@@ -90,6 +94,7 @@ impl Running {
                 "drain deadline passed; closing with requests in flight"
             );
         }
+        self.state.audit.close().await;
         self.state.stores.close().await;
         drained
     }

@@ -28,4 +28,6 @@ pub struct AppState {
     pub ratelimit: Arc<crate::ratelimit::RateLimits>,
     /// Wall clock.
     pub clock: SharedClock,
+    /// The audit trail: sink and store.
+    pub audit: crate::audit::Audit,
 }

@@ -133,6 +133,11 @@ impl PgStore {
         self.pool_size
     }
 
+    /// The shared SQL store on this pool (e.g. `store.sql().audit_store()`).
+    pub fn sql(&self) -> &SqlStore<sqlx::Postgres> {
+        &self.sql
+    }
+
     /// Checks the database answers.
     pub async fn ping(&self) -> Result<(), StoreError> {
         sqlx::query("SELECT 1")

@@ -80,6 +80,11 @@ impl SqliteStore {
         self.sql.pool()
     }
 
+    /// The shared SQL store on this pool (e.g. `store.sql().audit_store()`).
+    pub fn sql(&self) -> &SqlStore<sqlx::Sqlite> {
+        &self.sql
+    }
+
     /// Checks the database answers.
     pub async fn ping(&self) -> Result<(), StoreError> {
         sqlx::query("SELECT 1")

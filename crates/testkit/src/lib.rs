@@ -5,6 +5,7 @@
 use palisade_core::ManualClock;
 use std::sync::Arc;
 
+pub mod audit;
 pub mod backends;
 pub mod corrupt;
 pub mod idempotency;

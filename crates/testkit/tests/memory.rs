@@ -60,3 +60,27 @@ async fn idempotency_conformance() {
     palisade_testkit::idempotency::run(Arc::new(store), palisade_testkit::Time::Manual(clock))
         .await;
 }
+
+/// The audit conformance checks on the memory store, one test per check on a fresh store.
+mod audit {
+    macro_rules! checks {
+        ($($check:ident),* $(,)?) => {$(
+            #[tokio::test]
+            async fn $check() {
+                let s = palisade_audit::MemoryAuditStore::default();
+                palisade_testkit::audit::$check(&s).await;
+            }
+        )*};
+    }
+
+    checks!(
+        append_and_list_back_in_order,
+        cursor_pagination,
+        filter_by_type,
+        filter_by_time,
+        tenant_isolation,
+        operator_list_across_tenants,
+        prune_deletes_only_older,
+        redaction_of_secrets_in_detail
+    );
+}

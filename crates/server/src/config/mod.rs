@@ -55,6 +55,8 @@ pub struct Config {
     pub ratelimit: RateLimitConfig,
     /// Idempotency keys.
     pub idempotency: IdempotencySettings,
+    /// The audit trail.
+    pub audit: palisade_audit::AuditSettings,
 }
 
 impl std::fmt::Debug for Config {
@@ -73,6 +75,7 @@ impl std::fmt::Debug for Config {
             .field("http", &self.http)
             .field("ratelimit", &self.ratelimit)
             .field("idempotency", &self.idempotency)
+            .field("audit", &self.audit)
             .finish()
     }
 }
@@ -135,6 +138,7 @@ impl Default for Config {
             http: HttpConfig::default(),
             ratelimit: RateLimitConfig::default(),
             idempotency: IdempotencySettings::default(),
+            audit: palisade_audit::AuditSettings::default(),
         }
     }
 }

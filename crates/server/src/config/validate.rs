@@ -67,6 +67,7 @@ pub(super) fn errors(cfg: &Config) -> Vec<String> {
         e.push("http.body_limit: must be between 1KiB and 1GiB".into());
     }
     e.extend(cfg.idempotency.errors(cfg.storage.redis_url.is_some()));
+    e.extend(cfg.audit.errors());
     if cfg.log.level.trim().is_empty() {
         e.push("log.level: must not be empty".into());
     }
