@@ -1,7 +1,9 @@
-//! Shared foundations of Palisade: tenant ids, the error model, clocks, secrets and redaction.
+//! Shared foundations of Palisade: tenant ids, the error model, clocks, secrets, redaction and
+//! the audit event model.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod audit;
 pub mod backend;
 pub mod caller;
 pub mod clock;
@@ -16,6 +18,7 @@ pub mod secret;
 pub mod sensitive;
 pub mod tenant;
 
+pub use audit::{AuditEvent, AuditEventType, AuditSink, NoAudit, SharedAuditSink};
 pub use backend::{Backend, Features};
 pub use caller::Caller;
 pub use clock::{Clock, ManualClock, SharedClock, SystemClock};

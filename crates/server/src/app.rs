@@ -70,6 +70,8 @@ pub async fn state(
     metrics: PrometheusHandle,
 ) -> Result<AppState, String> {
     let rt = Runtimes::start(&cfg, &stores).await?;
+    let clock = SystemClock::shared();
+    let audit = crate::audit::Audit::start(&cfg, &stores, clock.clone());
     Ok(AppState {
         config: cfg,
         stores,
@@ -79,7 +81,8 @@ pub async fn state(
         ratelimit: rt.ratelimit,
         operator_key_hash,
         metrics,
-        clock: SystemClock::shared(),
+        clock,
+        audit,
         lifecycle: crate::lifecycle::Lifecycle::new(),
     })
 }
@@ -103,5 +106,6 @@ pub fn maintenance(state: &AppState) -> Vec<Arc<dyn Maintenance>> {
     CAPABILITIES
         .iter()
         .flat_map(|c| (c.maintenance)(state))
+        .chain([state.audit.retention()])
         .collect()
 }

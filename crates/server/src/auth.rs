@@ -9,7 +9,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use palisade_core::secret::{secret_eq, sha256_hex};
 use palisade_core::{Caller, Problem};
-use palisade_tenancy::ApiKeyToken;
+use palisade_tenancy::{ApiKeyToken, KeyRejection};
 
 /// How often a key's last-used time is written at most.
 const TOUCH_EVERY_MS: i64 = 60_000;
@@ -24,7 +24,7 @@ fn unauthenticated() -> ApiError {
     .into()
 }
 
-fn wrong_kind(need: &str) -> ApiError {
+pub(crate) fn wrong_kind(need: &str) -> ApiError {
     Problem::new(
         StatusCode::FORBIDDEN,
         "forbidden",
@@ -34,13 +34,13 @@ fn wrong_kind(need: &str) -> ApiError {
     .into()
 }
 
-fn bearer(headers: &HeaderMap) -> Option<&str> {
+pub(crate) fn bearer(headers: &HeaderMap) -> Option<&str> {
     let v = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = v.split_once(' ')?;
     scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
 }
 
-fn is_operator(state: &AppState, token: &str) -> bool {
+pub(crate) fn is_operator(state: &AppState, token: &str) -> bool {
     secret_eq(
         sha256_hex(token.as_bytes()).as_bytes(),
         state.operator_key_hash.as_bytes(),
@@ -59,13 +59,15 @@ impl FromRequestParts<AppState> for Operator {
             return Ok(Operator);
         }
         if ApiKeyToken::parse(token).is_some() {
-            return Err(wrong_kind("the operator key").into_response());
+            let answer = crate::audit::cross_tenant::tenant_key_on_operator_route(parts, state);
+            return Err(answer.await);
         }
+        state.audit.auth_failure(None, None, "unknown_credential");
         Err(challenge(unauthenticated()))
     }
 }
 
-fn challenge(e: ApiError) -> Response {
+pub(crate) fn challenge(e: ApiError) -> Response {
     let mut r = e.into_response();
     if r.status() == StatusCode::UNAUTHORIZED {
         r.headers_mut()
@@ -81,14 +83,26 @@ pub async fn tenant_caller(state: &AppState, headers: &HeaderMap) -> Result<Call
         if is_operator(state, token) {
             return Err(wrong_kind("a tenant API key"));
         }
+        state.audit.auth_failure(None, None, "unknown_credential");
         return Err(unauthenticated());
     };
     let rec = state.tenants.key_find(&tok.id).await?;
-    let Ok(rec) = tok.authenticate(rec.as_ref()) else {
-        metrics::counter!("palisade_auth_failures_total").increment(1);
-        return Err(unauthenticated());
+    let rec = match tok.authenticate(rec.as_ref()) {
+        Ok(r) => r.clone(),
+        Err(why) => {
+            metrics::counter!("palisade_auth_failures_total").increment(1);
+            let tenant = rec.as_ref().map(|r| r.key.tenant_id.clone());
+            let reason = match (&rec, why) {
+                (None, _) => "unknown_key",
+                (Some(_), KeyRejection::Revoked) => "revoked",
+                (Some(_), _) => "wrong_secret",
+            };
+            state
+                .audit
+                .auth_failure(tenant.as_ref(), Some(&tok.id), reason);
+            return Err(unauthenticated());
+        }
     };
-    let rec = rec.clone();
     let now = state.clock.now_ms();
     if rec
         .key
@@ -106,6 +120,7 @@ pub async fn tenant_caller(state: &AppState, headers: &HeaderMap) -> Result<Call
         principal: rec.key.id,
     })
 }
+
 
 /// Middleware for tenant routes: authenticates and adds the [`Caller`] extension.
 pub async fn require_tenant(

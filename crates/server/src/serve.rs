@@ -65,7 +65,8 @@ impl Running {
     /// Ends lock waits early (each waiting acquire answers with one last attempt), runs the
     /// listener's shutdown (lame duck, stop accepting, drain up to `shutdown_timeout`: see
     /// [`crate::lifecycle`]) while stopping every maintenance task within the same deadline,
-    /// closes the pools. True when every request finished in time.
+    /// writes every queued audit event, closes the pools. True when every request finished in
+    /// time.
     pub async fn shutdown(self) -> bool {
         let _ = self.stop.send(true);
         self.state.locks.end_waits();
@@ -85,6 +86,7 @@ impl Running {
                 "drain deadline passed; closing with requests in flight"
             );
         }
+        self.state.audit.close().await;
         self.state.stores.close().await;
         drained
     }

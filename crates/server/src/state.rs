@@ -30,4 +30,6 @@ pub struct AppState {
     pub clock: SharedClock,
     /// Lame duck on shutdown (`/readyz` fails).
     pub lifecycle: Arc<crate::lifecycle::Lifecycle>,
+    /// The audit trail: sink and store.
+    pub audit: crate::audit::Audit,
 }

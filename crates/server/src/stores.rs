@@ -1,6 +1,7 @@
 //! Opens the configured stores: the durable one (SQLite or PostgreSQL) and the optional hot one (Redis).
 
 use crate::config::Config;
+use palisade_audit::AuditStore;
 use palisade_core::{Backend, StoreError};
 use palisade_idempotency::IdempotencyStore;
 use palisade_locks::LockStore;
@@ -16,7 +17,13 @@ use std::sync::Arc;
 /// durable by implementing every capability's store trait and [`Backend`]; a new capability
 /// adds its store trait here.
 pub trait Durable:
-    Backend + TenantStore + LockStore + IdempotencyStore + RatePolicyStore + RateLimitStore
+    Backend
+    + TenantStore
+    + LockStore
+    + IdempotencyStore
+    + RatePolicyStore
+    + RateLimitStore
+    + AuditStore
 {
     /// The concrete store (tests reach a backend's pool through it).
     fn as_any(&self) -> &dyn Any;
@@ -25,6 +32,7 @@ pub trait Durable:
 impl<T> Durable for T
 where
     T: Backend + TenantStore + LockStore + IdempotencyStore + RatePolicyStore + RateLimitStore,
+    T: AuditStore,
     T: 'static,
 {
     fn as_any(&self) -> &dyn Any {

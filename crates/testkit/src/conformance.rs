@@ -114,6 +114,23 @@ macro_rules! conformance {
             ]
         );
     };
+    (audit, $subject:expr) => {
+        $crate::__conformance_tests!(
+            audit,
+            borrowed,
+            $subject,
+            [
+                append_and_list_back_in_order,
+                cursor_pagination,
+                filter_by_type,
+                filter_by_time,
+                tenant_isolation,
+                operator_list_across_tenants,
+                prune_deletes_only_older,
+                redaction_of_secrets_in_detail,
+            ]
+        );
+    };
     (corrupt, $subject:expr) => {
         $crate::__conformance_tests!(
             corrupt,
@@ -170,6 +187,12 @@ macro_rules! __conformance_call {
             return;
         };
         $crate::$suite::$check(::std::sync::Arc::new(store)).await;
+    };
+    (borrowed, $suite:ident, $check:ident, $subject:expr) => {
+        let Some(store) = ($subject)(stringify!($check)).await else {
+            return;
+        };
+        $crate::$suite::$check(&store).await;
     };
     (timed, $suite:ident, $check:ident, $subject:expr) => {
         let Some((store, time)) = ($subject)(stringify!($check)).await else {

@@ -8,6 +8,7 @@
 use palisade_core::ManualClock;
 use std::sync::Arc;
 
+pub mod audit;
 pub mod backends;
 mod conformance;
 pub mod corrupt;

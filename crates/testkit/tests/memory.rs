@@ -50,3 +50,7 @@ mod real_time {
         Time::Real
     )));
 }
+
+palisade_testkit::conformance!(audit, async |_| Some(
+    palisade_audit::MemoryAuditStore::default()
+));

@@ -62,6 +62,8 @@ pub struct Config {
     pub idempotency: IdempotencySettings,
     /// The `/metrics` endpoint.
     pub metrics: MetricsConfig,
+    /// The audit trail.
+    pub audit: palisade_audit::AuditSettings,
 }
 
 /// Logging settings.
@@ -127,6 +129,7 @@ impl Default for Config {
             ratelimit: RateLimitSettings::default(),
             idempotency: IdempotencySettings::default(),
             metrics: MetricsConfig::default(),
+            audit: palisade_audit::AuditSettings::default(),
         }
     }
 }

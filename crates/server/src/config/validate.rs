@@ -71,6 +71,7 @@ pub(super) fn errors(cfg: &Config) -> Vec<String> {
     }
     e.extend(hot_store_errors(cfg));
     e.extend(cfg.idempotency.errors("idempotency"));
+    e.extend(cfg.audit.errors());
     if cfg.log.level.trim().is_empty() {
         e.push("log.level: must not be empty".into());
     }

@@ -1,5 +1,6 @@
 //! The HTTP surface: router assembly, middleware order and the OpenAPI document.
 
+mod audit;
 mod auth_routes;
 pub mod docs;
 pub mod extract;
@@ -40,6 +41,7 @@ impl utoipa::Modify for Security {
 fn api(state: &AppState) -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(crate::app::operator_routes())
+        .merge(audit::routes())
         .merge(auth_routes::tenant_scoped(state))
 }
 

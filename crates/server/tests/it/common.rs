@@ -328,3 +328,21 @@ pub fn sqlite(running: &palisade_server::serve::Running) -> &palisade_store_sqli
         .downcast_ref()
         .expect("the test config's durable store is SQLite")
 }
+
+/// Polls `f` every 50 ms until it answers `Some` or `limit` passes.
+pub async fn eventually_async<T, F, Fut>(limit: Duration, mut f: F) -> Option<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let start = Instant::now();
+    loop {
+        if let Some(v) = f().await {
+            return Some(v);
+        }
+        if start.elapsed() >= limit {
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

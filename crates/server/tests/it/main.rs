@@ -1,5 +1,6 @@
 //! Integration tests of the `palisade` binary and server: real processes, real stores, HTTP.
 
+mod audit;
 mod body_limit;
 mod common;
 mod config;

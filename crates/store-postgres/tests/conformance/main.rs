@@ -9,6 +9,7 @@ mod tls;
 use common::{corrupt_subject, store, timed};
 
 palisade_testkit::conformance!(tenancy, store);
+palisade_testkit::conformance!(audit, store);
 palisade_testkit::conformance!(locks, timed);
 palisade_testkit::conformance!(idempotency, timed);
 palisade_testkit::conformance!(ratelimit, manual_clock_purged, timed);

@@ -8,6 +8,7 @@ mod rate_state;
 use common::{corrupt_subject, store, timed};
 
 palisade_testkit::conformance!(tenancy, async |_| Some(store().await));
+palisade_testkit::conformance!(audit, async |_| Some(store().await));
 palisade_testkit::conformance!(locks, timed);
 palisade_testkit::conformance!(idempotency, timed);
 palisade_testkit::conformance!(ratelimit, manual_clock_purged, timed);

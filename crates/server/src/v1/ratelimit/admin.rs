@@ -12,7 +12,7 @@ use palisade_core::{Caller, FieldError, Page, Problem, TenantId};
 use palisade_ratelimit::PolicySource;
 use palisade_ratelimit::{OverrideRecord, Policy, PolicyRecord, RateOverride};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde_json::{json, Value};
 use utoipa::ToSchema;
 
 /// A policy (see docs/api.md for every field's rules).
@@ -176,6 +176,8 @@ pub(super) async fn policy_put(
         .await
         .map_err(put_error)?;
     sync(&state).await;
+    let detail = json!({"what": "ratelimit.policy", "action": "put", "name": rec.policy.name});
+    state.audit.config_changed(&caller, detail);
     Ok(Json(policy_view(
         &rec.policy,
         PolicySource::Tenant,
@@ -257,7 +259,16 @@ pub(super) async fn policy_delete(
         return Err(unknown_policy());
     }
     sync(&state).await;
+    let detail = json!({"what": "ratelimit.policy", "action": "delete", "name": name});
+    state.audit.config_changed(&caller, detail);
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// The audit detail of an override change: the policy and whether it is per key (the key
+/// itself may be personal data, so it is not recorded).
+fn override_detail(action: &str, policy: &str, per_key: bool) -> Value {
+    let scope = if per_key { "key" } else { "tenant" };
+    json!({"what": "ratelimit.override", "action": action, "policy": policy, "scope": scope})
 }
 
 fn override_view(r: &OverrideRecord) -> OverrideView {
@@ -294,6 +305,9 @@ pub(super) async fn override_put(
         .await
         .map_err(put_error)?;
     sync(&state).await;
+    state
+        .audit
+        .config_changed(&caller, override_detail("put", &o.policy, o.key.is_some()));
     Ok(Json(override_view(&rec)))
 }
 
@@ -339,5 +353,8 @@ pub(super) async fn override_delete(
         return Err(Problem::not_found("override").into());
     }
     sync(&state).await;
+    state
+        .audit
+        .config_changed(&caller, override_detail("delete", &policy, q.key.is_some()));
     Ok(StatusCode::NO_CONTENT)
 }

@@ -10,7 +10,7 @@ use crate::stores::Stores;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::{Extension, Json};
-use palisade_core::{Caller, FieldError, Page, Problem, TenantId};
+use palisade_core::{AuditEventType, Caller, FieldError, Page, Problem, TenantId};
 use palisade_tenancy::TenantStore;
 use palisade_tenancy::{ApiKey, ApiKeyToken, KeyRecord, KeyStatus, Tenant, TenantCreate};
 use serde::{Deserialize, Serialize};
@@ -249,6 +249,9 @@ async fn key_create(
         secret_hash: tok.secret_hash(),
     };
     state.tenants.key_create(&tenant.id, &rec).await?;
+    state
+        .audit
+        .key_changed(AuditEventType::KeyCreated, &tenant.id, &key.id);
     Ok((
         StatusCode::CREATED,
         Json(KeyCreated {
@@ -313,6 +316,9 @@ async fn key_revoke(
     let tenant = existing_tenant(&state, &id).await?;
     let now = state.clock.now_ms();
     if state.tenants.key_revoke(&tenant.id, &key_id, now).await? {
+        state
+            .audit
+            .key_changed(AuditEventType::KeyRevoked, &tenant.id, &key_id);
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(Problem::not_found("key").into())
