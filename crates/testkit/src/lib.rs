@@ -8,6 +8,7 @@ use std::sync::Arc;
 pub mod backends;
 pub mod corrupt;
 pub mod idempotency;
+pub mod jobs;
 pub mod locks;
 pub mod own_redis;
 pub mod ratelimit;
