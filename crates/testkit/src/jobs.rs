@@ -194,6 +194,7 @@ pub async fn unique_duplicate_marker(s: &Store, c: &Time) {
         .unwrap();
     assert!(again.duplicate);
     assert_eq!(again.job.id, first.id);
+    c.advance(Duration::from_millis(1)); // leased after `first`, not tied with it
     add(s, &t, unique("other", UniqueStates::UNFINISHED, None)).await;
     let other_tenant = TenantId::generate();
     add(
