@@ -2,9 +2,11 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod backend;
 pub mod caller;
 pub mod clock;
 pub mod error;
+pub mod maintenance;
 pub mod page;
 pub mod problem;
 pub mod redact;
@@ -12,9 +14,11 @@ pub mod request_id;
 pub mod secret;
 pub mod tenant;
 
+pub use backend::{Backend, Features};
 pub use caller::Caller;
 pub use clock::{Clock, ManualClock, SharedClock, SystemClock};
 pub use error::StoreError;
+pub use maintenance::{Maintenance, Supervisor};
 pub use page::{Page, PageRequest};
 pub use problem::{FieldError, Problem};
 pub use tenant::TenantId;

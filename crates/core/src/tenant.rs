@@ -21,6 +21,11 @@ impl TenantId {
         Self(format!("ten_{}", crate::secret::random_token(20)))
     }
 
+    /// The scope of requests without a caller (`anonymous`), for the layers that count them.
+    pub fn anonymous() -> Self {
+        Self("anonymous".to_owned())
+    }
+
     /// Validates `s` as a tenant id.
     pub fn parse(s: &str) -> Result<Self, InvalidTenantId> {
         let ok = (1..=64).contains(&s.len())
@@ -69,6 +74,7 @@ mod tests {
             assert!(TenantId::parse(bad).is_err(), "{bad:?}");
         }
         assert!(TenantId::generate().as_str().starts_with("ten_"));
+        assert_eq!(TenantId::anonymous(), TenantId::parse("anonymous").unwrap());
     }
 
     #[test]

@@ -4,7 +4,7 @@
 //!
 //! # Keys
 //! The header is a structured-field string (`Idempotency-Key: "abc"`); the unquoted form
-//! (`Idempotency-Key: abc`) is accepted too (see [`key`]). Missing → 400
+//! (`Idempotency-Key: abc`) is accepted too (see [`IdempotencyKey`]). Missing → 400
 //! `idempotency-key-missing`; empty → 400 `idempotency-key-empty`; over 255 characters → 400
 //! `idempotency-key-too-long`; anything else malformed (forbidden characters, parameters, a
 //! repeated header) → 400 `idempotency-key-invalid`.
@@ -13,7 +13,7 @@
 //! Entries are keyed by **tenant + principal + key**: one tenant (or principal) never sees
 //! another's entry, even with the same key. A key is bound to the fingerprint of its first
 //! request: method, path and query, tenant, principal and a SHA-256 of the body (optionally
-//! ignoring named top-level JSON fields, see [`fingerprint`]). The same key with another
+//! ignoring named top-level JSON fields, see [`FingerprintConfig`]). The same key with another
 //! fingerprint → 422 `idempotency-key-reused`.
 //!
 //! # Lifecycle
@@ -60,21 +60,23 @@
 #![warn(missing_docs)]
 
 pub mod body;
-pub mod config;
-pub mod context;
-pub mod error;
-pub mod fingerprint;
-pub mod key;
-pub mod layer;
-pub mod memory;
+mod config;
+mod context;
+mod error;
+mod fingerprint;
+mod key;
+mod layer;
+mod memory;
 pub mod metrics;
-pub mod model;
+mod model;
 pub mod row;
-pub mod store;
+mod settings;
+mod store;
+mod sweep;
 
 pub use config::IdempotencyConfig;
 pub use context::{IdempotencyContext, NotExecuted};
-pub use error::IdempotencyError;
+pub use error::{in_flight_problem, mismatch_problem, IdempotencyError};
 pub use fingerprint::{Fingerprint, FingerprintConfig, FingerprintInput};
 pub use key::{IdempotencyKey, KeyError};
 pub use layer::{IdempotencyLayer, IdempotencyService};
@@ -83,4 +85,6 @@ pub use model::{
     BeginOutcome, EntryRef, EntryToken, EntryUpdate, IdempotencyBegin, IdempotencyComplete,
     RecoveryPoint, RecoveryPointSet, StoredResponse,
 };
+pub use settings::{IdempotencySettings, IdempotencyStoreKind};
 pub use store::IdempotencyStore;
+pub use sweep::ExpiredSweep;

@@ -31,20 +31,21 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
-pub mod error;
-pub mod memory;
+mod error;
+mod memory;
 pub mod metrics;
-pub mod model;
-pub mod runner;
-pub mod store;
-pub mod wait;
+mod model;
+mod runner;
+mod store;
+mod wait;
 
 pub use error::LockError;
 pub use memory::MemoryLockStore;
 pub use model::{
     validate, Acquired, FencingToken, HolderId, Lease, LeaseCheck, LockAcquire, LockName,
-    LockRelease, LockRenew, MaxWait, Ttl,
+    LockRelease, LockRenew, MaxWait, Ttl, MAX_TTL, MAX_WAIT, MIN_TTL,
 };
 pub use runner::{LockContext, Locked};
+pub use store::refusal;
 pub use store::LockStore;
 pub use wait::Locks;

@@ -4,31 +4,39 @@
 #![warn(missing_docs)]
 
 pub mod algorithm;
-pub mod batch;
-pub mod config;
-pub mod decision;
-pub mod error;
-pub mod fallback;
+mod batch;
+mod decision;
+mod error;
+mod fallback;
+mod feed;
 pub mod headers;
-pub mod key;
-pub mod layer;
-pub mod limiter;
-pub mod memory;
+mod key;
+#[cfg(feature = "axum")]
+mod layer;
+mod limiter;
+mod memory;
 pub mod metrics;
-pub mod policy;
-pub mod store;
+mod policy;
+mod registry;
+mod runtime;
+mod settings;
+mod store;
 
 pub use batch::{BatchFuture, Batcher};
-pub use config::{
-    ChangeKind, ConfigChange, ConfigChanges, ConfigSnapshot, OverrideRecord, PolicyRecord,
-    RateOverride,
-};
 pub use decision::{decide_all, validate_checks, Check, Decision, KeyState, Outcome, MAX_CHECKS};
 pub use error::RateLimitError;
 pub use fallback::{FallbackOptions, FallbackStore};
+pub use feed::{
+    ChangeKind, ConfigChange, ConfigChanges, ConfigSnapshot, OverrideRecord, PolicyRecord,
+    RateOverride,
+};
 pub use key::{build_key, KeyContext, KeyPart, MAX_KEY_BYTES};
-pub use layer::{RateLimitLayer, RateLimitService};
+#[cfg(feature = "axum")]
+pub use layer::{quota_exceeded, RateLimitLayer, RateLimitService};
 pub use limiter::RateLimiter;
 pub use memory::{FastClock, MemoryOptions, MemoryPolicyStore, MemoryRateLimitStore};
 pub use policy::{Algorithm, Limit, Mode, OnStoreError, Policy};
+pub use registry::{PolicySource, Registry};
+pub use runtime::{RateLimits, RateLimitsStart, Resolved, TenantCaps, UnknownPolicy};
+pub use settings::{RateLimitSettings, RateLimitStoreKind};
 pub use store::{RateLimitStore, RatePolicyStore};

@@ -1,7 +1,7 @@
 //! The store traits: atomic decisions, and policies with their overrides.
 
-use crate::config::{ConfigChanges, ConfigSnapshot, OverrideRecord, PolicyRecord, RateOverride};
 use crate::decision::{Check, Decision};
+use crate::feed::{ConfigChanges, ConfigSnapshot, OverrideRecord, PolicyRecord, RateOverride};
 use crate::policy::Policy;
 use palisade_core::{Page, PageRequest, StoreError, TenantId};
 

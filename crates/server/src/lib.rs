@@ -2,15 +2,15 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod app;
 pub mod auth;
 pub mod config;
 pub mod error;
 pub mod http;
-pub mod idempotency_sweep;
 pub mod metrics;
 pub mod operator_key;
-pub mod ratelimit;
 pub mod serve;
 pub mod state;
 pub mod stores;
 pub mod telemetry;
+pub mod v1;

@@ -3,11 +3,12 @@
 use crate::config::Config;
 use crate::state::AppState;
 use crate::stores::Stores;
-use palisade_core::SystemClock;
+use palisade_core::Supervisor;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
 
 /// A started server.
 pub struct Running {
@@ -17,11 +18,13 @@ pub struct Running {
     pub state: AppState,
     stop: watch::Sender<bool>,
     task: JoinHandle<std::io::Result<()>>,
+    maintenance: Supervisor,
 }
 
 /// Opens stores, migrates, resolves the operator key, binds and starts serving.
 pub async fn start(cfg: Config) -> Result<Running, String> {
     let cfg = Arc::new(cfg);
+    // The recorder first, so what opening the stores records (pool size) is kept.
     let metrics = crate::metrics::handle();
     let stores = Stores::open(&cfg)
         .await
@@ -32,30 +35,14 @@ pub async fn start(cfg: Config) -> Result<Running, String> {
         .map_err(|e| format!("migrating: {e}"))?;
     let (operator_key_hash, source) = crate::operator_key::resolve(&cfg)?;
     tracing::info!(source = ?source, "operator key ready");
-    let ratelimit = crate::ratelimit::RateLimits::start(&cfg, &stores)
-        .await
-        .map_err(|e| format!("rate limiting: {e}"))?;
-    let state = AppState {
-        config: cfg.clone(),
-        tenants: stores.tenants(),
-        locks: palisade_locks::Locks::new(stores.locks()),
-        idempotency: stores.idempotency(cfg.idempotency.store),
-        stores,
-        operator_key_hash: operator_key_hash.into(),
-        metrics,
-        ratelimit,
-        clock: SystemClock::shared(),
-    };
+    let state = crate::app::state(cfg.clone(), stores, operator_key_hash.into(), metrics).await?;
     let listener = tokio::net::TcpListener::bind(cfg.listen_addr())
         .await
         .map_err(|e| format!("binding {}: {e}", cfg.listen))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     let (stop, mut stopped) = watch::channel(false);
-    crate::idempotency_sweep::spawn(
-        state.idempotency.clone(),
-        cfg.idempotency.sweep_interval,
-        stop.subscribe(),
-    );
+    let mut maintenance = Supervisor::new(CancellationToken::new());
+    maintenance.spawn_all(crate::app::maintenance(&state));
     let app = crate::http::router(state.clone());
     let task = tokio::spawn(async move {
         axum::serve(
@@ -72,18 +59,24 @@ pub async fn start(cfg: Config) -> Result<Running, String> {
         state,
         stop,
         task,
+        maintenance,
     })
 }
 
 impl Running {
     /// Stops accepting, ends lock waits early (each waiting acquire answers with one last
-    /// attempt), drains in-flight requests up to `shutdown_timeout`, closes the pools.
-    /// True when every request finished within the deadline.
+    /// attempt), drains in-flight requests and stops every maintenance task, both up to
+    /// `shutdown_timeout`, closes the pools. True when every request finished within the
+    /// deadline.
     pub async fn shutdown(self) -> bool {
         let _ = self.stop.send(true);
         self.state.locks.end_waits();
         let deadline = self.state.config.http.shutdown_timeout;
-        let drained = tokio::time::timeout(deadline, self.task).await.is_ok();
+        let (drained, _) = tokio::join!(
+            tokio::time::timeout(deadline, self.task),
+            self.maintenance.shutdown(deadline)
+        );
+        let drained = drained.is_ok();
         if !drained {
             tracing::warn!(
                 ?deadline,

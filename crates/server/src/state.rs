@@ -25,7 +25,7 @@ pub struct AppState {
     /// Prometheus renderer.
     pub metrics: PrometheusHandle,
     /// Rate limiting: limiter, policies, registry.
-    pub ratelimit: Arc<crate::ratelimit::RateLimits>,
+    pub ratelimit: Arc<palisade_ratelimit::RateLimits>,
     /// Wall clock.
     pub clock: SharedClock,
 }

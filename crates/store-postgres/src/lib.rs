@@ -172,3 +172,27 @@ palisade_store_sql::impl_sql_stores!(PgStore);
 pub(crate) fn map_err(e: sqlx::Error) -> StoreError {
     sqlx::Postgres::map_err(e)
 }
+
+#[async_trait::async_trait]
+impl palisade_core::Backend for PgStore {
+    fn features(&self) -> palisade_core::Features {
+        palisade_core::Features {
+            name: "postgres",
+            shared: true,
+            expires_state: false,
+            durable: true,
+        }
+    }
+
+    async fn migrate(&self) -> Result<(), StoreError> {
+        PgStore::migrate(self).await
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        PgStore::ping(self).await
+    }
+
+    async fn close(&self) {
+        PgStore::close(self).await
+    }
+}

@@ -116,3 +116,27 @@ pub(crate) fn map_err(e: redis::RedisError) -> StoreError {
         StoreError::Backend(e.to_string())
     }
 }
+
+#[async_trait::async_trait]
+impl palisade_core::Backend for RedisStore {
+    fn features(&self) -> palisade_core::Features {
+        palisade_core::Features {
+            name: "redis",
+            shared: true,
+            expires_state: true,
+            durable: false,
+        }
+    }
+
+    /// Redis has no schema: nothing to migrate.
+    async fn migrate(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        RedisStore::ping(self).await
+    }
+
+    /// The multiplexed connection closes when the last handle is dropped.
+    async fn close(&self) {}
+}

@@ -11,7 +11,7 @@
 
 use crate::{Dialect, SqlStore, Value};
 use palisade_core::{StoreError, TenantId};
-use palisade_locks::store::refusal;
+use palisade_locks::refusal;
 use palisade_locks::{
     Acquired, FencingToken, HolderId, Lease, LeaseCheck, LockAcquire, LockName, LockRelease,
     LockRenew,

@@ -113,3 +113,27 @@ palisade_store_sql::impl_sql_stores!(SqliteStore);
 pub(crate) fn map_err(e: sqlx::Error) -> StoreError {
     sqlx::Sqlite::map_err(e)
 }
+
+#[async_trait::async_trait]
+impl palisade_core::Backend for SqliteStore {
+    fn features(&self) -> palisade_core::Features {
+        palisade_core::Features {
+            name: "sqlite",
+            shared: false,
+            expires_state: false,
+            durable: true,
+        }
+    }
+
+    async fn migrate(&self) -> Result<(), StoreError> {
+        SqliteStore::migrate(self).await
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        SqliteStore::ping(self).await
+    }
+
+    async fn close(&self) {
+        SqliteStore::close(self).await
+    }
+}

@@ -2,10 +2,10 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
-pub mod key;
-pub mod memory;
-pub mod model;
-pub mod store;
+mod key;
+mod memory;
+mod model;
+mod store;
 
 pub use key::{ApiKeyToken, KEY_PREFIX};
 pub use memory::MemoryTenantStore;

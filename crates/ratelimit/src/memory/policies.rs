@@ -1,6 +1,6 @@
 //! Policies and overrides in process memory, with a versioned change feed.
 
-use crate::config::{
+use crate::feed::{
     ChangeKind, ConfigChange, ConfigChanges, ConfigSnapshot, OverrideRecord, PolicyRecord,
     RateOverride,
 };

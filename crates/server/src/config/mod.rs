@@ -1,10 +1,9 @@
 //! Layered, validated configuration: embedded defaults → `palisade.toml` → `PALISADE_*` environment.
 
-mod idempotency;
-mod ratelimit;
 mod validate;
 
-pub use ratelimit::{RateLimitConfig, RateLimitStoreKind};
+pub use palisade_idempotency::{IdempotencySettings, IdempotencyStoreKind};
+pub use palisade_ratelimit::{RateLimitSettings, RateLimitStoreKind};
 
 use bytesize::ByteSize;
 use figment::providers::{Env, Format, Serialized, Toml};
@@ -15,7 +14,6 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub use crate::telemetry::LogFormat;
-pub use idempotency::{IdempotencySettings, IdempotencyStoreKind};
 
 /// The deployment environment; `production` turns on the strict checks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -52,7 +50,7 @@ pub struct Config {
     /// HTTP limits and deadlines.
     pub http: HttpConfig,
     /// Rate limiting.
-    pub ratelimit: RateLimitConfig,
+    pub ratelimit: RateLimitSettings,
     /// Idempotency keys.
     pub idempotency: IdempotencySettings,
 }
@@ -133,7 +131,7 @@ impl Default for Config {
             log: LogConfig::default(),
             storage: StorageConfig::default(),
             http: HttpConfig::default(),
-            ratelimit: RateLimitConfig::default(),
+            ratelimit: RateLimitSettings::default(),
             idempotency: IdempotencySettings::default(),
         }
     }

@@ -1,6 +1,6 @@
 //! Semantic checks of a loaded configuration, collecting every error.
 
-use super::{Config, Environment};
+use super::{Config, Environment, IdempotencyStoreKind, RateLimitStoreKind};
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -66,7 +66,8 @@ pub(super) fn errors(cfg: &Config) -> Vec<String> {
     if !(1024..=1024 * 1024 * 1024).contains(&body) {
         e.push("http.body_limit: must be between 1KiB and 1GiB".into());
     }
-    e.extend(cfg.idempotency.errors(cfg.storage.redis_url.is_some()));
+    e.extend(hot_store_errors(cfg));
+    e.extend(cfg.idempotency.errors("idempotency"));
     if cfg.log.level.trim().is_empty() {
         e.push("log.level: must not be empty".into());
     }
@@ -87,7 +88,22 @@ pub(super) fn errors(cfg: &Config) -> Vec<String> {
                 .into(),
         );
     }
-    super::ratelimit::errors(cfg, &mut e);
+    e.extend(cfg.ratelimit.errors("ratelimit"));
+    e
+}
+
+/// A capability told to use Redis when no `storage.redis_url` is set.
+fn hot_store_errors(cfg: &Config) -> Vec<String> {
+    if cfg.storage.redis_url.is_some() {
+        return Vec::new();
+    }
+    let mut e = Vec::new();
+    if cfg.idempotency.store == IdempotencyStoreKind::Redis {
+        e.push("idempotency.store: `redis` needs storage.redis_url".into());
+    }
+    if cfg.ratelimit.store == RateLimitStoreKind::Redis {
+        e.push("ratelimit.store: `redis` needs storage.redis_url".into());
+    }
     e
 }
 

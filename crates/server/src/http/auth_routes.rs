@@ -5,12 +5,8 @@ use utoipa_axum::router::OpenApiRouter;
 
 /// Tenant routes of every capability, behind tenant-key authentication.
 pub fn tenant_scoped(state: &AppState) -> OpenApiRouter<AppState> {
-    super::tenants::tenant_routes()
-        .merge(super::locks::routes())
-        .merge(super::idempotency::routes())
-        .merge(super::ratelimit::routes())
-        .route_layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            crate::auth::require_tenant,
-        ))
+    crate::app::tenant_routes().route_layer(axum::middleware::from_fn_with_state(
+        state.clone(),
+        crate::auth::require_tenant,
+    ))
 }

@@ -4,11 +4,7 @@ mod auth_routes;
 pub mod docs;
 pub mod extract;
 mod health;
-mod idempotency;
-mod locks;
 pub mod middleware;
-mod ratelimit;
-mod tenants;
 
 use crate::config::HttpConfig;
 use crate::state::AppState;
@@ -43,7 +39,7 @@ impl utoipa::Modify for Security {
 /// Every `/v1` route with its OpenAPI description.
 fn api(state: &AppState) -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
-        .merge(tenants::operator_routes())
+        .merge(crate::app::operator_routes())
         .merge(auth_routes::tenant_scoped(state))
 }
 

@@ -295,3 +295,14 @@ pub fn test_config() -> palisade_server::config::Config {
         ..Default::default()
     }
 }
+
+/// The SQLite store of an in-process server started with [`test_config`].
+pub fn sqlite(running: &palisade_server::serve::Running) -> &palisade_store_sqlite::SqliteStore {
+    running
+        .state
+        .stores
+        .durable
+        .as_any()
+        .downcast_ref()
+        .expect("the test config's durable store is SQLite")
+}

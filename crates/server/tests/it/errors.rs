@@ -1,9 +1,8 @@
 //! Errors are problem+json with stable codes; internal failures never leak detail; no hangs.
 
-use crate::common::{problem, spawn, test_config, Api};
+use crate::common::{problem, spawn, sqlite, test_config, Api};
 use axum::routing::get;
 use axum::Router;
-use palisade_server::stores::Durable;
 use serde_json::json;
 use std::time::{Duration, Instant};
 
@@ -31,9 +30,7 @@ async fn unknown_routes_methods_and_bad_bodies_are_problems() {
 #[tokio::test]
 async fn a_store_failure_is_a_500_without_sql_or_table_names() {
     let running = palisade_server::serve::start(test_config()).await.unwrap();
-    let Durable::Sqlite(db) = &running.state.stores.durable else {
-        panic!("sqlite expected")
-    };
+    let db = sqlite(&running);
     sqlx::query("DROP TABLE api_keys")
         .execute(db.pool())
         .await
@@ -57,9 +54,7 @@ async fn an_exhausted_pool_answers_503_with_retry_after_instead_of_hanging() {
     cfg.storage.pool_size = Some(1);
     cfg.storage.acquire_timeout = Duration::from_millis(300);
     let running = palisade_server::serve::start(cfg).await.unwrap();
-    let Durable::Sqlite(db) = &running.state.stores.durable else {
-        panic!("sqlite expected")
-    };
+    let db = sqlite(&running);
     let held = db.pool().acquire().await.unwrap();
     let url = format!("http://{}", running.addr);
     let op = running.state.config.operator_key.clone().unwrap();

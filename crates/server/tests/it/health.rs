@@ -1,7 +1,6 @@
 //! Liveness, readiness (naming the failing store), metrics and the OpenAPI document.
 
-use crate::common::{problem, spawn, test_config};
-use palisade_server::stores::Durable;
+use crate::common::{problem, spawn, sqlite, test_config};
 
 #[tokio::test]
 async fn healthz_readyz_and_metrics() {
@@ -21,9 +20,7 @@ async fn healthz_readyz_and_metrics() {
 #[tokio::test]
 async fn readyz_names_the_failing_store() {
     let running = palisade_server::serve::start(test_config()).await.unwrap();
-    let Durable::Sqlite(db) = &running.state.stores.durable else {
-        panic!("sqlite expected")
-    };
+    let db = sqlite(&running);
     db.close().await;
     let r = reqwest::get(format!("http://{}/readyz", running.addr))
         .await

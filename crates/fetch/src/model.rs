@@ -1,0 +1,115 @@
+//! A fetch's request and response.
+
+use bytes::Bytes;
+use http::{HeaderMap, Method, StatusCode};
+use palisade_core::TenantId;
+use url::Url;
+
+/// One outbound request.
+#[derive(Debug, Clone)]
+pub struct FetchRequest {
+    /// The URL, as given (it is parsed and checked; bad forms are errors, never panics).
+    pub url: String,
+    /// The tenant on whose behalf it runs: its configured allowlist applies, nobody else's.
+    pub tenant: Option<TenantId>,
+    /// The method (GET by default).
+    pub method: Method,
+    /// Request headers. `Authorization` and `Cookie` are dropped on a redirect to another origin.
+    pub headers: HeaderMap,
+    /// A body (sent again on 307/308; dropped when a redirect turns the request into a GET).
+    pub body: Option<Bytes>,
+    /// Content types accepted (`text/html`, `image/*`); empty accepts any.
+    pub accept: Vec<String>,
+    /// A lower body cap for this call (the configured cap applies when it is larger).
+    pub max_body: Option<u64>,
+}
+
+impl FetchRequest {
+    /// A GET of `url` with no tenant allowlist.
+    pub fn get(url: impl Into<String>) -> Self {
+        Self {
+            url: url.into(),
+            tenant: None,
+            method: Method::GET,
+            headers: HeaderMap::new(),
+            body: None,
+            accept: Vec::new(),
+            max_body: None,
+        }
+    }
+
+    /// This request on behalf of `tenant`.
+    pub fn for_tenant(mut self, tenant: TenantId) -> Self {
+        self.tenant = Some(tenant);
+        self
+    }
+
+    /// This request accepting only these content types.
+    pub fn accepting(mut self, types: &[&str]) -> Self {
+        self.accept = types.iter().map(|t| t.to_string()).collect();
+        self
+    }
+}
+
+/// A response that passed every check, with its whole body.
+#[derive(Debug, Clone)]
+pub struct FetchResponse {
+    /// The final URL (after redirects).
+    pub url: Url,
+    /// The status.
+    pub status: StatusCode,
+    /// The headers.
+    pub headers: HeaderMap,
+    /// The body, decompressed, at most the cap.
+    pub body: Bytes,
+}
+
+impl FetchResponse {
+    /// The media type of `Content-Type`, lowercase, without parameters.
+    pub fn media_type(&self) -> Option<String> {
+        media_type(&self.headers)
+    }
+}
+
+/// The lowercase media type of a `Content-Type` header, without parameters.
+pub(crate) fn media_type(headers: &HeaderMap) -> Option<String> {
+    let v = headers.get(http::header::CONTENT_TYPE)?.to_str().ok()?;
+    let t = v.split(';').next()?.trim().to_ascii_lowercase();
+    (!t.is_empty()).then_some(t)
+}
+
+/// Whether `media` matches one of `accept` (`type/subtype` or `type/*`); an empty list accepts all.
+pub(crate) fn media_accepted(media: Option<&str>, accept: &[String]) -> bool {
+    if accept.is_empty() {
+        return true;
+    }
+    let Some(m) = media else { return false };
+    accept.iter().any(|a| {
+        let a = a.to_ascii_lowercase();
+        match a.strip_suffix("/*") {
+            Some(top) => m.split('/').next() == Some(top),
+            None => a == m,
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn media_matching() {
+        let acc = vec!["text/html".to_string(), "image/*".to_string()];
+        assert!(media_accepted(Some("text/html"), &acc));
+        assert!(media_accepted(Some("image/png"), &acc));
+        assert!(!media_accepted(Some("application/json"), &acc));
+        assert!(!media_accepted(None, &acc));
+        assert!(media_accepted(None, &[]));
+        let mut h = HeaderMap::new();
+        h.insert(
+            http::header::CONTENT_TYPE,
+            "Text/HTML; charset=utf-8".parse().unwrap(),
+        );
+        assert_eq!(media_type(&h).as_deref(), Some("text/html"));
+    }
+}

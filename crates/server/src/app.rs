@@ -1,0 +1,106 @@
+//! The one registration point: the capabilities the server hosts, each giving its runtime
+//! (built from the open stores), its `/v1` routes and its maintenance tasks.
+
+use crate::config::Config;
+use crate::state::AppState;
+use crate::stores::Stores;
+use crate::v1;
+use metrics_exporter_prometheus::PrometheusHandle;
+use palisade_core::{Maintenance, SystemClock};
+use std::sync::Arc;
+use utoipa_axum::router::OpenApiRouter;
+
+/// A capability as the server hosts it.
+#[derive(Clone, Copy)]
+pub struct Capability {
+    /// Its name (`ratelimit`).
+    pub name: &'static str,
+    /// Its routes behind operator authentication (each handler takes the `Operator` extractor).
+    pub operator_routes: fn() -> OpenApiRouter<AppState>,
+    /// Its routes behind tenant authentication.
+    pub tenant_routes: fn() -> OpenApiRouter<AppState>,
+    /// Its background tasks, from its started runtime.
+    pub maintenance: fn(&AppState) -> Vec<Arc<dyn Maintenance>>,
+}
+
+/// Every capability of the server. Adding one: its crate, its SQL and migrations, its
+/// testkit suite, `src/v1/<capability>/` exporting a `CAPABILITY`, its runtime in
+/// [`Runtimes`], and one line here.
+pub const CAPABILITIES: &[Capability] = &[
+    v1::tenants::CAPABILITY,
+    v1::locks::CAPABILITY,
+    v1::idempotency::CAPABILITY,
+    v1::ratelimit::CAPABILITY,
+];
+
+/// Routes with no capability of their own.
+pub fn none() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+}
+
+/// Every capability's runtime, started from the open stores.
+pub struct Runtimes {
+    /// Tenants and API keys.
+    pub tenants: Arc<dyn palisade_tenancy::TenantStore>,
+    /// Fenced locks.
+    pub locks: palisade_locks::Locks,
+    /// Idempotency entries.
+    pub idempotency: Arc<dyn palisade_idempotency::IdempotencyStore>,
+    /// Rate limiting.
+    pub ratelimit: Arc<palisade_ratelimit::RateLimits>,
+}
+
+impl Runtimes {
+    /// Starts every capability's runtime over `stores`.
+    pub async fn start(cfg: &Config, stores: &Stores) -> Result<Self, String> {
+        Ok(Self {
+            tenants: v1::tenants::start(stores),
+            locks: v1::locks::start(stores),
+            idempotency: v1::idempotency::start(cfg, stores),
+            ratelimit: v1::ratelimit::start(cfg, stores).await?,
+        })
+    }
+}
+
+/// The handlers' state: configuration, stores, runtimes, operator key hash, metrics.
+pub async fn state(
+    cfg: Arc<Config>,
+    stores: Stores,
+    operator_key_hash: Arc<str>,
+    metrics: PrometheusHandle,
+) -> Result<AppState, String> {
+    let rt = Runtimes::start(&cfg, &stores).await?;
+    Ok(AppState {
+        config: cfg,
+        stores,
+        tenants: rt.tenants,
+        locks: rt.locks,
+        idempotency: rt.idempotency,
+        ratelimit: rt.ratelimit,
+        operator_key_hash,
+        metrics,
+        clock: SystemClock::shared(),
+    })
+}
+
+/// Every capability's operator routes.
+pub fn operator_routes() -> OpenApiRouter<AppState> {
+    CAPABILITIES
+        .iter()
+        .fold(OpenApiRouter::new(), |r, c| r.merge((c.operator_routes)()))
+}
+
+/// Every capability's tenant routes.
+pub fn tenant_routes() -> OpenApiRouter<AppState> {
+    CAPABILITIES
+        .iter()
+        .fold(OpenApiRouter::new(), |r, c| r.merge((c.tenant_routes)()))
+}
+
+/// Every capability's maintenance tasks.
+pub fn maintenance(state: &AppState) -> Vec<Arc<dyn Maintenance>> {
+    CAPABILITIES
+        .iter()
+        .flat_map(|c| (c.maintenance)(state))
+        .collect()
+}

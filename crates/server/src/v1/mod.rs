@@ -1,0 +1,6 @@
+//! The `/v1` API: one module per capability, each registered in [`crate::app`].
+
+pub mod idempotency;
+pub mod locks;
+pub mod ratelimit;
+pub mod tenants;
