@@ -32,9 +32,9 @@ pub use feed::{
     RateOverride,
 };
 pub use key::{build_key, KeyContext, KeyPart, MAX_KEY_BYTES};
+pub use known::{Known, KnownRemaining};
 #[cfg(feature = "axum")]
 pub use layer::{quota_exceeded, RateLimitLayer, RateLimitService};
-pub use known::{Known, KnownRemaining};
 pub use limiter::RateLimiter;
 pub use memory::{FastClock, MemoryOptions, MemoryPolicyStore, MemoryRateLimitStore};
 pub use policy::{Algorithm, Limit, Mode, OnStoreError, Policy};

@@ -91,4 +91,3 @@ impl Audit {
         self.record(e);
     }
 }
-

@@ -121,7 +121,6 @@ pub async fn tenant_caller(state: &AppState, headers: &HeaderMap) -> Result<Call
     })
 }
 
-
 /// Middleware for tenant routes: authenticates and adds the [`Caller`] extension.
 pub async fn require_tenant(
     State(state): State<AppState>,

@@ -17,13 +17,7 @@ use std::sync::Arc;
 /// durable by implementing every capability's store trait and [`Backend`]; a new capability
 /// adds its store trait here.
 pub trait Durable:
-    Backend
-    + TenantStore
-    + LockStore
-    + IdempotencyStore
-    + RatePolicyStore
-    + RateLimitStore
-    + AuditStore
+    Backend + TenantStore + LockStore + IdempotencyStore + RatePolicyStore + RateLimitStore + AuditStore
 {
     /// The concrete store (tests reach a backend's pool through it).
     fn as_any(&self) -> &dyn Any;

@@ -146,4 +146,3 @@ fn check_ident(s: &str) -> Result<(), StoreError> {
 pub(crate) fn map_err(e: sqlx::Error) -> StoreError {
     sqlx::Postgres::map_err(e)
 }
-

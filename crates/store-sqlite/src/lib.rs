@@ -88,4 +88,3 @@ impl SqlBackend<Sqlite> for SqliteBackend {
 pub(crate) fn map_err(e: sqlx::Error) -> StoreError {
     sqlx::Sqlite::map_err(e)
 }
-

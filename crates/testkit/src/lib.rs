@@ -13,6 +13,7 @@ pub mod backends;
 mod conformance;
 pub mod corrupt;
 pub mod idempotency;
+pub mod jobs;
 pub mod locks;
 pub mod own_redis;
 pub mod ratelimit;

@@ -2,8 +2,8 @@
 //! one named test per check, each in a fresh schema.
 
 mod common;
-mod fencing;
 mod decisions;
+mod fencing;
 mod tls;
 
 use common::{corrupt_subject, store, timed};

@@ -3,8 +3,8 @@
 
 mod breaker;
 mod common;
-mod fencing;
 mod fallback;
+mod fencing;
 
 use common::real_time;
 

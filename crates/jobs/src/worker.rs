@@ -1,0 +1,232 @@
+//! The in-process worker: leases jobs of one queue, runs their handlers with heartbeats, and
+//! shuts down gracefully, handing unfinished jobs back.
+
+use crate::handler::{JobContext, JobHandler};
+use crate::model::{Job, JobKind, QueueName, WorkerId};
+use crate::params::{
+    FailOutcome, JobComplete, JobFail, JobHeartbeat, JobLease, JobRelease, LeaseScope, Leased,
+};
+use crate::store::JobStore;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+/// How a [`Worker`] runs.
+#[derive(Clone, Debug)]
+pub struct WorkerConfig {
+    /// The queue it serves (every tenant's jobs, fairly).
+    pub queue: QueueName,
+    /// Its id, recorded on the jobs it leases.
+    pub id: WorkerId,
+    /// Most jobs running at once.
+    pub concurrency: usize,
+    /// How long to sleep when the queue had nothing due.
+    pub poll: Duration,
+    /// Most running jobs per tenant in this queue, if capped.
+    pub max_running_per_tenant: Option<u32>,
+}
+
+impl WorkerConfig {
+    /// Defaults for `queue`: a random id, 8 at once, polling every 200 ms, no tenant cap.
+    pub fn new(queue: QueueName) -> Self {
+        let id = format!("wkr_{}", palisade_core::secret::random_token(16));
+        Self {
+            queue,
+            id: WorkerId::parse(&id).expect("a valid worker id"),
+            concurrency: 8,
+            poll: Duration::from_millis(200),
+            max_running_per_tenant: None,
+        }
+    }
+}
+
+/// Runs handlers for one queue until shut down.
+pub struct Worker {
+    store: Arc<dyn JobStore>,
+    config: WorkerConfig,
+    handlers: HashMap<JobKind, Arc<dyn JobHandler>>,
+}
+
+impl std::fmt::Debug for Worker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Worker")
+            .field("config", &self.config)
+            .finish()
+    }
+}
+
+/// Stops a running [`Worker`]: no new leases, running handlers get until `deadline`, then are
+/// cancelled and their leases given back.
+#[derive(Clone, Debug, Default)]
+pub struct Shutdown(CancellationToken);
+
+impl Shutdown {
+    /// A shutdown signal not yet fired.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Fires it.
+    pub fn fire(&self) {
+        self.0.cancel();
+    }
+}
+
+impl Worker {
+    /// A worker over `store` with no handlers yet.
+    pub fn new(store: Arc<dyn JobStore>, config: WorkerConfig) -> Self {
+        Self {
+            store,
+            config,
+            handlers: HashMap::new(),
+        }
+    }
+
+    /// Runs `handler` for jobs of `kind`.
+    pub fn handle(mut self, kind: JobKind, handler: Arc<dyn JobHandler>) -> Self {
+        self.handlers.insert(kind, handler);
+        self
+    }
+
+    /// Leases and runs jobs until `stop` fires; then waits up to `grace` for running handlers,
+    /// cancels the rest and gives their leases back so another worker takes them at once.
+    pub async fn run(self, stop: Shutdown, grace: Duration) {
+        let this = Arc::new(self);
+        let slots = Arc::new(Semaphore::new(this.config.concurrency.max(1)));
+        let abort = CancellationToken::new();
+        let mut tasks = JoinSet::new();
+        while !stop.0.is_cancelled() {
+            while tasks.try_join_next().is_some() {}
+            let free = slots.available_permits();
+            let leased = if free == 0 {
+                Vec::new()
+            } else {
+                this.lease(free).await
+            };
+            let idle = leased.is_empty();
+            for l in leased {
+                let permit = slots.clone().acquire_owned().await.expect("never closed");
+                let (w, abort) = (this.clone(), abort.child_token());
+                tasks.spawn(async move {
+                    w.attempt(l, abort).await;
+                    drop(permit);
+                });
+            }
+            if idle {
+                tokio::select! {
+                    _ = tokio::time::sleep(this.config.poll) => {}
+                    _ = stop.0.cancelled() => {}
+                }
+            }
+        }
+        let drained =
+            tokio::time::timeout(grace, async { while tasks.join_next().await.is_some() {} }).await;
+        if drained.is_err() {
+            abort.cancel();
+            while tasks.join_next().await.is_some() {}
+        }
+    }
+
+    async fn lease(&self, free: usize) -> Vec<Leased> {
+        let req = JobLease {
+            scope: LeaseScope::AllTenants,
+            queue: self.config.queue.clone(),
+            worker: self.config.id.clone(),
+            limit: free.min(crate::params::MAX_BATCH as usize) as u32,
+            max_running_per_tenant: self.config.max_running_per_tenant,
+        };
+        self.store.job_lease(&req).await.unwrap_or_default()
+    }
+
+    /// Runs one attempt with heartbeats at a third of the lease; reports its end.
+    async fn attempt(&self, l: Leased, abort: CancellationToken) {
+        let job = Arc::new(l.job);
+        let cancel = CancellationToken::new();
+        let ctx = JobContext {
+            job: job.clone(),
+            token: l.token,
+            store: self.store.clone(),
+            cancel: cancel.clone(),
+        };
+        let Some(handler) = self.handlers.get(&job.kind).cloned() else {
+            let msg = format!("no handler for kind {}", job.kind);
+            self.report(&job, l.token, Err((msg, FailOutcome::GiveUp)))
+                .await;
+            return;
+        };
+        let timeout = Duration::from_millis(job.timeout_ms.max(1) as u64);
+        let run = tokio::time::timeout(timeout, handler.run(ctx.clone()));
+        let beats = self.heartbeats(&ctx);
+        tokio::pin!(run);
+        let result = tokio::select! {
+            r = &mut run => Some(r),
+            _ = beats => None,
+            _ = abort.cancelled() => None,
+        };
+        if abort.is_cancelled() && result.is_none() {
+            cancel.cancel();
+            let rel = JobRelease {
+                id: job.id.clone(),
+                token: l.token,
+            };
+            let _ = self.store.job_release(&job.tenant, &rel).await;
+            return;
+        }
+        match result {
+            None => {} // the lease is lost: another attempt owns the job now
+            Some(Err(_elapsed)) => {
+                cancel.cancel();
+                let msg = "attempt timed out".to_owned();
+                self.report(&job, l.token, Err((msg, FailOutcome::Backoff)))
+                    .await;
+            }
+            Some(Ok(r)) => {
+                let r = r.map_err(|e| (e.message, e.outcome));
+                self.report(&job, l.token, r).await;
+            }
+        }
+    }
+
+    /// Renews the lease every third of its length; ends when the lease is lost. A cancel
+    /// answer fires the handler's signal and keeps beating until the handler returns.
+    async fn heartbeats(&self, ctx: &JobContext) {
+        let every = Duration::from_millis((ctx.job.lease_ms / 3).max(10) as u64);
+        loop {
+            tokio::time::sleep(every).await;
+            let hb = JobHeartbeat::new(ctx.job.id.clone(), ctx.token);
+            match self.store.job_heartbeat(&ctx.job.tenant, &hb).await {
+                Ok(a) if a.cancel_requested => ctx.cancel.cancel(),
+                Ok(_) => {}
+                Err(e) if e.is_lease_lost() || e.is_not_found() => {
+                    ctx.cancel.cancel();
+                    return;
+                }
+                Err(_) => {} // a store hiccup: try again at the next beat
+            }
+        }
+    }
+
+    async fn report(&self, job: &Job, token: u64, r: Result<(), (String, FailOutcome)>) {
+        let _ = match r {
+            Ok(()) => {
+                let req = JobComplete {
+                    id: job.id.clone(),
+                    token,
+                };
+                self.store.job_complete(&job.tenant, &req).await.map(drop)
+            }
+            Err((error, outcome)) => {
+                let req = JobFail {
+                    id: job.id.clone(),
+                    token,
+                    error,
+                    outcome,
+                };
+                self.store.job_fail(&job.tenant, &req).await.map(drop)
+            }
+        };
+    }
+}
