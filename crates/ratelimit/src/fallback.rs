@@ -331,7 +331,12 @@ mod tests {
         let s = store(&clock);
         let (t, c) = (TenantId::generate(), check(10));
         for _ in 0..8 {
-            assert!(s.ratelimit_check(&t, &[c.clone()]).await.unwrap()[0].allowed);
+            assert!(
+                s.ratelimit_check(&t, std::slice::from_ref(&c))
+                    .await
+                    .unwrap()[0]
+                    .allowed
+            );
         }
         // The share would be 5; the shared store said 2 were left.
         assert_eq!(allowed_locally(&s, &t, &c, 10), 2);
@@ -343,10 +348,12 @@ mod tests {
         let s = store(&clock);
         let (t, c) = (TenantId::generate(), check(3));
         for _ in 0..5 {
-            s.ratelimit_check(&t, &[c.clone()]).await.unwrap();
+            s.ratelimit_check(&t, std::slice::from_ref(&c))
+                .await
+                .unwrap();
         }
         assert_eq!(allowed_locally(&s, &t, &c, 10), 0);
-        let d = s.decide_locally(&t, &[c.clone()])[0];
+        let d = s.decide_locally(&t, std::slice::from_ref(&c))[0];
         assert!(d.fallback && d.retry_after_ms > 0, "{d:?}");
     }
 
@@ -356,7 +363,9 @@ mod tests {
         let s = store(&clock);
         let (t, c) = (TenantId::generate(), check(10));
         for _ in 0..6 {
-            s.ratelimit_check(&t, &[c.clone()]).await.unwrap();
+            s.ratelimit_check(&t, std::slice::from_ref(&c))
+                .await
+                .unwrap();
         }
         assert_eq!(allowed_locally(&s, &t, &c, 3), 3);
         clock.advance(Duration::from_millis(600));
@@ -370,7 +379,9 @@ mod tests {
         let (t, c) = (TenantId::generate(), check(10));
         assert_eq!(allowed_locally(&s, &t, &c, 20), 5, "half of 10");
         let other = TenantId::generate();
-        s.ratelimit_check(&other, &[c.clone()]).await.unwrap();
+        s.ratelimit_check(&other, std::slice::from_ref(&c))
+            .await
+            .unwrap();
         // GCRA: full again after one emission interval (1/10 h).
         clock.advance(Duration::from_secs(361));
         assert_eq!(allowed_locally(&s, &other, &c, 20), 5, "expired: the share");
