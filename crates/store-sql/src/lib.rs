@@ -17,6 +17,7 @@ mod audit;
 mod backend;
 mod dialect;
 mod idempotency;
+mod jobs;
 mod locks;
 mod ratelimit;
 mod tenants;
@@ -24,6 +25,7 @@ mod tenants;
 pub use backend::SqlBackend;
 pub use dialect::{Dialect, Value};
 pub use idempotency::IdempotencyDialect;
+pub use jobs::{lease_sql as job_lease_sql, JobDialect};
 pub use ratelimit::{RateLimitConfigDialect, RateLimitDecisions};
 
 use palisade_core::{SharedClock, StoreError, SystemClock};

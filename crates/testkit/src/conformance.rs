@@ -12,6 +12,7 @@
 /// | `tenancy`, `ratelimit_config` | the store |
 /// | `locks`, `idempotency`, `ratelimit` | `(store, Time)` |
 /// | `corrupt` | `(store, damage)`: `damage(table, column)` breaks that column of every row |
+/// | `jobs` | `(store, Arc<ManualClock>)`: the store reads that clock |
 ///
 /// `ratelimit` takes the clock kind first: `ratelimit, manual_clock` (the exact sequences and
 /// the differential check against the memory store), `ratelimit, real_time` (short real-time
@@ -131,6 +132,36 @@ macro_rules! conformance {
             ]
         );
     };
+    (jobs, $subject:expr) => {
+        $crate::__conformance_tests!(
+            jobs,
+            clocked,
+            $subject,
+            [
+                enqueue_and_get,
+                unique_duplicate_marker,
+                concurrent_unique_enqueue_makes_one_job,
+                lease_order_priority_then_run_at,
+                delayed_job_not_leased_early,
+                stale_token_refused_after_rescue,
+                rescue_after_lease_expiry,
+                backoff_schedules_retry,
+                give_up_and_last_attempt_are_dead,
+                redrive_dead_one_and_filtered,
+                cancel_queued,
+                cancel_running_learned_by_heartbeat,
+                checkpoint_handed_to_retry,
+                release_gives_the_job_back_at_once,
+                event_log_from_offset,
+                tenant_isolation,
+                fairness_across_tenants,
+                per_tenant_running_cap,
+                prune_by_state,
+                list_paginates_and_filters,
+                bad_input_refused,
+            ]
+        );
+    };
     (corrupt, $subject:expr) => {
         $crate::__conformance_tests!(
             corrupt,
@@ -199,6 +230,13 @@ macro_rules! __conformance_call {
             return;
         };
         $crate::$suite::$check(::std::sync::Arc::new(store), time).await;
+    };
+    (clocked, $suite:ident, $check:ident, $subject:expr) => {
+        let Some((store, clock)) = ($subject)(stringify!($check)).await else {
+            return;
+        };
+        let store: $crate::$suite::Store = ::std::sync::Arc::new(store);
+        $crate::$suite::$check(&store, &clock).await;
     };
     (damaged, $suite:ident, $check:ident, $subject:expr) => {
         let Some((store, damage)) = ($subject)(stringify!($check)).await else {

@@ -4,6 +4,7 @@ use palisade_core::ManualClock;
 use palisade_store_postgres::{PgOptions, PgStore};
 use palisade_testkit::Time;
 use sqlx::PgPool;
+use std::sync::Arc;
 
 /// A fresh, migrated store in its own schema, or `None` when PostgreSQL is absent outside CI.
 pub async fn store(test: &str) -> Option<PgStore> {
@@ -21,6 +22,12 @@ pub async fn timed(test: &str) -> Option<(PgStore, Time)> {
     let clock = ManualClock::new(1_700_000_000_000);
     let s = store(test).await?.with_clock(clock.clone());
     Some((s, Time::Manual(clock)))
+}
+
+/// A fresh store and the manual clock it reads, for the jobs suite.
+pub async fn clocked(test: &str) -> Option<(PgStore, Arc<ManualClock>)> {
+    let clock = ManualClock::new(1_700_000_000_000);
+    Some((store(test).await?.with_clock(clock.clone()), clock))
 }
 
 /// A fresh store and how to damage it: a NULL where the store reads a value.

@@ -4,9 +4,10 @@
 mod common;
 mod decisions;
 mod fencing;
+mod jobs_index;
 mod tls;
 
-use common::{corrupt_subject, store, timed};
+use common::{clocked, corrupt_subject, store, timed};
 
 palisade_testkit::conformance!(tenancy, store);
 palisade_testkit::conformance!(audit, store);
@@ -14,4 +15,5 @@ palisade_testkit::conformance!(locks, timed);
 palisade_testkit::conformance!(idempotency, timed);
 palisade_testkit::conformance!(ratelimit, manual_clock_purged, timed);
 palisade_testkit::conformance!(ratelimit_config, store);
+palisade_testkit::conformance!(jobs, clocked);
 palisade_testkit::conformance!(corrupt, corrupt_subject);

@@ -4,6 +4,7 @@ use palisade_core::ManualClock;
 use palisade_store_sqlite::{SqliteOptions, SqliteStore};
 use palisade_testkit::Time;
 use sqlx::SqlitePool;
+use std::sync::Arc;
 
 /// A fresh, migrated store in its own temporary database file.
 pub async fn store() -> SqliteStore {
@@ -21,6 +22,12 @@ pub async fn store() -> SqliteStore {
 pub async fn timed(_check: &str) -> Option<(SqliteStore, Time)> {
     let clock = ManualClock::new(1_700_000_000_000);
     Some((store().await.with_clock(clock.clone()), Time::Manual(clock)))
+}
+
+/// A fresh store and the manual clock it reads, for the jobs suite.
+pub async fn clocked(_check: &str) -> Option<(SqliteStore, Arc<ManualClock>)> {
+    let clock = ManualClock::new(1_700_000_000_000);
+    Some((store().await.with_clock(clock.clone()), clock))
 }
 
 /// A fresh store and how to damage it: text where the store reads a number (SQLite's columns

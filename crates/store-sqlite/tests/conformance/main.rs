@@ -3,9 +3,10 @@
 
 mod common;
 mod fencing;
+mod jobs_index;
 mod rate_state;
 
-use common::{corrupt_subject, store, timed};
+use common::{clocked, corrupt_subject, store, timed};
 
 palisade_testkit::conformance!(tenancy, async |_| Some(store().await));
 palisade_testkit::conformance!(audit, async |_| Some(store().await));
@@ -13,4 +14,5 @@ palisade_testkit::conformance!(locks, timed);
 palisade_testkit::conformance!(idempotency, timed);
 palisade_testkit::conformance!(ratelimit, manual_clock_purged, timed);
 palisade_testkit::conformance!(ratelimit_config, async |_| Some(store().await));
+palisade_testkit::conformance!(jobs, clocked);
 palisade_testkit::conformance!(corrupt, corrupt_subject);

@@ -1,0 +1,670 @@
+//! Durable jobs: a job table and its event log; the store trait implemented on [`SqlStore`].
+//!
+//! Every change of one job runs in one write transaction: the job row is read under a lock
+//! (`SELECT … FOR UPDATE` on PostgreSQL; SQLite's one write lock, taken by `BEGIN IMMEDIATE`),
+//! the transition of `palisade_jobs::transition` decides, and the row and its new events are
+//! written before the commit. Enqueue is `INSERT … ON CONFLICT DO NOTHING` against the partial
+//! unique index `jobs_unique`; a lease picks the due jobs in one statement (fair across
+//! tenants) and on PostgreSQL locks them with `FOR UPDATE SKIP LOCKED`, so concurrent leases
+//! never take one job twice and never wait on each other.
+
+use crate::{Dialect, SqlStore, Value};
+use palisade_core::{Page, StoreError, TenantId};
+use palisade_jobs::memory::count;
+use palisade_jobs::params::check_limit;
+use palisade_jobs::transition as tr;
+use palisade_jobs::{
+    Cancelled, Enqueued, HeartbeatAnswer, Job, JobComplete, JobEnqueue, JobError, JobEvent,
+    JobEventKind, JobEvents, JobFail, JobFilter, JobHeartbeat, JobId, JobKind, JobLease, JobList,
+    JobPrune, JobRelease, JobRescue, JobRetry, JobState, JobStore, LeaseScope, Leased, Owner,
+    Priority, QueueName, Rescued, Tag, UniqueStates, WorkerId,
+};
+use serde::de::DeserializeOwned;
+use sqlx::{ColumnIndex, Encode, Executor, IntoArguments, Postgres, Sqlite, Transaction, Type};
+
+/// What the jobs SQL needs to know of a database beyond [`Dialect`].
+pub trait JobDialect: Dialect {
+    /// Appended to the row read of a change: locks the row until commit.
+    const JOB_LOCK: &'static str;
+    /// Appended to the lease's pick: locks the picked rows, skipping rows others hold.
+    const JOB_LOCK_SKIP: &'static str;
+    /// Run first in a capped lease: serialises the capped leases of one queue (`$1`) so the
+    /// running counts they read cannot change before they commit; `None` when the write
+    /// transaction already does.
+    const JOB_QUEUE_LOCK: Option<&'static str>;
+
+    /// A condition true when the job's `tags` (a JSON array) contain placeholder `p`.
+    fn job_tag_match(p: &str) -> String;
+}
+
+impl JobDialect for Postgres {
+    const JOB_LOCK: &'static str = " FOR UPDATE";
+    const JOB_LOCK_SKIP: &'static str = " FOR UPDATE OF jobs SKIP LOCKED";
+    const JOB_QUEUE_LOCK: Option<&'static str> =
+        Some("SELECT pg_advisory_xact_lock(hashtext('palisade.jobs.queue'), hashtext($1))");
+
+    fn job_tag_match(p: &str) -> String {
+        format!("(tags::jsonb @> jsonb_build_array({p}::text))")
+    }
+}
+
+impl JobDialect for Sqlite {
+    const JOB_LOCK: &'static str = "";
+    const JOB_LOCK_SKIP: &'static str = "";
+    const JOB_QUEUE_LOCK: Option<&'static str> = None;
+
+    fn job_tag_match(p: &str) -> String {
+        format!("EXISTS (SELECT 1 FROM json_each(jobs.tags) WHERE json_each.value = {p})")
+    }
+}
+
+const COLS: &str = "id, tenant_id, queue, kind, payload, owner, priority, state, run_at_ms,
+    attempt, max_attempts, timeout_ms, lease_ms, backoff, tags, unique_key, unique_states,
+    lease_token, lease_expires_at_ms, worker, cancel_requested, checkpoint, progress, last_error,
+    created_at_ms, updated_at_ms, finished_at_ms, events";
+
+const INSERT: &str = "INSERT INTO jobs (id, tenant_id, queue, kind, payload, owner, priority,
+    state, run_at_ms, attempt, max_attempts, timeout_ms, lease_ms, backoff, tags, unique_key,
+    unique_states, lease_token, lease_expires_at_ms, worker, cancel_requested, checkpoint,
+    progress, last_error, created_at_ms, updated_at_ms, finished_at_ms, events)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18,
+            $19, $20, $21, $22, $23, $24, $25, $26, $27, $28)
+    ON CONFLICT DO NOTHING";
+
+/// The state's bit in `unique_states` (as in the `jobs_unique` index).
+const UNIQUE_BIT: &str = "(CASE state WHEN 'queued' THEN 1 WHEN 'scheduled' THEN 2
+    WHEN 'running' THEN 4 WHEN 'retrying' THEN 8 WHEN 'completed' THEN 16 WHEN 'dead' THEN 32
+    ELSE 0 END)";
+
+const SAVE: &str = "UPDATE jobs SET state = $2, run_at_ms = $3, attempt = $4, lease_token = $5,
+    lease_expires_at_ms = $6, worker = $7, cancel_requested = $8, checkpoint = $9,
+    progress = $10, last_error = $11, updated_at_ms = $12, finished_at_ms = $13, events = $14
+    WHERE id = $1";
+
+const EVENT: &str = "INSERT INTO job_events (job_id, seq, tenant_id, at_ms, kind, data)
+    VALUES ($1, $2, $3, $4, $5, $6)";
+
+/// The lease's pick: due jobs of queue `$1` at `$2`, ranked per tenant (`k`) after the
+/// tenant's running jobs (`n`), at most `$3` per tenant, `$4` in all; `{scope}` narrows to one
+/// tenant (`$5`), `{lock}` locks the rows.
+const LEASE: &str = "
+WITH running AS (
+    SELECT tenant_id, count(*) AS n FROM jobs
+    WHERE queue = $1 AND state = 'running' GROUP BY tenant_id),
+due AS (
+    SELECT id, tenant_id, priority, run_at_ms,
+           row_number() OVER (PARTITION BY tenant_id ORDER BY priority, run_at_ms, id) AS k
+    FROM jobs
+    WHERE queue = $1 AND state IN ('queued', 'scheduled', 'retrying') AND run_at_ms <= $2{scope}),
+pick AS (
+    SELECT due.id FROM due LEFT JOIN running ON running.tenant_id = due.tenant_id
+    WHERE coalesce(running.n, 0) + due.k <= $3
+    ORDER BY coalesce(running.n, 0) + due.k, due.priority, due.run_at_ms, due.id
+    LIMIT $4)
+SELECT {cols} FROM jobs
+WHERE id IN (SELECT id FROM pick) AND state IN ('queued', 'scheduled', 'retrying')
+  AND run_at_ms <= $2{lock}";
+
+fn corrupt(what: &str) -> StoreError {
+    StoreError::Corrupt(format!("jobs: undecodable {what}"))
+}
+
+/// Maps any parse error of `what` to [`corrupt`].
+fn bad<E>(what: &'static str) -> impl Fn(E) -> StoreError {
+    move |_| corrupt(what)
+}
+
+fn json<T: DeserializeOwned>(s: &str, what: &str) -> Result<T, StoreError> {
+    serde_json::from_str(s).map_err(|_| corrupt(what))
+}
+
+fn to_json<T: serde::Serialize>(v: &T) -> String {
+    serde_json::to_string(v).unwrap_or_else(|_| "null".into())
+}
+
+/// The statement of a lease in `scope`: binds queue, now (ms), per-tenant cap, limit, and for
+/// a tenant scope the tenant. Public for the backends' `EXPLAIN` tests.
+pub fn lease_sql<D: JobDialect>(scope: &LeaseScope) -> String {
+    let scope = match scope {
+        LeaseScope::Tenant(_) => " AND tenant_id = $5",
+        LeaseScope::AllTenants => "",
+    };
+    LEASE
+        .replace("{scope}", scope)
+        .replace("{cols}", COLS)
+        .replace("{lock}", D::JOB_LOCK_SKIP)
+}
+
+/// A filter's `AND …` conditions, with their text binds numbered from `first`.
+fn filter_sql<D: JobDialect>(f: &JobFilter, first: usize) -> (String, Vec<String>) {
+    let mut sql = String::new();
+    let mut binds = Vec::new();
+    let mut add = |cond: &dyn Fn(&str) -> String, v: String| {
+        binds.push(v);
+        sql.push_str(" AND ");
+        sql.push_str(&cond(&format!("${}", first + binds.len() - 1)));
+    };
+    if let Some(q) = &f.queue {
+        add(&|p| format!("queue = {p}"), q.to_string());
+    }
+    if let Some(k) = &f.kind {
+        add(&|p| format!("kind = {p}"), k.to_string());
+    }
+    if let Some(s) = f.state {
+        add(&|p| format!("state = {p}"), s.as_str().to_owned());
+    }
+    if let Some(t) = &f.tag {
+        add(&|p| D::job_tag_match(p), t.to_string());
+    }
+    (sql, binds)
+}
+
+impl<D, B> SqlStore<D, B>
+where
+    D: JobDialect,
+    for<'c> &'c mut D::Connection: Executor<'c, Database = D>,
+    for<'q> D::Arguments<'q>: IntoArguments<'q, D>,
+    for<'a> &'a str: Encode<'a, D> + Type<D> + ColumnIndex<D::Row>,
+    i64: Value<D>,
+    bool: Value<D>,
+    String: Value<D>,
+    Option<String>: Value<D>,
+    Option<i64>: Value<D>,
+{
+    fn job_row(r: &D::Row) -> Result<Job, StoreError> {
+        let text = |name: &str| Self::col::<String>(r, name);
+        let opt = |name: &str| Self::col::<Option<String>>(r, name);
+        let int = |name: &str| Self::col::<i64>(r, name);
+        Ok(Job {
+            id: JobId::parse(&text("id")?).map_err(bad("id"))?,
+            tenant: TenantId::parse(&text("tenant_id")?).map_err(|_| corrupt("tenant_id"))?,
+            queue: QueueName::parse(&text("queue")?).map_err(bad("queue"))?,
+            kind: JobKind::parse(&text("kind")?).map_err(bad("kind"))?,
+            payload: json(&text("payload")?, "payload")?,
+            owner: opt("owner")?
+                .map(|o| Owner::parse(&o).map_err(bad("owner")))
+                .transpose()?,
+            priority: Priority::new(int("priority")?).map_err(bad("priority"))?,
+            state: JobState::parse(&text("state")?).map_err(bad("state"))?,
+            run_at_ms: int("run_at_ms")?,
+            attempt: u32::try_from(int("attempt")?).map_err(|_| corrupt("attempt"))?,
+            max_attempts: u32::try_from(int("max_attempts")?)
+                .map_err(|_| corrupt("max_attempts"))?,
+            timeout_ms: int("timeout_ms")?,
+            lease_ms: int("lease_ms")?,
+            backoff: json(&text("backoff")?, "backoff")?,
+            tags: json::<Vec<Tag>>(&text("tags")?, "tags")?,
+            unique_key: opt("unique_key")?,
+            unique_states: UniqueStates::from_bits(int("unique_states")? as u8),
+            lease_token: int("lease_token")? as u64,
+            lease_expires_at_ms: Self::col(r, "lease_expires_at_ms")?,
+            worker: opt("worker")?
+                .map(|w| WorkerId::parse(&w).map_err(bad("worker")))
+                .transpose()?,
+            cancel_requested: Self::col(r, "cancel_requested")?,
+            checkpoint: opt("checkpoint")?
+                .map(|c| json(&c, "checkpoint"))
+                .transpose()?,
+            progress: opt("progress")?.map(|p| json(&p, "progress")).transpose()?,
+            last_error: opt("last_error")?,
+            created_at_ms: int("created_at_ms")?,
+            updated_at_ms: int("updated_at_ms")?,
+            finished_at_ms: Self::col(r, "finished_at_ms")?,
+            events: int("events")? as u64,
+        })
+    }
+
+    /// Inserts `job` unless its unique key is taken; true when inserted.
+    async fn job_insert(tx: &mut Transaction<'static, D>, j: &Job) -> Result<bool, StoreError> {
+        let done = sqlx::query(INSERT)
+            .bind(j.id.as_str())
+            .bind(j.tenant.as_str())
+            .bind(j.queue.as_str())
+            .bind(j.kind.as_str())
+            .bind(to_json(&j.payload))
+            .bind(j.owner.as_ref().map(|o| o.to_string()))
+            .bind(i64::from(j.priority))
+            .bind(j.state.as_str())
+            .bind(j.run_at_ms)
+            .bind(i64::from(j.attempt))
+            .bind(i64::from(j.max_attempts))
+            .bind(j.timeout_ms)
+            .bind(j.lease_ms)
+            .bind(to_json(&j.backoff))
+            .bind(to_json(&j.tags))
+            .bind(j.unique_key.clone())
+            .bind(i64::from(j.unique_states.bits()))
+            .bind(j.lease_token as i64)
+            .bind(j.lease_expires_at_ms)
+            .bind(j.worker.as_ref().map(|w| w.to_string()))
+            .bind(j.cancel_requested)
+            .bind(j.checkpoint.as_ref().map(to_json))
+            .bind(j.progress.as_ref().map(to_json))
+            .bind(j.last_error.clone())
+            .bind(j.created_at_ms)
+            .bind(j.updated_at_ms)
+            .bind(j.finished_at_ms)
+            .bind(j.events as i64)
+            .execute(&mut **tx)
+            .await
+            .map_err(D::map_err)?;
+        Ok(D::rows_affected(&done) == 1)
+    }
+
+    /// Writes the changing columns of `j` and appends `events`.
+    async fn job_save(
+        tx: &mut Transaction<'static, D>,
+        j: &Job,
+        events: &[JobEvent],
+    ) -> Result<(), StoreError> {
+        sqlx::query(SAVE)
+            .bind(j.id.as_str())
+            .bind(j.state.as_str())
+            .bind(j.run_at_ms)
+            .bind(i64::from(j.attempt))
+            .bind(j.lease_token as i64)
+            .bind(j.lease_expires_at_ms)
+            .bind(j.worker.as_ref().map(|w| w.to_string()))
+            .bind(j.cancel_requested)
+            .bind(j.checkpoint.as_ref().map(to_json))
+            .bind(j.progress.as_ref().map(to_json))
+            .bind(j.last_error.clone())
+            .bind(j.updated_at_ms)
+            .bind(j.finished_at_ms)
+            .bind(j.events as i64)
+            .execute(&mut **tx)
+            .await
+            .map_err(D::map_err)?;
+        Self::job_log(tx, j, events).await
+    }
+
+    async fn job_log(
+        tx: &mut Transaction<'static, D>,
+        j: &Job,
+        events: &[JobEvent],
+    ) -> Result<(), StoreError> {
+        for e in events {
+            sqlx::query(EVENT)
+                .bind(j.id.as_str())
+                .bind(e.seq as i64)
+                .bind(j.tenant.as_str())
+                .bind(e.at_ms)
+                .bind(e.kind.as_str())
+                .bind(to_json(&e.data))
+                .execute(&mut **tx)
+                .await
+                .map_err(D::map_err)?;
+        }
+        Ok(())
+    }
+
+    /// One tenant's job, read under the row lock of `tx`.
+    async fn job_locked(
+        tx: &mut Transaction<'static, D>,
+        tenant: &TenantId,
+        id: &JobId,
+    ) -> Result<Option<Job>, StoreError> {
+        let sql = format!(
+            "SELECT {COLS} FROM jobs WHERE id = $1 AND tenant_id = $2{}",
+            D::JOB_LOCK
+        );
+        let row = sqlx::query(&sql)
+            .bind(id.as_str())
+            .bind(tenant.as_str())
+            .fetch_optional(&mut **tx)
+            .await
+            .map_err(D::map_err)?;
+        row.as_ref().map(Self::job_row).transpose()
+    }
+
+    /// Applies `f` to one tenant's job in one write transaction: locks the row, decides, and
+    /// writes the job with its events (nothing when `f` fails or answers `None` for them).
+    async fn job_change<T>(
+        &self,
+        tenant: &TenantId,
+        id: &JobId,
+        f: impl FnOnce(&mut Job, i64) -> Result<(T, Option<Vec<JobEvent>>), JobError>,
+    ) -> Result<T, JobError> {
+        let mut tx = self.begin(D::BEGIN_WRITE).await?;
+        let now = self.now_ms();
+        let mut job = Self::job_locked(&mut tx, tenant, id)
+            .await?
+            .ok_or(JobError::NotFound)?;
+        let (out, events) = f(&mut job, now)?;
+        if let Some(events) = events {
+            match Self::job_save(&mut tx, &job, &events).await {
+                Err(e) if e.is_conflict() => return Err(JobError::UniqueConflict),
+                r => r?,
+            }
+        }
+        tx.commit().await.map_err(D::map_err)?;
+        Ok(out)
+    }
+
+    /// The job of `tenant` holding `key` in one of its key's states.
+    async fn job_unique_holder(
+        tx: &mut Transaction<'static, D>,
+        tenant: &TenantId,
+        key: &str,
+    ) -> Result<Option<Job>, StoreError> {
+        let sql = format!(
+            "SELECT {COLS} FROM jobs WHERE tenant_id = $1 AND unique_key = $2
+             AND (unique_states & {UNIQUE_BIT}) <> 0"
+        );
+        let row = sqlx::query(&sql)
+            .bind(tenant.as_str())
+            .bind(key)
+            .fetch_optional(&mut **tx)
+            .await
+            .map_err(D::map_err)?;
+        row.as_ref().map(Self::job_row).transpose()
+    }
+
+    /// One attempt at an enqueue: the new job, the holder of its key, or `None` when the
+    /// holder finished between the refused insert and the read (try again).
+    async fn job_enqueue_once(
+        &self,
+        tenant: &TenantId,
+        req: &JobEnqueue,
+    ) -> Result<Option<Enqueued>, JobError> {
+        let mut tx = self.begin(D::BEGIN_WRITE).await?;
+        let now = self.now_ms();
+        let mut job = req.clone().into_job(tenant, JobId::generate(now), now);
+        let e = tr::enqueued(&mut job);
+        if Self::job_insert(&mut tx, &job).await? {
+            Self::job_log(&mut tx, &job, &[e]).await?;
+            tx.commit().await.map_err(D::map_err)?;
+            return Ok(Some(Enqueued {
+                job,
+                duplicate: false,
+            }));
+        }
+        let key = job.unique_key.as_deref().unwrap_or_default();
+        let holder = Self::job_unique_holder(&mut tx, tenant, key).await?;
+        tx.commit().await.map_err(D::map_err)?;
+        Ok(holder.map(|job| Enqueued {
+            job,
+            duplicate: true,
+        }))
+    }
+
+    /// The (tenant, id) pairs `sql` selects with binds `$1`, `$2`.
+    async fn job_ids(
+        &self,
+        sql: &str,
+        binds: (i64, i64),
+    ) -> Result<Vec<(TenantId, JobId)>, JobError> {
+        let rows = sqlx::query(sql)
+            .bind(binds.0)
+            .bind(binds.1)
+            .fetch_all(self.pool())
+            .await
+            .map_err(D::map_err)?;
+        let pair = |r: &D::Row| -> Result<_, StoreError> {
+            let t = TenantId::parse(&Self::col::<String>(r, "tenant_id")?)
+                .map_err(|_| corrupt("tenant_id"))?;
+            let j = JobId::parse(&Self::col::<String>(r, "id")?).map_err(|_| corrupt("id"))?;
+            Ok((t, j))
+        };
+        Ok(rows.iter().map(pair).collect::<Result<Vec<_>, _>>()?)
+    }
+}
+
+#[async_trait::async_trait]
+impl<D, B> JobStore for SqlStore<D, B>
+where
+    D: JobDialect,
+    for<'c> &'c mut D::Connection: Executor<'c, Database = D>,
+    for<'q> D::Arguments<'q>: IntoArguments<'q, D>,
+    for<'a> &'a str: Encode<'a, D> + Type<D> + ColumnIndex<D::Row>,
+    i64: Value<D>,
+    bool: Value<D>,
+    String: Value<D>,
+    Option<String>: Value<D>,
+    Option<i64>: Value<D>,
+    B: Send + Sync + std::fmt::Debug,
+{
+    async fn job_enqueue(&self, tenant: &TenantId, req: JobEnqueue) -> Result<Enqueued, JobError> {
+        req.check()?;
+        for _ in 0..5 {
+            if let Some(done) = self.job_enqueue_once(tenant, &req).await? {
+                return Ok(done);
+            }
+        }
+        Err(StoreError::Conflict("jobs: unique key kept changing hands".into()).into())
+    }
+
+    async fn job_lease(&self, req: &JobLease) -> Result<Vec<Leased>, JobError> {
+        check_limit(req.limit)?;
+        let mut tx = self.begin(D::BEGIN_WRITE).await?;
+        if let (Some(lock), Some(_)) = (D::JOB_QUEUE_LOCK, req.max_running_per_tenant) {
+            sqlx::query(lock)
+                .bind(req.queue.as_str())
+                .execute(&mut *tx)
+                .await
+                .map_err(D::map_err)?;
+        }
+        let now = self.now_ms();
+        let cap = req.max_running_per_tenant.map_or(i64::MAX, i64::from);
+        let sql = lease_sql::<D>(&req.scope);
+        let mut q = sqlx::query(&sql)
+            .bind(req.queue.as_str())
+            .bind(now)
+            .bind(cap)
+            .bind(i64::from(req.limit));
+        if let LeaseScope::Tenant(t) = &req.scope {
+            q = q.bind(t.as_str());
+        }
+        let rows = q.fetch_all(&mut *tx).await.map_err(D::map_err)?;
+        let mut jobs = rows
+            .iter()
+            .map(Self::job_row)
+            .collect::<Result<Vec<_>, _>>()?;
+        jobs.sort_by(|a, b| {
+            (a.priority, a.run_at_ms, &a.id).cmp(&(b.priority, b.run_at_ms, &b.id))
+        });
+        let mut out = Vec::with_capacity(jobs.len());
+        for mut job in jobs {
+            let e = tr::lease(&mut job, &req.worker, now);
+            Self::job_save(&mut tx, &job, &[e]).await?;
+            out.push(Leased {
+                token: job.lease_token,
+                job,
+            });
+        }
+        tx.commit().await.map_err(D::map_err)?;
+        Ok(out)
+    }
+
+    async fn job_heartbeat(
+        &self,
+        tenant: &TenantId,
+        req: &JobHeartbeat,
+    ) -> Result<HeartbeatAnswer, JobError> {
+        req.check()?;
+        self.job_change(tenant, &req.id, |j, now| {
+            let (answer, events) = tr::heartbeat(j, req, now)?;
+            Ok((answer, Some(events)))
+        })
+        .await
+    }
+
+    async fn job_complete(&self, tenant: &TenantId, req: &JobComplete) -> Result<Job, JobError> {
+        self.job_change(tenant, &req.id, |j, now| {
+            let e = tr::complete(j, req.token, now)?;
+            Ok((j.clone(), Some(vec![e])))
+        })
+        .await
+    }
+
+    async fn job_fail(&self, tenant: &TenantId, req: &JobFail) -> Result<Job, JobError> {
+        let unit = rand::random::<f64>();
+        self.job_change(tenant, &req.id, |j, now| {
+            let e = tr::fail(j, req, now, unit)?;
+            Ok((j.clone(), Some(vec![e])))
+        })
+        .await
+    }
+
+    async fn job_release(&self, tenant: &TenantId, req: &JobRelease) -> Result<Job, JobError> {
+        self.job_change(tenant, &req.id, |j, now| {
+            let e = tr::release(j, req.token, now)?;
+            Ok((j.clone(), Some(vec![e])))
+        })
+        .await
+    }
+
+    async fn job_cancel(&self, tenant: &TenantId, id: &JobId) -> Result<Cancelled, JobError> {
+        self.job_change(tenant, id, |j, now| {
+            let (c, e) = tr::cancel(j, now)?;
+            Ok((c, e.map(|e| vec![e])))
+        })
+        .await
+    }
+
+    async fn job_retry(&self, tenant: &TenantId, req: &JobRetry) -> Result<Vec<Job>, JobError> {
+        let redrive = |j: &mut Job, now| {
+            let e = tr::redrive(j, now)?;
+            Ok((j.clone(), Some(vec![e])))
+        };
+        let (filter, limit) = match req {
+            JobRetry::One(id) => return Ok(vec![self.job_change(tenant, id, redrive).await?]),
+            JobRetry::Dead { filter, limit } => (filter, *limit),
+        };
+        check_limit(limit)?;
+        let f = JobFilter {
+            state: Some(JobState::Dead),
+            ..filter.clone()
+        };
+        let (cond, binds) = filter_sql::<D>(&f, 2);
+        let sql =
+            format!("SELECT id FROM jobs WHERE tenant_id = $1{cond} ORDER BY id LIMIT {limit}");
+        let mut q = sqlx::query(&sql).bind(tenant.as_str());
+        for b in &binds {
+            q = q.bind(b.as_str());
+        }
+        let rows = q.fetch_all(self.pool()).await.map_err(D::map_err)?;
+        let mut out = Vec::new();
+        for r in &rows {
+            let id = JobId::parse(&Self::col::<String>(r, "id")?).map_err(|_| corrupt("id"))?;
+            match self.job_change(tenant, &id, redrive).await {
+                Ok(j) => out.push(j),
+                Err(JobError::NotDead | JobError::UniqueConflict | JobError::NotFound) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(out)
+    }
+
+    async fn job_get(&self, tenant: &TenantId, id: &JobId) -> Result<Option<Job>, JobError> {
+        let row = sqlx::query(&format!(
+            "SELECT {COLS} FROM jobs WHERE id = $1 AND tenant_id = $2"
+        ))
+        .bind(id.as_str())
+        .bind(tenant.as_str())
+        .fetch_optional(self.pool())
+        .await
+        .map_err(D::map_err)?;
+        Ok(row.as_ref().map(Self::job_row).transpose()?)
+    }
+
+    async fn job_list(&self, tenant: &TenantId, req: &JobList) -> Result<Page<Job>, JobError> {
+        let limit = req.page.limit.clamp(1, palisade_core::page::MAX_PAGE);
+        let (cond, binds) = filter_sql::<D>(&req.filter, 3);
+        let sql = format!(
+            "SELECT {COLS} FROM jobs WHERE tenant_id = $1 AND id < $2{cond}
+             ORDER BY id DESC LIMIT {}",
+            limit + 1
+        );
+        // `job_` ids sort below `k`: no cursor lists from the newest.
+        let after = req.page.after.clone().unwrap_or_else(|| "k".into());
+        let mut q = sqlx::query(&sql).bind(tenant.as_str()).bind(after);
+        for b in &binds {
+            q = q.bind(b.as_str());
+        }
+        let rows = q.fetch_all(self.pool()).await.map_err(D::map_err)?;
+        let jobs = rows
+            .iter()
+            .map(Self::job_row)
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Page::from_rows(jobs, limit, |j| j.id.to_string()))
+    }
+
+    async fn job_events(
+        &self,
+        tenant: &TenantId,
+        req: &JobEvents,
+    ) -> Result<Vec<JobEvent>, JobError> {
+        check_limit(req.limit)?;
+        self.job_get(tenant, &req.id)
+            .await?
+            .ok_or(JobError::NotFound)?;
+        let rows = sqlx::query(
+            "SELECT seq, at_ms, kind, data FROM job_events
+             WHERE job_id = $1 AND tenant_id = $2 AND seq >= $3 ORDER BY seq LIMIT $4",
+        )
+        .bind(req.id.as_str())
+        .bind(tenant.as_str())
+        .bind(req.from.min(i64::MAX as u64) as i64)
+        .bind(i64::from(req.limit))
+        .fetch_all(self.pool())
+        .await
+        .map_err(D::map_err)?;
+        let event = |r: &D::Row| -> Result<JobEvent, StoreError> {
+            let kind: String = Self::col(r, "kind")?;
+            Ok(JobEvent {
+                seq: Self::col::<i64>(r, "seq")? as u64,
+                at_ms: Self::col(r, "at_ms")?,
+                kind: JobEventKind::parse(&kind).ok_or_else(|| corrupt("event kind"))?,
+                data: json(&Self::col::<String>(r, "data")?, "event data")?,
+            })
+        };
+        Ok(rows.iter().map(event).collect::<Result<Vec<_>, _>>()?)
+    }
+
+    async fn job_rescue(&self, req: &JobRescue) -> Result<Rescued, JobError> {
+        check_limit(req.limit)?;
+        let sql = "SELECT tenant_id, id FROM jobs WHERE state = 'running'
+            AND lease_expires_at_ms <= $1 ORDER BY lease_expires_at_ms LIMIT $2";
+        let ids = self
+            .job_ids(sql, (req.now_ms, i64::from(req.limit)))
+            .await?;
+        let mut report = Rescued::default();
+        for (tenant, id) in ids {
+            let unit = rand::random::<f64>();
+            let state = self
+                .job_change(&tenant, &id, |j, _| {
+                    let events = tr::rescue(j, req.now_ms, unit);
+                    let rescued = !events.is_empty();
+                    Ok((rescued.then_some(j.state), rescued.then_some(events)))
+                })
+                .await;
+            match state {
+                Ok(Some(s)) => count(&mut report, s),
+                Ok(None) | Err(JobError::NotFound) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(report)
+    }
+
+    async fn job_prune(&self, req: &JobPrune) -> Result<u64, JobError> {
+        check_limit(req.limit)?;
+        let cut = |s| req.cutoff(s).unwrap_or(i64::MIN);
+        let done = sqlx::query(
+            "DELETE FROM jobs WHERE id IN (SELECT id FROM jobs
+               WHERE (state = 'completed' AND finished_at_ms < $1)
+                  OR (state = 'dead' AND finished_at_ms < $2)
+                  OR (state = 'cancelled' AND finished_at_ms < $3)
+               LIMIT $4)",
+        )
+        .bind(cut(JobState::Completed))
+        .bind(cut(JobState::Dead))
+        .bind(cut(JobState::Cancelled))
+        .bind(i64::from(req.limit))
+        .execute(self.pool())
+        .await
+        .map_err(D::map_err)?;
+        Ok(D::rows_affected(&done))
+    }
+}
