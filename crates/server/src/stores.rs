@@ -4,6 +4,7 @@ use crate::config::Config;
 use palisade_audit::AuditStore;
 use palisade_core::{Backend, StoreError};
 use palisade_idempotency::IdempotencyStore;
+use palisade_jobs::JobStore;
 use palisade_locks::LockStore;
 use palisade_ratelimit::{RateLimitStore, RatePolicyStore};
 use palisade_store_postgres::{PgOptions, PgStore, PoolSizing};
@@ -17,7 +18,14 @@ use std::sync::Arc;
 /// durable by implementing every capability's store trait and [`Backend`]; a new capability
 /// adds its store trait here.
 pub trait Durable:
-    Backend + TenantStore + LockStore + IdempotencyStore + RatePolicyStore + RateLimitStore + AuditStore
+    Backend
+    + TenantStore
+    + LockStore
+    + IdempotencyStore
+    + RatePolicyStore
+    + RateLimitStore
+    + AuditStore
+    + JobStore
 {
     /// The concrete store (tests reach a backend's pool through it).
     fn as_any(&self) -> &dyn Any;
@@ -26,7 +34,7 @@ pub trait Durable:
 impl<T> Durable for T
 where
     T: Backend + TenantStore + LockStore + IdempotencyStore + RatePolicyStore + RateLimitStore,
-    T: AuditStore,
+    T: AuditStore + JobStore,
     T: 'static,
 {
     fn as_any(&self) -> &dyn Any {

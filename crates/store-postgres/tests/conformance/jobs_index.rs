@@ -34,7 +34,8 @@ async fn lease_uses_the_due_index() {
     sqlx::query("ANALYZE jobs").execute(s.pool()).await.unwrap();
     for scope in [LeaseScope::AllTenants, LeaseScope::Tenant(t.clone())] {
         let sql = palisade_store_sql::job_lease_sql::<sqlx::Postgres>(&scope);
-        let mut q = sqlx::query_scalar::<_, String>(&format!("EXPLAIN {sql}"))
+        let explain = format!("EXPLAIN {sql}");
+        let mut q = sqlx::query_scalar::<_, String>(&explain)
             .bind("q1")
             .bind(i64::MAX)
             .bind(i64::MAX)
