@@ -60,7 +60,8 @@ impl PgOptions {
 /// PostgreSQL.
 ///
 /// It implements every store trait where the SQL is: `TenantStore`, `LockStore`,
-/// `IdempotencyStore` and `RatePolicyStore` in `palisade_store_sql` (`impl … for SqlStore<D, B>`),
+/// `IdempotencyStore`, `RatePolicyStore`, `AuditStore` and `JobStore` in `palisade_store_sql`
+/// (`impl … for SqlStore<D, B>`),
 /// `RateLimitStore` through [`PgBackend`]'s decisions (this crate's `ratelimit.rs`).
 /// `PgStore::connect(&opts)` opens it, `migrate` applies this crate's migrations (serialised
 /// across instances by sqlx's advisory lock).

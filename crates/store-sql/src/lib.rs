@@ -4,10 +4,11 @@
 //! [`SqlBackend`]); each capability module implements that capability's store trait for it
 //! directly, for every [`Dialect`] (SQLite and PostgreSQL): `TenantStore` in `tenants.rs`,
 //! `LockStore` in `locks.rs`, `IdempotencyStore` in `idempotency.rs`, `RatePolicyStore` in
-//! `ratelimit/config.rs`, and `RateLimitStore` in `ratelimit/decisions.rs` through the store
-//! crate's [`RateLimitDecisions`]. The statements are written once with `$n` placeholders,
-//! which both drivers accept. What differs per database is a [`Dialect`] method, or a method
-//! of the capability's own dialect trait ([`IdempotencyDialect`], [`RateLimitConfigDialect`]).
+//! `ratelimit/config.rs`, `JobStore` in `jobs.rs`, and `RateLimitStore` in
+//! `ratelimit/decisions.rs` through the store crate's [`RateLimitDecisions`]. The statements
+//! are written once with `$n` placeholders, which both drivers accept. What differs per
+//! database is a [`Dialect`] method, or a method of the capability's own dialect trait
+//! ([`IdempotencyDialect`], [`JobDialect`], [`RateLimitConfigDialect`]).
 //! `palisade-store-sqlite` and `palisade-store-postgres` own their pools, migrations and
 //! rate-limit decisions, and name their store `SqlStore<Db, TheirBackend>`.
 #![forbid(unsafe_code)]

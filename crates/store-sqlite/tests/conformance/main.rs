@@ -5,6 +5,7 @@ mod common;
 mod fencing;
 mod jobs_index;
 mod rate_state;
+mod worker;
 
 use common::{clocked, corrupt_subject, store, timed};
 
