@@ -42,11 +42,14 @@ pub enum AuditEventType {
     /// An encryption key was rotated.
     #[serde(rename = "crypto.key_rotated")]
     CryptoKeyRotated,
+    /// An outbound fetch was refused by the SSRF policy (the rule, never the address).
+    #[serde(rename = "fetch.blocked")]
+    FetchBlocked,
 }
 
 impl AuditEventType {
     /// Every event type, in a stable order.
-    pub const ALL: [Self; 9] = [
+    pub const ALL: [Self; 10] = [
         Self::AuthFailure,
         Self::KeyCreated,
         Self::KeyRevoked,
@@ -56,6 +59,7 @@ impl AuditEventType {
         Self::OtpLockout,
         Self::CsrfFailure,
         Self::CryptoKeyRotated,
+        Self::FetchBlocked,
     ];
 
     /// The stable name, e.g. `auth.failure`.
@@ -70,6 +74,7 @@ impl AuditEventType {
             Self::OtpLockout => "otp.lockout",
             Self::CsrfFailure => "csrf.failure",
             Self::CryptoKeyRotated => "crypto.key_rotated",
+            Self::FetchBlocked => "fetch.blocked",
         }
     }
 

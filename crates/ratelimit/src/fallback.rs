@@ -100,7 +100,8 @@ impl FallbackStore {
             .await;
         let label = match &r {
             Ok(d) => {
-                self.known.record(tenant, checks, d, self.clock.now_ms());
+                self.known
+                    .record(tenant, checks, &self.capped(checks, d), self.clock.now_ms());
                 "ok"
             }
             Err(StoreError::Timeout) => "timeout",
@@ -188,6 +189,20 @@ impl FallbackStore {
                     fallback: true,
                     ..d
                 }
+            })
+            .collect()
+    }
+
+    /// `d` with each remaining capped at this instance's share of its check's capacity: a
+    /// fallback grants at most what the shared store last said remained, and never more than
+    /// the share (the other instances may be granting from the same remaining).
+    fn capped(&self, checks: &[Check], d: &[Decision]) -> Vec<Decision> {
+        checks
+            .iter()
+            .zip(d)
+            .map(|(c, d)| Decision {
+                remaining: d.remaining.min(self.scaled(c).limit.capacity()),
+                ..*d
             })
             .collect()
     }
@@ -370,6 +385,21 @@ mod tests {
         assert_eq!(allowed_locally(&s, &t, &c, 3), 3);
         clock.advance(Duration::from_millis(600));
         assert_eq!(allowed_locally(&s, &t, &c, 10), 1, "4 were left in all");
+    }
+
+    #[tokio::test]
+    async fn a_known_remaining_above_the_share_is_capped_at_the_share() {
+        let clock = ManualClock::new(1_700_000_000_000);
+        let s = store(&clock);
+        let (t, c) = (TenantId::generate(), check(10));
+        s.ratelimit_check(&t, std::slice::from_ref(&c))
+            .await
+            .unwrap();
+        assert_eq!(
+            allowed_locally(&s, &t, &c, 20),
+            5,
+            "9 were left; the share is 5"
+        );
     }
 
     #[tokio::test]

@@ -8,7 +8,7 @@
 //! entries are dropped, and a key that still finds no room gets no knowledge (the share).
 
 use crate::decision::{Check, Decision};
-use hashbrown::HashMap;
+use std::collections::HashMap;
 use palisade_core::TenantId;
 use parking_lot::Mutex;
 

@@ -31,6 +31,7 @@ pub const CAPABILITIES: &[Capability] = &[
     v1::locks::CAPABILITY,
     v1::idempotency::CAPABILITY,
     v1::ratelimit::CAPABILITY,
+    v1::previews::CAPABILITY,
 ];
 
 /// Routes with no capability of their own.
@@ -48,6 +49,8 @@ pub struct Runtimes {
     pub idempotency: Arc<dyn palisade_idempotency::IdempotencyStore>,
     /// Rate limiting.
     pub ratelimit: Arc<palisade_ratelimit::RateLimits>,
+    /// Link previews: the outbound client and the cache.
+    pub previews: Arc<v1::previews::Previews>,
 }
 
 impl Runtimes {
@@ -58,6 +61,7 @@ impl Runtimes {
             locks: v1::locks::start(stores),
             idempotency: v1::idempotency::start(cfg, stores),
             ratelimit: v1::ratelimit::start(cfg, stores).await?,
+            previews: v1::previews::start(cfg)?,
         })
     }
 }
@@ -79,6 +83,7 @@ pub async fn state(
         locks: rt.locks,
         idempotency: rt.idempotency,
         ratelimit: rt.ratelimit,
+        previews: rt.previews,
         operator_key_hash,
         metrics,
         clock,

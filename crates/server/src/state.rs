@@ -26,6 +26,8 @@ pub struct AppState {
     pub metrics: PrometheusHandle,
     /// Rate limiting: limiter, policies, registry.
     pub ratelimit: Arc<palisade_ratelimit::RateLimits>,
+    /// Link previews: the outbound client and the cache.
+    pub previews: Arc<crate::v1::previews::Previews>,
     /// Wall clock.
     pub clock: SharedClock,
     /// Lame duck on shutdown (`/readyz` fails).

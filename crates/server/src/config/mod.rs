@@ -1,12 +1,15 @@
 //! Layered, validated configuration: embedded defaults → `palisade.toml` → `PALISADE_*` environment.
 
 mod metrics;
+mod previews;
 mod summary;
 mod validate;
 
 pub use metrics::MetricsConfig;
+pub use palisade_fetch::FetchSettings;
 pub use palisade_idempotency::{IdempotencySettings, IdempotencyStoreKind};
 pub use palisade_ratelimit::{RateLimitSettings, RateLimitStoreKind};
+pub use previews::PreviewsConfig;
 pub use summary::summary;
 
 use bytesize::ByteSize;
@@ -64,6 +67,10 @@ pub struct Config {
     pub metrics: MetricsConfig,
     /// The audit trail.
     pub audit: palisade_audit::AuditSettings,
+    /// The outbound HTTP client (SSRF policy, caps).
+    pub fetch: FetchSettings,
+    /// Link previews.
+    pub previews: PreviewsConfig,
 }
 
 /// Logging settings.
@@ -130,6 +137,8 @@ impl Default for Config {
             idempotency: IdempotencySettings::default(),
             metrics: MetricsConfig::default(),
             audit: palisade_audit::AuditSettings::default(),
+            fetch: FetchSettings::default(),
+            previews: PreviewsConfig::default(),
         }
     }
 }

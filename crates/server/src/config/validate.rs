@@ -94,6 +94,8 @@ pub(super) fn errors(cfg: &Config) -> Vec<String> {
     }
     e.extend(cfg.ratelimit.errors("ratelimit"));
     e.extend(cfg.metrics.errors(&cfg.listen));
+    e.extend(super::previews::fetch_errors(&cfg.fetch));
+    e.extend(cfg.previews.errors());
     e
 }
 

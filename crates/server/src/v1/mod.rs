@@ -2,5 +2,6 @@
 
 pub mod idempotency;
 pub mod locks;
+pub mod previews;
 pub mod ratelimit;
 pub mod tenants;

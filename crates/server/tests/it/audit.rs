@@ -275,7 +275,7 @@ async fn bad_filters_answer_400_naming_the_field() {
             "the value is never echoed"
         );
     }
-    problem(a.get("/v1/audit?colour=red").await, 400, "invalid-query").await;
+    problem(a.get("/v1/audit?colour=red").await, 400, "invalid-request").await;
     let op = p.operator();
     let body = problem(
         op.get("/v1/audit?tenant=no%20way").await,

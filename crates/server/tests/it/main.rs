@@ -11,6 +11,7 @@ mod input;
 mod locks;
 mod logs;
 mod metrics;
+mod previews;
 mod ratelimit;
 mod shutdown;
 mod tenants;

@@ -94,7 +94,8 @@ async fn fallback_when_redis_stops_and_recovery_when_it_returns() {
             })
             .map(|l| l.rsplit(' ').next().unwrap().to_owned())
     };
-    assert_eq!(line("fallback").as_deref(), Some("8"), "{text}");
+    // Eight checks of `fb` and one of `fb2` (in the mixed call); no policy label any more.
+    assert_eq!(line("fallback").as_deref(), Some("9"), "{text}");
 
     let _again =
         OwnRedis::start_or_skip("fallback_when_redis_stops", port).expect("restart redis-server");
