@@ -8,9 +8,9 @@
 //! entries are dropped, and a key that still finds no room gets no knowledge (the share).
 
 use crate::decision::{Check, Decision};
-use std::collections::HashMap;
 use palisade_core::TenantId;
 use parking_lot::Mutex;
+use std::collections::HashMap;
 
 /// (tenant, policy, key).
 type Slot = (TenantId, String, String);
