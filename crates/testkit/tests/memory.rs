@@ -55,54 +55,15 @@ palisade_testkit::conformance!(audit, async |_| Some(
     palisade_audit::MemoryAuditStore::default()
 ));
 
-/// The jobs suite, one test per check, each on a fresh memory store.
-mod jobs {
-    use palisade_testkit::jobs as suite;
-    use std::sync::Arc;
+palisade_testkit::conformance!(jobs, async |_| {
+    let clock = ManualClock::new(1_700_000_000_000);
+    Some((palisade_jobs::MemoryJobStore::new(clock.clone()), clock))
+});
 
-    fn store() -> (suite::Store, suite::Time) {
-        let clock = palisade_core::ManualClock::new(1_700_000_000_000);
-        let store = palisade_jobs::MemoryJobStore::new(clock.clone());
-        (Arc::new(store), clock)
-    }
-
-    macro_rules! checks {
-        ($($name:ident),* $(,)?) => {$(
-            #[tokio::test]
-            async fn $name() {
-                let (s, c) = store();
-                suite::$name(&s, &c).await;
-            }
-        )*};
-    }
-
-    checks!(
-        enqueue_and_get,
-        unique_duplicate_marker,
-        concurrent_unique_enqueue_makes_one_job,
-        lease_order_priority_then_run_at,
-        delayed_job_not_leased_early,
-        stale_token_refused_after_rescue,
-        rescue_after_lease_expiry,
-        backoff_schedules_retry,
-        give_up_and_last_attempt_are_dead,
-        redrive_dead_one_and_filtered,
-        cancel_queued,
-        cancel_running_learned_by_heartbeat,
-        checkpoint_handed_to_retry,
-        release_gives_the_job_back_at_once,
-        event_log_from_offset,
-        tenant_isolation,
-        fairness_across_tenants,
-        per_tenant_running_cap,
-        prune_by_state,
-        list_paginates_and_filters,
-        bad_input_refused,
-    );
-
-    #[tokio::test]
-    async fn every_check_on_one_store() {
-        let (s, c) = store();
-        suite::run(s, c).await;
-    }
+/// Every jobs check in a row on one memory store (checks must not depend on a fresh store).
+#[tokio::test]
+async fn jobs_every_check_on_one_store() {
+    let clock = ManualClock::new(1_700_000_000_000);
+    let store = palisade_jobs::MemoryJobStore::new(clock.clone());
+    palisade_testkit::jobs::run(std::sync::Arc::new(store), clock).await;
 }
