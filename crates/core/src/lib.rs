@@ -17,6 +17,7 @@ pub mod request_id;
 pub mod secret;
 pub mod sensitive;
 pub mod tenant;
+pub mod text;
 
 pub use audit::{AuditEvent, AuditEventType, AuditSink, NoAudit, SharedAuditSink};
 pub use backend::{Backend, Features};

@@ -6,77 +6,31 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 
 /// Longest queue name, kind, tag, owner or unique key (characters).
-pub const MAX_NAME: usize = 200;
+pub const MAX_NAME: usize = palisade_core::text::MAX_TEXT;
 
-pub(crate) fn name_ok(s: &str) -> bool {
-    (1..=MAX_NAME).contains(&s.chars().count()) && !s.chars().any(char::is_control)
-}
+pub(crate) use palisade_core::text::text_ok as name_ok;
 
-macro_rules! text_name {
-    ($(#[$doc:meta])* $name:ident, $field:literal) => {
-        $(#[$doc])*
-        #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-        #[serde(try_from = "String", into = "String")]
-        pub struct $name(String);
-
-        impl $name {
-            /// Validates `s`: 1 to 200 characters, no control characters.
-            pub fn parse(s: &str) -> Result<Self, FieldError> {
-                if name_ok(s) {
-                    Ok(Self(s.to_owned()))
-                } else {
-                    Err(FieldError::new($field, "1 to 200 characters without control characters"))
-                }
-            }
-
-            /// The value as a string.
-            pub fn as_str(&self) -> &str {
-                &self.0
-            }
-        }
-
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(&self.0)
-            }
-        }
-
-        impl TryFrom<String> for $name {
-            type Error = String;
-            fn try_from(s: String) -> Result<Self, Self::Error> {
-                Self::parse(&s).map_err(|e| e.message)
-            }
-        }
-
-        impl From<$name> for String {
-            fn from(v: $name) -> String {
-                v.0
-            }
-        }
-    };
-}
-
-text_name!(
+palisade_core::text_name!(
     /// A queue: workers lease from one queue; queues are created on demand.
     QueueName,
     "queue"
 );
-text_name!(
+palisade_core::text_name!(
     /// What a job does: workers dispatch on it to a handler.
     JobKind,
     "kind"
 );
-text_name!(
+palisade_core::text_name!(
     /// A label a job carries for listing and filtering.
     Tag,
     "tags"
 );
-text_name!(
+palisade_core::text_name!(
     /// The principal that owns a job (optional), e.g. the user who started it.
     Owner,
     "owner"
 );
-text_name!(
+palisade_core::text_name!(
     /// Who holds a lease: an opaque worker id chosen by the worker.
     WorkerId,
     "worker"

@@ -12,62 +12,13 @@ pub const MIN_TTL: Duration = Duration::from_millis(100);
 pub const MAX_TTL: Duration = Duration::from_secs(3600);
 /// Longest wait for a lock: 60 s.
 pub const MAX_WAIT: Duration = Duration::from_secs(60);
-const MAX_TEXT: usize = 200;
 
-fn text_ok(s: &str) -> bool {
-    (1..=MAX_TEXT).contains(&s.chars().count()) && !s.chars().any(char::is_control)
-}
-
-macro_rules! text_id {
-    ($(#[$doc:meta])* $name:ident, $field:literal) => {
-        $(#[$doc])*
-        #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-        #[serde(try_from = "String", into = "String")]
-        pub struct $name(String);
-
-        impl $name {
-            /// Validates `s`: 1 to 200 characters, no control characters.
-            pub fn parse(s: &str) -> Result<Self, FieldError> {
-                if text_ok(s) {
-                    Ok(Self(s.to_owned()))
-                } else {
-                    Err(FieldError::new($field, "1 to 200 characters without control characters"))
-                }
-            }
-
-            /// The value as a string.
-            pub fn as_str(&self) -> &str {
-                &self.0
-            }
-        }
-
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(&self.0)
-            }
-        }
-
-        impl TryFrom<String> for $name {
-            type Error = String;
-            fn try_from(s: String) -> Result<Self, Self::Error> {
-                Self::parse(&s).map_err(|e| e.message)
-            }
-        }
-
-        impl From<$name> for String {
-            fn from(v: $name) -> String {
-                v.0
-            }
-        }
-    };
-}
-
-text_id!(
+palisade_core::text_name!(
     /// The name of a lock, unique within a tenant (the store call supplies the tenant).
     LockName,
     "name"
 );
-text_id!(
+palisade_core::text_name!(
     /// Who holds (or asks for) a lock: an opaque id chosen by the caller, e.g. a worker id.
     HolderId,
     "holder"
