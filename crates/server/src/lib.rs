@@ -9,6 +9,7 @@ pub mod config;
 pub mod error;
 pub mod http;
 pub mod lifecycle;
+mod linger;
 pub mod metrics;
 pub mod operator_key;
 pub mod serve;

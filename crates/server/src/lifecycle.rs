@@ -27,6 +27,8 @@ use tokio::sync::watch;
 use tokio::task::{JoinHandle, JoinSet};
 use tower::ServiceExt;
 
+use crate::linger::Lingering;
+
 /// Shared lame-duck state: handlers and the connection layer read it.
 #[derive(Debug, Default)]
 pub struct Lifecycle {
@@ -175,7 +177,7 @@ async fn connection(
         }
     });
     let conn = hyper::server::conn::http1::Builder::new()
-        .serve_connection(TokioIo::new(io), service)
+        .serve_connection(TokioIo::new(Lingering::new(io)), service)
         .with_upgrades();
     tokio::pin!(conn);
     tokio::select! {

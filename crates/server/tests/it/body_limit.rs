@@ -96,3 +96,29 @@ async fn a_chunked_body_is_refused_once_it_passes_the_limit() {
     .await;
     assert!(got.starts_with("HTTP/1.1 413"), "{got:?}");
 }
+
+/// A client that writes its whole oversized body before reading (most HTTP clients do) still
+/// gets the 413: the server keeps reading and discarding after its answer instead of resetting
+/// the connection under the client's write (a reset also destroys the unread answer).
+#[tokio::test]
+async fn a_client_writing_its_whole_oversized_body_first_still_reads_the_413() {
+    let p = spawn(&[("PALISADE_HTTP__BODY_LIMIT", "4KiB")]);
+    let addr = p.url.trim_start_matches("http://").to_owned();
+    let body = vec![b'x'; 8 << 20];
+    let extra = format!("Content-Length: {}\r\n", body.len());
+    for _ in 0..3 {
+        let mut s = TcpStream::connect(&addr).await.unwrap();
+        s.write_all(head(&addr, &p.operator_key(), &extra).as_bytes())
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        s.write_all(&body)
+            .await
+            .expect("the body is taken, not reset");
+        let mut got = Vec::new();
+        let read = tokio::time::timeout(PROMPTLY, s.read_to_end(&mut got)).await;
+        read.expect("closed in time").expect("no reset");
+        let got = String::from_utf8_lossy(&got);
+        assert!(got.starts_with("HTTP/1.1 413"), "{got:?}");
+    }
+}
