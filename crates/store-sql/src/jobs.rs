@@ -326,18 +326,28 @@ where
         f: impl FnOnce(&mut Job, i64) -> Result<(T, Option<Vec<JobEvent>>), JobError>,
     ) -> Result<T, JobError> {
         let mut tx = self.begin(D::BEGIN_WRITE).await?;
-        let now = self.now_ms();
-        let mut job = Self::job_locked(&mut tx, tenant, id)
+        let result = Self::job_change_in(&mut tx, tenant, id, self.now_ms(), f).await;
+        Self::end(tx, result).await
+    }
+
+    /// [`Self::job_change`]'s work inside its transaction.
+    async fn job_change_in<T>(
+        tx: &mut Transaction<'static, D>,
+        tenant: &TenantId,
+        id: &JobId,
+        now: i64,
+        f: impl FnOnce(&mut Job, i64) -> Result<(T, Option<Vec<JobEvent>>), JobError>,
+    ) -> Result<T, JobError> {
+        let mut job = Self::job_locked(tx, tenant, id)
             .await?
             .ok_or(JobError::NotFound)?;
         let (out, events) = f(&mut job, now)?;
         if let Some(events) = events {
-            match Self::job_save(&mut tx, &job, &events).await {
+            match Self::job_save(tx, &job, &events).await {
                 Err(e) if e.is_conflict() => return Err(JobError::UniqueConflict),
                 r => r?,
             }
         }
-        tx.commit().await.map_err(D::map_err)?;
         Ok(out)
     }
 

@@ -3,7 +3,7 @@
 //! [`SqlStore`] holds a pool, the store clock and the store crate's own part (its
 //! [`SqlBackend`]); each capability module implements that capability's store trait for it
 //! directly, for every [`Dialect`] (SQLite and PostgreSQL): `TenantStore` in `tenants.rs`,
-//! `LockStore` in `locks.rs`, `IdempotencyStore` in `idempotency.rs`, `RatePolicyStore` in
+//! `LockStore` in `locks.rs`, `IdempotencyStore` in `idempotency.rs`, `RateLimitPolicyStore` in
 //! `ratelimit/config.rs`, `JobStore` in `jobs.rs`, and `RateLimitStore` in
 //! `ratelimit/decisions.rs` through the store crate's [`RateLimitDecisions`]. The statements
 //! are written once with `$n` placeholders, which both drivers accept. What differs per
@@ -114,6 +114,28 @@ impl<D: Database, B> SqlStore<D, B> {
         D: Dialect,
     {
         self.pool.begin_with(begin).await.map_err(D::map_err)
+    }
+
+    /// Ends `tx`: commits when `result` is `Ok`, else rolls back before answering. (A dropped
+    /// transaction rolls back later, on the pool's time, and keeps its row locks meanwhile: a
+    /// `SKIP LOCKED` lease would pass over those rows.)
+    pub async fn end<T, E: From<StoreError>>(
+        tx: Transaction<'static, D>,
+        result: Result<T, E>,
+    ) -> Result<T, E>
+    where
+        D: Dialect,
+    {
+        match result {
+            Ok(v) => {
+                tx.commit().await.map_err(D::map_err)?;
+                Ok(v)
+            }
+            Err(e) => {
+                let _ = tx.rollback().await;
+                Err(e)
+            }
+        }
     }
 
     /// The store clock's time (ms).

@@ -152,6 +152,7 @@ macro_rules! conformance {
                 cancel_running_learned_by_heartbeat,
                 checkpoint_handed_to_retry,
                 release_gives_the_job_back_at_once,
+                refused_call_leaves_the_job_leasable_at_once,
                 event_log_from_offset,
                 tenant_isolation,
                 fairness_across_tenants,

@@ -36,6 +36,7 @@ pub const CHECKS: &[&str] = &[
     "cancel_running_learned_by_heartbeat",
     "checkpoint_handed_to_retry",
     "release_gives_the_job_back_at_once",
+    "refused_call_leaves_the_job_leasable_at_once",
     "event_log_from_offset",
     "tenant_isolation",
     "fairness_across_tenants",
@@ -61,6 +62,7 @@ pub async fn run(s: Store, c: Time) {
     cancel_running_learned_by_heartbeat(&s, &c).await;
     checkpoint_handed_to_retry(&s, &c).await;
     release_gives_the_job_back_at_once(&s, &c).await;
+    refused_call_leaves_the_job_leasable_at_once(&s, &c).await;
     event_log_from_offset(&s, &c).await;
     tenant_isolation(&s, &c).await;
     fairness_across_tenants(&s, &c).await;
@@ -629,6 +631,30 @@ pub async fn release_gives_the_job_back_at_once(s: &Store, _c: &Time) {
     assert_eq!(again.job.attempt, 1);
     assert!(again.token > l.token);
     lost(s.job_release(&t, &rel).await, "release with the old token");
+}
+
+/// A call refused after it locked the job's row (a complete with a token no lease holds)
+/// leaves the job free at once: a lease right after it, on any connection, takes it. (A store
+/// that let its transaction roll back later, on the pool's time, had a `SKIP LOCKED` lease
+/// pass over the job meanwhile.)
+pub async fn refused_call_leaves_the_job_leasable_at_once(s: &Store, _c: &Time) {
+    let (t, q) = (TenantId::generate(), fresh_queue("refused"));
+    let mut idle = tokio::task::JoinSet::new();
+    for _ in 0..8 {
+        let (s, t) = (s.clone(), t.clone());
+        idle.spawn(async move { s.job_get(&t, &JobId::generate(0)).await.unwrap() });
+    }
+    idle.join_all().await;
+    for _ in 0..20 {
+        let job = add(s, &t, enq(&q)).await;
+        let bogus = JobComplete {
+            id: job.id.clone(),
+            token: 1 << 40,
+        };
+        lost(s.job_complete(&t, &bogus).await, "complete without a lease");
+        let l = lease_one(s, &t, &q).await;
+        s.job_complete(&t, &done(&l)).await.unwrap();
+    }
 }
 
 /// The log holds every change in order, numbered from 0, readable from an offset.
