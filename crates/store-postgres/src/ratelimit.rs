@@ -7,11 +7,11 @@
 //! answer, and its time in the queue is not store slowness: the fallback deadline does not cut
 //! it short (a batch still running 2 s past the pool's acquire timeout fails instead, so a hung
 //! server cannot hold the queue). A batch is ONE round trip:
-//! `SELECT ratelimit_decide_batch(…)` (plpgsql, migration 0007) with the batch as arrays.
+//! `SELECT ratelimit_decide_batch(…)` (plpgsql, migration 0004) with the batch as arrays.
 //! In its own implicit transaction the function locks (or creates) every row of the batch
 //! in one statement, in (tenant, policy, key) byte order — the rows are sorted and
 //! deduplicated here, byte order being the columns' `COLLATE "C"` — so concurrent batches,
-//! and multi-check `ratelimit_decide` calls of older versions (0005: (policy, key) order in
+//! and multi-check `ratelimit_decide` calls ((policy, key) order in
 //! one tenant), take row locks in one global order and cannot deadlock. It then takes the
 //! decisions one after the other in queue order on the rows' state held in arrays — each
 //! all or nothing over its checks, with the same arithmetic as
@@ -26,15 +26,15 @@
 //! Time comes from the store's clock, read when the caller asks and passed per decision
 //! (keep instance clocks NTP-synchronised).
 //! The UPDATEs leave every indexed value as it was (but for the expiry minute, once a
-//! minute), so they are HOT (migration 0006: fillfactor 70). `ratelimit_purge_expired`
+//! minute), so they are HOT (fillfactor 70). `ratelimit_purge_expired`
 //! deletes expired rows in batches (`LIMIT n FOR UPDATE SKIP LOCKED`: it never waits for a
 //! row lock, so it cannot join a deadlock) found through the index on `expires_minute`
-//! (migration 0009: a generated column `expires_at_ms / 60 000`).
+//! (a generated column `expires_at_ms / 60 000`).
 //!
 //! The config (policies, overrides, change feed, snapshot) is the shared SQL of
 //! `palisade_store_sql`; its writes serialise on the one `ratelimit_version` row (bumped first
 //! in each write). Only pruning the feed is PostgreSQL's own: it deletes old changes and raises
-//! `ratelimit_feed.pruned_through` in one statement (migration 0008).
+//! `ratelimit_feed.pruned_through` in one statement.
 
 use crate::{map_err, PgBackend, PgStore};
 use palisade_core::{StoreError, TenantId};
@@ -89,7 +89,7 @@ pub(crate) fn batcher(
     .with_run_timeout(run_timeout)
 }
 
-/// A batch's arguments to `ratelimit_decide_batch` (migration 0007), as arrays.
+/// A batch's arguments to `ratelimit_decide_batch` , as arrays.
 #[derive(Default)]
 struct BatchArgs<'a> {
     /// The distinct (tenant, policy, key) rows, sorted byte-wise (= `COLLATE "C"`).
@@ -173,7 +173,7 @@ fn retryable(e: &sqlx::Error) -> bool {
     matches!(e, sqlx::Error::Database(db) if matches!(db.code().as_deref(), Some("40P01" | "40001")))
 }
 
-/// One batch: one `SELECT ratelimit_decide_batch(…)` (migration 0007), one round trip.
+/// One batch: one `SELECT ratelimit_decide_batch(…)` , one round trip.
 async fn decide_batch(
     pool: &sqlx::PgPool,
     batch: &[Pending],

@@ -34,5 +34,16 @@ CREATE TABLE ratelimit_overrides (
 CREATE TABLE ratelimit_changes (
     version   INTEGER PRIMARY KEY AUTOINCREMENT,
     tenant_id TEXT NOT NULL,
-    change    TEXT NOT NULL
+    change    TEXT NOT NULL,
+    at_ms     INTEGER NOT NULL
 );
+-- Each change records when it was written (at_ms), for pruning; ratelimit_feed remembers the
+-- highest version ever pruned: a poller whose cursor is below it may have missed changes and
+-- reloads every policy and override instead of following the feed.
+CREATE INDEX ratelimit_changes_at ON ratelimit_changes(at_ms);
+
+CREATE TABLE ratelimit_feed (
+    id             INTEGER PRIMARY KEY CHECK (id = 1),
+    pruned_through INTEGER NOT NULL
+);
+INSERT INTO ratelimit_feed (id, pruned_through) VALUES (1, 0);

@@ -7,7 +7,7 @@
 //! The config (policies, overrides, change feed, snapshot) is the shared SQL of
 //! `palisade_store_sql`, its writes `BEGIN IMMEDIATE` transactions too. Only pruning the feed is
 //! SQLite's own: it deletes old changes and raises `ratelimit_feed.pruned_through` in one
-//! transaction (migration 0005).
+//! transaction.
 
 use crate::{map_err, SqliteBackend, SqliteStore};
 use palisade_core::{StoreError, TenantId};

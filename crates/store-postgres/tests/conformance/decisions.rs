@@ -8,7 +8,7 @@ use palisade_ratelimit::{Algorithm, Check, KeyPart, Policy, RateLimitStore};
 use std::sync::Arc;
 use std::time::Duration;
 
-/// The purge reaches expired rows through `ratelimit_state_expiry_minute` (migration 0009), an
+/// The purge reaches expired rows through `ratelimit_state_expiry_minute`, an
 /// index on a column a decision changes at most once a minute, so decisions stay HOT.
 #[tokio::test]
 async fn purge_can_use_the_expiry_index() {

@@ -8,10 +8,10 @@
 use crate::{RateLimitConfigDialect, SqlStore, Value};
 use async_trait::async_trait;
 use palisade_core::{Page, PageRequest, StoreError, TenantId};
-use palisade_ratelimit::RatePolicyStore;
+use palisade_ratelimit::RateLimitPolicyStore;
 use palisade_ratelimit::{
     ChangeKind, ConfigChange, ConfigChanges, ConfigSnapshot, OverrideRecord, Policy, PolicyRecord,
-    RateOverride,
+    RateLimitOverride,
 };
 use sqlx::{ColumnIndex, Encode, Executor, IntoArguments, Transaction, Type};
 
@@ -26,6 +26,16 @@ const POLICY_CAP: &str = "SELECT EXISTS (SELECT 1 FROM ratelimit_policies
 const OVERRIDE_CAP: &str = "SELECT EXISTS (SELECT 1 FROM ratelimit_overrides
       WHERE tenant_id = $1 AND policy = $2 AND key = $3)
     OR (SELECT count(*) FROM (SELECT 1 FROM ratelimit_overrides WHERE tenant_id = $1 LIMIT $4) x) < $4";
+
+const POLICY_UPSERT: &str =
+    "INSERT INTO ratelimit_policies (tenant_id, name, policy, version, updated_at_ms)
+    VALUES ($1, $2, $3, $4, $5) ON CONFLICT (tenant_id, name) DO UPDATE SET
+    policy = excluded.policy, version = excluded.version, updated_at_ms = excluded.updated_at_ms";
+
+const OVERRIDE_UPSERT: &str =
+    "INSERT INTO ratelimit_overrides (tenant_id, policy, key, body, version, updated_at_ms)
+    VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (tenant_id, policy, key) DO UPDATE SET
+    body = excluded.body, version = excluded.version, updated_at_ms = excluded.updated_at_ms";
 
 impl<D, B> SqlStore<D, B>
 where
@@ -96,6 +106,61 @@ where
         }
     }
 
+    /// Writes a config row with its change, in one transaction: records `change`, checks the
+    /// cap (`cap`: its SQL, what it counts, the maximum), then runs `sql` (binds: tenant, `ids`,
+    /// the JSON `body`, the version, `now_ms`). The change's version.
+    #[allow(clippy::too_many_arguments)]
+    async fn config_upsert(
+        &self,
+        tenant: &TenantId,
+        change: &ChangeKind,
+        cap: (&str, &'static str, u32),
+        ids: &[&str],
+        sql: &str,
+        body: &str,
+        now_ms: i64,
+    ) -> Result<i64, StoreError> {
+        let mut tx = self.begin(D::BEGIN_WRITE).await?;
+        let version = Self::record_change(&mut tx, tenant, change, now_ms).await?;
+        Self::within_cap(&mut tx, cap.0, tenant, ids, cap.1, cap.2).await?;
+        let mut q = sqlx::query(sql).bind(tenant.as_str());
+        for id in ids {
+            q = q.bind(*id);
+        }
+        q.bind(body)
+            .bind(version)
+            .bind(now_ms)
+            .execute(&mut *tx)
+            .await
+            .map_err(D::map_err)?;
+        tx.commit().await.map_err(D::map_err)?;
+        Ok(version)
+    }
+
+    /// Deletes a config row (`sql` binds: tenant, then `ids`) and records `change` in the same
+    /// transaction when there was one. Whether there was.
+    async fn config_delete(
+        &self,
+        tenant: &TenantId,
+        sql: &str,
+        ids: &[&str],
+        change: &ChangeKind,
+        now_ms: i64,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.begin(D::BEGIN_WRITE).await?;
+        let mut q = sqlx::query(sql).bind(tenant.as_str());
+        for id in ids {
+            q = q.bind(*id);
+        }
+        let done = q.execute(&mut *tx).await.map_err(D::map_err)?;
+        let deleted = D::rows_affected(&done) > 0;
+        if deleted {
+            Self::record_change(&mut tx, tenant, change, now_ms).await?;
+        }
+        tx.commit().await.map_err(D::map_err)?;
+        Ok(deleted)
+    }
+
     /// (tenant id, JSON document) rows of a config snapshot, read in its transaction.
     async fn snapshot_rows<T: serde::de::DeserializeOwned>(
         tx: &mut Transaction<'static, D>,
@@ -117,7 +182,7 @@ where
 }
 
 #[async_trait]
-impl<D, B> RatePolicyStore for SqlStore<D, B>
+impl<D, B> RateLimitPolicyStore for SqlStore<D, B>
 where
     D: RateLimitConfigDialect,
     for<'c> &'c mut D::Connection: Executor<'c, Database = D>,
@@ -129,35 +194,23 @@ where
     String: Value<D>,
     B: Send + Sync + std::fmt::Debug,
 {
-    /// `RatePolicyStore::rate_policy_put`: creates (within `max` per tenant) or replaces.
-    async fn rate_policy_put(
+    /// `RateLimitPolicyStore::ratelimit_policy_put`: creates (within `max` per tenant) or replaces.
+    async fn ratelimit_policy_put(
         &self,
         tenant: &TenantId,
         policy: &Policy,
         now_ms: i64,
         max: u32,
     ) -> Result<PolicyRecord, StoreError> {
-        let mut tx = self.begin(D::BEGIN_WRITE).await?;
         let change = ChangeKind::PolicyPut {
             policy: policy.clone(),
         };
-        let version = Self::record_change(&mut tx, tenant, &change, now_ms).await?;
+        let body = serde_json::to_string(policy).map_err(corrupt)?;
+        let cap = (POLICY_CAP, "policies", max);
         let ids = [policy.name.as_str()];
-        Self::within_cap(&mut tx, POLICY_CAP, tenant, &ids, "policies", max).await?;
-        sqlx::query(
-            "INSERT INTO ratelimit_policies (tenant_id, name, policy, version, updated_at_ms)
-             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (tenant_id, name) DO UPDATE SET
-             policy = excluded.policy, version = excluded.version, updated_at_ms = excluded.updated_at_ms",
-        )
-        .bind(tenant.as_str())
-        .bind(policy.name.as_str())
-        .bind(serde_json::to_string(policy).map_err(corrupt)?)
-        .bind(version)
-        .bind(now_ms)
-        .execute(&mut *tx)
-        .await
-        .map_err(D::map_err)?;
-        tx.commit().await.map_err(D::map_err)?;
+        let version = self
+            .config_upsert(tenant, &change, cap, &ids, POLICY_UPSERT, &body, now_ms)
+            .await?;
         Ok(PolicyRecord {
             policy: policy.clone(),
             version,
@@ -165,8 +218,8 @@ where
         })
     }
 
-    /// `RatePolicyStore::rate_policy_get`.
-    async fn rate_policy_get(
+    /// `RateLimitPolicyStore::ratelimit_policy_get`.
+    async fn ratelimit_policy_get(
         &self,
         tenant: &TenantId,
         name: &str,
@@ -181,8 +234,8 @@ where
         row.as_ref().map(Self::policy_row).transpose()
     }
 
-    /// `RatePolicyStore::rate_policy_list`: by name, after the page cursor.
-    async fn rate_policy_list(
+    /// `RateLimitPolicyStore::ratelimit_policy_list`: by name, after the page cursor.
+    async fn ratelimit_policy_list(
         &self,
         tenant: &TenantId,
         page: &PageRequest,
@@ -206,61 +259,38 @@ where
         }))
     }
 
-    /// `RatePolicyStore::rate_policy_delete`: a deletion is recorded in the feed.
-    async fn rate_policy_delete(
+    /// `RateLimitPolicyStore::ratelimit_policy_delete`: a deletion is recorded in the feed.
+    async fn ratelimit_policy_delete(
         &self,
         tenant: &TenantId,
         name: &str,
         now_ms: i64,
     ) -> Result<bool, StoreError> {
-        let mut tx = self.begin(D::BEGIN_WRITE).await?;
-        let done = sqlx::query("DELETE FROM ratelimit_policies WHERE tenant_id = $1 AND name = $2")
-            .bind(tenant.as_str())
-            .bind(name)
-            .execute(&mut *tx)
+        let change = ChangeKind::PolicyDeleted {
+            name: name.to_owned(),
+        };
+        let sql = "DELETE FROM ratelimit_policies WHERE tenant_id = $1 AND name = $2";
+        self.config_delete(tenant, sql, &[name], &change, now_ms)
             .await
-            .map_err(D::map_err)?;
-        let deleted = D::rows_affected(&done) > 0;
-        if deleted {
-            let change = ChangeKind::PolicyDeleted {
-                name: name.to_owned(),
-            };
-            Self::record_change(&mut tx, tenant, &change, now_ms).await?;
-        }
-        tx.commit().await.map_err(D::map_err)?;
-        Ok(deleted)
     }
 
-    /// `RatePolicyStore::rate_override_put`: creates (within `max` per tenant) or replaces.
-    async fn rate_override_put(
+    /// `RateLimitPolicyStore::ratelimit_override_put`: creates (within `max` per tenant) or replaces.
+    async fn ratelimit_override_put(
         &self,
         tenant: &TenantId,
-        o: &RateOverride,
+        o: &RateLimitOverride,
         now_ms: i64,
         max: u32,
     ) -> Result<OverrideRecord, StoreError> {
-        let mut tx = self.begin(D::BEGIN_WRITE).await?;
         let change = ChangeKind::OverridePut {
             rate_override: o.clone(),
         };
-        let version = Self::record_change(&mut tx, tenant, &change, now_ms).await?;
+        let body = serde_json::to_string(o).map_err(corrupt)?;
         let ids = [o.policy.as_str(), o.key.as_deref().unwrap_or("")];
-        Self::within_cap(&mut tx, OVERRIDE_CAP, tenant, &ids, "overrides", max).await?;
-        sqlx::query(
-            "INSERT INTO ratelimit_overrides (tenant_id, policy, key, body, version, updated_at_ms)
-             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (tenant_id, policy, key) DO UPDATE SET
-             body = excluded.body, version = excluded.version, updated_at_ms = excluded.updated_at_ms",
-        )
-        .bind(tenant.as_str())
-        .bind(o.policy.as_str())
-        .bind(o.key.as_deref().unwrap_or(""))
-        .bind(serde_json::to_string(o).map_err(corrupt)?)
-        .bind(version)
-        .bind(now_ms)
-        .execute(&mut *tx)
-        .await
-        .map_err(D::map_err)?;
-        tx.commit().await.map_err(D::map_err)?;
+        let cap = (OVERRIDE_CAP, "overrides", max);
+        let version = self
+            .config_upsert(tenant, &change, cap, &ids, OVERRIDE_UPSERT, &body, now_ms)
+            .await?;
         Ok(OverrideRecord {
             rate_override: o.clone(),
             version,
@@ -268,8 +298,8 @@ where
         })
     }
 
-    /// `RatePolicyStore::rate_override_list`: by (policy, key), after the page cursor.
-    async fn rate_override_list(
+    /// `RateLimitPolicyStore::ratelimit_override_list`: by (policy, key), after the page cursor.
+    async fn ratelimit_override_list(
         &self,
         tenant: &TenantId,
         page: &PageRequest,
@@ -300,38 +330,26 @@ where
         }))
     }
 
-    /// `RatePolicyStore::rate_override_delete`: a deletion is recorded in the feed.
-    async fn rate_override_delete(
+    /// `RateLimitPolicyStore::ratelimit_override_delete`: a deletion is recorded in the feed.
+    async fn ratelimit_override_delete(
         &self,
         tenant: &TenantId,
         policy: &str,
         key: Option<&str>,
         now_ms: i64,
     ) -> Result<bool, StoreError> {
-        let mut tx = self.begin(D::BEGIN_WRITE).await?;
-        let done = sqlx::query(
-            "DELETE FROM ratelimit_overrides WHERE tenant_id = $1 AND policy = $2 AND key = $3",
-        )
-        .bind(tenant.as_str())
-        .bind(policy)
-        .bind(key.unwrap_or(""))
-        .execute(&mut *tx)
-        .await
-        .map_err(D::map_err)?;
-        let deleted = D::rows_affected(&done) > 0;
-        if deleted {
-            let change = ChangeKind::OverrideDeleted {
-                policy: policy.to_owned(),
-                key: key.map(str::to_owned),
-            };
-            Self::record_change(&mut tx, tenant, &change, now_ms).await?;
-        }
-        tx.commit().await.map_err(D::map_err)?;
-        Ok(deleted)
+        let change = ChangeKind::OverrideDeleted {
+            policy: policy.to_owned(),
+            key: key.map(str::to_owned),
+        };
+        let sql =
+            "DELETE FROM ratelimit_overrides WHERE tenant_id = $1 AND policy = $2 AND key = $3";
+        let ids = [policy, key.unwrap_or("")];
+        self.config_delete(tenant, sql, &ids, &change, now_ms).await
     }
 
-    /// `RatePolicyStore::rate_config_changes`: up to `limit` changes after version `after`.
-    async fn rate_config_changes(
+    /// `RateLimitPolicyStore::ratelimit_feed_changes`: up to `limit` changes after version `after`.
+    async fn ratelimit_feed_changes(
         &self,
         after: i64,
         limit: u32,
@@ -369,10 +387,10 @@ where
         })
     }
 
-    /// `RatePolicyStore::rate_config_snapshot`: every policy and override and the version they
+    /// `RateLimitPolicyStore::ratelimit_feed_snapshot`: every policy and override and the version they
     /// reflect ([`RateLimitConfigDialect::CONFIG_VERSION`]), read in one snapshot
     /// ([`Dialect::BEGIN_SNAPSHOT`]).
-    async fn rate_config_snapshot(&self) -> Result<ConfigSnapshot, StoreError> {
+    async fn ratelimit_feed_snapshot(&self) -> Result<ConfigSnapshot, StoreError> {
         let mut tx = self.begin(D::BEGIN_SNAPSHOT).await?;
         let version: i64 = sqlx::query_scalar(D::CONFIG_VERSION)
             .fetch_one(&mut *tx)
@@ -396,8 +414,12 @@ where
         })
     }
 
-    /// `RatePolicyStore::rate_config_prune`: [`RateLimitConfigDialect::config_prune`].
-    async fn rate_config_prune(&self, before_ms: i64, limit: u32) -> Result<u64, StoreError> {
+    /// `RateLimitPolicyStore::ratelimit_feed_prune_changes`: [`RateLimitConfigDialect::config_prune`].
+    async fn ratelimit_feed_prune_changes(
+        &self,
+        before_ms: i64,
+        limit: u32,
+    ) -> Result<u64, StoreError> {
         D::config_prune(self.pool(), before_ms, limit).await
     }
 }

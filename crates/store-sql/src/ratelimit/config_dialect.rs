@@ -20,7 +20,7 @@ pub trait RateLimitConfigDialect: Dialect {
         now_ms: i64,
     ) -> impl Future<Output = Result<i64, StoreError>> + Send;
 
-    /// `RatePolicyStore::rate_config_prune`: deletes up to `limit` changes written before
+    /// `RateLimitPolicyStore::ratelimit_feed_prune_changes`: deletes up to `limit` changes written before
     /// `before_ms` and raises `ratelimit_feed.pruned_through` to the highest deleted version,
     /// in one transaction; how many it deleted.
     fn config_prune(
@@ -57,7 +57,7 @@ impl RateLimitConfigDialect for Sqlite {
         .map_err(Self::map_err)
     }
 
-    /// Two statements in one `BEGIN IMMEDIATE` transaction (migration 0005).
+    /// Two statements in one `BEGIN IMMEDIATE` transaction.
     async fn config_prune(
         pool: &Pool<Self>,
         before_ms: i64,
@@ -120,7 +120,7 @@ impl RateLimitConfigDialect for Postgres {
         Ok(v)
     }
 
-    /// One statement (migration 0008); rows other prunes hold are skipped, not waited for.
+    /// One statement; rows other prunes hold are skipped, not waited for.
     async fn config_prune(
         pool: &Pool<Self>,
         before_ms: i64,

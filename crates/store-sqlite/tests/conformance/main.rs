@@ -4,7 +4,7 @@
 mod common;
 mod fencing;
 mod jobs_index;
-mod rate_state;
+mod ratelimit_state;
 mod worker;
 
 use common::{clocked, corrupt_subject, store, timed};
