@@ -37,7 +37,7 @@ pub use known::{Known, KnownRemaining};
 pub use layer::{quota_exceeded, RateLimitLayer, RateLimitService};
 pub use limiter::RateLimiter;
 pub use memory::{FastClock, MemoryOptions, MemoryPolicyStore, MemoryRateLimitStore};
-pub use policy::{Algorithm, Limit, Mode, OnStoreError, Policy};
+pub use policy::{Algorithm, Limit, Mode, OnStoreError, Policy, RESERVED_PREFIX};
 pub use registry::{PolicySource, Registry};
 pub use runtime::{RateLimits, RateLimitsStart, Resolved, TenantCaps, UnknownPolicy};
 pub use settings::{RateLimitSettings, RateLimitStoreKind};

@@ -155,6 +155,11 @@ impl Policy {
                 "name",
                 "1 to 64 characters of A-Z a-z 0-9 _ . -",
             ));
+        } else if self.name.starts_with(RESERVED_PREFIX) {
+            e.push(FieldError::new(
+                "name",
+                "a name not starting with `palisade.` (reserved for Palisade's own limits)",
+            ));
         }
         check_quota("quota", self.quota, &mut e);
         check_window("window", self.window, &mut e);
@@ -265,6 +270,10 @@ impl TryFrom<Value> for Policy {
         })
     }
 }
+
+/// The prefix of the policy names Palisade's own limits use (a preview fetch's, say): no
+/// configured or tenant policy may take one, so no tenant can read, reset or share their state.
+pub const RESERVED_PREFIX: &str = "palisade.";
 
 /// True for 1..=64 characters of `A-Z a-z 0-9 _ . -` (safe in keys and header strings).
 pub fn valid_name(s: &str) -> bool {
@@ -433,6 +442,18 @@ mod tests {
             v["window"] = w.into();
             assert!(Policy::parse(&v).is_ok(), "{w}");
         }
+    }
+
+    #[test]
+    fn the_reserved_prefix_is_refused_without_echoing_the_name() {
+        let body = json!({"name": "palisade.previews.fetch", "algorithm": "gcra", "quota": 5, "window": "1m"});
+        let e = Policy::parse(&body).unwrap_err();
+        assert_eq!(e.len(), 1, "{e:?}");
+        assert_eq!(e[0].field, "name");
+        assert!(e[0].message.contains("reserved"), "{e:?}");
+        assert!(!e[0].message.contains("previews.fetch"), "{e:?}");
+        let body = json!({"name": "palisadex", "algorithm": "gcra", "quota": 5, "window": "1m"});
+        assert!(Policy::parse(&body).is_ok());
     }
 
     #[test]

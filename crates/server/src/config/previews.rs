@@ -13,6 +13,12 @@ pub struct PreviewsConfig {
     /// Most previews kept in memory, all tenants together; past it expired entries, then those
     /// closest to expiry, are evicted.
     pub cache_entries: usize,
+    /// Page fetches a tenant may start per `fetch_window` (cache hits are free), decided
+    /// across instances by the rate-limiting capability's store; 0 turns the limit off.
+    pub fetch_quota: u64,
+    /// The window of `fetch_quota`.
+    #[serde(with = "humantime_serde")]
+    pub fetch_window: Duration,
 }
 
 impl Default for PreviewsConfig {
@@ -20,6 +26,8 @@ impl Default for PreviewsConfig {
         Self {
             cache_ttl: Duration::from_secs(600),
             cache_entries: 10_000,
+            fetch_quota: 60,
+            fetch_window: Duration::from_secs(60),
         }
     }
 }
@@ -33,6 +41,13 @@ impl PreviewsConfig {
         }
         if !(1..=1_000_000).contains(&self.cache_entries) {
             e.push("previews.cache_entries: must be 1..=1000000".into());
+        }
+        if self.fetch_quota > 1_000_000 {
+            e.push("previews.fetch_quota: must be 0 (no limit) to 1000000".into());
+        }
+        let w = self.fetch_window;
+        if w < Duration::from_secs(1) || w > Duration::from_secs(86_400) || w.subsec_millis() != 0 {
+            e.push("previews.fetch_window: must be whole seconds between 1s and 1d".into());
         }
         e
     }

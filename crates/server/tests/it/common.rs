@@ -346,3 +346,12 @@ where
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// Drops a test's PostgreSQL `schema` (and everything in it) once its servers are gone.
+pub async fn drop_schema(pg: &str, schema: &str) {
+    let pool = sqlx::PgPool::connect(pg).await.unwrap();
+    sqlx::query(&format!("DROP SCHEMA {schema} CASCADE"))
+        .execute(&pool)
+        .await
+        .unwrap();
+}

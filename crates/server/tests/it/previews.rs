@@ -179,7 +179,8 @@ fn bad_fetch_and_previews_keys_are_each_named() {
     let dir = temp_dir();
     let file = dir.join("bad.toml");
     let toml = "[fetch]\nallow_ports = [443, 0]\nmax_redirects = 99\n[fetch.allow]\n\
-                cidrs = [\"10.0.0.0/8\", \"10.0.0.0/99\"]\n[previews]\ncache_entries = 0\n";
+                cidrs = [\"10.0.0.0/8\", \"10.0.0.0/99\"]\n[previews]\ncache_entries = 0\n\
+                fetch_quota = 2000000\nfetch_window = \"500ms\"\n";
     std::fs::write(&file, toml).unwrap();
     let out = crate::common::check_config_file(&file);
     crate::common::assert_config_errors(
@@ -189,6 +190,55 @@ fn bad_fetch_and_previews_keys_are_each_named() {
             "fetch.max_redirects",
             "fetch.allow.cidrs[1]",
             "previews.cache_entries",
+            "previews.fetch_quota",
+            "previews.fetch_window",
         ],
     );
+}
+
+/// Page fetches are limited per tenant (`previews.fetch_quota` per `fetch_window`); cache hits
+/// are free; past the quota a 429 `quota-exceeded` with `Retry-After`; another tenant is
+/// unaffected; the limit's reserved policy name cannot be taken by a tenant.
+#[tokio::test]
+async fn page_fetches_are_limited_per_tenant() {
+    let (port, hits) = fixture_site().await;
+    let dir = temp_dir();
+    let toml = format!(
+        "[fetch]\nallow_ports = [80, 443, {port}]\n[fetch.allow]\ncidrs = [\"127.0.0.1/32\"]\n\
+         [previews]\nfetch_quota = 2\nfetch_window = \"1h\"\n"
+    );
+    std::fs::write(dir.join("palisade.toml"), toml).unwrap();
+    let p = spawn_in(dir, &[]);
+    let (a, b) = (p.tenant_api("a").await, p.tenant_api("b").await);
+    let url = |n: u32| format!("http://127.0.0.1:{port}/page?n={n}");
+    for n in 0..2 {
+        assert_eq!(preview(&a, &url(n)).await.status(), 200);
+    }
+    assert_eq!(
+        preview(&a, &url(0)).await.status(),
+        200,
+        "a cache hit is free"
+    );
+    let r = preview(&a, &url(2)).await;
+    let retry: u64 = r.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(retry > 0);
+    problem(r, 429, "quota-exceeded").await;
+    assert_eq!(
+        hits.load(Ordering::SeqCst),
+        2,
+        "the refused preview fetched nothing"
+    );
+    assert_eq!(
+        preview(&b, &url(2)).await.status(),
+        200,
+        "another tenant's quota"
+    );
+    let pol = json!({"algorithm": "gcra", "quota": 100, "window": "1m"});
+    let r = a.put_policy("palisade.previews.fetch", pol).await;
+    let body = problem(r, 400, "invalid-request").await;
+    assert!(body.to_string().contains("reserved"), "{body}");
 }

@@ -11,15 +11,18 @@ mod cache;
 use crate::app::Capability;
 use crate::config::Config;
 use crate::error::ApiError;
-use crate::http::docs::CommonErrors;
+use crate::http::docs::{CommonErrors, ProblemDoc};
 use crate::http::extract::ApiJson;
 use crate::state::AppState;
 use axum::extract::State;
 use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use cache::PreviewCache;
-use palisade_core::{AuditEvent, AuditEventType, Caller, FieldError, Problem};
+use palisade_core::{AuditEvent, AuditEventType, Caller, FieldError, Problem, TenantId};
 use palisade_fetch::{FetchError, Fetcher, Preview, PreviewImage, PreviewRequest};
+use palisade_ratelimit::headers::HeaderEntry;
+use palisade_ratelimit::{quota_exceeded, Algorithm, Check, Limit, OnStoreError};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::sync::Arc;
@@ -204,6 +207,53 @@ fn blocked_record(state: &AppState, caller: &Caller, e: &FetchError) {
     }
 }
 
+/// The policy name of the per-tenant fetch limit (reserved: no tenant policy can take it).
+const FETCH_POLICY: &str = "palisade.previews.fetch";
+
+/// Spends one of the tenant's page fetches (`previews.fetch_quota` per `fetch_window`, across
+/// instances through the rate-limit store); the 429 `quota-exceeded` answer when none is left.
+async fn fetch_allowance(
+    state: &AppState,
+    tenant: &TenantId,
+) -> Result<Option<Response>, ApiError> {
+    let p = &state.config.previews;
+    if p.fetch_quota == 0 {
+        return Ok(None);
+    }
+    let window_ms = p.fetch_window.as_millis() as u64;
+    let check = Check {
+        policy: FETCH_POLICY.into(),
+        limit: Limit {
+            algorithm: Algorithm::Gcra,
+            quota: p.fetch_quota,
+            window_ms,
+            burst: p.fetch_quota,
+            block_ms: 0,
+            shadow: false,
+            on_store_error: OnStoreError::Fallback,
+        },
+        key: "tenant".into(),
+        cost: 1,
+    };
+    let decisions = state
+        .ratelimit
+        .limiter()
+        .check(tenant, std::slice::from_ref(&check))
+        .await
+        .map_err(|e| ApiError::from(e.to_problem()))?;
+    match decisions.first() {
+        Some(d) if !d.allowed => {
+            let entry = HeaderEntry {
+                policy: FETCH_POLICY,
+                window_ms,
+                decision: d,
+            };
+            Ok(Some(quota_exceeded(&[entry])))
+        }
+        _ => Ok(None),
+    }
+}
+
 /// The URL of the body, or a 400 naming `url`.
 fn url_parse(body: &PreviewBody) -> Result<String, Problem> {
     match body.url.as_str() {
@@ -247,16 +297,20 @@ impl IntoResponses for FetchErrors {
 #[utoipa::path(post, path = "/v1/previews", tag = "previews",
     request_body = PreviewBody, security(("tenant_key" = [])),
     responses((status = 200, body = PreviewView, description = "The preview"),
+              (status = 429, description = "`quota-exceeded`: the tenant started `previews.fetch_quota` page fetches within `previews.fetch_window` (cache hits are free); `Retry-After` says when to retry", body = ProblemDoc, content_type = "application/problem+json"),
               FetchErrors, CommonErrors))]
 async fn preview_create(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
     ApiJson(body): ApiJson<PreviewBody>,
-) -> Result<Json<PreviewView>, ApiError> {
+) -> Result<Response, ApiError> {
     let url = url_parse(&body)?;
     let rt = &state.previews;
     if let Some(p) = rt.cache.preview_get(&caller.tenant, &url) {
-        return Ok(Json(p.into()));
+        return Ok(Json(PreviewView::from(p)).into_response());
+    }
+    if let Some(denied) = fetch_allowance(&state, &caller.tenant).await? {
+        return Ok(denied);
     }
     let req = PreviewRequest {
         url: url.clone(),
@@ -265,7 +319,7 @@ async fn preview_create(
     match palisade_fetch::preview_build(&rt.fetcher, req).await {
         Ok(p) => {
             rt.cache.preview_put(&caller.tenant, &url, p.clone());
-            Ok(Json(p.into()))
+            Ok(Json(PreviewView::from(p)).into_response())
         }
         Err(e) => {
             blocked_record(&state, &caller, &e);

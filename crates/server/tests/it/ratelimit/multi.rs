@@ -6,7 +6,7 @@
 //! instances add nothing on top (every decision is one atomic step in the shared store, and
 //! the fallback deadline is raised so no decision falls back).
 
-use crate::common::{spawn_in, temp_dir, Api, Proc};
+use crate::common::{drop_schema, spawn_in, temp_dir, Api, Proc};
 use palisade_testkit::backends;
 use palisade_testkit::own_redis::OwnRedis;
 use serde_json::{json, Value};
@@ -155,11 +155,7 @@ async fn three_instances_share_one_quota_over_postgres() {
     );
     one_global_quota(&ps, "postgres").await;
     drop(ps);
-    let pool = sqlx::PgPool::connect(&pg).await.unwrap();
-    sqlx::query(&format!("DROP SCHEMA {schema} CASCADE"))
-        .execute(&pool)
-        .await
-        .unwrap();
+    drop_schema(&pg, &schema).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -4,7 +4,7 @@
 //! shared store's atomic decisions hold the quota to the unit.
 
 use super::multi::{instances, tenant, wait_known};
-use crate::common::{temp_dir, Api, Proc};
+use crate::common::{drop_schema, temp_dir, Api, Proc};
 use palisade_testkit::backends;
 use serde_json::{json, Value};
 use std::sync::Arc;
@@ -92,11 +92,7 @@ async fn three_saturated_instances_allow_exactly_the_quota_over_postgres() {
     );
     exactly_the_quota(&ps, "postgres").await;
     drop(ps);
-    let pool = sqlx::PgPool::connect(&pg).await.unwrap();
-    sqlx::query(&format!("DROP SCHEMA {schema} CASCADE"))
-        .execute(&pool)
-        .await
-        .unwrap();
+    drop_schema(&pg, &schema).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
