@@ -446,13 +446,13 @@ mod tests {
 
     #[test]
     fn the_reserved_prefix_is_refused_without_echoing_the_name() {
-        let body = json!({"name": "palisade.previews.fetch", "algorithm": "gcra", "quota": 5, "window": "1m"});
+        let body = json!({"name": "palisade.previews.fetch", "algorithm": "gcra", "quota": 5, "window": "1m", "key": ["route"]});
         let e = Policy::parse(&body).unwrap_err();
         assert_eq!(e.len(), 1, "{e:?}");
         assert_eq!(e[0].field, "name");
         assert!(e[0].message.contains("reserved"), "{e:?}");
         assert!(!e[0].message.contains("previews.fetch"), "{e:?}");
-        let body = json!({"name": "palisadex", "algorithm": "gcra", "quota": 5, "window": "1m"});
+        let body = json!({"name": "palisadex", "algorithm": "gcra", "quota": 5, "window": "1m", "key": ["route"]});
         assert!(Policy::parse(&body).is_ok());
     }
 
