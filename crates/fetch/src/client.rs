@@ -8,6 +8,7 @@ use crate::resolve::{AnswerBlocked, CheckedResolver, Resolver, SystemResolver};
 use crate::settings::{FetchSettings, ValidSettings};
 use crate::target::{url_canonical, url_target, TargetHost};
 use http::{header, Method, StatusCode};
+use palisade_core::{AuditEvent, AuditEventType, NoAudit, SharedAuditSink};
 use palisade_core::{FieldError, TenantId};
 use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
@@ -25,6 +26,7 @@ pub struct Fetcher {
     settings: Arc<FetchSettings>,
     global: Lane,
     tenants: Arc<HashMap<TenantId, Lane>>,
+    audit: SharedAuditSink,
 }
 
 /// A client and the policy its resolver enforces (one per distinct allowlist, so a connection
@@ -40,6 +42,7 @@ pub struct FetcherBuilder {
     settings: FetchSettings,
     resolver: Arc<dyn Resolver>,
     host_addrs: Option<HashSet<IpAddr>>,
+    audit: SharedAuditSink,
 }
 
 impl FetcherBuilder {
@@ -52,6 +55,12 @@ impl FetcherBuilder {
     /// Treats these as this host's own addresses instead of the interfaces' addresses.
     pub fn host_addresses(mut self, addrs: HashSet<IpAddr>) -> Self {
         self.host_addrs = Some(addrs);
+        self
+    }
+
+    /// Records every blocked fetch in `sink` (`fetch.blocked`: tenant, actor, rule, purpose).
+    pub fn audit(mut self, sink: SharedAuditSink) -> Self {
+        self.audit = sink;
         self
     }
 
@@ -70,6 +79,7 @@ impl FetcherBuilder {
             global: lane(global)?,
             tenants: Arc::new(tenants),
             settings: Arc::new(valid.settings),
+            audit: self.audit,
         })
     }
 }
@@ -110,6 +120,7 @@ impl Fetcher {
             settings,
             resolver: Arc::new(SystemResolver),
             host_addrs: None,
+            audit: Arc::new(NoAudit),
         }
     }
 
@@ -118,15 +129,26 @@ impl Fetcher {
         &self.settings
     }
 
-    /// Fetches `req` under every check and cap; a block is counted and logged by rule only.
-    pub async fn fetch(&self, req: FetchRequest) -> Result<FetchResponse, FetchError> {
+    /// Fetches `req` under every check and cap; a block is counted, logged and audited by rule
+    /// only (never the URL or an address).
+    pub async fn fetch(&self, mut req: FetchRequest) -> Result<FetchResponse, FetchError> {
         let total = self.settings.total_timeout;
+        let (tenant, actor, purpose) = (req.tenant.clone(), req.actor.take(), req.purpose);
         let res = tokio::time::timeout(total, self.hops_follow(req))
             .await
             .unwrap_or(Err(FetchError::Timeout { phase: "total" }));
         if let Err(FetchError::Blocked { rule }) = &res {
             crate::metrics::blocked(*rule);
-            tracing::warn!(rule = rule.name(), "outbound fetch blocked");
+            tracing::warn!(rule = rule.name(), purpose, "outbound fetch blocked");
+            let mut ev = AuditEvent::new(AuditEventType::FetchBlocked)
+                .detail(serde_json::json!({ "rule": rule.name(), "use": purpose }));
+            if let Some(t) = &tenant {
+                ev = ev.tenant(t);
+            }
+            if let Some(a) = actor {
+                ev = ev.actor(a);
+            }
+            self.audit.audit_record(ev);
         }
         res
     }

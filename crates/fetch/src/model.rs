@@ -22,6 +22,10 @@ pub struct FetchRequest {
     pub accept: Vec<String>,
     /// A lower body cap for this call (the configured cap applies when it is larger).
     pub max_body: Option<u64>,
+    /// What the fetch is for (`preview`, `webhook`), named in the audit event of a block.
+    pub purpose: &'static str,
+    /// Who asked (a key id or principal, never a secret), named in the audit event of a block.
+    pub actor: Option<String>,
 }
 
 impl FetchRequest {
@@ -35,7 +39,16 @@ impl FetchRequest {
             body: None,
             accept: Vec::new(),
             max_body: None,
+            purpose: "fetch",
+            actor: None,
         }
+    }
+
+    /// This request for `purpose`, asked by `actor` (both named in a block's audit event).
+    pub fn on_behalf(mut self, purpose: &'static str, actor: Option<String>) -> Self {
+        self.purpose = purpose;
+        self.actor = actor;
+        self
     }
 
     /// This request on behalf of `tenant`.

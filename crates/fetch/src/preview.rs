@@ -24,6 +24,8 @@ pub struct PreviewRequest {
     pub url: String,
     /// The tenant asking.
     pub tenant: Option<TenantId>,
+    /// Who asked (a key id or principal), named in the audit event of a blocked fetch.
+    pub actor: Option<String>,
 }
 
 /// A page's preview. Texts are plain, sanitised text (escape them when rendering HTML); URLs are
@@ -63,14 +65,16 @@ pub struct PreviewImage {
 /// Fetches a page (HTML only, at most 2 MB) and builds its preview; an oEmbed document the page
 /// links is fetched through the same checks and fills what the page lacks.
 pub async fn preview_build(fetcher: &Fetcher, req: PreviewRequest) -> Result<Preview, FetchError> {
-    let mut page = FetchRequest::get(req.url).accepting(&["text/html", "application/xhtml+xml"]);
+    let mut page = FetchRequest::get(req.url)
+        .accepting(&["text/html", "application/xhtml+xml"])
+        .on_behalf("preview", req.actor.clone());
     page.tenant = req.tenant.clone();
     page.max_body = Some(PAGE_MAX);
     let resp = fetcher.fetch(page).await?;
     let html = String::from_utf8_lossy(&resp.body);
     let facts = PageFacts::parse(&html, &resp.url);
     let oembed = match &facts.oembed {
-        Some(u) => oembed_fetch(fetcher, u, req.tenant).await,
+        Some(u) => oembed_fetch(fetcher, u, req.tenant, req.actor).await,
         None => None,
     };
     Ok(facts.preview(&resp.url, oembed.unwrap_or_default()))
@@ -217,12 +221,15 @@ impl OEmbed {
 }
 
 /// Fetches a discovered oEmbed document through the same checks; any failure only drops it.
-async fn oembed_fetch(fetcher: &Fetcher, url: &Url, tenant: Option<TenantId>) -> Option<OEmbed> {
-    let mut req = FetchRequest::get(url.as_str()).accepting(&[
-        "application/json",
-        "text/json",
-        "text/javascript",
-    ]);
+async fn oembed_fetch(
+    fetcher: &Fetcher,
+    url: &Url,
+    tenant: Option<TenantId>,
+    actor: Option<String>,
+) -> Option<OEmbed> {
+    let mut req = FetchRequest::get(url.as_str())
+        .accepting(&["application/json", "text/json", "text/javascript"])
+        .on_behalf("preview.oembed", actor);
     req.tenant = tenant;
     req.max_body = Some(OEMBED_MAX);
     match fetcher.fetch(req).await {

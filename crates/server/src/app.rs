@@ -1,6 +1,7 @@
 //! The one registration point: the capabilities the server hosts, each giving its runtime
 //! (built from the open stores), its `/v1` routes and its maintenance tasks.
 
+use crate::audit::Audit;
 use crate::config::Config;
 use crate::state::AppState;
 use crate::stores::Stores;
@@ -55,13 +56,13 @@ pub struct Runtimes {
 
 impl Runtimes {
     /// Starts every capability's runtime over `stores`.
-    pub async fn start(cfg: &Config, stores: &Stores) -> Result<Self, String> {
+    pub async fn start(cfg: &Config, stores: &Stores, audit: &Audit) -> Result<Self, String> {
         Ok(Self {
             tenants: v1::tenants::start(stores),
             locks: v1::locks::start(stores),
             idempotency: v1::idempotency::start(cfg, stores),
             ratelimit: v1::ratelimit::start(cfg, stores).await?,
-            previews: v1::previews::start(cfg)?,
+            previews: v1::previews::start(cfg, audit.sink())?,
         })
     }
 }
@@ -73,9 +74,9 @@ pub async fn state(
     operator_key_hash: Arc<str>,
     metrics: PrometheusHandle,
 ) -> Result<AppState, String> {
-    let rt = Runtimes::start(&cfg, &stores).await?;
     let clock = SystemClock::shared();
-    let audit = crate::audit::Audit::start(&cfg, &stores, clock.clone());
+    let audit = Audit::start(&cfg, &stores, clock.clone());
+    let rt = Runtimes::start(&cfg, &stores, &audit).await?;
     Ok(AppState {
         config: cfg,
         stores,

@@ -1,9 +1,10 @@
 //! Link previews against fixture pages served locally; oEmbed discovery goes through the same checks.
 
 use crate::support::{fetcher, ok, settings, Server, StubResolver};
-use palisade_fetch::{preview_build, PreviewImage, PreviewRequest};
+use palisade_core::{AuditEvent, AuditEventType, AuditSink, TenantId};
+use palisade_fetch::{preview_build, Fetcher, PreviewImage, PreviewRequest};
 use std::sync::atomic::{AtomicU16, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 const OEMBED: &str = r#"{"type":"rich","version":"1.0","title":"oEmbed title","provider_name":"oEmbed Provider","thumbnail_url":"/thumb.jpg","thumbnail_width":320,"thumbnail_height":"180"}"#;
 
@@ -49,6 +50,7 @@ fn req(p: u16, path: &str) -> PreviewRequest {
     PreviewRequest {
         url: format!("http://127.0.0.1:{p}{path}"),
         tenant: None,
+        actor: None,
     }
 }
 
@@ -128,6 +130,48 @@ async fn a_hostile_page_is_sanitised_and_its_internal_oembed_link_never_fetched(
     );
 }
 
+/// Collects audit events.
+#[derive(Debug, Default)]
+struct Trail(Mutex<Vec<AuditEvent>>);
+
+impl AuditSink for Trail {
+    fn audit_record(&self, event: AuditEvent) {
+        self.0.lock().unwrap().push(event);
+    }
+}
+
+/// A blocked oEmbed link only drops the oEmbed document, and is audited like any block: the
+/// tenant, the actor, the rule and the purpose, never the URL or the address.
+#[tokio::test]
+async fn a_blocked_oembed_link_is_audited() {
+    let (_s, _i, stub, p) = site().await;
+    let trail = Arc::new(Trail::default());
+    let f = Fetcher::builder(settings(&[p]))
+        .resolver(stub)
+        .host_addresses(Default::default())
+        .audit(trail.clone())
+        .build()
+        .unwrap();
+    let tenant = TenantId::generate();
+    let mut r = req(p, "/hostile");
+    r.tenant = Some(tenant.clone());
+    r.actor = Some("key_1".into());
+    assert!(preview_build(&f, r).await.is_ok());
+    let events = trail.0.lock().unwrap().clone();
+    assert_eq!(events.len(), 1, "{events:?}");
+    let e = &events[0];
+    assert_eq!(e.kind, AuditEventType::FetchBlocked);
+    assert_eq!(e.tenant.as_ref(), Some(&tenant));
+    assert_eq!(e.actor.as_deref(), Some("key_1"));
+    assert_eq!(e.detail["rule"], "loopback");
+    assert_eq!(e.detail["use"], "preview.oembed");
+    let text = e.detail.to_string();
+    assert!(
+        !text.contains("internal.test") && !text.contains("127.0.0.2"),
+        "{text}"
+    );
+}
+
 #[tokio::test]
 async fn a_page_that_is_not_html_is_refused() {
     let (_s, _i, stub, p) = site().await;
@@ -139,6 +183,7 @@ async fn a_page_that_is_not_html_is_refused() {
         PreviewRequest {
             url: "http://169.254.169.254/".into(),
             tenant: None,
+            actor: None,
         },
     )
     .await

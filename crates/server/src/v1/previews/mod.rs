@@ -19,7 +19,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use cache::PreviewCache;
-use palisade_core::{AuditEvent, AuditEventType, Caller, FieldError, Problem, TenantId};
+use palisade_core::{Caller, FieldError, Problem, SharedAuditSink, TenantId};
 use palisade_fetch::{FetchError, Fetcher, Preview, PreviewImage, PreviewRequest};
 use palisade_ratelimit::headers::HeaderEntry;
 use palisade_ratelimit::{quota_exceeded, Algorithm, Check, Limit, OnStoreError};
@@ -51,9 +51,11 @@ pub struct Previews {
     cache: PreviewCache,
 }
 
-/// The runtime from `[fetch]` and `[previews]` (validated by the configuration).
-pub fn start(cfg: &Config) -> Result<Arc<Previews>, String> {
-    let fetcher = Fetcher::new(cfg.fetch.clone()).map_err(|e| {
+/// The runtime from `[fetch]` and `[previews]` (validated by the configuration); blocked
+/// fetches go to `audit`.
+pub fn start(cfg: &Config, audit: SharedAuditSink) -> Result<Arc<Previews>, String> {
+    let built = Fetcher::builder(cfg.fetch.clone()).audit(audit).build();
+    let fetcher = built.map_err(|e| {
         let keys: Vec<String> = e
             .into_iter()
             .map(|f| format!("fetch.{}", f.field))
@@ -196,17 +198,6 @@ fn fetch_problem(e: &FetchError) -> Problem {
     p
 }
 
-/// Records a blocked fetch in the caller's audit trail (the rule only).
-fn blocked_record(state: &AppState, caller: &Caller, e: &FetchError) {
-    if let Some(rule) = e.rule() {
-        let ev = AuditEvent::new(AuditEventType::FetchBlocked)
-            .tenant(&caller.tenant)
-            .actor(caller.principal.as_str())
-            .detail(serde_json::json!({ "rule": rule.name(), "use": "preview" }));
-        state.audit.record(ev);
-    }
-}
-
 /// The policy name of the per-tenant fetch limit (reserved: no tenant policy can take it).
 const FETCH_POLICY: &str = "palisade.previews.fetch";
 
@@ -315,15 +306,13 @@ async fn preview_create(
     let req = PreviewRequest {
         url: url.clone(),
         tenant: Some(caller.tenant.clone()),
+        actor: Some(caller.principal.as_str().to_owned()),
     };
     match palisade_fetch::preview_build(&rt.fetcher, req).await {
         Ok(p) => {
             rt.cache.preview_put(&caller.tenant, &url, p.clone());
             Ok(Json(PreviewView::from(p)).into_response())
         }
-        Err(e) => {
-            blocked_record(&state, &caller, &e);
-            Err(fetch_problem(&e).into())
-        }
+        Err(e) => Err(fetch_problem(&e).into()),
     }
 }
