@@ -8,14 +8,14 @@
 //! PostgreSQL a racing insert of the same slot key waits for the winner and then does nothing;
 //! on SQLite `BEGIN IMMEDIATE` serialises the fires.
 
-use crate::{Dialect, SqlStore, Value};
+use crate::JobDialect;
+use crate::{SqlStore, Value};
 use palisade_core::{Page, PageRequest, StoreError, TenantId};
 use palisade_jobs::cron::{
     plan, CronError, CronExpr, CronFire, CronStore, DueSchedule, Fired, MissedPolicy, Schedule,
     ScheduleName, ScheduleSpec, Zone,
 };
 use palisade_jobs::transition as tr;
-use crate::JobDialect;
 use palisade_jobs::{JobId, JobKind, Priority, QueueName};
 use sqlx::{ColumnIndex, Encode, Executor, IntoArguments, Transaction, Type};
 

@@ -215,7 +215,10 @@ where
     }
 
     /// Inserts `job` unless its unique key is taken; true when inserted.
-    pub(crate) async fn job_insert(tx: &mut Transaction<'static, D>, j: &Job) -> Result<bool, StoreError> {
+    pub(crate) async fn job_insert(
+        tx: &mut Transaction<'static, D>,
+        j: &Job,
+    ) -> Result<bool, StoreError> {
         let done = sqlx::query(INSERT)
             .bind(j.id.as_str())
             .bind(j.tenant.as_str())

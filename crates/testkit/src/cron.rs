@@ -121,7 +121,10 @@ pub async fn create_get_update_delete(s: &Subject) {
     let (t, q, n) = (TenantId::generate(), queue(), name("crud"));
     create(s, &t, &n, spec("0 * * * * *", &q), T0 + 30_000).await;
     let got = s.cron.schedule_get(&t, &n).await.unwrap().unwrap();
-    assert_eq!((got.cursor_ms, got.next_slot_ms), (T0 + 30_000, Some(T0 + 60_000)));
+    assert_eq!(
+        (got.cursor_ms, got.next_slot_ms),
+        (T0 + 30_000, Some(T0 + 60_000))
+    );
     assert_eq!(got.spec.cron.as_str(), "0 * * * * *");
     assert_eq!(got.last_fired_slot_ms, None);
     let again = s.cron.schedule_create(&t, &n, spec("* * * * *", &q)).await;
@@ -133,7 +136,10 @@ pub async fn create_get_update_delete(s: &Subject) {
     s.clock.set(T0 + 41_000);
     let up = s.cron.schedule_update(&t, &n, sp.clone()).await.unwrap();
     assert_eq!(up.spec, sp);
-    assert_eq!((up.cursor_ms, up.next_slot_ms), (T0 + 41_000, Some(T0 + 45_000)));
+    assert_eq!(
+        (up.cursor_ms, up.next_slot_ms),
+        (T0 + 41_000, Some(T0 + 45_000))
+    );
     assert_eq!(s.cron.schedule_get(&t, &n).await.unwrap().unwrap(), up);
     assert!(s.cron.schedule_delete(&t, &n).await.unwrap());
     assert!(!s.cron.schedule_delete(&t, &n).await.unwrap());
@@ -147,7 +153,11 @@ pub async fn list_pages_by_name(s: &Subject) {
         let n = ScheduleName::parse(&format!("s{i}")).unwrap();
         create(s, &t, &n, spec("* * * * *", &q), T0).await;
     }
-    let first = s.cron.schedule_list(&t, &PageRequest::first(3)).await.unwrap();
+    let first = s
+        .cron
+        .schedule_list(&t, &PageRequest::first(3))
+        .await
+        .unwrap();
     let names: Vec<&str> = first.items.iter().map(|x| x.name.as_str()).collect();
     assert_eq!(names, ["s0", "s1", "s2"]);
     let next = PageRequest {
@@ -161,10 +171,21 @@ pub async fn list_pages_by_name(s: &Subject) {
 
 /// Another tenant's schedule is missing: get, list, update, delete and fire.
 pub async fn tenant_isolation(s: &Subject) {
-    let (a, b, q, n) = (TenantId::generate(), TenantId::generate(), queue(), name("iso"));
+    let (a, b, q, n) = (
+        TenantId::generate(),
+        TenantId::generate(),
+        queue(),
+        name("iso"),
+    );
     create(s, &a, &n, spec("* * * * * *", &q), T0).await;
     assert_eq!(s.cron.schedule_get(&b, &n).await.unwrap(), None);
-    assert!(s.cron.schedule_list(&b, &PageRequest::first(10)).await.unwrap().items.is_empty());
+    assert!(s
+        .cron
+        .schedule_list(&b, &PageRequest::first(10))
+        .await
+        .unwrap()
+        .items
+        .is_empty());
     let up = s.cron.schedule_update(&b, &n, spec("* * * * *", &q)).await;
     assert!(matches!(up, Err(CronError::NotFound)), "{up:?}");
     let f = s.cron.cron_fire(&b, &fire(&n, T0 + 1_000)).await;
@@ -181,19 +202,41 @@ pub async fn tenant_isolation(s: &Subject) {
 pub async fn fires_each_slot_once(s: &Subject) {
     let (t, q, n) = (TenantId::generate(), queue(), name("once"));
     create(s, &t, &n, spec("* * * * * *", &q), T0).await;
-    assert_eq!(s.cron.cron_fire(&t, &fire(&n, T0 + 500)).await.unwrap().jobs, vec![]);
+    assert_eq!(
+        s.cron
+            .cron_fire(&t, &fire(&n, T0 + 500))
+            .await
+            .unwrap()
+            .jobs,
+        vec![]
+    );
     let first = s.cron.cron_fire(&t, &fire(&n, T0 + 1_100)).await.unwrap();
     assert_eq!(first.jobs.len(), 1);
-    assert_eq!((first.jobs[0].0, first.skipped, first.raced), (T0 + 1_000, 0, false));
+    assert_eq!(
+        (first.jobs[0].0, first.skipped, first.raced),
+        (T0 + 1_000, 0, false)
+    );
     for now in [T0 + 1_100, T0 + 1_900] {
-        assert!(s.cron.cron_fire(&t, &fire(&n, now)).await.unwrap().jobs.is_empty());
+        assert!(s
+            .cron
+            .cron_fire(&t, &fire(&n, now))
+            .await
+            .unwrap()
+            .jobs
+            .is_empty());
     }
     let second = s.cron.cron_fire(&t, &fire(&n, T0 + 2_050)).await.unwrap();
-    assert_eq!(second.jobs.iter().map(|j| j.0).collect::<Vec<_>>(), vec![T0 + 2_000]);
+    assert_eq!(
+        second.jobs.iter().map(|j| j.0).collect::<Vec<_>>(),
+        vec![T0 + 2_000]
+    );
     let jobs = jobs_of(s, &t, &q).await;
     assert_eq!(jobs.len(), 2);
     let j = jobs.iter().find(|j| j.id == first.jobs[0].1).unwrap();
-    assert_eq!((j.kind.as_str(), &j.payload), ("cron.test", &json!({"from": "cron"})));
+    assert_eq!(
+        (j.kind.as_str(), &j.payload),
+        ("cron.test", &json!({"from": "cron"}))
+    );
     let sch = s.cron.schedule_get(&t, &n).await.unwrap().unwrap();
     assert_eq!(sch.last_fired_slot_ms, Some(T0 + 2_000));
     assert_eq!(sch.next_slot_ms, Some(T0 + 3_000));
@@ -268,8 +311,14 @@ pub async fn dst_skipped_and_repeated_slots_fire_once(s: &Subject) {
     let spring = 1_743_163_200_000; // 2025-03-28T12:00:00Z
     let autumn = 1_761_307_200_000; // 2025-10-24T12:00:00Z
     for (start, want) in [
-        (spring, [1_743_211_800_000, 1_743_296_400_000, 1_743_381_000_000]),
-        (autumn, [1_761_352_200_000, 1_761_438_600_000, 1_761_528_600_000]),
+        (
+            spring,
+            [1_743_211_800_000, 1_743_296_400_000, 1_743_381_000_000],
+        ),
+        (
+            autumn,
+            [1_761_352_200_000, 1_761_438_600_000, 1_761_528_600_000],
+        ),
     ] {
         let (t, q, n) = (TenantId::generate(), queue(), name("dst"));
         let mut sp = spec("30 2 * * *", &q);
@@ -281,7 +330,10 @@ pub async fn dst_skipped_and_repeated_slots_fire_once(s: &Subject) {
             s.cron.cron_fire(&t, &fire(&n, now)).await.unwrap();
         }
         let slots = slots_of(s, &t, &q).await;
-        assert_eq!(slots, want.iter().map(|w| (*w, 1)).collect::<BTreeMap<_, _>>());
+        assert_eq!(
+            slots,
+            want.iter().map(|w| (*w, 1)).collect::<BTreeMap<_, _>>()
+        );
     }
 }
 
@@ -303,7 +355,10 @@ pub async fn disabled_schedule_fires_nothing(s: &Subject) {
     s.clock.set(T0 + 5_100);
     s.cron.schedule_update(&t, &n, sp).await.unwrap();
     let f = s.cron.cron_fire(&t, &fire(&n, T0 + 6_100)).await.unwrap();
-    assert_eq!(f.jobs.iter().map(|j| j.0).collect::<Vec<_>>(), vec![T0 + 6_000]);
+    assert_eq!(
+        f.jobs.iter().map(|j| j.0).collect::<Vec<_>>(),
+        vec![T0 + 6_000]
+    );
     assert_eq!(jobs_of(s, &t, &q).await.len(), 1);
 }
 
@@ -314,12 +369,18 @@ pub async fn due_lists_due_enabled_schedules(s: &Subject) {
     create(s, &t, &soon, spec("* * * * * *", &q), T0).await;
     create(s, &t, &later, spec("0 0 * * *", &q), T0).await;
     let mine = |d: &Vec<palisade_jobs::cron::DueSchedule>| {
-        d.iter().filter(|x| x.tenant == t).map(|x| x.name.clone()).collect::<Vec<_>>()
+        d.iter()
+            .filter(|x| x.tenant == t)
+            .map(|x| x.name.clone())
+            .collect::<Vec<_>>()
     };
     assert!(mine(&s.cron.cron_due(T0 + 500, 1_000).await.unwrap()).is_empty());
     let due = s.cron.cron_due(T0 + 1_000, 1_000).await.unwrap();
     assert_eq!(mine(&due), vec![soon.clone()]);
-    s.cron.cron_fire(&t, &fire(&soon, T0 + 1_000)).await.unwrap();
+    s.cron
+        .cron_fire(&t, &fire(&soon, T0 + 1_000))
+        .await
+        .unwrap();
     assert!(mine(&s.cron.cron_due(T0 + 1_500, 1_000).await.unwrap()).is_empty());
 }
 
@@ -328,13 +389,42 @@ pub async fn bad_input_refused(s: &Subject) {
     let (t, q) = (TenantId::generate(), queue());
     let mut big = spec("* * * * *", &q);
     big.payload = json!("x".repeat(300 * 1024));
-    let e = s.cron.schedule_create(&t, &name("big"), big).await.unwrap_err();
-    assert!(matches!(e, CronError::TooLarge { field: "payload", .. }), "{e:?}");
+    let e = s
+        .cron
+        .schedule_create(&t, &name("big"), big)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            e,
+            CronError::TooLarge {
+                field: "payload",
+                ..
+            }
+        ),
+        "{e:?}"
+    );
     let mut zero = spec("* * * * *", &q);
     zero.max_catch_up = 0;
-    let e = s.cron.schedule_create(&t, &name("zero"), zero).await.unwrap_err();
-    assert!(matches!(&e, CronError::Invalid(f) if f[0].field == "max_catch_up"), "{e:?}");
-    let e = s.cron.schedule_update(&t, &name("none"), spec("* * * * *", &q)).await;
+    let e = s
+        .cron
+        .schedule_create(&t, &name("zero"), zero)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&e, CronError::Invalid(f) if f[0].field == "max_catch_up"),
+        "{e:?}"
+    );
+    let e = s
+        .cron
+        .schedule_update(&t, &name("none"), spec("* * * * *", &q))
+        .await;
     assert!(matches!(e, Err(CronError::NotFound)), "{e:?}");
-    assert!(s.cron.schedule_list(&t, &PageRequest::first(10)).await.unwrap().items.is_empty());
+    assert!(s
+        .cron
+        .schedule_list(&t, &PageRequest::first(10))
+        .await
+        .unwrap()
+        .items
+        .is_empty());
 }

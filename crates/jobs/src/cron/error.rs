@@ -51,7 +51,10 @@ impl CronError {
         match self {
             Self::Invalid(v) => v.clone(),
             Self::TooLarge { field, limit } => {
-                vec![FieldError::new(*field, format!("at most {limit} bytes as JSON"))]
+                vec![FieldError::new(
+                    *field,
+                    format!("at most {limit} bytes as JSON"),
+                )]
             }
             _ => Vec::new(),
         }
@@ -112,9 +115,21 @@ mod tests {
         let cases = [
             (CronError::NotFound, 404, "not-found"),
             (CronError::Exists, 409, "cron-schedule-exists"),
-            (CronError::Invalid(vec![FieldError::new("cron", "x")]), 400, "invalid-request"),
-            (CronError::Store(StoreError::Timeout), 503, "store-unavailable"),
-            (CronError::Store(StoreError::Backend("secret sql".into())), 500, "internal"),
+            (
+                CronError::Invalid(vec![FieldError::new("cron", "x")]),
+                400,
+                "invalid-request",
+            ),
+            (
+                CronError::Store(StoreError::Timeout),
+                503,
+                "store-unavailable",
+            ),
+            (
+                CronError::Store(StoreError::Backend("secret sql".into())),
+                500,
+                "internal",
+            ),
         ];
         for (e, status, code) in cases {
             let p = e.problem();

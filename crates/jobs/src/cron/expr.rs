@@ -237,21 +237,36 @@ mod tests {
     fn errors_name_field_and_position_never_the_value() {
         let e = CronExpr::parse("0 25 * * *").unwrap_err();
         assert_eq!(e.field, "cron");
-        assert!(e.message.contains("field 2 (hour) at character 3"), "{}", e.message);
+        assert!(
+            e.message.contains("field 2 (hour) at character 3"),
+            "{}",
+            e.message
+        );
         assert!(!e.message.contains("25"), "{}", e.message);
         let e = CronExpr::parse("61 * * * * *").unwrap_err();
-        assert!(e.message.contains("field 1 (second) at character 1"), "{}", e.message);
+        assert!(
+            e.message.contains("field 1 (second) at character 1"),
+            "{}",
+            e.message
+        );
         let e = CronExpr::parse("* * * *").unwrap_err();
         assert!(e.message.contains("found 4 fields"), "{}", e.message);
         let e = CronExpr::parse("* * * FOO *").unwrap_err();
-        assert!(e.message.contains("field 4 (month) at character 7"), "{}", e.message);
+        assert!(
+            e.message.contains("field 4 (month) at character 7"),
+            "{}",
+            e.message
+        );
         assert!(!e.message.contains("FOO"));
         assert!(CronExpr::parse("").is_err());
         assert!(CronExpr::parse("@sometimes").is_err());
         let z = Zone::parse("Mars/Olympus").unwrap_err();
         assert_eq!(z.field, "timezone");
         assert!(!z.message.contains("Mars"));
-        assert_eq!(Zone::parse("Europe/Berlin").unwrap().name(), "Europe/Berlin");
+        assert_eq!(
+            Zone::parse("Europe/Berlin").unwrap().name(),
+            "Europe/Berlin"
+        );
     }
 
     #[test]
@@ -277,7 +292,12 @@ mod tests {
         // fires once, at the first (CEST) 02:30.
         let e = CronExpr::parse("30 2 * * *").unwrap();
         let z = Zone::parse("Europe/Berlin").unwrap();
-        let got = slots(&e, z, utc(2025, 10, 24, 12, 0, 0), utc(2025, 10, 28, 0, 0, 0));
+        let got = slots(
+            &e,
+            z,
+            utc(2025, 10, 24, 12, 0, 0),
+            utc(2025, 10, 28, 0, 0, 0),
+        );
         assert_eq!(
             got,
             vec![

@@ -97,7 +97,12 @@ impl CronStore for MemoryCronStore {
         tenant: &TenantId,
         name: &ScheduleName,
     ) -> Result<bool, CronError> {
-        Ok(self.schedules.lock().await.remove(&key(tenant, name)).is_some())
+        Ok(self
+            .schedules
+            .lock()
+            .await
+            .remove(&key(tenant, name))
+            .is_some())
     }
 
     async fn cron_due(&self, now_ms: i64, limit: u32) -> Result<Vec<DueSchedule>, CronError> {
@@ -116,7 +121,9 @@ impl CronStore for MemoryCronStore {
 
     async fn cron_fire(&self, tenant: &TenantId, req: &CronFire) -> Result<Fired, CronError> {
         let mut g = self.schedules.lock().await;
-        let s = g.get_mut(&key(tenant, &req.name)).ok_or(CronError::NotFound)?;
+        let s = g
+            .get_mut(&key(tenant, &req.name))
+            .ok_or(CronError::NotFound)?;
         let Some(p) = plan(s, req.now_ms, req.grace_ms) else {
             return Ok(Fired::default());
         };

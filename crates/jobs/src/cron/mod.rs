@@ -22,8 +22,7 @@ pub use error::CronError;
 pub use expr::{CronExpr, Zone};
 pub use memory::MemoryCronStore;
 pub use model::{
-    CronFire, DueSchedule, Fired, MissedPolicy, Schedule, ScheduleName, ScheduleSpec,
-    MAX_CATCH_UP,
+    CronFire, DueSchedule, Fired, MissedPolicy, Schedule, ScheduleName, ScheduleSpec, MAX_CATCH_UP,
 };
 pub use plan::{plan, Plan};
 pub use runtime::{sync_declared, CronTask};

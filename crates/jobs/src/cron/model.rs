@@ -121,7 +121,12 @@ pub struct ScheduleSpec {
 impl ScheduleSpec {
     /// A schedule of `cron` (UTC) enqueueing `kind` on `queue` with `payload`, the defaults
     /// for the rest (priority 5, enabled, `skip`, catch-up bound 100).
-    pub fn new(cron: CronExpr, queue: QueueName, kind: JobKind, payload: serde_json::Value) -> Self {
+    pub fn new(
+        cron: CronExpr,
+        queue: QueueName,
+        kind: JobKind,
+        payload: serde_json::Value,
+    ) -> Self {
         Self {
             cron,
             timezone: Zone::UTC,
@@ -197,7 +202,10 @@ impl Schedule {
             self.cursor_ms = now_ms;
         }
         self.spec = spec;
-        self.next_slot_ms = self.spec.cron.next_after(self.spec.timezone, self.cursor_ms);
+        self.next_slot_ms = self
+            .spec
+            .cron
+            .next_after(self.spec.timezone, self.cursor_ms);
         self.updated_at_ms = now_ms;
     }
 

@@ -47,7 +47,10 @@ pub fn plan(s: &Schedule, now_ms: i64, grace_ms: i64) -> Option<Plan> {
         missed_taken = 1;
     }
     while missed_taken < missed_wanted {
-        match cron.previous_before(zone, cursor).filter(|p| *p > s.cursor_ms) {
+        match cron
+            .previous_before(zone, cursor)
+            .filter(|p| *p > s.cursor_ms)
+        {
             Some(p) => {
                 fire.push(p);
                 cursor = p;
@@ -107,7 +110,12 @@ mod tests {
         );
         spec.missed = policy;
         spec.max_catch_up = bound;
-        Schedule::new(&TenantId::generate(), ScheduleName::parse("s").unwrap(), spec, T0)
+        Schedule::new(
+            &TenantId::generate(),
+            ScheduleName::parse("s").unwrap(),
+            spec,
+            T0,
+        )
     }
 
     #[test]
@@ -132,9 +140,15 @@ mod tests {
         let skip = plan(&sched(MissedPolicy::Skip, 5), now, 500).unwrap();
         assert_eq!((skip.fire, skip.skipped), (vec![T0 + 10_000], 9));
         let latest = plan(&sched(MissedPolicy::Latest, 5), now, 500).unwrap();
-        assert_eq!((latest.fire, latest.skipped), (vec![T0 + 9_000, T0 + 10_000], 8));
+        assert_eq!(
+            (latest.fire, latest.skipped),
+            (vec![T0 + 9_000, T0 + 10_000], 8)
+        );
         let all = plan(&sched(MissedPolicy::All, 3), now, 500).unwrap();
-        assert_eq!(all.fire, vec![T0 + 7_000, T0 + 8_000, T0 + 9_000, T0 + 10_000]);
+        assert_eq!(
+            all.fire,
+            vec![T0 + 7_000, T0 + 8_000, T0 + 9_000, T0 + 10_000]
+        );
         assert_eq!(all.skipped, 6);
         let every = plan(&sched(MissedPolicy::All, 100), now, 500).unwrap();
         assert_eq!((every.fire.len(), every.skipped), (10, 0));
@@ -145,7 +159,10 @@ mod tests {
         // Slots T0+1s ..= T0+3s, now 3.9 s: the latest is 900 ms late with a 500 ms grace.
         let now = T0 + 3_900;
         let skip = plan(&sched(MissedPolicy::Skip, 5), now, 500).unwrap();
-        assert_eq!((skip.fire, skip.skipped, skip.cursor_ms), (vec![], 3, T0 + 3_000));
+        assert_eq!(
+            (skip.fire, skip.skipped, skip.cursor_ms),
+            (vec![], 3, T0 + 3_000)
+        );
         let latest = plan(&sched(MissedPolicy::Latest, 5), now, 500).unwrap();
         assert_eq!((latest.fire, latest.skipped), (vec![T0 + 3_000], 2));
     }

@@ -68,7 +68,11 @@ impl Maintenance for CronTask {
 
     async fn step(&self) -> Result<u64, StoreError> {
         let now = self.clock.now_ms();
-        let due = self.store.cron_due(now, self.batch).await.map_err(store_err)?;
+        let due = self
+            .store
+            .cron_due(now, self.batch)
+            .await
+            .map_err(store_err)?;
         let mut fired = 0;
         let mut first_err = None;
         for d in due {

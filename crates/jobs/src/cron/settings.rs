@@ -219,8 +219,14 @@ mod tests {
         let has = |k: &str| e.iter().any(|m| m.starts_with(k));
         assert!(has("cron.interval") && has("cron.batch"), "{e:?}");
         assert!(has("cron.schedules[1].cron: field 2 (hour)"), "{e:?}");
-        assert!(has("cron.schedules[1].timezone") && has("cron.schedules[1].missed"), "{e:?}");
+        assert!(
+            has("cron.schedules[1].timezone") && has("cron.schedules[1].missed"),
+            "{e:?}"
+        );
         assert!(has("cron.schedules[2].name: declared twice"), "{e:?}");
-        assert!(!e.iter().any(|m| m.contains("99") || m.contains("Nowhere")), "{e:?}");
+        assert!(
+            !e.iter().any(|m| m.contains("99") || m.contains("Nowhere")),
+            "{e:?}"
+        );
     }
 }

@@ -46,8 +46,11 @@ pub trait CronStore: Send + Sync + std::fmt::Debug {
     ) -> Result<Page<Schedule>, CronError>;
 
     /// Deletes a schedule; false when there was none. Jobs it enqueued stay.
-    async fn schedule_delete(&self, tenant: &TenantId, name: &ScheduleName)
-        -> Result<bool, CronError>;
+    async fn schedule_delete(
+        &self,
+        tenant: &TenantId,
+        name: &ScheduleName,
+    ) -> Result<bool, CronError>;
 
     /// Enabled schedules (every tenant's) with a slot due at `now_ms`, most overdue first,
     /// at most `limit`.

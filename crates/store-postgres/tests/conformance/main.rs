@@ -7,7 +7,7 @@ mod fencing;
 mod jobs_index;
 mod tls;
 
-use common::{clocked, cron, corrupt_subject, store, timed};
+use common::{clocked, corrupt_subject, cron, store, timed};
 
 palisade_testkit::conformance!(tenancy, store);
 palisade_testkit::conformance!(audit, store);

@@ -7,7 +7,7 @@ mod jobs_index;
 mod rate_state;
 mod worker;
 
-use common::{clocked, cron, corrupt_subject, store, timed};
+use common::{clocked, corrupt_subject, cron, store, timed};
 
 palisade_testkit::conformance!(tenancy, async |_| Some(store().await));
 palisade_testkit::conformance!(audit, async |_| Some(store().await));
