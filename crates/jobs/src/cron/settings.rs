@@ -92,8 +92,12 @@ fn hundred() -> u32 {
 impl ConfigSchedule {
     /// The tenant, name and spec, or every invalid field.
     pub fn parse(&self) -> Result<(TenantId, ScheduleName, ScheduleSpec), Vec<FieldError>> {
-        let tenant = TenantId::parse(&self.tenant)
-            .map_err(|_| FieldError::new("tenant", "a tenant id (ten_…)"));
+        let tenant = TenantId::parse(&self.tenant).map_err(|_| {
+            FieldError::new(
+                "tenant",
+                "a tenant id: 1 to 64 of A-Z, a-z, 0-9, '_' and '-'",
+            )
+        });
         let parsed = (
             tenant,
             ScheduleName::parse(&self.name),

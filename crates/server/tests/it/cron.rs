@@ -2,6 +2,7 @@
 //! and PostgreSQL (exactly once per slot across instances, missed slots after downtime).
 
 mod api;
+mod config;
 mod fire;
 
 use palisade_core::{PageRequest, TenantId};
