@@ -270,6 +270,13 @@ mod tests {
     }
 
     #[test]
+    fn an_expression_without_slots_has_no_next() {
+        let e = CronExpr::parse("0 0 30 2 *").unwrap();
+        assert_eq!(e.next_after(Zone::UTC, 0), None);
+        assert_eq!(e.latest_at_or_before(Zone::UTC, 1_767_225_600_000), None);
+    }
+
+    #[test]
     fn skipped_local_time_fires_once() {
         // Europe/Berlin springs forward on 2025-03-30: 02:00 CET becomes 03:00 CEST, so
         // 02:30 does not exist that day; the slot fires once, at the first instant after.
