@@ -16,12 +16,16 @@
 //!   store, also for concurrent enqueues.
 //! - **Fair leases.** A lease across tenants serves the tenant with the fewest running jobs
 //!   of the queue first, so one tenant's flood cannot starve another's jobs ([`JobLease`]).
+//! - **Cron exactly once.** [`cron::CronStore::cron_fire`] enqueues a schedule's due slots
+//!   (one job per slot, by a unique key) and advances the schedule with a compare-and-set in
+//!   one store transaction, so each slot fires once across any number of instances.
 //! - **Event log.** Every state change, attempt, progress report and checkpoint is appended
 //!   to the job's log in the same atomic step, readable from an offset.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 pub mod backoff;
+pub mod cron;
 pub mod error;
 pub mod handler;
 pub mod memory;

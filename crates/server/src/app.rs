@@ -33,6 +33,7 @@ pub const CAPABILITIES: &[Capability] = &[
     v1::idempotency::CAPABILITY,
     v1::ratelimit::CAPABILITY,
     v1::previews::CAPABILITY,
+    v1::cron::CAPABILITY,
 ];
 
 /// Routes with no capability of their own.
@@ -52,6 +53,8 @@ pub struct Runtimes {
     pub ratelimit: Arc<palisade_ratelimit::RateLimits>,
     /// Link previews: the outbound client and the cache.
     pub previews: Arc<v1::previews::Previews>,
+    /// Cron schedules.
+    pub cron: Arc<dyn palisade_jobs::cron::CronStore>,
 }
 
 impl Runtimes {
@@ -63,6 +66,7 @@ impl Runtimes {
             idempotency: v1::idempotency::start(cfg, stores),
             ratelimit: v1::ratelimit::start(cfg, stores).await?,
             previews: v1::previews::start(cfg, audit.sink())?,
+            cron: v1::cron::start(cfg, stores).await?,
         })
     }
 }
@@ -85,6 +89,7 @@ pub async fn state(
         idempotency: rt.idempotency,
         ratelimit: rt.ratelimit,
         previews: rt.previews,
+        cron: rt.cron,
         operator_key_hash,
         metrics,
         clock,

@@ -28,6 +28,8 @@ pub struct AppState {
     pub ratelimit: Arc<palisade_ratelimit::RateLimits>,
     /// Link previews: the outbound client and the cache.
     pub previews: Arc<crate::v1::previews::Previews>,
+    /// Cron schedules (the durable store).
+    pub cron: Arc<dyn palisade_jobs::cron::CronStore>,
     /// Wall clock.
     pub clock: SharedClock,
     /// Lame duck on shutdown (`/readyz` fails).

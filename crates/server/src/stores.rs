@@ -4,6 +4,7 @@ use crate::config::Config;
 use palisade_audit::AuditStore;
 use palisade_core::{Backend, StoreError};
 use palisade_idempotency::IdempotencyStore;
+use palisade_jobs::cron::CronStore;
 use palisade_jobs::JobStore;
 use palisade_locks::LockStore;
 use palisade_ratelimit::{RateLimitPolicyStore, RateLimitStore};
@@ -26,6 +27,7 @@ pub trait Durable:
     + RateLimitStore
     + AuditStore
     + JobStore
+    + CronStore
 {
     /// The concrete store (tests reach a backend's pool through it).
     fn as_any(&self) -> &dyn Any;
@@ -34,7 +36,7 @@ pub trait Durable:
 impl<T> Durable for T
 where
     T: Backend + TenantStore + LockStore + IdempotencyStore + RateLimitPolicyStore + RateLimitStore,
-    T: AuditStore + JobStore,
+    T: AuditStore + JobStore + CronStore,
     T: 'static,
 {
     fn as_any(&self) -> &dyn Any {

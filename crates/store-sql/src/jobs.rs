@@ -215,7 +215,10 @@ where
     }
 
     /// Inserts `job` unless its unique key is taken; true when inserted.
-    async fn job_insert(tx: &mut Transaction<'static, D>, j: &Job) -> Result<bool, StoreError> {
+    pub(crate) async fn job_insert(
+        tx: &mut Transaction<'static, D>,
+        j: &Job,
+    ) -> Result<bool, StoreError> {
         let done = sqlx::query(INSERT)
             .bind(j.id.as_str())
             .bind(j.tenant.as_str())
@@ -278,7 +281,7 @@ where
         Self::job_log(tx, j, events).await
     }
 
-    async fn job_log(
+    pub(crate) async fn job_log(
         tx: &mut Transaction<'static, D>,
         j: &Job,
         events: &[JobEvent],

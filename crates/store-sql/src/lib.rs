@@ -4,7 +4,7 @@
 //! [`SqlBackend`]); each capability module implements that capability's store trait for it
 //! directly, for every [`Dialect`] (SQLite and PostgreSQL): `TenantStore` in `tenants.rs`,
 //! `LockStore` in `locks.rs`, `IdempotencyStore` in `idempotency.rs`, `RateLimitPolicyStore` in
-//! `ratelimit/config.rs`, `JobStore` in `jobs.rs`, and `RateLimitStore` in
+//! `ratelimit/config.rs`, `JobStore` in `jobs.rs`, `CronStore` in `cron.rs`, and `RateLimitStore` in
 //! `ratelimit/decisions.rs` through the store crate's [`RateLimitDecisions`]. The statements
 //! are written once with `$n` placeholders, which both drivers accept. What differs per
 //! database is a [`Dialect`] method, or a method of the capability's own dialect trait
@@ -16,6 +16,7 @@
 
 mod audit;
 mod backend;
+mod cron;
 mod dialect;
 mod idempotency;
 mod jobs;

@@ -13,6 +13,7 @@
 /// | `locks`, `idempotency`, `ratelimit` | `(store, Time)` |
 /// | `corrupt` | `(store, damage)`: `damage(table, column)` breaks that column of every row |
 /// | `jobs` | `(store, Arc<ManualClock>)`: the store reads that clock |
+/// | `cron` | a [`crate::cron::Subject`]: the cron store, its jobs store and their clock |
 ///
 /// `ratelimit` takes the clock kind first: `ratelimit, manual_clock` (the exact sequences and
 /// the differential check against the memory store), `ratelimit, real_time` (short real-time
@@ -159,6 +160,27 @@ macro_rules! conformance {
                 per_tenant_running_cap,
                 prune_by_state,
                 list_paginates_and_filters,
+                bad_input_refused,
+            ]
+        );
+    };
+    (cron, $subject:expr) => {
+        $crate::__conformance_tests!(
+            cron,
+            borrowed,
+            $subject,
+            [
+                create_get_update_delete,
+                list_pages_by_name,
+                tenant_isolation,
+                fires_each_slot_once,
+                concurrent_fires_make_one_job_per_slot,
+                missed_skip_fires_none_of_the_missed,
+                missed_latest_fires_the_latest,
+                missed_all_fires_each_up_to_the_bound,
+                dst_skipped_and_repeated_slots_fire_once,
+                disabled_schedule_fires_nothing,
+                due_lists_due_enabled_schedules,
                 bad_input_refused,
             ]
         );

@@ -12,6 +12,7 @@ pub mod audit;
 pub mod backends;
 mod conformance;
 pub mod corrupt;
+pub mod cron;
 pub mod idempotency;
 pub mod jobs;
 pub mod locks;

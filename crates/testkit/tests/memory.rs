@@ -67,3 +67,14 @@ async fn jobs_every_check_on_one_store() {
     let store = palisade_jobs::MemoryJobStore::new(clock.clone());
     palisade_testkit::jobs::run(std::sync::Arc::new(store), clock).await;
 }
+
+palisade_testkit::conformance!(cron, async |_| {
+    let clock = ManualClock::new(palisade_testkit::cron::T0);
+    let jobs = std::sync::Arc::new(palisade_jobs::MemoryJobStore::new(clock.clone()));
+    let cron = palisade_jobs::cron::MemoryCronStore::new(clock.clone(), jobs.clone());
+    Some(palisade_testkit::cron::Subject {
+        cron: std::sync::Arc::new(cron),
+        jobs,
+        clock,
+    })
+});

@@ -71,6 +71,8 @@ pub struct Config {
     pub fetch: FetchSettings,
     /// Link previews.
     pub previews: PreviewsConfig,
+    /// Cron: the firing task and the schedules declared here.
+    pub cron: palisade_jobs::cron::CronSettings,
 }
 
 /// Logging settings.
@@ -139,6 +141,7 @@ impl Default for Config {
             audit: palisade_audit::AuditSettings::default(),
             fetch: FetchSettings::default(),
             previews: PreviewsConfig::default(),
+            cron: palisade_jobs::cron::CronSettings::default(),
         }
     }
 }

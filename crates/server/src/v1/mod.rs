@@ -1,5 +1,6 @@
 //! The `/v1` API: one module per capability, each registered in [`crate::app`].
 
+pub mod cron;
 pub mod idempotency;
 pub mod locks;
 pub mod previews;

@@ -4,6 +4,7 @@ mod audit;
 mod body_limit;
 mod common;
 mod config;
+mod cron;
 mod errors;
 mod health;
 mod idempotency;

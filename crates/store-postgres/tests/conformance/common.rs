@@ -24,6 +24,17 @@ pub async fn timed(test: &str) -> Option<(PgStore, Time)> {
     Some((s, Time::Manual(clock)))
 }
 
+/// A fresh store as the cron suite's subject: schedules and jobs in the same store.
+pub async fn cron(test: &str) -> Option<palisade_testkit::cron::Subject> {
+    let clock = ManualClock::new(palisade_testkit::cron::T0);
+    let s = Arc::new(store(test).await?.with_clock(clock.clone()));
+    Some(palisade_testkit::cron::Subject {
+        cron: s.clone(),
+        jobs: s,
+        clock,
+    })
+}
+
 /// A fresh store and the manual clock it reads, for the jobs suite.
 pub async fn clocked(test: &str) -> Option<(PgStore, Arc<ManualClock>)> {
     let clock = ManualClock::new(1_700_000_000_000);

@@ -7,7 +7,7 @@ mod fencing;
 mod jobs_index;
 mod tls;
 
-use common::{clocked, corrupt_subject, store, timed};
+use common::{clocked, corrupt_subject, cron, store, timed};
 
 palisade_testkit::conformance!(tenancy, store);
 palisade_testkit::conformance!(audit, store);
@@ -16,4 +16,5 @@ palisade_testkit::conformance!(idempotency, timed);
 palisade_testkit::conformance!(ratelimit, manual_clock_purged, timed);
 palisade_testkit::conformance!(ratelimit_config, store);
 palisade_testkit::conformance!(jobs, clocked);
+palisade_testkit::conformance!(cron, cron);
 palisade_testkit::conformance!(corrupt, corrupt_subject);

@@ -24,6 +24,17 @@ pub async fn timed(_check: &str) -> Option<(SqliteStore, Time)> {
     Some((store().await.with_clock(clock.clone()), Time::Manual(clock)))
 }
 
+/// A fresh store as the cron suite's subject: schedules and jobs in the same store.
+pub async fn cron(_check: &str) -> Option<palisade_testkit::cron::Subject> {
+    let clock = ManualClock::new(palisade_testkit::cron::T0);
+    let s = Arc::new(store().await.with_clock(clock.clone()));
+    Some(palisade_testkit::cron::Subject {
+        cron: s.clone(),
+        jobs: s,
+        clock,
+    })
+}
+
 /// A fresh store and the manual clock it reads, for the jobs suite.
 pub async fn clocked(_check: &str) -> Option<(SqliteStore, Arc<ManualClock>)> {
     let clock = ManualClock::new(1_700_000_000_000);

@@ -7,7 +7,7 @@ mod jobs_index;
 mod ratelimit_state;
 mod worker;
 
-use common::{clocked, corrupt_subject, store, timed};
+use common::{clocked, corrupt_subject, cron, store, timed};
 
 palisade_testkit::conformance!(tenancy, async |_| Some(store().await));
 palisade_testkit::conformance!(audit, async |_| Some(store().await));
@@ -16,4 +16,5 @@ palisade_testkit::conformance!(idempotency, timed);
 palisade_testkit::conformance!(ratelimit, manual_clock_purged, timed);
 palisade_testkit::conformance!(ratelimit_config, async |_| Some(store().await));
 palisade_testkit::conformance!(jobs, clocked);
+palisade_testkit::conformance!(cron, cron);
 palisade_testkit::conformance!(corrupt, corrupt_subject);

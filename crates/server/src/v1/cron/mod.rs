@@ -1,0 +1,179 @@
+//! `/v1/cron`: a tenant's cron schedules over HTTP (create, replace, get, list, delete).
+//!
+//! Bodies are checked field by field so a 400 lists every invalid field at once; a bad
+//! expression names the cron field and character where it fails, never the value. Another
+//! tenant's schedule is a 404 like a missing one. The schedules fire through the `cron`
+//! maintenance task of every instance (`palisade_jobs::cron`), each slot once.
+
+mod dto;
+
+use crate::app::Capability;
+use crate::error::{ApiError, ApiResult};
+use crate::http::docs::CommonErrors;
+use crate::http::extract::{ApiJson, ApiPath, ApiQuery, PageQuery};
+use crate::state::AppState;
+use crate::stores::Stores;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::{Extension, Json};
+use dto::{ScheduleBody, ScheduleList, ScheduleView};
+use palisade_core::{Caller, Maintenance, Problem};
+use palisade_jobs::cron::{CronError, CronStore, CronTask, ScheduleName};
+use std::sync::Arc;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+/// The cron routes (tenant-authenticated).
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(schedule_create, schedule_list))
+        .routes(routes!(schedule_get, schedule_update, schedule_delete))
+}
+
+/// Cron as the server hosts it.
+pub const CAPABILITY: Capability = Capability {
+    name: "cron",
+    operator_routes: crate::app::none,
+    tenant_routes: routes,
+    maintenance,
+};
+
+fn maintenance(state: &AppState) -> Vec<Arc<dyn Maintenance>> {
+    let cfg = &state.config.cron;
+    if !cfg.enabled {
+        return Vec::new();
+    }
+    let task = CronTask::new(state.cron.clone(), cfg, state.clock.clone());
+    vec![Arc::new(task)]
+}
+
+/// The schedules in the durable store, with the schedules the configuration declares
+/// created or updated.
+pub async fn start(
+    cfg: &crate::config::Config,
+    stores: &Stores,
+) -> Result<Arc<dyn CronStore>, String> {
+    let store: Arc<dyn CronStore> = stores.durable.clone();
+    palisade_jobs::cron::sync_declared(store.as_ref(), &cfg.cron)
+        .await
+        .map_err(|e| format!("cron: declared schedules: {e}"))?;
+    Ok(store)
+}
+
+/// A cron error as the API answers it (store detail only in the log).
+fn api(e: CronError) -> ApiError {
+    match e {
+        CronError::Store(s) => ApiError::Store(s),
+        other => ApiError::Problem(other.problem()),
+    }
+}
+
+fn path_name(path: &str) -> Result<ScheduleName, ApiError> {
+    ScheduleName::parse(path).map_err(|e| Problem::invalid(vec![e]).into())
+}
+
+/// Create a schedule: from its next slot on, each slot enqueues one job.
+#[utoipa::path(post, path = "/v1/cron/schedules", tag = "cron",
+    request_body = ScheduleBody, security(("tenant_key" = [])),
+    responses((status = 201, body = ScheduleView, description = "Created"),
+              (status = 409, description = "`cron-schedule-exists`: the name is taken"),
+              CommonErrors))]
+async fn schedule_create(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    ApiJson(body): ApiJson<ScheduleBody>,
+) -> ApiResult<(StatusCode, Json<ScheduleView>)> {
+    let (name, spec) = body.create()?;
+    let s = state
+        .cron
+        .schedule_create(&caller.tenant, &name, spec)
+        .await
+        .map_err(api)?;
+    Ok((StatusCode::CREATED, Json(s.into())))
+}
+
+/// Replace what a schedule does. A new expression or time zone, or enabling a paused
+/// schedule, restarts it now: slots before count as neither fired nor missed.
+#[utoipa::path(put, path = "/v1/cron/schedules/{name}", tag = "cron",
+    params(("name" = String, Path, description = "Schedule name")),
+    request_body = ScheduleBody, security(("tenant_key" = [])),
+    responses((status = 200, body = ScheduleView), CommonErrors))]
+async fn schedule_update(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    ApiPath(path): ApiPath<String>,
+    ApiJson(body): ApiJson<ScheduleBody>,
+) -> ApiResult<Json<ScheduleView>> {
+    let (name, spec) = body.replace(&path)?;
+    let s = state
+        .cron
+        .schedule_update(&caller.tenant, &name, spec)
+        .await
+        .map_err(api)?;
+    Ok(Json(s.into()))
+}
+
+/// One schedule.
+#[utoipa::path(get, path = "/v1/cron/schedules/{name}", tag = "cron",
+    params(("name" = String, Path, description = "Schedule name")),
+    security(("tenant_key" = [])),
+    responses((status = 200, body = ScheduleView), CommonErrors))]
+async fn schedule_get(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    ApiPath(path): ApiPath<String>,
+) -> ApiResult<Json<ScheduleView>> {
+    let name = path_name(&path)?;
+    match state
+        .cron
+        .schedule_get(&caller.tenant, &name)
+        .await
+        .map_err(api)?
+    {
+        Some(s) => Ok(Json(s.into())),
+        None => Err(api(CronError::NotFound)),
+    }
+}
+
+/// The tenant's schedules by name, cursor-paginated.
+#[utoipa::path(get, path = "/v1/cron/schedules", tag = "cron",
+    params(PageQuery), security(("tenant_key" = [])),
+    responses((status = 200, body = ScheduleList), CommonErrors))]
+async fn schedule_list(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    ApiQuery(q): ApiQuery<PageQuery>,
+) -> ApiResult<Json<ScheduleList>> {
+    let page = q.page()?;
+    let p = state
+        .cron
+        .schedule_list(&caller.tenant, &page)
+        .await
+        .map_err(api)?;
+    Ok(Json(ScheduleList {
+        items: p.items.into_iter().map(Into::into).collect(),
+        next: p.next,
+    }))
+}
+
+/// Delete a schedule; the jobs it enqueued stay.
+#[utoipa::path(delete, path = "/v1/cron/schedules/{name}", tag = "cron",
+    params(("name" = String, Path, description = "Schedule name")),
+    security(("tenant_key" = [])),
+    responses((status = 204, description = "Deleted"), CommonErrors))]
+async fn schedule_delete(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    ApiPath(path): ApiPath<String>,
+) -> ApiResult<StatusCode> {
+    let name = path_name(&path)?;
+    match state
+        .cron
+        .schedule_delete(&caller.tenant, &name)
+        .await
+        .map_err(api)?
+    {
+        true => Ok(StatusCode::NO_CONTENT),
+        false => Err(api(CronError::NotFound)),
+    }
+}
