@@ -32,6 +32,7 @@ pub const CAPABILITIES: &[Capability] = &[
     v1::idempotency::CAPABILITY,
     v1::ratelimit::CAPABILITY,
     v1::previews::CAPABILITY,
+    v1::jobs::CAPABILITY,
 ];
 
 /// Routes with no capability of their own.
@@ -51,6 +52,8 @@ pub struct Runtimes {
     pub ratelimit: Arc<palisade_ratelimit::RateLimits>,
     /// Link previews: the outbound client and the cache.
     pub previews: Arc<v1::previews::Previews>,
+    /// Durable jobs.
+    pub jobs: palisade_jobs::Jobs,
 }
 
 impl Runtimes {
@@ -62,6 +65,7 @@ impl Runtimes {
             idempotency: v1::idempotency::start(cfg, stores),
             ratelimit: v1::ratelimit::start(cfg, stores).await?,
             previews: v1::previews::start(cfg)?,
+            jobs: v1::jobs::start(cfg, stores),
         })
     }
 }
@@ -84,6 +88,7 @@ pub async fn state(
         idempotency: rt.idempotency,
         ratelimit: rt.ratelimit,
         previews: rt.previews,
+        jobs: rt.jobs,
         operator_key_hash,
         metrics,
         clock,

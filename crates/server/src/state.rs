@@ -28,6 +28,8 @@ pub struct AppState {
     pub ratelimit: Arc<palisade_ratelimit::RateLimits>,
     /// Link previews: the outbound client and the cache.
     pub previews: Arc<crate::v1::previews::Previews>,
+    /// Durable jobs: store, settings, maintenance tasks.
+    pub jobs: palisade_jobs::Jobs,
     /// Wall clock.
     pub clock: SharedClock,
     /// Lame duck on shutdown (`/readyz` fails).

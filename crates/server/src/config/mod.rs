@@ -8,6 +8,7 @@ mod validate;
 pub use metrics::MetricsConfig;
 pub use palisade_fetch::FetchSettings;
 pub use palisade_idempotency::{IdempotencySettings, IdempotencyStoreKind};
+pub use palisade_jobs::JobsSettings;
 pub use palisade_ratelimit::{RateLimitSettings, RateLimitStoreKind};
 pub use previews::PreviewsConfig;
 pub use summary::summary;
@@ -71,6 +72,8 @@ pub struct Config {
     pub fetch: FetchSettings,
     /// Link previews.
     pub previews: PreviewsConfig,
+    /// Durable jobs.
+    pub jobs: JobsSettings,
 }
 
 /// Logging settings.
@@ -139,6 +142,7 @@ impl Default for Config {
             audit: palisade_audit::AuditSettings::default(),
             fetch: FetchSettings::default(),
             previews: PreviewsConfig::default(),
+            jobs: JobsSettings::default(),
         }
     }
 }

@@ -96,6 +96,7 @@ pub(super) fn errors(cfg: &Config) -> Vec<String> {
     e.extend(cfg.metrics.errors(&cfg.listen));
     e.extend(super::previews::fetch_errors(&cfg.fetch));
     e.extend(cfg.previews.errors());
+    e.extend(cfg.jobs.errors("jobs"));
     e
 }
 

@@ -1,6 +1,7 @@
 //! The `/v1` API: one module per capability, each registered in [`crate::app`].
 
 pub mod idempotency;
+pub mod jobs;
 pub mod locks;
 pub mod previews;
 pub mod ratelimit;
