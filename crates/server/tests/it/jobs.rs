@@ -681,3 +681,86 @@ async fn openapi_describes_every_jobs_route_with_its_errors() {
     }
     assert!(paths["/v1/jobs/{id}/complete"]["post"]["responses"]["409"].is_object());
 }
+
+#[test]
+fn check_config_names_every_bad_jobs_key_and_accepts_a_valid_section() {
+    use crate::common::{assert_config_errors, check_config, check_config_file, temp_dir};
+    let dir = temp_dir();
+    let file = dir.join("jobs.toml");
+    let toml = "[jobs]\nmax_payload_bytes = 0\nmin_lease = \"10s\"\nmax_lease = \"5s\"\n\
+                rescue_interval = \"2m\"\n[jobs.backoff.kinds.\"email.send\"]\n\
+                base_ms = 0\nmax_ms = 10\nfactor = 2.0\njitter = 0.1\n";
+    std::fs::write(&file, toml).unwrap();
+    let out = check_config_file(&file);
+    let err = assert_config_errors(
+        &out,
+        &[
+            "jobs.max_payload_bytes",
+            "jobs.max_lease",
+            "jobs.default_lease",
+            "jobs.rescue_interval",
+            "jobs.backoff.kinds.email.send.base_ms",
+        ],
+    );
+    assert!(!err.contains("panicked"));
+    let out = check_config(&dir, &[("PALISADE_JOBS__DEFAULT_LEASE", "2h")]);
+    assert_config_errors(&out, &["jobs.default_lease"]);
+    std::fs::write(
+        &file,
+        "[jobs]\ndefault_lease = \"1m\"\nmax_running_per_tenant = 50\n\
+         [jobs.backoff.kinds.\"email.send\"]\nbase_ms = 5000\nmax_ms = 600000\n\
+         factor = 3.0\njitter = 0.3\n",
+    )
+    .unwrap();
+    let out = check_config_file(&file);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[tokio::test]
+async fn on_postgres_a_job_rescued_from_one_process_completes_on_another_once() {
+    let Some(pg) = postgres_or_skip("jobs_rescue_two_processes").await else {
+        return;
+    };
+    let schema = unique("jobs_it");
+    let env = [
+        ("PALISADE_STORAGE__URL", pg.as_str()),
+        ("PALISADE_STORAGE__SCHEMA", schema.as_str()),
+    ];
+    let (a, b) = (spawn(&env), spawn(&env));
+    let (_, key) = a.tenant_with_key(&unique("t")).await;
+    let (wa, wb) = (a.api(&key), b.api(&key));
+    let mut body = job("pg-rescue");
+    body["lease_ms"] = json!(1_000);
+    let id = wa.enqueue(body).await["id"].as_str().unwrap().to_owned();
+    let (_, stale) = wa.lease_one("pg-rescue").await;
+    let start = Instant::now();
+    let mut got = Vec::new();
+    while got.is_empty() && start.elapsed() < Duration::from_secs(10) {
+        got = wb.lease("pg-rescue", "wb", 5_000).await;
+    }
+    assert_eq!(got.len(), 1, "rescued and leased through the other process");
+    assert!(
+        start.elapsed() < Duration::from_secs(5),
+        "within lease + bound"
+    );
+    let fresh = got[0]["token"].as_u64().unwrap();
+    ok(wb.job_call(&id, "complete", json!({"token": fresh})).await).await;
+    problem(
+        wa.job_call(&id, "complete", json!({"token": stale})).await,
+        409,
+        "job-lease-lost",
+    )
+    .await;
+    let ev = wa.get_json(&format!("/v1/jobs/{id}/events")).await;
+    let completed = ev["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"] == "completed")
+        .count();
+    assert_eq!(completed, 1);
+}
