@@ -240,7 +240,7 @@ async fn job_cancel(
         if stopped(&job, state.clock.now_ms()) {
             return Ok(cancel_answer(job, true));
         }
-        if tokio::time::Instant::now() >= deadline {
+        if tokio::time::Instant::now() >= deadline || state.lifecycle.is_lame_duck() {
             return Ok(cancel_answer(job, false));
         }
         tokio::time::sleep_until(

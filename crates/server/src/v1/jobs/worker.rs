@@ -59,7 +59,8 @@ fn lease_bounds(body: &LeaseBody, limit: Duration) -> Result<(u32, Duration), Ap
 
 /// Lease up to `count` due jobs of a queue (this tenant's only), waiting up to `wait_ms` for
 /// one to become due. Each leased job carries its attempt's `token` and its last checkpoint;
-/// send a heartbeat before `lease_expires_at_ms`, or the job is rescued and runs again.
+/// send a heartbeat before `lease_expires_at_ms`, or the job is rescued and runs again. A
+/// waiting lease answers at once (maybe empty) when the server starts shutting down.
 #[utoipa::path(post, path = "/v1/jobs/lease", tag = "jobs workers", request_body = LeaseBody,
     security(("tenant_key" = [])),
     responses((status = 200, body = LeaseView, description = "Leased jobs (maybe none)"),
@@ -82,7 +83,7 @@ async fn job_lease(
     loop {
         let got: Vec<Leased> = state.jobs.store.job_lease(&req).await.map_err(refused)?;
         let now = Instant::now();
-        if !got.is_empty() || now >= deadline {
+        if !got.is_empty() || now >= deadline || state.lifecycle.is_lame_duck() {
             got.iter().for_each(metrics::leased);
             let jobs = got.into_iter().map(LeasedView::from).collect();
             return Ok(Json(LeaseView { jobs }));
