@@ -33,6 +33,9 @@ pub enum JobError {
     /// Only a dead (or cancelled) job can be re-driven (409 `job-not-dead`).
     #[error("job is not dead")]
     NotDead,
+    /// The job is running: stop it first (cancel) (409 `job-running`).
+    #[error("job is running")]
+    Running,
     /// Re-driving would make a second live job of a unique key (409 `job-unique-conflict`).
     #[error("another job holds the unique key")]
     UniqueConflict,
@@ -61,7 +64,7 @@ impl JobError {
     pub fn is_conflict(&self) -> bool {
         matches!(
             self,
-            Self::LeaseLost | Self::Finished | Self::NotDead | Self::UniqueConflict
+            Self::LeaseLost | Self::Finished | Self::NotDead | Self::Running | Self::UniqueConflict
         )
     }
 
@@ -79,6 +82,7 @@ impl JobError {
             Self::LeaseLost => "job-lease-lost",
             Self::Finished => "job-finished",
             Self::NotDead => "job-not-dead",
+            Self::Running => "job-running",
             Self::UniqueConflict => "job-unique-conflict",
             Self::Store(e) if e.is_retryable() => "store-unavailable",
             Self::Store(_) => "internal",
@@ -106,6 +110,10 @@ impl JobError {
             Self::NotDead => conflict(
                 "Job not dead",
                 "only a dead or cancelled job can be retried",
+            ),
+            Self::Running => conflict(
+                "Job running",
+                "the job holds a lease; cancel it and wait until it stops",
             ),
             Self::UniqueConflict => conflict(
                 "Unique key taken",
@@ -142,6 +150,7 @@ mod tests {
             (JobError::LeaseLost, 409, "job-lease-lost"),
             (JobError::Finished, 409, "job-finished"),
             (JobError::NotDead, 409, "job-not-dead"),
+            (JobError::Running, 409, "job-running"),
             (JobError::UniqueConflict, 409, "job-unique-conflict"),
             (JobError::NotFound, 404, "not-found"),
             (

@@ -29,10 +29,13 @@ pub mod cron;
 pub mod error;
 pub mod handler;
 pub mod memory;
+pub mod metrics;
 pub mod model;
 pub mod params;
+pub mod settings;
 pub mod store;
 pub mod sweep;
+pub mod tasks;
 pub mod transition;
 pub mod worker;
 
@@ -47,8 +50,10 @@ pub use model::{
 pub use params::{
     Cancelled, Enqueued, FailOutcome, HeartbeatAnswer, JobComplete, JobEnqueue, JobEvents, JobFail,
     JobFilter, JobHeartbeat, JobLease, JobList, JobPrune, JobRelease, JobRescue, JobRetry,
-    LeaseScope, Leased, Rescued, UniqueSpec,
+    LeaseScope, Leased, QueueStats, Rescued, UniqueSpec,
 };
+pub use settings::JobsSettings;
 pub use store::JobStore;
 pub use sweep::{prune_step, rescue_step, Retention};
+pub use tasks::{Jobs, Pruner, Rescuer};
 pub use worker::{Shutdown, Worker, WorkerConfig};

@@ -1,11 +1,11 @@
 //! An in-memory jobs store, for tests and single-process embedding.
 
 use crate::error::JobError;
-use crate::model::{Job, JobEvent, JobId, JobState};
+use crate::model::{Job, JobEvent, JobId, JobState, QueueName};
 use crate::params::{
     check_limit, Cancelled, Enqueued, HeartbeatAnswer, JobComplete, JobEnqueue, JobEvents, JobFail,
     JobFilter, JobHeartbeat, JobLease, JobList, JobPrune, JobRelease, JobRescue, JobRetry,
-    LeaseScope, Leased, Rescued,
+    LeaseScope, Leased, QueueStats, Rescued,
 };
 use crate::store::{fair_order, JobStore};
 use crate::transition as tr;
@@ -87,10 +87,7 @@ impl Inner {
 }
 
 fn matches(job: &Job, f: &JobFilter) -> bool {
-    f.queue.as_ref().is_none_or(|q| &job.queue == q)
-        && f.kind.as_ref().is_none_or(|k| &job.kind == k)
-        && f.state.is_none_or(|s| job.state == s)
-        && f.tag.as_ref().is_none_or(|t| job.tags.contains(t))
+    f.matches(job)
 }
 
 #[async_trait::async_trait]
@@ -141,9 +138,11 @@ impl JobStore for MemoryJobStore {
         let mut out = Vec::with_capacity(picked.len());
         for id in picked {
             let job = g.jobs.get_mut(&id).expect("picked from the map");
+            let due_at_ms = job.run_at_ms;
             let e = tr::lease(job, &req.worker, now);
             let leased = Leased {
                 token: job.lease_token,
+                due_at_ms,
                 job: job.clone(),
             };
             g.log(&id, [e]);
@@ -274,6 +273,33 @@ impl JobStore for MemoryJobStore {
                     .collect()
             })
             .unwrap_or_default())
+    }
+
+    async fn job_delete(&self, tenant: &TenantId, id: &JobId) -> Result<Job, JobError> {
+        let mut g = self.inner.lock();
+        let job = g.job_mut(tenant, id)?;
+        if job.state == JobState::Running {
+            return Err(JobError::Running);
+        }
+        g.events.remove(id);
+        Ok(g.jobs.remove(id).expect("found above"))
+    }
+
+    async fn job_stats(
+        &self,
+        tenant: &TenantId,
+        queue: &QueueName,
+    ) -> Result<QueueStats, JobError> {
+        let now = self.clock.now_ms();
+        let g = self.inner.lock();
+        let mine = || {
+            g.jobs
+                .values()
+                .filter(|j| &j.tenant == tenant && &j.queue == queue)
+        };
+        let counts: Vec<(JobState, u64)> = mine().map(|j| (j.state, 1)).collect();
+        let oldest = mine().filter(|j| j.is_due(now)).map(|j| j.run_at_ms).min();
+        Ok(QueueStats::new(&counts, oldest, now))
     }
 
     async fn job_rescue(&self, req: &JobRescue) -> Result<Rescued, JobError> {

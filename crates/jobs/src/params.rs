@@ -243,6 +243,8 @@ pub struct Leased {
     pub job: Job,
     /// The attempt's fencing token: every later call for this attempt carries it.
     pub token: u64,
+    /// When the job became due (its run-at before the lease), for the queue latency.
+    pub due_at_ms: i64,
 }
 
 /// `job_heartbeat`: renews the lease for the job's lease length, and saves progress and a
@@ -373,6 +375,60 @@ pub struct JobFilter {
     pub state: Option<JobState>,
     /// A tag the job carries.
     pub tag: Option<Tag>,
+    /// Created at or after this time (ms).
+    pub created_from_ms: Option<i64>,
+    /// Created before this time (ms).
+    pub created_before_ms: Option<i64>,
+}
+
+impl JobFilter {
+    /// True when `job` matches every set field.
+    pub fn matches(&self, job: &Job) -> bool {
+        self.queue.as_ref().is_none_or(|q| &job.queue == q)
+            && self.kind.as_ref().is_none_or(|k| &job.kind == k)
+            && self.state.is_none_or(|s| job.state == s)
+            && self.tag.as_ref().is_none_or(|t| job.tags.contains(t))
+            && self.created_from_ms.is_none_or(|t| job.created_at_ms >= t)
+            && self.created_before_ms.is_none_or(|t| job.created_at_ms < t)
+    }
+}
+
+/// `job_stats`: one queue of a tenant at a glance.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct QueueStats {
+    /// How many of the tenant's jobs of the queue are in each state (every state listed).
+    pub counts: Vec<(JobState, u64)>,
+    /// When the longest-waiting due job became due (ms): its age is now minus this. `None`
+    /// when no job is due.
+    pub oldest_due_at_ms: Option<i64>,
+    /// The store's time of the answer (ms).
+    pub now_ms: i64,
+}
+
+impl QueueStats {
+    /// The stats from per-state counts (missing states count 0).
+    pub fn new(counts: &[(JobState, u64)], oldest_due_at_ms: Option<i64>, now_ms: i64) -> Self {
+        let counts = JobState::ALL
+            .into_iter()
+            .map(|s| {
+                let n = counts.iter().filter(|(c, _)| *c == s).map(|(_, n)| n).sum();
+                (s, n)
+            })
+            .collect();
+        Self {
+            counts,
+            oldest_due_at_ms,
+            now_ms,
+        }
+    }
+
+    /// The count of `state`.
+    pub fn count(&self, state: JobState) -> u64 {
+        self.counts
+            .iter()
+            .find(|(s, _)| *s == state)
+            .map_or(0, |(_, n)| *n)
+    }
 }
 
 /// `job_retry`: re-drive dead (or cancelled) jobs: back to queued with attempts from zero.

@@ -1,10 +1,11 @@
 //! [`JobStore`]: the operations every jobs backend provides, each one atomic in the store.
 
 use crate::error::JobError;
-use crate::model::{Job, JobEvent, JobId};
+use crate::model::{Job, JobEvent, JobId, QueueName};
 use crate::params::{
     Cancelled, Enqueued, HeartbeatAnswer, JobComplete, JobEnqueue, JobEvents, JobFail,
-    JobHeartbeat, JobLease, JobList, JobPrune, JobRelease, JobRescue, JobRetry, Leased, Rescued,
+    JobHeartbeat, JobLease, JobList, JobPrune, JobRelease, JobRescue, JobRetry, Leased, QueueStats,
+    Rescued,
 };
 use palisade_core::{Page, TenantId};
 
@@ -60,6 +61,14 @@ pub trait JobStore: Send + Sync + std::fmt::Debug {
         tenant: &TenantId,
         req: &JobEvents,
     ) -> Result<Vec<JobEvent>, JobError>;
+
+    /// Deletes a waiting or finished job with its log and answers it as it was; a running
+    /// one is [`JobError::Running`] (cancel it first).
+    async fn job_delete(&self, tenant: &TenantId, id: &JobId) -> Result<Job, JobError>;
+
+    /// One queue of the tenant: jobs per state and the longest-waiting due job.
+    async fn job_stats(&self, tenant: &TenantId, queue: &QueueName)
+        -> Result<QueueStats, JobError>;
 
     /// Takes back running jobs (every tenant's) whose lease ended: retrying or dead by their
     /// attempts, cancelled when a cancel was asked.

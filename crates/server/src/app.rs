@@ -34,6 +34,7 @@ pub const CAPABILITIES: &[Capability] = &[
     v1::ratelimit::CAPABILITY,
     v1::previews::CAPABILITY,
     v1::cron::CAPABILITY,
+    v1::jobs::CAPABILITY,
 ];
 
 /// Routes with no capability of their own.
@@ -55,6 +56,8 @@ pub struct Runtimes {
     pub previews: Arc<v1::previews::Previews>,
     /// Cron schedules.
     pub cron: Arc<dyn palisade_jobs::cron::CronStore>,
+    /// Durable jobs.
+    pub jobs: palisade_jobs::Jobs,
 }
 
 impl Runtimes {
@@ -67,6 +70,7 @@ impl Runtimes {
             ratelimit: v1::ratelimit::start(cfg, stores).await?,
             previews: v1::previews::start(cfg, audit.sink())?,
             cron: v1::cron::start(cfg, stores).await?,
+            jobs: v1::jobs::start(cfg, stores),
         })
     }
 }
@@ -90,6 +94,7 @@ pub async fn state(
         ratelimit: rt.ratelimit,
         previews: rt.previews,
         cron: rt.cron,
+        jobs: rt.jobs,
         operator_key_hash,
         metrics,
         clock,

@@ -27,6 +27,11 @@ pub fn handle() -> PrometheusHandle {
                     RATELIMIT_BUCKETS,
                 )
                 .expect("non-empty buckets")
+                .set_buckets_for_metric(
+                    Matcher::Prefix("palisade_jobs_".into()),
+                    palisade_jobs::metrics::BUCKETS,
+                )
+                .expect("non-empty buckets")
                 .install_recorder()
                 .expect("no other metrics recorder is installed")
         })

@@ -30,6 +30,8 @@ pub struct AppState {
     pub previews: Arc<crate::v1::previews::Previews>,
     /// Cron schedules (the durable store).
     pub cron: Arc<dyn palisade_jobs::cron::CronStore>,
+    /// Durable jobs: store, settings, maintenance tasks.
+    pub jobs: palisade_jobs::Jobs,
     /// Wall clock.
     pub clock: SharedClock,
     /// Lame duck on shutdown (`/readyz` fails).

@@ -17,7 +17,7 @@ use palisade_jobs::{
     Cancelled, Enqueued, HeartbeatAnswer, Job, JobComplete, JobEnqueue, JobError, JobEvent,
     JobEventKind, JobEvents, JobFail, JobFilter, JobHeartbeat, JobId, JobKind, JobLease, JobList,
     JobPrune, JobRelease, JobRescue, JobRetry, JobState, JobStore, LeaseScope, Leased, Owner,
-    Priority, QueueName, Rescued, Tag, UniqueStates, WorkerId,
+    Priority, QueueName, QueueStats, Rescued, Tag, UniqueStates, WorkerId,
 };
 use serde::de::DeserializeOwned;
 use sqlx::{ColumnIndex, Encode, Executor, IntoArguments, Postgres, Sqlite, Transaction, Type};
@@ -135,6 +135,11 @@ pub fn lease_sql<D: JobDialect>(scope: &LeaseScope) -> String {
         .replace("{lock}", D::JOB_LOCK_SKIP)
 }
 
+/// The least id of a job created at `ms` (ids sort by creation time).
+fn id_floor(ms: i64) -> String {
+    format!("job_{:012x}", ms.clamp(0, 0xffff_ffff_ffff))
+}
+
 /// A filter's `AND …` conditions, with their text binds numbered from `first`.
 fn filter_sql<D: JobDialect>(f: &JobFilter, first: usize) -> (String, Vec<String>) {
     let mut sql = String::new();
@@ -155,6 +160,13 @@ fn filter_sql<D: JobDialect>(f: &JobFilter, first: usize) -> (String, Vec<String
     }
     if let Some(t) = &f.tag {
         add(&|p| D::job_tag_match(p), t.to_string());
+    }
+    // Ids begin with their creation time in 12 hex digits: a time bound is an id bound.
+    if let Some(ms) = f.created_from_ms {
+        add(&|p| format!("id >= {p}"), id_floor(ms));
+    }
+    if let Some(ms) = f.created_before_ms {
+        add(&|p| format!("id < {p}"), id_floor(ms));
     }
     (sql, binds)
 }
@@ -478,10 +490,12 @@ where
         });
         let mut out = Vec::with_capacity(jobs.len());
         for mut job in jobs {
+            let due_at_ms = job.run_at_ms;
             let e = tr::lease(&mut job, &req.worker, now);
             Self::job_save(&mut tx, &job, &[e]).await?;
             out.push(Leased {
                 token: job.lease_token,
+                due_at_ms,
                 job,
             });
         }
@@ -633,6 +647,63 @@ where
             })
         };
         Ok(rows.iter().map(event).collect::<Result<Vec<_>, _>>()?)
+    }
+
+    async fn job_delete(&self, tenant: &TenantId, id: &JobId) -> Result<Job, JobError> {
+        let mut tx = self.begin(D::BEGIN_WRITE).await?;
+        let job = Self::job_locked(&mut tx, tenant, id)
+            .await?
+            .ok_or(JobError::NotFound)?;
+        if job.state == JobState::Running {
+            return Err(JobError::Running);
+        }
+        for sql in [
+            "DELETE FROM job_events WHERE job_id = $1 AND tenant_id = $2",
+            "DELETE FROM jobs WHERE id = $1 AND tenant_id = $2",
+        ] {
+            sqlx::query(sql)
+                .bind(id.as_str())
+                .bind(tenant.as_str())
+                .execute(&mut *tx)
+                .await
+                .map_err(D::map_err)?;
+        }
+        tx.commit().await.map_err(D::map_err)?;
+        Ok(job)
+    }
+
+    async fn job_stats(
+        &self,
+        tenant: &TenantId,
+        queue: &QueueName,
+    ) -> Result<QueueStats, JobError> {
+        let now = self.now_ms();
+        let rows = sqlx::query(
+            "SELECT state, count(*) AS n FROM jobs WHERE tenant_id = $1 AND queue = $2
+             GROUP BY state",
+        )
+        .bind(tenant.as_str())
+        .bind(queue.as_str())
+        .fetch_all(self.pool())
+        .await
+        .map_err(D::map_err)?;
+        let count = |r: &D::Row| -> Result<(JobState, u64), StoreError> {
+            let state = JobState::parse(&Self::col::<String>(r, "state")?).map_err(bad("state"))?;
+            Ok((state, Self::col::<i64>(r, "n")?.max(0) as u64))
+        };
+        let counts = rows.iter().map(count).collect::<Result<Vec<_>, _>>()?;
+        let row = sqlx::query(
+            "SELECT min(run_at_ms) AS oldest FROM jobs WHERE tenant_id = $1 AND queue = $2
+             AND state IN ('queued', 'scheduled', 'retrying') AND run_at_ms <= $3",
+        )
+        .bind(tenant.as_str())
+        .bind(queue.as_str())
+        .bind(now)
+        .fetch_one(self.pool())
+        .await
+        .map_err(D::map_err)?;
+        let oldest: Option<i64> = Self::col(&row, "oldest")?;
+        Ok(QueueStats::new(&counts, oldest, now))
     }
 
     async fn job_rescue(&self, req: &JobRescue) -> Result<Rescued, JobError> {

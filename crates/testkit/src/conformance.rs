@@ -161,6 +161,9 @@ macro_rules! conformance {
                 prune_by_state,
                 list_paginates_and_filters,
                 bad_input_refused,
+                delete_waiting_and_finished_not_running,
+                stats_count_by_state_and_oldest_due,
+                list_filters_by_created_time,
             ]
         );
     };

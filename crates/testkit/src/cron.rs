@@ -90,9 +90,7 @@ async fn jobs_of(s: &Subject, t: &TenantId, q: &QueueName) -> Vec<Job> {
     let req = JobList {
         filter: JobFilter {
             queue: Some(q.clone()),
-            kind: None,
-            state: None,
-            tag: None,
+            ..JobFilter::default()
         },
         page: PageRequest::first(200),
     };

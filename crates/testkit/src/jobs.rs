@@ -44,6 +44,9 @@ pub const CHECKS: &[&str] = &[
     "prune_by_state",
     "list_paginates_and_filters",
     "bad_input_refused",
+    "delete_waiting_and_finished_not_running",
+    "stats_count_by_state_and_oldest_due",
+    "list_filters_by_created_time",
 ];
 
 /// Runs every check in turn on one store.
@@ -70,6 +73,9 @@ pub async fn run(s: Store, c: Time) {
     prune_by_state(&s, &c).await;
     list_paginates_and_filters(&s, &c).await;
     bad_input_refused(&s, &c).await;
+    delete_waiting_and_finished_not_running(&s, &c).await;
+    stats_count_by_state_and_oldest_due(&s, &c).await;
+    list_filters_by_created_time(&s, &c).await;
 }
 
 fn fresh_queue(check: &str) -> QueueName {
@@ -1012,4 +1018,107 @@ pub async fn bad_input_refused(s: &Store, _c: &Time) {
         None,
         "refused heartbeat saved nothing"
     );
+}
+
+/// A waiting or finished job is deleted with its log (then 404 everywhere); a running one is
+/// refused with `Running` and stays; another tenant's is `NotFound`.
+pub async fn delete_waiting_and_finished_not_running(s: &Store, _c: &Time) {
+    let (t, q) = (TenantId::generate(), fresh_queue("delete"));
+    let waiting = add(s, &t, enq(&q)).await;
+    let other = TenantId::generate();
+    assert!(matches!(
+        s.job_delete(&other, &waiting.id).await,
+        Err(JobError::NotFound)
+    ));
+    let gone = s.job_delete(&t, &waiting.id).await.unwrap();
+    assert_eq!(gone.id, waiting.id);
+    assert!(s.job_get(&t, &waiting.id).await.unwrap().is_none());
+    let ev = JobEvents {
+        id: waiting.id.clone(),
+        from: 0,
+        limit: 10,
+    };
+    assert!(matches!(
+        s.job_events(&t, &ev).await,
+        Err(JobError::NotFound)
+    ));
+    assert!(matches!(
+        s.job_delete(&t, &waiting.id).await,
+        Err(JobError::NotFound)
+    ));
+    let job = add(s, &t, enq(&q)).await;
+    let l = lease_one(s, &t, &q).await;
+    assert!(matches!(
+        s.job_delete(&t, &job.id).await,
+        Err(JobError::Running)
+    ));
+    assert_eq!(get(s, &t, &job.id).await.state, JobState::Running);
+    s.job_complete(&t, &done(&l)).await.unwrap();
+    assert_eq!(
+        s.job_delete(&t, &job.id).await.unwrap().state,
+        JobState::Completed
+    );
+    assert!(s.job_get(&t, &job.id).await.unwrap().is_none());
+}
+
+/// Stats count the tenant's jobs of the queue per state (others' and other queues' apart)
+/// and date the longest-waiting due job.
+pub async fn stats_count_by_state_and_oldest_due(s: &Store, c: &Time) {
+    let (t, q) = (TenantId::generate(), fresh_queue("stats"));
+    let empty = s.job_stats(&t, &q).await.unwrap();
+    assert_eq!(empty.counts.len(), JobState::ALL.len());
+    assert!(empty.counts.iter().all(|(_, n)| *n == 0) && empty.oldest_due_at_ms.is_none());
+    let first = add(s, &t, enq(&q)).await;
+    c.advance(Duration::from_millis(500));
+    for _ in 0..2 {
+        add(s, &t, enq(&q)).await;
+    }
+    let mut later = enq(&q);
+    later.run_at_ms = Some(c.now_ms() + 60_000);
+    add(s, &t, later).await;
+    let l = lease_one(s, &t, &q).await;
+    assert_eq!(l.job.id, first.id, "the oldest runs first");
+    s.job_complete(&t, &done(&l)).await.unwrap();
+    let l = lease_one(s, &t, &q).await;
+    add(s, &TenantId::generate(), enq(&q)).await;
+    add(s, &t, enq(&fresh_queue("stats-other"))).await;
+    let st = s.job_stats(&t, &q).await.unwrap();
+    assert_eq!(st.count(JobState::Queued), 1);
+    assert_eq!(st.count(JobState::Scheduled), 1);
+    assert_eq!(st.count(JobState::Running), 1);
+    assert_eq!(st.count(JobState::Completed), 1);
+    assert_eq!(st.count(JobState::Dead), 0);
+    let waiting = s.job_get(&t, &l.job.id).await.unwrap().unwrap();
+    assert_eq!(waiting.state, JobState::Running);
+    assert_eq!(st.oldest_due_at_ms, Some(first.created_at_ms + 500));
+    assert_eq!(st.now_ms, c.now_ms());
+}
+
+/// The created-time range of a listing: from inclusive, before exclusive.
+pub async fn list_filters_by_created_time(s: &Store, c: &Time) {
+    let (t, q) = (TenantId::generate(), fresh_queue("list-time"));
+    let mut jobs = Vec::new();
+    for _ in 0..4 {
+        jobs.push(add(s, &t, enq(&q)).await);
+        c.advance(Duration::from_millis(10));
+    }
+    let at = |i: usize| jobs[i].created_at_ms;
+    let req = JobList {
+        filter: JobFilter {
+            queue: Some(q.clone()),
+            created_from_ms: Some(at(1)),
+            created_before_ms: Some(at(3)),
+            ..Default::default()
+        },
+        page: PageRequest::first(50),
+    };
+    let got: Vec<JobId> = s
+        .job_list(&t, &req)
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .map(|j| j.id)
+        .collect();
+    assert_eq!(got, vec![jobs[2].id.clone(), jobs[1].id.clone()]);
 }

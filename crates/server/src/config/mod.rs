@@ -8,6 +8,7 @@ mod validate;
 pub use metrics::MetricsConfig;
 pub use palisade_fetch::FetchSettings;
 pub use palisade_idempotency::{IdempotencySettings, IdempotencyStoreKind};
+pub use palisade_jobs::JobsSettings;
 pub use palisade_ratelimit::{RateLimitSettings, RateLimitStoreKind};
 pub use previews::PreviewsConfig;
 pub use summary::summary;
@@ -73,6 +74,8 @@ pub struct Config {
     pub previews: PreviewsConfig,
     /// Cron: the firing task and the schedules declared here.
     pub cron: palisade_jobs::cron::CronSettings,
+    /// Durable jobs.
+    pub jobs: JobsSettings,
 }
 
 /// Logging settings.
@@ -142,6 +145,7 @@ impl Default for Config {
             fetch: FetchSettings::default(),
             previews: PreviewsConfig::default(),
             cron: palisade_jobs::cron::CronSettings::default(),
+            jobs: JobsSettings::default(),
         }
     }
 }

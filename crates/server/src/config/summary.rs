@@ -22,6 +22,7 @@ pub fn summary(cfg: &Config, file: Option<&Path>) -> String {
     line(&mut s, "http", http(cfg));
     line(&mut s, "ratelimit", ratelimit(cfg));
     line(&mut s, "idempotency", idempotency(cfg));
+    line(&mut s, "jobs", jobs(cfg));
     line(&mut s, "metrics", metrics(cfg));
     line(
         &mut s,
@@ -97,6 +98,18 @@ fn ratelimit(cfg: &Config) -> String {
         r.max_overrides_per_tenant
     )
     .to_lowercase()
+}
+
+fn jobs(cfg: &Config) -> String {
+    let j = &cfg.jobs;
+    let d = humantime::format_duration;
+    format!(
+        "default lease {}, rescue every {}, payload up to {} bytes, long-poll up to {}",
+        d(j.default_lease),
+        d(j.rescue_interval),
+        j.max_payload_bytes,
+        d(j.max_lease_wait)
+    )
 }
 
 fn idempotency(cfg: &Config) -> String {

@@ -97,6 +97,7 @@ pub(super) fn errors(cfg: &Config) -> Vec<String> {
     e.extend(super::previews::fetch_errors(&cfg.fetch));
     e.extend(cfg.previews.errors());
     e.extend(cfg.cron.errors("cron"));
+    e.extend(cfg.jobs.errors("jobs"));
     e
 }
 

@@ -2,6 +2,7 @@
 
 pub mod cron;
 pub mod idempotency;
+pub mod jobs;
 pub mod locks;
 pub mod previews;
 pub mod ratelimit;

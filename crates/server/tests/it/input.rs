@@ -8,6 +8,9 @@ use serde_json::{json, Value};
 /// Text that appears in every bad body below and must never come back.
 const M: &str = "zqmarker7731";
 
+/// A well-formed job id no job has.
+const JOB: &str = "job_000000000000aaaaaaaaaaaa";
+
 /// Words of serde's and Rust's that must not reach a client.
 const RUSTY: &[&str] = &[
     "u64",
@@ -114,6 +117,48 @@ fn routes(tenant_id: &str) -> Vec<(Method, String, bool, &'static [&'static str]
             false,
             &["key", "entry_token"],
         ),
+        (
+            Method::POST,
+            "/v1/jobs".into(),
+            false,
+            &[
+                "queue",
+                "kind",
+                "payload",
+                "priority",
+                "run_at_ms",
+                "delay_ms",
+                "max_attempts",
+                "lease_ms",
+                "backoff",
+                "tags",
+                "unique",
+            ],
+        ),
+        (
+            Method::POST,
+            "/v1/jobs/lease".into(),
+            false,
+            &["queue", "worker", "count", "wait_ms"],
+        ),
+        (
+            Method::POST,
+            format!("/v1/jobs/{JOB}/heartbeat"),
+            false,
+            &["token", "progress", "checkpoint"],
+        ),
+        (
+            Method::POST,
+            format!("/v1/jobs/{JOB}/fail"),
+            false,
+            &["token", "error", "retry_at_ms", "give_up"],
+        ),
+        (
+            Method::POST,
+            "/v1/jobs/retry".into(),
+            false,
+            &["queue", "kind", "tag", "limit"],
+        ),
     ]
 }
 
@@ -181,6 +226,12 @@ fn specific(route: &str) -> Vec<Value> {
             json!({"key": "k", "entry_token": "t", "response": {"status": 70000, "headers": [], "body": ""}}),
             json!({"key": "k", "entry_token": "t", "response": {"status": M}}),
             json!({"key": "k", "entry_token": "t", "response": {"status": 200, "headers": [{"name": M, "value": 1}]}}),
+        ],
+        "/v1/jobs" => vec![
+            json!({"queue": "q", "kind": "k", "priority": M}),
+            json!({"queue": "q", "kind": "k", "tags": [{ M: 1 }]}),
+            json!({"queue": "q", "kind": "k", "unique": {"key": "k", "states": [M]}}),
+            json!({"queue": "q", "kind": "k", "backoff": {"base_ms": M}}),
         ],
         _ => vec![],
     }

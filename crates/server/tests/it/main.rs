@@ -9,6 +9,7 @@ mod errors;
 mod health;
 mod idempotency;
 mod input;
+mod jobs;
 mod locks;
 mod logs;
 mod metrics;

@@ -1,0 +1,90 @@
+//! `/v1/jobs`: durable jobs over HTTP (tenant key): enqueue and manage jobs, and HTTP workers.
+//!
+//! Every route sees only the calling tenant's jobs: another tenant's job id answers 404 like a
+//! missing one. Queues are created on demand (a queue is just a name jobs carry). Workers in
+//! any language lease with a long-poll and carry the attempt's fencing token in every call;
+//! a stale token is 409 `job-lease-lost`. See docs/jobs.md.
+
+mod dto;
+mod manage;
+mod worker;
+
+use crate::app::Capability;
+use crate::config::Config;
+use crate::error::ApiError;
+use crate::state::AppState;
+use crate::stores::Stores;
+use palisade_core::{Problem, SystemClock};
+use palisade_jobs::{metrics, JobError, JobId, Jobs};
+use std::collections::BTreeMap;
+use std::time::Duration;
+use utoipa::openapi::response::ResponseBuilder;
+use utoipa::openapi::{ContentBuilder, Ref, RefOr, Response as DocResponse};
+use utoipa::IntoResponses;
+use utoipa_axum::router::OpenApiRouter;
+
+/// The jobs routes (tenant-authenticated).
+pub fn routes() -> OpenApiRouter<AppState> {
+    manage::routes().merge(worker::routes())
+}
+
+/// Jobs as the server hosts them: routes, and the rescuer and pruner.
+pub const CAPABILITY: Capability = Capability {
+    name: "jobs",
+    operator_routes: crate::app::none,
+    tenant_routes: routes,
+    maintenance: |s| s.jobs.maintenance(),
+};
+
+/// The jobs runtime over the durable store.
+pub fn start(cfg: &Config, stores: &Stores) -> Jobs {
+    Jobs::new(
+        stores.durable.clone(),
+        cfg.jobs.clone(),
+        SystemClock::shared(),
+    )
+}
+
+/// A refused job operation as its problem (a lease loss counted), a store failure as 503/500.
+fn refused(e: JobError) -> ApiError {
+    if e.is_lease_lost() {
+        metrics::lease_lost();
+    }
+    match e {
+        JobError::Store(s) => s.into(),
+        other => other.problem().into(),
+    }
+}
+
+/// The job id of a path, or a 400 naming `id`.
+fn job_id(path: &str) -> Result<JobId, ApiError> {
+    JobId::parse(path).map_err(|e| Problem::invalid(vec![e]).into())
+}
+
+/// The longest wait of a lease or cancel: `jobs.max_lease_wait`, and less than the request
+/// deadline by a second.
+fn max_wait(state: &AppState) -> Duration {
+    let deadline = state.config.http.request_timeout;
+    let cap = deadline.saturating_sub(Duration::from_secs(1));
+    state.config.jobs.max_lease_wait.min(cap)
+}
+
+/// 409s of the job routes, with their codes.
+struct JobConflicts;
+
+impl IntoResponses for JobConflicts {
+    fn responses() -> BTreeMap<String, RefOr<DocResponse>> {
+        let schema = RefOr::Ref(Ref::from_schema_name("ProblemDoc"));
+        let desc = "Job conflict: `job-lease-lost` (the token is not the job's current lease: \
+                    stop working on it), `job-finished` (cancel of a finished job), \
+                    `job-not-dead` (retry of a job that is not dead or cancelled), \
+                    `job-running` (delete of a running job) or `job-unique-conflict` (a \
+                    re-drive would make a second live job of a unique key)";
+        let content = ContentBuilder::new().schema(Some(schema)).build();
+        let r = ResponseBuilder::new()
+            .description(desc)
+            .content(palisade_core::problem::PROBLEM_JSON, content)
+            .build();
+        [("409".to_owned(), r.into())].into_iter().collect()
+    }
+}
