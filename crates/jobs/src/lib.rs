@@ -47,4 +47,4 @@ pub use params::{
 };
 pub use store::JobStore;
 pub use sweep::{prune_step, rescue_step, Retention};
-pub use worker::{Shutdown, Worker, WorkerConfig};
+pub use worker::{AttemptEnd, Observer, Shutdown, Worker, WorkerConfig};
