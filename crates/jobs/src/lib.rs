@@ -56,4 +56,4 @@ pub use settings::JobsSettings;
 pub use store::JobStore;
 pub use sweep::{prune_step, rescue_step, Retention};
 pub use tasks::{Jobs, Pruner, Rescuer};
-pub use worker::{Shutdown, Worker, WorkerConfig};
+pub use worker::{AttemptEnd, Observer, Shutdown, Worker, WorkerConfig};

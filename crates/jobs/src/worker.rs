@@ -10,7 +10,7 @@ use crate::store::JobStore;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::Semaphore;
+use tokio::sync::{Notify, Semaphore};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
@@ -43,11 +43,34 @@ impl WorkerConfig {
     }
 }
 
+/// How an attempt run by a [`Worker`] ended, for its observer ([`Worker::observe`]): metrics,
+/// logs, tests.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum AttemptEnd {
+    /// The store completed the job.
+    Completed,
+    /// The store recorded the failure (retry, dead or cancelled).
+    Failed,
+    /// The lease was lost (rescued, or the job deleted): a heartbeat, complete or fail was
+    /// refused, and the store kept the successor's state.
+    LeaseLost,
+    /// Shutdown gave the lease back.
+    Released,
+    /// The store could not be reached to report the end; the lease will expire.
+    StoreError,
+}
+
+/// Called with each attempt's job and how it ended.
+pub type Observer = Arc<dyn Fn(&Job, AttemptEnd) + Send + Sync>;
+
 /// Runs handlers for one queue until shut down.
 pub struct Worker {
     store: Arc<dyn JobStore>,
     config: WorkerConfig,
     handlers: HashMap<JobKind, Arc<dyn JobHandler>>,
+    wake: Option<Arc<Notify>>,
+    observer: Option<Observer>,
 }
 
 impl std::fmt::Debug for Worker {
@@ -82,6 +105,27 @@ impl Worker {
             store,
             config,
             handlers: HashMap::new(),
+            wake: None,
+            observer: None,
+        }
+    }
+
+    /// Wakes the idle worker when `wake` is notified (e.g. by PostgreSQL's LISTEN/NOTIFY on
+    /// enqueue) instead of at its next poll; polling stays the fallback.
+    pub fn wake_on(mut self, wake: Arc<Notify>) -> Self {
+        self.wake = Some(wake);
+        self
+    }
+
+    /// Calls `observer` with every attempt's end.
+    pub fn observe(mut self, observer: Observer) -> Self {
+        self.observer = Some(observer);
+        self
+    }
+
+    fn ended(&self, job: &Job, end: AttemptEnd) {
+        if let Some(o) = &self.observer {
+            o(job, end);
         }
     }
 
@@ -116,10 +160,7 @@ impl Worker {
                 });
             }
             if idle {
-                tokio::select! {
-                    _ = tokio::time::sleep(this.config.poll) => {}
-                    _ = stop.0.cancelled() => {}
-                }
+                this.idle(&stop).await;
             }
         }
         let drained =
@@ -127,6 +168,21 @@ impl Worker {
         if drained.is_err() {
             abort.cancel();
             while tasks.join_next().await.is_some() {}
+        }
+    }
+
+    /// Sleeps until the poll interval passes, a wake-up arrives or `stop` fires.
+    async fn idle(&self, stop: &Shutdown) {
+        let woken = async {
+            match &self.wake {
+                Some(w) => w.notified().await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            _ = tokio::time::sleep(self.config.poll) => {}
+            _ = woken => {}
+            _ = stop.0.cancelled() => {}
         }
     }
 
@@ -172,11 +228,16 @@ impl Worker {
                 id: job.id.clone(),
                 token: l.token,
             };
-            let _ = self.store.job_release(&job.tenant, &rel).await;
+            let end = match self.store.job_release(&job.tenant, &rel).await {
+                Ok(_) => AttemptEnd::Released,
+                Err(e) => Self::end_of(&e),
+            };
+            self.ended(&job, end);
             return;
         }
         match result {
-            None => {} // the lease is lost: another attempt owns the job now
+            // the lease is lost: another attempt owns the job now
+            None => self.ended(&job, AttemptEnd::LeaseLost),
             Some(Err(_elapsed)) => {
                 cancel.cancel();
                 let msg = "attempt timed out".to_owned();
@@ -209,8 +270,21 @@ impl Worker {
         }
     }
 
+    fn end_of(e: &crate::JobError) -> AttemptEnd {
+        if e.is_lease_lost() || e.is_not_found() {
+            AttemptEnd::LeaseLost
+        } else {
+            AttemptEnd::StoreError
+        }
+    }
+
     async fn report(&self, job: &Job, token: u64, r: Result<(), (String, FailOutcome)>) {
-        let _ = match r {
+        let ok = if r.is_ok() {
+            AttemptEnd::Completed
+        } else {
+            AttemptEnd::Failed
+        };
+        let done = match r {
             Ok(()) => {
                 let req = JobComplete {
                     id: job.id.clone(),
@@ -228,5 +302,7 @@ impl Worker {
                 self.store.job_fail(&job.tenant, &req).await.map(drop)
             }
         };
+        let end = done.map_or_else(|e| Self::end_of(&e), |()| ok);
+        self.ended(job, end);
     }
 }

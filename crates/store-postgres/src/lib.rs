@@ -9,8 +9,10 @@
 
 mod pool;
 mod ratelimit;
+mod wakeups;
 
 pub use pool::{pool_size, PoolSizing};
+pub use wakeups::JobWakeups;
 
 use palisade_core::StoreError;
 use palisade_store_sql::{Dialect, SqlBackend, SqlStore};

@@ -33,15 +33,26 @@ pub trait JobDialect: Dialect {
     /// transaction already does.
     const JOB_QUEUE_LOCK: Option<&'static str>;
 
+    /// Run in an enqueue's transaction with the queue as `$1`: tells idle workers that a job
+    /// is due (PostgreSQL's `NOTIFY`, delivered at commit, never for a rollback); `None` when
+    /// workers only poll.
+    const JOB_NOTIFY: Option<&'static str>;
+
     /// A condition true when the job's `tags` (a JSON array) contain placeholder `p`.
     fn job_tag_match(p: &str) -> String;
 }
+
+/// The channel of PostgreSQL's enqueue notifications; each payload is
+/// `<schema>/<queue>` (see `palisade_store_postgres::JobWakeups`).
+pub const JOB_CHANNEL: &str = "palisade_jobs";
 
 impl JobDialect for Postgres {
     const JOB_LOCK: &'static str = " FOR UPDATE";
     const JOB_LOCK_SKIP: &'static str = " FOR UPDATE OF jobs SKIP LOCKED";
     const JOB_QUEUE_LOCK: Option<&'static str> =
         Some("SELECT pg_advisory_xact_lock(hashtext('palisade.jobs.queue'), hashtext($1))");
+    const JOB_NOTIFY: Option<&'static str> =
+        Some("SELECT pg_notify('palisade_jobs', current_schema() || '/' || $1)");
 
     fn job_tag_match(p: &str) -> String {
         format!("(tags::jsonb @> jsonb_build_array({p}::text))")
@@ -52,6 +63,7 @@ impl JobDialect for Sqlite {
     const JOB_LOCK: &'static str = "";
     const JOB_LOCK_SKIP: &'static str = "";
     const JOB_QUEUE_LOCK: Option<&'static str> = None;
+    const JOB_NOTIFY: Option<&'static str> = None;
 
     fn job_tag_match(p: &str) -> String {
         format!("EXISTS (SELECT 1 FROM json_each(jobs.tags) WHERE json_each.value = {p})")
@@ -227,10 +239,7 @@ where
     }
 
     /// Inserts `job` unless its unique key is taken; true when inserted.
-    pub(crate) async fn job_insert(
-        tx: &mut Transaction<'static, D>,
-        j: &Job,
-    ) -> Result<bool, StoreError> {
+    pub(crate) async fn job_insert(conn: &mut D::Connection, j: &Job) -> Result<bool, StoreError> {
         let done = sqlx::query(INSERT)
             .bind(j.id.as_str())
             .bind(j.tenant.as_str())
@@ -260,7 +269,7 @@ where
             .bind(j.updated_at_ms)
             .bind(j.finished_at_ms)
             .bind(j.events as i64)
-            .execute(&mut **tx)
+            .execute(&mut *conn)
             .await
             .map_err(D::map_err)?;
         Ok(D::rows_affected(&done) == 1)
@@ -294,7 +303,7 @@ where
     }
 
     pub(crate) async fn job_log(
-        tx: &mut Transaction<'static, D>,
+        conn: &mut D::Connection,
         j: &Job,
         events: &[JobEvent],
     ) -> Result<(), StoreError> {
@@ -306,7 +315,7 @@ where
                 .bind(e.at_ms)
                 .bind(e.kind.as_str())
                 .bind(to_json(&e.data))
-                .execute(&mut **tx)
+                .execute(&mut *conn)
                 .await
                 .map_err(D::map_err)?;
         }
@@ -368,7 +377,7 @@ where
 
     /// The job of `tenant` holding `key` in one of its key's states.
     async fn job_unique_holder(
-        tx: &mut Transaction<'static, D>,
+        conn: &mut D::Connection,
         tenant: &TenantId,
         key: &str,
     ) -> Result<Option<Job>, StoreError> {
@@ -379,38 +388,75 @@ where
         let row = sqlx::query(&sql)
             .bind(tenant.as_str())
             .bind(key)
-            .fetch_optional(&mut **tx)
+            .fetch_optional(&mut *conn)
             .await
             .map_err(D::map_err)?;
         row.as_ref().map(Self::job_row).transpose()
     }
 
-    /// One attempt at an enqueue: the new job, the holder of its key, or `None` when the
+    /// One attempt at an enqueue on `conn` (inside a transaction): the new job (its event
+    /// logged, idle workers notified at commit), the holder of its key, or `None` when the
     /// holder finished between the refused insert and the read (try again).
-    async fn job_enqueue_once(
-        &self,
+    async fn job_enqueue_on(
+        conn: &mut D::Connection,
         tenant: &TenantId,
         req: &JobEnqueue,
+        now: i64,
     ) -> Result<Option<Enqueued>, JobError> {
-        let mut tx = self.begin(D::BEGIN_WRITE).await?;
-        let now = self.now_ms();
         let mut job = req.clone().into_job(tenant, JobId::generate(now), now);
         let e = tr::enqueued(&mut job);
-        if Self::job_insert(&mut tx, &job).await? {
-            Self::job_log(&mut tx, &job, &[e]).await?;
-            tx.commit().await.map_err(D::map_err)?;
+        if Self::job_insert(conn, &job).await? {
+            Self::job_log(conn, &job, &[e]).await?;
+            if let (Some(notify), JobState::Queued) = (D::JOB_NOTIFY, job.state) {
+                sqlx::query(notify)
+                    .bind(job.queue.as_str())
+                    .execute(&mut *conn)
+                    .await
+                    .map_err(D::map_err)?;
+            }
             return Ok(Some(Enqueued {
                 job,
                 duplicate: false,
             }));
         }
         let key = job.unique_key.as_deref().unwrap_or_default();
-        let holder = Self::job_unique_holder(&mut tx, tenant, key).await?;
-        tx.commit().await.map_err(D::map_err)?;
+        let holder = Self::job_unique_holder(conn, tenant, key).await?;
         Ok(holder.map(|job| Enqueued {
             job,
             duplicate: true,
         }))
+    }
+
+    /// One attempt at an enqueue in its own write transaction ([`Self::job_enqueue_on`]).
+    async fn job_enqueue_once(
+        &self,
+        tenant: &TenantId,
+        req: &JobEnqueue,
+    ) -> Result<Option<Enqueued>, JobError> {
+        let mut tx = self.begin(D::BEGIN_WRITE).await?;
+        let done = Self::job_enqueue_on(&mut tx, tenant, req, self.now_ms()).await?;
+        tx.commit().await.map_err(D::map_err)?;
+        Ok(done)
+    }
+
+    /// Enqueues inside the caller's own transaction `tx`: the job exists if and only if the
+    /// caller commits `tx` (transactional enqueue, e.g. with the order row that needs it). A
+    /// duplicate unique key answers the holder as [`JobStore::job_enqueue`] does. On
+    /// PostgreSQL idle workers are notified at the commit. Run it in a transaction of this
+    /// store's database (another schema's `jobs` table would receive the job).
+    pub async fn job_enqueue_in(
+        &self,
+        tx: &mut Transaction<'_, D>,
+        tenant: &TenantId,
+        req: JobEnqueue,
+    ) -> Result<Enqueued, JobError> {
+        req.check()?;
+        for _ in 0..5 {
+            if let Some(done) = Self::job_enqueue_on(tx, tenant, &req, self.now_ms()).await? {
+                return Ok(done);
+            }
+        }
+        Err(StoreError::Conflict("jobs: unique key kept changing hands".into()).into())
     }
 
     /// The (tenant, id) pairs `sql` selects with binds `$1`, `$2`.

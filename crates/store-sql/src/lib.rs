@@ -27,7 +27,7 @@ mod tenants;
 pub use backend::SqlBackend;
 pub use dialect::{Dialect, Value};
 pub use idempotency::IdempotencyDialect;
-pub use jobs::{lease_sql as job_lease_sql, JobDialect};
+pub use jobs::{lease_sql as job_lease_sql, JobDialect, JOB_CHANNEL};
 pub use ratelimit::{RateLimitConfigDialect, RateLimitDecisions};
 
 use palisade_core::{SharedClock, StoreError, SystemClock};
