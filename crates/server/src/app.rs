@@ -43,6 +43,8 @@ pub fn none() -> OpenApiRouter<AppState> {
 pub struct Runtimes {
     /// Tenants and API keys.
     pub tenants: Arc<dyn palisade_tenancy::TenantStore>,
+    /// Verified tenant keys.
+    pub keys: Arc<palisade_tenancy::KeyCache>,
     /// Fenced locks.
     pub locks: palisade_locks::Locks,
     /// Idempotency entries.
@@ -58,6 +60,7 @@ impl Runtimes {
     pub async fn start(cfg: &Config, stores: &Stores) -> Result<Self, String> {
         Ok(Self {
             tenants: v1::tenants::start(stores),
+            keys: v1::tenants::key_cache(stores).await?,
             locks: v1::locks::start(stores),
             idempotency: v1::idempotency::start(cfg, stores),
             ratelimit: v1::ratelimit::start(cfg, stores).await?,
@@ -80,6 +83,7 @@ pub async fn state(
         config: cfg,
         stores,
         tenants: rt.tenants,
+        keys: rt.keys,
         locks: rt.locks,
         idempotency: rt.idempotency,
         ratelimit: rt.ratelimit,

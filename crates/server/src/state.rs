@@ -16,6 +16,8 @@ pub struct AppState {
     pub stores: Stores,
     /// Tenancy store.
     pub tenants: Arc<dyn TenantStore>,
+    /// Verified tenant keys, kept current from the change feed.
+    pub keys: Arc<palisade_tenancy::KeyCache>,
     /// Fenced locks (one waiter queue per process).
     pub locks: palisade_locks::Locks,
     /// Idempotency entries (the store `idempotency.store` names).

@@ -8,6 +8,7 @@ mod errors;
 mod health;
 mod idempotency;
 mod input;
+mod keys;
 mod locks;
 mod logs;
 mod metrics;
