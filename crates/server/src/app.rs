@@ -73,7 +73,7 @@ impl Runtimes {
 pub async fn state(
     cfg: Arc<Config>,
     stores: Stores,
-    operator_key_hash: Arc<str>,
+    operator_key_hashes: Arc<[String]>,
     metrics: PrometheusHandle,
 ) -> Result<AppState, String> {
     let rt = Runtimes::start(&cfg, &stores).await?;
@@ -88,7 +88,7 @@ pub async fn state(
         idempotency: rt.idempotency,
         ratelimit: rt.ratelimit,
         previews: rt.previews,
-        operator_key_hash,
+        operator_key_hashes,
         metrics,
         clock,
         audit,

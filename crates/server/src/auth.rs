@@ -45,11 +45,13 @@ pub(crate) fn bearer(headers: &HeaderMap) -> Option<&str> {
     scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
 }
 
+/// True when `token` is one of the operator keys; every key is compared (in constant time).
 pub(crate) fn is_operator(state: &AppState, token: &str) -> bool {
-    secret_eq(
-        sha256_hex(token.as_bytes()).as_bytes(),
-        state.operator_key_hash.as_bytes(),
-    )
+    let h = sha256_hex(token.as_bytes());
+    state
+        .operator_key_hashes
+        .iter()
+        .fold(false, |ok, k| secret_eq(h.as_bytes(), k.as_bytes()) | ok)
 }
 
 /// Proof that the request carries the operator key.

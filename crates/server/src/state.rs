@@ -22,8 +22,8 @@ pub struct AppState {
     pub locks: palisade_locks::Locks,
     /// Idempotency entries (the store `idempotency.store` names).
     pub idempotency: Arc<dyn palisade_idempotency::IdempotencyStore>,
-    /// SHA-256 hex of the operator key.
-    pub operator_key_hash: Arc<str>,
+    /// SHA-256 hex of each accepted operator key (two during a rotation).
+    pub operator_key_hashes: Arc<[String]>,
     /// Prometheus renderer.
     pub metrics: PrometheusHandle,
     /// Rate limiting: limiter, policies, registry.
