@@ -19,7 +19,7 @@ pub struct PolicyRecord {
 
 /// New limits for one policy, for a whole tenant (`key: None`) or one key of it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RateOverride {
+pub struct RateLimitOverride {
     /// The policy it changes.
     pub policy: String,
     /// The key it applies to; `None` for every key of the tenant.
@@ -35,7 +35,7 @@ pub struct RateOverride {
     pub burst: Option<u64>,
 }
 
-impl RateOverride {
+impl RateLimitOverride {
     /// Parses and validates, reporting every bad field at once.
     pub fn parse(v: &Value) -> Result<Self, Vec<FieldError>> {
         let Some(obj) = v.as_object() else {
@@ -114,7 +114,7 @@ impl RateOverride {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OverrideRecord {
     /// The override.
-    pub rate_override: RateOverride,
+    pub rate_override: RateLimitOverride,
     /// The store-wide version of its last write.
     pub version: i64,
     /// Last write, ms since the epoch.
@@ -138,7 +138,7 @@ pub enum ChangeKind {
     /// An override was created or replaced.
     OverridePut {
         /// The new override.
-        rate_override: RateOverride,
+        rate_override: RateLimitOverride,
     },
     /// An override was deleted.
     OverrideDeleted {
@@ -185,7 +185,7 @@ pub struct ConfigSnapshot {
     /// Live policies.
     pub policies: Vec<(TenantId, Policy)>,
     /// Live overrides.
-    pub overrides: Vec<(TenantId, RateOverride)>,
+    pub overrides: Vec<(TenantId, RateLimitOverride)>,
 }
 
 impl ConfigSnapshot {
@@ -229,7 +229,7 @@ mod tests {
     #[test]
     fn override_parses_applies_and_reports_all() {
         let o =
-            RateOverride::parse(&json!({"policy": "api", "quota": 500, "window": "1h"})).unwrap();
+            RateLimitOverride::parse(&json!({"policy": "api", "quota": 500, "window": "1h"})).unwrap();
         let p = Policy::new(
             "api",
             policy::Algorithm::FixedWindow,
@@ -239,10 +239,10 @@ mod tests {
         );
         let q = o.apply(&p);
         assert_eq!((q.quota, q.window), (500, Duration::from_secs(3600)));
-        let e = RateOverride::parse(&json!({"policy": "a b", "quota": 0, "window": "1ms"}))
+        let e = RateLimitOverride::parse(&json!({"policy": "a b", "quota": 0, "window": "1ms"}))
             .unwrap_err();
         assert_eq!(e.len(), 3, "{e:?}");
-        let back: RateOverride = serde_json::from_value(serde_json::to_value(&o).unwrap()).unwrap();
+        let back: RateLimitOverride = serde_json::from_value(serde_json::to_value(&o).unwrap()).unwrap();
         assert_eq!(back, o);
     }
 }

@@ -29,7 +29,7 @@ pub use error::RateLimitError;
 pub use fallback::{FallbackOptions, FallbackStore};
 pub use feed::{
     ChangeKind, ConfigChange, ConfigChanges, ConfigSnapshot, OverrideRecord, PolicyRecord,
-    RateOverride,
+    RateLimitOverride,
 };
 pub use key::{build_key, KeyContext, KeyPart, MAX_KEY_BYTES};
 pub use known::{Known, KnownRemaining};
@@ -41,4 +41,4 @@ pub use policy::{Algorithm, Limit, Mode, OnStoreError, Policy};
 pub use registry::{PolicySource, Registry};
 pub use runtime::{RateLimits, RateLimitsStart, Resolved, TenantCaps, UnknownPolicy};
 pub use settings::{RateLimitSettings, RateLimitStoreKind};
-pub use store::{RateLimitStore, RatePolicyStore};
+pub use store::{RateLimitStore, RateLimitPolicyStore};

@@ -1,6 +1,6 @@
 //! The in-memory view of every policy and override, kept current from the change feed.
 
-use crate::feed::{ChangeKind, ConfigChange, ConfigSnapshot, RateOverride};
+use crate::feed::{ChangeKind, ConfigChange, ConfigSnapshot, RateLimitOverride};
 use crate::policy::Policy;
 use palisade_core::TenantId;
 use std::collections::HashMap;
@@ -21,7 +21,7 @@ pub struct Registry {
     config: HashMap<String, Arc<Policy>>,
     tenant: HashMap<(TenantId, String), Arc<Policy>>,
     /// (tenant, policy, key or "" for tenant-wide).
-    overrides: HashMap<(TenantId, String, String), RateOverride>,
+    overrides: HashMap<(TenantId, String, String), RateLimitOverride>,
     /// The last change applied.
     pub version: i64,
 }
@@ -89,7 +89,7 @@ impl Registry {
 
     /// The override that applies to `key` of the tenant's policy: the per-key one, else the
     /// tenant-wide one.
-    pub fn override_for(&self, tenant: &TenantId, name: &str, key: &str) -> Option<&RateOverride> {
+    pub fn override_for(&self, tenant: &TenantId, name: &str, key: &str) -> Option<&RateLimitOverride> {
         if self.overrides.is_empty() {
             return None;
         }
@@ -145,7 +145,7 @@ mod tests {
         ));
         assert_eq!(r.base(&a, "api").unwrap().0.quota, 99);
         assert_eq!(r.base(&b, "api").unwrap().1, PolicySource::Config);
-        let o = |key: Option<&str>, quota| RateOverride {
+        let o = |key: Option<&str>, quota| RateLimitOverride {
             policy: "api".into(),
             key: key.map(str::to_owned),
             quota,

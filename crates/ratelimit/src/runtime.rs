@@ -11,7 +11,7 @@ use crate::memory::{MemoryOptions, MemoryRateLimitStore};
 use crate::policy::Policy;
 use crate::registry::{PolicySource, Registry};
 use crate::settings::RateLimitSettings;
-use crate::store::{RateLimitStore, RatePolicyStore};
+use crate::store::{RateLimitStore, RateLimitPolicyStore};
 use palisade_core::{Maintenance, StoreError, TenantId};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
@@ -39,7 +39,7 @@ pub struct RateLimitsStart {
     /// The shared decision store, with its name for logs; `None` keeps decisions in memory.
     pub shared: Option<(Arc<dyn RateLimitStore>, &'static str)>,
     /// The durable policy and override store (with its change feed).
-    pub policies: Arc<dyn RatePolicyStore>,
+    pub policies: Arc<dyn RateLimitPolicyStore>,
     /// How many instances share the stores (sizes the fallback's share of a quota).
     pub expected_instances: u32,
 }
@@ -51,7 +51,7 @@ pub struct RateLimits {
     /// The shared store behind the fallback (`None` for the memory store).
     shared: Option<Arc<dyn RateLimitStore>>,
     store_name: &'static str,
-    policies: Arc<dyn RatePolicyStore>,
+    policies: Arc<dyn RateLimitPolicyStore>,
     registry: RwLock<Registry>,
     sync_lock: tokio::sync::Mutex<()>,
     caps: TenantCaps,
@@ -133,7 +133,7 @@ impl RateLimits {
     }
 
     /// The durable policy and override store.
-    pub fn policies(&self) -> &Arc<dyn RatePolicyStore> {
+    pub fn policies(&self) -> &Arc<dyn RateLimitPolicyStore> {
         &self.policies
     }
 
@@ -158,10 +158,10 @@ impl RateLimits {
             let after = self.read().version;
             let batch = self
                 .policies
-                .rate_config_changes(after, CHANGE_BATCH)
+                .ratelimit_feed_changes(after, CHANGE_BATCH)
                 .await?;
             if batch.missed(after) {
-                let snap = self.policies.rate_config_snapshot().await?;
+                let snap = self.policies.ratelimit_feed_snapshot().await?;
                 tracing::info!(
                     from = after,
                     to = snap.version,
@@ -266,7 +266,7 @@ impl RateLimits {
         loop {
             let n = self
                 .policies
-                .rate_config_prune(before, DELETE_BATCH)
+                .ratelimit_feed_prune_changes(before, DELETE_BATCH)
                 .await?;
             total += n;
             if n < u64::from(DELETE_BATCH) {

@@ -1,7 +1,7 @@
 //! The store traits: atomic decisions, and policies with their overrides.
 
 use crate::decision::{Check, Decision};
-use crate::feed::{ConfigChanges, ConfigSnapshot, OverrideRecord, PolicyRecord, RateOverride};
+use crate::feed::{ConfigChanges, ConfigSnapshot, OverrideRecord, PolicyRecord, RateLimitOverride};
 use crate::policy::Policy;
 use palisade_core::{Page, PageRequest, StoreError, TenantId};
 
@@ -55,17 +55,17 @@ pub trait RateLimitStore: Send + Sync + std::fmt::Debug {
 ///
 /// Every write bumps a store-wide version and appends to the feed; deletes leave a tombstone
 /// (a feed entry) so pollers learn of them. The feed is pruned by age
-/// ([`RatePolicyStore::rate_config_prune`]); a poller whose cursor fell behind the pruned part
-/// learns it from [`ConfigChanges::missed`] and reloads [`RatePolicyStore::rate_config_snapshot`].
+/// ([`RateLimitPolicyStore::ratelimit_feed_prune_changes`]); a poller whose cursor fell behind the pruned part
+/// learns it from [`ConfigChanges::missed`] and reloads [`RateLimitPolicyStore::ratelimit_feed_snapshot`].
 ///
 /// Creates are capped per tenant (`max` arguments): the count and the insert are one atomic
 /// step, so concurrent creates never exceed the cap; replacing an existing entry always
 /// succeeds. Past the cap a create fails with [`StoreError::LimitReached`].
 #[async_trait::async_trait]
-pub trait RatePolicyStore: Send + Sync + std::fmt::Debug {
+pub trait RateLimitPolicyStore: Send + Sync + std::fmt::Debug {
     /// Creates or replaces the tenant's policy of this name; creating fails with
     /// [`StoreError::LimitReached`] when the tenant already has `max` policies.
-    async fn rate_policy_put(
+    async fn ratelimit_policy_put(
         &self,
         tenant: &TenantId,
         policy: &Policy,
@@ -74,21 +74,21 @@ pub trait RatePolicyStore: Send + Sync + std::fmt::Debug {
     ) -> Result<PolicyRecord, StoreError>;
 
     /// The tenant's live policy of this name.
-    async fn rate_policy_get(
+    async fn ratelimit_policy_get(
         &self,
         tenant: &TenantId,
         name: &str,
     ) -> Result<Option<PolicyRecord>, StoreError>;
 
     /// The tenant's live policies ordered by name.
-    async fn rate_policy_list(
+    async fn ratelimit_policy_list(
         &self,
         tenant: &TenantId,
         page: &PageRequest,
     ) -> Result<Page<PolicyRecord>, StoreError>;
 
     /// Deletes the tenant's policy; false when it had none.
-    async fn rate_policy_delete(
+    async fn ratelimit_policy_delete(
         &self,
         tenant: &TenantId,
         name: &str,
@@ -97,23 +97,23 @@ pub trait RatePolicyStore: Send + Sync + std::fmt::Debug {
 
     /// Creates or replaces an override (per tenant when `key` is `None`, else per key);
     /// creating fails with [`StoreError::LimitReached`] when the tenant already has `max`.
-    async fn rate_override_put(
+    async fn ratelimit_override_put(
         &self,
         tenant: &TenantId,
-        o: &RateOverride,
+        o: &RateLimitOverride,
         now_ms: i64,
         max: u32,
     ) -> Result<OverrideRecord, StoreError>;
 
     /// The tenant's live overrides ordered by (policy, key).
-    async fn rate_override_list(
+    async fn ratelimit_override_list(
         &self,
         tenant: &TenantId,
         page: &PageRequest,
     ) -> Result<Page<OverrideRecord>, StoreError>;
 
     /// Deletes an override; false when there was none.
-    async fn rate_override_delete(
+    async fn ratelimit_override_delete(
         &self,
         tenant: &TenantId,
         policy: &str,
@@ -124,16 +124,16 @@ pub trait RatePolicyStore: Send + Sync + std::fmt::Debug {
     /// Every change (of any tenant) with a version above `after`, oldest first, at most
     /// `limit`. Versions become visible in order, so a poller never skips one — unless they
     /// were pruned, which `pruned_through` (read after the changes) tells.
-    async fn rate_config_changes(
+    async fn ratelimit_feed_changes(
         &self,
         after: i64,
         limit: u32,
     ) -> Result<ConfigChanges, StoreError>;
 
     /// Every live policy and override, consistent with one version (one read snapshot).
-    async fn rate_config_snapshot(&self) -> Result<ConfigSnapshot, StoreError>;
+    async fn ratelimit_feed_snapshot(&self) -> Result<ConfigSnapshot, StoreError>;
 
     /// Deletes up to `limit` of the oldest changes written before `before_ms` and raises
     /// `pruned_through` past them, in one atomic step; returns how many were deleted.
-    async fn rate_config_prune(&self, before_ms: i64, limit: u32) -> Result<u64, StoreError>;
+    async fn ratelimit_feed_prune_changes(&self, before_ms: i64, limit: u32) -> Result<u64, StoreError>;
 }

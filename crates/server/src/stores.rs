@@ -6,7 +6,7 @@ use palisade_core::{Backend, StoreError};
 use palisade_idempotency::IdempotencyStore;
 use palisade_jobs::JobStore;
 use palisade_locks::LockStore;
-use palisade_ratelimit::{RateLimitStore, RatePolicyStore};
+use palisade_ratelimit::{RateLimitStore, RateLimitPolicyStore};
 use palisade_store_postgres::{PgOptions, PgStore, PoolSizing};
 use palisade_store_redis::{RedisOptions, RedisStore};
 use palisade_store_sqlite::{SqliteOptions, SqliteStore};
@@ -22,7 +22,7 @@ pub trait Durable:
     + TenantStore
     + LockStore
     + IdempotencyStore
-    + RatePolicyStore
+    + RateLimitPolicyStore
     + RateLimitStore
     + AuditStore
     + JobStore
@@ -33,7 +33,7 @@ pub trait Durable:
 
 impl<T> Durable for T
 where
-    T: Backend + TenantStore + LockStore + IdempotencyStore + RatePolicyStore + RateLimitStore,
+    T: Backend + TenantStore + LockStore + IdempotencyStore + RateLimitPolicyStore + RateLimitStore,
     T: AuditStore + JobStore,
     T: 'static,
 {

@@ -60,7 +60,7 @@ impl PgOptions {
 /// PostgreSQL.
 ///
 /// It implements every store trait where the SQL is: `TenantStore`, `LockStore`,
-/// `IdempotencyStore`, `RatePolicyStore`, `AuditStore` and `JobStore` in `palisade_store_sql`
+/// `IdempotencyStore`, `RateLimitPolicyStore`, `AuditStore` and `JobStore` in `palisade_store_sql`
 /// (`impl … for SqlStore<D, B>`),
 /// `RateLimitStore` through [`PgBackend`]'s decisions (this crate's `ratelimit.rs`).
 /// `PgStore::connect(&opts)` opens it, `migrate` applies this crate's migrations (serialised

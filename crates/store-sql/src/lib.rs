@@ -4,7 +4,7 @@
 //! [`SqlBackend`]); each capability module implements that capability's store trait for it
 //! directly, for every [`Dialect`] (SQLite and PostgreSQL): `TenantStore` in `tenants.rs`,
 //! the change feed (`ChangeFeed`) in `changes.rs`,
-//! `LockStore` in `locks.rs`, `IdempotencyStore` in `idempotency.rs`, `RatePolicyStore` in
+//! `LockStore` in `locks.rs`, `IdempotencyStore` in `idempotency.rs`, `RateLimitPolicyStore` in
 //! `ratelimit/config.rs`, `JobStore` in `jobs.rs`, and `RateLimitStore` in
 //! `ratelimit/decisions.rs` through the store crate's [`RateLimitDecisions`]. The statements
 //! are written once with `$n` placeholders, which both drivers accept. What differs per

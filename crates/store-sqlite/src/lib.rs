@@ -38,7 +38,7 @@ impl SqliteOptions {
 /// All of Palisade's durable state in one SQLite database: the shared SQL store on SQLite.
 ///
 /// It implements every store trait where the SQL is: `TenantStore`, `LockStore`,
-/// `IdempotencyStore`, `RatePolicyStore`, `AuditStore` and `JobStore` in `palisade_store_sql`
+/// `IdempotencyStore`, `RateLimitPolicyStore`, `AuditStore` and `JobStore` in `palisade_store_sql`
 /// (`impl … for SqlStore<D, B>`),
 /// `RateLimitStore` through [`SqliteBackend`]'s decisions (this crate's `ratelimit.rs`).
 /// `SqliteStore::connect(&opts)` opens it, `migrate` applies this crate's migrations.

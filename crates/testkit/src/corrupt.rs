@@ -2,13 +2,13 @@
 //!
 //! Each check writes a row through the store, lets the backend's `damage(table, column)` break
 //! that column (SQLite stores text in it, PostgreSQL a NULL), then reads it back
-//! ([`conformance!`](crate::conformance)`(corrupt, ..)`; [`rate_state`] by hand, for the
+//! ([`conformance!`](crate::conformance)`(corrupt, ..)`; [`ratelimit_state`] by hand, for the
 //! stores that read the state row in Rust).
 
 use palisade_core::{StoreError, TenantId};
 use palisade_idempotency::{Fingerprint, IdempotencyBegin, IdempotencyKey, IdempotencyStore};
 use palisade_locks::{FencingToken, HolderId, LockAcquire, LockName, LockRenew, LockStore, Ttl};
-use palisade_ratelimit::{Algorithm, Check, KeyPart, Policy, RateLimitStore, RatePolicyStore};
+use palisade_ratelimit::{Algorithm, Check, KeyPart, Policy, RateLimitStore, RateLimitPolicyStore};
 use palisade_tenancy::{TenantCreate, TenantStore};
 use std::fmt::Debug;
 use std::time::Duration;
@@ -81,17 +81,17 @@ pub async fn idempotency(s: &dyn IdempotencyStore, damage: impl AsyncFn(&str, &s
     assert_corrupt(s.idempotency_begin(&t, &req).await);
 }
 
-/// `rate_policy_get` of a policy whose `version` is damaged.
-pub async fn policy_row(s: &dyn RatePolicyStore, damage: impl AsyncFn(&str, &str)) {
+/// `ratelimit_policy_get` of a policy whose `version` is damaged.
+pub async fn policy_row(s: &dyn RateLimitPolicyStore, damage: impl AsyncFn(&str, &str)) {
     let t = TenantId::generate();
-    s.rate_policy_put(&t, &policy(), 1, 10).await.unwrap();
+    s.ratelimit_policy_put(&t, &policy(), 1, 10).await.unwrap();
     damage("ratelimit_policies", "version").await;
-    assert_corrupt(s.rate_policy_get(&t, "p").await);
+    assert_corrupt(s.ratelimit_policy_get(&t, "p").await);
 }
 
 /// A second `ratelimit_check` of a key whose stored state (`column` of `ratelimit_state`) is
 /// damaged: for the stores that read the state row in Rust.
-pub async fn rate_state(s: &dyn RateLimitStore, column: &str, damage: impl AsyncFn(&str, &str)) {
+pub async fn ratelimit_state(s: &dyn RateLimitStore, column: &str, damage: impl AsyncFn(&str, &str)) {
     let (t, p) = (TenantId::generate(), policy());
     let check = Check {
         policy: p.name.clone(),

@@ -2,7 +2,7 @@
 //! the pruned change feed ([`conformance!`](crate::conformance)`(ratelimit_config, ..)`).
 
 use palisade_core::{PageRequest, StoreError, TenantId};
-use palisade_ratelimit::{Algorithm, ChangeKind, KeyPart, Policy, RateOverride, RatePolicyStore};
+use palisade_ratelimit::{Algorithm, ChangeKind, KeyPart, Policy, RateLimitOverride, RateLimitPolicyStore};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,8 +17,8 @@ fn pol(name: &str) -> Policy {
     )
 }
 
-fn ovr(policy: &str, key: Option<&str>, quota: u64) -> RateOverride {
-    RateOverride {
+fn ovr(policy: &str, key: Option<&str>, quota: u64) -> RateLimitOverride {
+    RateLimitOverride {
         policy: policy.into(),
         key: key.map(str::to_owned),
         quota,
@@ -31,8 +31,8 @@ fn is_cap(e: &StoreError, what: &str, limit: u64) -> bool {
     matches!(e, StoreError::LimitReached { what: w, limit: l } if *w == what && *l == limit)
 }
 
-async fn last_version(s: &dyn RatePolicyStore) -> i64 {
-    s.rate_config_snapshot().await.unwrap().version
+async fn last_version(s: &dyn RateLimitPolicyStore) -> i64 {
+    s.ratelimit_feed_snapshot().await.unwrap().version
 }
 
 /// A per-tenant cap no test of the basic behaviour reaches.
@@ -40,10 +40,10 @@ const MAX: u32 = 1000;
 
 /// Policies and overrides: versioned puts, pages, deletes, all scoped by tenant, and each write
 /// in the change feed in order.
-pub async fn policies_and_overrides(store: Arc<dyn RatePolicyStore>) {
+pub async fn policies_and_overrides(store: Arc<dyn RateLimitPolicyStore>) {
     let s = &*store;
     let (t, u) = (TenantId::generate(), TenantId::generate());
-    let start = s.rate_config_changes(0, 1000).await.unwrap().changes.len();
+    let start = s.ratelimit_feed_changes(0, 1000).await.unwrap().changes.len();
     let p = Policy::new(
         "api",
         Algorithm::Gcra,
@@ -51,19 +51,19 @@ pub async fn policies_and_overrides(store: Arc<dyn RatePolicyStore>) {
         Duration::from_secs(60),
         vec![KeyPart::Tenant],
     );
-    let r1 = s.rate_policy_put(&t, &p, 10, MAX).await.unwrap();
+    let r1 = s.ratelimit_policy_put(&t, &p, 10, MAX).await.unwrap();
     let mut p2 = p.clone();
     p2.quota = 200;
-    let r2 = s.rate_policy_put(&t, &p2, 20, MAX).await.unwrap();
+    let r2 = s.ratelimit_policy_put(&t, &p2, 20, MAX).await.unwrap();
     assert!(r2.version > r1.version);
-    let got = s.rate_policy_get(&t, "api").await.unwrap().unwrap();
+    let got = s.ratelimit_policy_get(&t, "api").await.unwrap().unwrap();
     assert_eq!((got.policy, got.updated_at_ms), (p2.clone(), 20));
     assert!(
-        s.rate_policy_get(&u, "api").await.unwrap().is_none(),
+        s.ratelimit_policy_get(&u, "api").await.unwrap().is_none(),
         "scoped by tenant"
     );
     for n in ["b", "c", "d"] {
-        s.rate_policy_put(
+        s.ratelimit_policy_put(
             &t,
             &Policy::new(
                 n,
@@ -79,65 +79,65 @@ pub async fn policies_and_overrides(store: Arc<dyn RatePolicyStore>) {
         .unwrap();
     }
     let page = s
-        .rate_policy_list(&t, &PageRequest::first(3))
+        .ratelimit_policy_list(&t, &PageRequest::first(3))
         .await
         .unwrap();
     let names: Vec<_> = page.items.iter().map(|r| r.policy.name.as_str()).collect();
     assert_eq!(names, ["api", "b", "c"]);
     let mut next = PageRequest::first(3);
     next.after = page.next;
-    let page = s.rate_policy_list(&t, &next).await.unwrap();
+    let page = s.ratelimit_policy_list(&t, &next).await.unwrap();
     assert_eq!(page.items.len(), 1);
     assert_eq!(page.next, None);
     assert!(s
-        .rate_policy_list(&u, &PageRequest::first(10))
+        .ratelimit_policy_list(&u, &PageRequest::first(10))
         .await
         .unwrap()
         .items
         .is_empty());
-    assert!(s.rate_policy_delete(&t, "d", 30).await.unwrap());
-    assert!(!s.rate_policy_delete(&t, "d", 30).await.unwrap());
-    assert!(!s.rate_policy_delete(&u, "api", 30).await.unwrap());
+    assert!(s.ratelimit_policy_delete(&t, "d", 30).await.unwrap());
+    assert!(!s.ratelimit_policy_delete(&t, "d", 30).await.unwrap());
+    assert!(!s.ratelimit_policy_delete(&u, "api", 30).await.unwrap());
 
-    let wide = RateOverride {
+    let wide = RateLimitOverride {
         policy: "api".into(),
         key: None,
         quota: 1000,
         window: None,
         burst: None,
     };
-    let one = RateOverride {
+    let one = RateLimitOverride {
         key: Some("principal=bob".into()),
         window: Some(Duration::from_secs(3600)),
         burst: Some(5),
         ..wide.clone()
     };
-    s.rate_override_put(&t, &wide, 40, MAX).await.unwrap();
-    s.rate_override_put(&t, &one, 41, MAX).await.unwrap();
+    s.ratelimit_override_put(&t, &wide, 40, MAX).await.unwrap();
+    s.ratelimit_override_put(&t, &one, 41, MAX).await.unwrap();
     let mut again = one.clone();
     again.quota = 2000;
-    s.rate_override_put(&t, &again, 42, MAX).await.unwrap();
+    s.ratelimit_override_put(&t, &again, 42, MAX).await.unwrap();
     let list = s
-        .rate_override_list(&t, &PageRequest::first(1))
+        .ratelimit_override_list(&t, &PageRequest::first(1))
         .await
         .unwrap();
     assert_eq!(list.items[0].rate_override, wide);
     let mut next = PageRequest::first(10);
     next.after = list.next;
-    let rest = s.rate_override_list(&t, &next).await.unwrap();
+    let rest = s.ratelimit_override_list(&t, &next).await.unwrap();
     assert_eq!(rest.items.len(), 1);
     assert_eq!(rest.items[0].rate_override, again);
     assert!(s
-        .rate_override_list(&u, &PageRequest::first(10))
+        .ratelimit_override_list(&u, &PageRequest::first(10))
         .await
         .unwrap()
         .items
         .is_empty());
-    assert!(!s.rate_override_delete(&u, "api", None, 50).await.unwrap());
-    assert!(s.rate_override_delete(&t, "api", None, 50).await.unwrap());
-    assert!(!s.rate_override_delete(&t, "api", None, 50).await.unwrap());
+    assert!(!s.ratelimit_override_delete(&u, "api", None, 50).await.unwrap());
+    assert!(s.ratelimit_override_delete(&t, "api", None, 50).await.unwrap());
+    assert!(!s.ratelimit_override_delete(&t, "api", None, 50).await.unwrap());
 
-    let changes = s.rate_config_changes(0, 1000).await.unwrap().changes;
+    let changes = s.ratelimit_feed_changes(0, 1000).await.unwrap().changes;
     let changes = &changes[start..];
     assert!(changes.windows(2).all(|w| w[0].version < w[1].version));
     assert!(changes.iter().all(|c| c.tenant == t));
@@ -167,14 +167,14 @@ pub async fn policies_and_overrides(store: Arc<dyn RatePolicyStore>) {
     );
     let last = changes.last().unwrap().version;
     let after = s
-        .rate_config_changes(changes[5].version, 2)
+        .ratelimit_feed_changes(changes[5].version, 2)
         .await
         .unwrap()
         .changes;
     assert_eq!(after.len(), 2);
     assert_eq!(after[0].version, changes[6].version);
     assert!(s
-        .rate_config_changes(last, 10)
+        .ratelimit_feed_changes(last, 10)
         .await
         .unwrap()
         .changes
@@ -183,16 +183,16 @@ pub async fn policies_and_overrides(store: Arc<dyn RatePolicyStore>) {
 
 /// Caps: a create past `max` fails with `LimitReached` and writes nothing, a replace at the
 /// cap succeeds, and tenants count apart.
-pub async fn caps(store: Arc<dyn RatePolicyStore>) {
+pub async fn caps(store: Arc<dyn RateLimitPolicyStore>) {
     let s = &*store;
     let (t, u) = (TenantId::generate(), TenantId::generate());
     for n in ["a", "b", "c"] {
-        s.rate_policy_put(&t, &pol(n), 1, 3).await.unwrap();
+        s.ratelimit_policy_put(&t, &pol(n), 1, 3).await.unwrap();
     }
     let before = last_version(s).await;
-    let e = s.rate_policy_put(&t, &pol("d"), 1, 3).await.unwrap_err();
+    let e = s.ratelimit_policy_put(&t, &pol("d"), 1, 3).await.unwrap_err();
     assert!(is_cap(&e, "policies", 3), "{e:?}");
-    assert!(s.rate_policy_get(&t, "d").await.unwrap().is_none());
+    assert!(s.ratelimit_policy_get(&t, "d").await.unwrap().is_none());
     assert_eq!(
         last_version(s).await,
         before,
@@ -201,46 +201,46 @@ pub async fn caps(store: Arc<dyn RatePolicyStore>) {
     let mut b = pol("b");
     b.quota = 9;
     let r = s
-        .rate_policy_put(&t, &b, 2, 3)
+        .ratelimit_policy_put(&t, &b, 2, 3)
         .await
         .expect("replace at the cap");
     assert_eq!(r.policy.quota, 9);
-    s.rate_policy_put(&u, &pol("d"), 1, 3)
+    s.ratelimit_policy_put(&u, &pol("d"), 1, 3)
         .await
         .expect("another tenant has its own count");
-    assert!(s.rate_policy_delete(&t, "a", 3).await.unwrap());
-    s.rate_policy_put(&t, &pol("d"), 4, 3)
+    assert!(s.ratelimit_policy_delete(&t, "a", 3).await.unwrap());
+    s.ratelimit_policy_put(&t, &pol("d"), 4, 3)
         .await
         .expect("a delete frees a place");
 
-    s.rate_override_put(&t, &ovr("b", None, 5), 5, 2)
+    s.ratelimit_override_put(&t, &ovr("b", None, 5), 5, 2)
         .await
         .unwrap();
-    s.rate_override_put(&t, &ovr("b", Some("k"), 5), 5, 2)
+    s.ratelimit_override_put(&t, &ovr("b", Some("k"), 5), 5, 2)
         .await
         .unwrap();
     let e = s
-        .rate_override_put(&t, &ovr("b", Some("j"), 5), 5, 2)
+        .ratelimit_override_put(&t, &ovr("b", Some("j"), 5), 5, 2)
         .await
         .unwrap_err();
     assert!(is_cap(&e, "overrides", 2), "{e:?}");
-    s.rate_override_put(&t, &ovr("b", Some("k"), 6), 6, 2)
+    s.ratelimit_override_put(&t, &ovr("b", Some("k"), 6), 6, 2)
         .await
         .expect("replace at the cap");
-    s.rate_override_put(&u, &ovr("d", Some("j"), 5), 5, 2)
+    s.ratelimit_override_put(&u, &ovr("d", Some("j"), 5), 5, 2)
         .await
         .expect("another tenant has its own count");
 }
 
 /// Concurrent creates at `max - 1` admit exactly one, for policies and for overrides.
-pub async fn concurrent_creates_at_cap_minus_one(store: Arc<dyn RatePolicyStore>) {
+pub async fn concurrent_creates_at_cap_minus_one(store: Arc<dyn RateLimitPolicyStore>) {
     let t = TenantId::generate();
     for n in ["p0", "p1", "p2", "p3"] {
-        store.rate_policy_put(&t, &pol(n), 1, 5).await.unwrap();
+        store.ratelimit_policy_put(&t, &pol(n), 1, 5).await.unwrap();
     }
     let tasks = (0..8).map(|i| {
         let (s, t) = (store.clone(), t.clone());
-        tokio::spawn(async move { s.rate_policy_put(&t, &pol(&format!("new{i}")), 2, 5).await })
+        tokio::spawn(async move { s.ratelimit_policy_put(&t, &pol(&format!("new{i}")), 2, 5).await })
     });
     let (mut ok, mut capped) = (0, 0);
     for r in futures::future::join_all(tasks).await {
@@ -253,18 +253,18 @@ pub async fn concurrent_creates_at_cap_minus_one(store: Arc<dyn RatePolicyStore>
     assert_eq!((ok, capped), (1, 7), "exactly one create fits");
     let page = PageRequest::first(50);
     assert_eq!(
-        store.rate_policy_list(&t, &page).await.unwrap().items.len(),
+        store.ratelimit_policy_list(&t, &page).await.unwrap().items.len(),
         5
     );
 
     store
-        .rate_override_put(&t, &ovr("p0", None, 1), 3, 2)
+        .ratelimit_override_put(&t, &ovr("p0", None, 1), 3, 2)
         .await
         .unwrap();
     let tasks = (0..8).map(|i| {
         let (s, t) = (store.clone(), t.clone());
         let o = ovr("p0", Some(&format!("k{i}")), 1);
-        tokio::spawn(async move { s.rate_override_put(&t, &o, 4, 2).await })
+        tokio::spawn(async move { s.ratelimit_override_put(&t, &o, 4, 2).await })
     });
     let ok = futures::future::join_all(tasks)
         .await
@@ -285,9 +285,9 @@ struct Follower {
 }
 
 impl Follower {
-    async fn sync(&mut self, s: &dyn RatePolicyStore) {
+    async fn sync(&mut self, s: &dyn RateLimitPolicyStore) {
         loop {
-            let batch = s.rate_config_changes(self.version, 3).await.unwrap();
+            let batch = s.ratelimit_feed_changes(self.version, 3).await.unwrap();
             if batch.missed(self.version) {
                 self.reload(s).await;
                 continue;
@@ -303,8 +303,8 @@ impl Follower {
         }
     }
 
-    async fn reload(&mut self, s: &dyn RatePolicyStore) {
-        let snap = s.rate_config_snapshot().await.unwrap();
+    async fn reload(&mut self, s: &dyn RateLimitPolicyStore) {
+        let snap = s.ratelimit_feed_snapshot().await.unwrap();
         self.reloads += 1;
         self.version = snap.version;
         self.policies = snap
@@ -351,19 +351,19 @@ impl Follower {
 /// Pruning: deletes by age in batches, keeps a poller that is not behind on the feed, and a
 /// poller whose cursor was pruned past (or a fresh one) reloads and converges — deleted
 /// policies and overrides included.
-pub async fn pruned_feed(store: Arc<dyn RatePolicyStore>) {
+pub async fn pruned_feed(store: Arc<dyn RateLimitPolicyStore>) {
     let s = &*store;
     let t = TenantId::generate();
     let (t1, t2, t3) = (1_000_000_000, 2_000_000_000, 3_000_000_000);
     let mut lagging = Follower::default();
     lagging.sync(s).await;
 
-    s.rate_policy_put(&t, &pol("keep"), t1, 10).await.unwrap();
-    s.rate_policy_put(&t, &pol("drop"), t1, 10).await.unwrap();
-    s.rate_override_put(&t, &ovr("keep", Some("k"), 7), t1, 10)
+    s.ratelimit_policy_put(&t, &pol("keep"), t1, 10).await.unwrap();
+    s.ratelimit_policy_put(&t, &pol("drop"), t1, 10).await.unwrap();
+    s.ratelimit_override_put(&t, &ovr("keep", Some("k"), 7), t1, 10)
         .await
         .unwrap();
-    s.rate_override_put(&t, &ovr("drop", None, 8), t1, 10)
+    s.ratelimit_override_put(&t, &ovr("drop", None, 8), t1, 10)
         .await
         .unwrap();
     lagging.sync(s).await;
@@ -371,17 +371,17 @@ pub async fn pruned_feed(store: Arc<dyn RatePolicyStore>) {
     let mut current = Follower::default();
     current.sync(s).await;
 
-    assert!(s.rate_policy_delete(&t, "drop", t2).await.unwrap());
-    assert!(s.rate_override_delete(&t, "drop", None, t2).await.unwrap());
-    s.rate_policy_put(&t, &pol("new"), t2, 10).await.unwrap();
-    s.rate_override_put(&t, &ovr("keep", Some("k"), 70), t2, 10)
+    assert!(s.ratelimit_policy_delete(&t, "drop", t2).await.unwrap());
+    assert!(s.ratelimit_override_delete(&t, "drop", None, t2).await.unwrap());
+    s.ratelimit_policy_put(&t, &pol("new"), t2, 10).await.unwrap();
+    s.ratelimit_override_put(&t, &ovr("keep", Some("k"), 70), t2, 10)
         .await
         .unwrap();
     current.sync(s).await;
 
     let mut pruned = 0;
     loop {
-        let n = s.rate_config_prune(t1 + 1, 2).await.unwrap();
+        let n = s.ratelimit_feed_prune_changes(t1 + 1, 2).await.unwrap();
         assert!(n <= 2, "at most `limit` per call");
         pruned += n;
         if n == 0 {
@@ -392,7 +392,7 @@ pub async fn pruned_feed(store: Arc<dyn RatePolicyStore>) {
         pruned >= 4,
         "every change written at t1 (and before) is pruned"
     );
-    let b = s.rate_config_changes(seen, 100).await.unwrap();
+    let b = s.ratelimit_feed_changes(seen, 100).await.unwrap();
     assert!(!b.missed(seen), "only changes the poller had seen are gone");
     assert_eq!(
         b.changes.len(),
@@ -400,9 +400,9 @@ pub async fn pruned_feed(store: Arc<dyn RatePolicyStore>) {
         "the later changes are still in the feed"
     );
 
-    assert_eq!(s.rate_config_prune(t3, 1000).await.unwrap(), 4);
-    assert_eq!(s.rate_config_prune(t3, 1000).await.unwrap(), 0);
-    let b = s.rate_config_changes(seen, 100).await.unwrap();
+    assert_eq!(s.ratelimit_feed_prune_changes(t3, 1000).await.unwrap(), 4);
+    assert_eq!(s.ratelimit_feed_prune_changes(t3, 1000).await.unwrap(), 0);
+    let b = s.ratelimit_feed_changes(seen, 100).await.unwrap();
     assert!(b.changes.is_empty() && b.missed(seen), "{b:?}");
 
     let want = (
@@ -418,7 +418,7 @@ pub async fn pruned_feed(store: Arc<dyn RatePolicyStore>) {
     fresh.sync(s).await;
     assert_eq!(fresh.view(&t), want, "a fresh poller converges too");
 
-    assert!(s.rate_policy_delete(&t, "new", t3).await.unwrap());
+    assert!(s.ratelimit_policy_delete(&t, "new", t3).await.unwrap());
     let reloads = lagging.reloads;
     lagging.sync(s).await;
     current.sync(s).await;

@@ -5,7 +5,7 @@ use axum::body::Body;
 use axum::http::Request;
 use http_body_util::BodyExt;
 use palisade_core::{Clock, Supervisor, SystemClock, TenantId};
-use palisade_ratelimit::{KeyContext, RateOverride};
+use palisade_ratelimit::{KeyContext, RateLimitOverride};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
@@ -47,7 +47,7 @@ async fn replays_a_retried_charge_and_limits_each_tenant_with_its_override() {
         (201, "charge 1", true)
     );
 
-    let o = RateOverride {
+    let o = RateLimitOverride {
         policy: "per-tenant".into(),
         key: None,
         quota: 1,
@@ -58,7 +58,7 @@ async fn replays_a_retried_charge_and_limits_each_tenant_with_its_override() {
     let now = SystemClock.now_ms();
     e.ratelimit
         .policies()
-        .rate_override_put(&globex, &o, now, 10)
+        .ratelimit_override_put(&globex, &o, now, 10)
         .await
         .unwrap();
     // The supervisor's feed sync (every 100 ms) applies the override; no explicit sync here.

@@ -2,10 +2,10 @@
 
 use crate::feed::{
     ChangeKind, ConfigChange, ConfigChanges, ConfigSnapshot, OverrideRecord, PolicyRecord,
-    RateOverride,
+    RateLimitOverride,
 };
 use crate::policy::Policy;
-use crate::store::RatePolicyStore;
+use crate::store::RateLimitPolicyStore;
 use palisade_core::{Page, PageRequest, StoreError, TenantId};
 use parking_lot::Mutex;
 use std::collections::{BTreeMap, VecDeque};
@@ -82,13 +82,13 @@ impl Inner {
 }
 
 /// The page cursor of an override: a JSON pair, unambiguous whatever the key holds.
-pub(crate) fn override_cursor(o: &RateOverride) -> String {
+pub(crate) fn override_cursor(o: &RateLimitOverride) -> String {
     serde_json::to_string(&(&o.policy, o.key.as_deref().unwrap_or(""))).unwrap_or_default()
 }
 
 #[async_trait::async_trait]
-impl RatePolicyStore for MemoryPolicyStore {
-    async fn rate_policy_put(
+impl RateLimitPolicyStore for MemoryPolicyStore {
+    async fn ratelimit_policy_put(
         &self,
         tenant: &TenantId,
         policy: &Policy,
@@ -113,7 +113,7 @@ impl RatePolicyStore for MemoryPolicyStore {
         Ok(rec)
     }
 
-    async fn rate_policy_get(
+    async fn ratelimit_policy_get(
         &self,
         tenant: &TenantId,
         name: &str,
@@ -122,7 +122,7 @@ impl RatePolicyStore for MemoryPolicyStore {
         Ok(g.policies.get(&(tenant.clone(), name.to_owned())).cloned())
     }
 
-    async fn rate_policy_list(
+    async fn ratelimit_policy_list(
         &self,
         tenant: &TenantId,
         page: &PageRequest,
@@ -139,7 +139,7 @@ impl RatePolicyStore for MemoryPolicyStore {
         Ok(Page::from_rows(rows, page.limit, |r| r.policy.name.clone()))
     }
 
-    async fn rate_policy_delete(
+    async fn ratelimit_policy_delete(
         &self,
         tenant: &TenantId,
         name: &str,
@@ -162,10 +162,10 @@ impl RatePolicyStore for MemoryPolicyStore {
         Ok(true)
     }
 
-    async fn rate_override_put(
+    async fn ratelimit_override_put(
         &self,
         tenant: &TenantId,
-        o: &RateOverride,
+        o: &RateLimitOverride,
         now_ms: i64,
         max: u32,
     ) -> Result<OverrideRecord, StoreError> {
@@ -191,7 +191,7 @@ impl RatePolicyStore for MemoryPolicyStore {
         Ok(rec)
     }
 
-    async fn rate_override_list(
+    async fn ratelimit_override_list(
         &self,
         tenant: &TenantId,
         page: &PageRequest,
@@ -216,7 +216,7 @@ impl RatePolicyStore for MemoryPolicyStore {
         }))
     }
 
-    async fn rate_override_delete(
+    async fn ratelimit_override_delete(
         &self,
         tenant: &TenantId,
         policy: &str,
@@ -240,7 +240,7 @@ impl RatePolicyStore for MemoryPolicyStore {
         Ok(true)
     }
 
-    async fn rate_config_changes(
+    async fn ratelimit_feed_changes(
         &self,
         after: i64,
         limit: u32,
@@ -260,7 +260,7 @@ impl RatePolicyStore for MemoryPolicyStore {
         })
     }
 
-    async fn rate_config_snapshot(&self) -> Result<ConfigSnapshot, StoreError> {
+    async fn ratelimit_feed_snapshot(&self) -> Result<ConfigSnapshot, StoreError> {
         let g = self.inner.lock();
         Ok(ConfigSnapshot {
             version: g.version,
@@ -277,7 +277,7 @@ impl RatePolicyStore for MemoryPolicyStore {
         })
     }
 
-    async fn rate_config_prune(&self, before_ms: i64, limit: u32) -> Result<u64, StoreError> {
+    async fn ratelimit_feed_prune_changes(&self, before_ms: i64, limit: u32) -> Result<u64, StoreError> {
         Ok(self.inner.lock().prune(before_ms, limit as usize))
     }
 }

@@ -8,10 +8,10 @@
 use crate::{RateLimitConfigDialect, SqlStore, Value};
 use async_trait::async_trait;
 use palisade_core::{Page, PageRequest, StoreError, TenantId};
-use palisade_ratelimit::RatePolicyStore;
+use palisade_ratelimit::RateLimitPolicyStore;
 use palisade_ratelimit::{
     ChangeKind, ConfigChange, ConfigChanges, ConfigSnapshot, OverrideRecord, Policy, PolicyRecord,
-    RateOverride,
+    RateLimitOverride,
 };
 use sqlx::{ColumnIndex, Encode, Executor, IntoArguments, Transaction, Type};
 
@@ -117,7 +117,7 @@ where
 }
 
 #[async_trait]
-impl<D, B> RatePolicyStore for SqlStore<D, B>
+impl<D, B> RateLimitPolicyStore for SqlStore<D, B>
 where
     D: RateLimitConfigDialect,
     for<'c> &'c mut D::Connection: Executor<'c, Database = D>,
@@ -129,8 +129,8 @@ where
     String: Value<D>,
     B: Send + Sync + std::fmt::Debug,
 {
-    /// `RatePolicyStore::rate_policy_put`: creates (within `max` per tenant) or replaces.
-    async fn rate_policy_put(
+    /// `RateLimitPolicyStore::ratelimit_policy_put`: creates (within `max` per tenant) or replaces.
+    async fn ratelimit_policy_put(
         &self,
         tenant: &TenantId,
         policy: &Policy,
@@ -165,8 +165,8 @@ where
         })
     }
 
-    /// `RatePolicyStore::rate_policy_get`.
-    async fn rate_policy_get(
+    /// `RateLimitPolicyStore::ratelimit_policy_get`.
+    async fn ratelimit_policy_get(
         &self,
         tenant: &TenantId,
         name: &str,
@@ -181,8 +181,8 @@ where
         row.as_ref().map(Self::policy_row).transpose()
     }
 
-    /// `RatePolicyStore::rate_policy_list`: by name, after the page cursor.
-    async fn rate_policy_list(
+    /// `RateLimitPolicyStore::ratelimit_policy_list`: by name, after the page cursor.
+    async fn ratelimit_policy_list(
         &self,
         tenant: &TenantId,
         page: &PageRequest,
@@ -206,8 +206,8 @@ where
         }))
     }
 
-    /// `RatePolicyStore::rate_policy_delete`: a deletion is recorded in the feed.
-    async fn rate_policy_delete(
+    /// `RateLimitPolicyStore::ratelimit_policy_delete`: a deletion is recorded in the feed.
+    async fn ratelimit_policy_delete(
         &self,
         tenant: &TenantId,
         name: &str,
@@ -231,11 +231,11 @@ where
         Ok(deleted)
     }
 
-    /// `RatePolicyStore::rate_override_put`: creates (within `max` per tenant) or replaces.
-    async fn rate_override_put(
+    /// `RateLimitPolicyStore::ratelimit_override_put`: creates (within `max` per tenant) or replaces.
+    async fn ratelimit_override_put(
         &self,
         tenant: &TenantId,
-        o: &RateOverride,
+        o: &RateLimitOverride,
         now_ms: i64,
         max: u32,
     ) -> Result<OverrideRecord, StoreError> {
@@ -268,8 +268,8 @@ where
         })
     }
 
-    /// `RatePolicyStore::rate_override_list`: by (policy, key), after the page cursor.
-    async fn rate_override_list(
+    /// `RateLimitPolicyStore::ratelimit_override_list`: by (policy, key), after the page cursor.
+    async fn ratelimit_override_list(
         &self,
         tenant: &TenantId,
         page: &PageRequest,
@@ -300,8 +300,8 @@ where
         }))
     }
 
-    /// `RatePolicyStore::rate_override_delete`: a deletion is recorded in the feed.
-    async fn rate_override_delete(
+    /// `RateLimitPolicyStore::ratelimit_override_delete`: a deletion is recorded in the feed.
+    async fn ratelimit_override_delete(
         &self,
         tenant: &TenantId,
         policy: &str,
@@ -330,8 +330,8 @@ where
         Ok(deleted)
     }
 
-    /// `RatePolicyStore::rate_config_changes`: up to `limit` changes after version `after`.
-    async fn rate_config_changes(
+    /// `RateLimitPolicyStore::ratelimit_feed_changes`: up to `limit` changes after version `after`.
+    async fn ratelimit_feed_changes(
         &self,
         after: i64,
         limit: u32,
@@ -369,10 +369,10 @@ where
         })
     }
 
-    /// `RatePolicyStore::rate_config_snapshot`: every policy and override and the version they
+    /// `RateLimitPolicyStore::ratelimit_feed_snapshot`: every policy and override and the version they
     /// reflect ([`RateLimitConfigDialect::CONFIG_VERSION`]), read in one snapshot
     /// ([`Dialect::BEGIN_SNAPSHOT`]).
-    async fn rate_config_snapshot(&self) -> Result<ConfigSnapshot, StoreError> {
+    async fn ratelimit_feed_snapshot(&self) -> Result<ConfigSnapshot, StoreError> {
         let mut tx = self.begin(D::BEGIN_SNAPSHOT).await?;
         let version: i64 = sqlx::query_scalar(D::CONFIG_VERSION)
             .fetch_one(&mut *tx)
@@ -396,8 +396,8 @@ where
         })
     }
 
-    /// `RatePolicyStore::rate_config_prune`: [`RateLimitConfigDialect::config_prune`].
-    async fn rate_config_prune(&self, before_ms: i64, limit: u32) -> Result<u64, StoreError> {
+    /// `RateLimitPolicyStore::ratelimit_feed_prune_changes`: [`RateLimitConfigDialect::config_prune`].
+    async fn ratelimit_feed_prune_changes(&self, before_ms: i64, limit: u32) -> Result<u64, StoreError> {
         D::config_prune(self.pool(), before_ms, limit).await
     }
 }

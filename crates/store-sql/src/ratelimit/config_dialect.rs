@@ -20,7 +20,7 @@ pub trait RateLimitConfigDialect: Dialect {
         now_ms: i64,
     ) -> impl Future<Output = Result<i64, StoreError>> + Send;
 
-    /// `RatePolicyStore::rate_config_prune`: deletes up to `limit` changes written before
+    /// `RateLimitPolicyStore::ratelimit_feed_prune_changes`: deletes up to `limit` changes written before
     /// `before_ms` and raises `ratelimit_feed.pruned_through` to the highest deleted version,
     /// in one transaction; how many it deleted.
     fn config_prune(

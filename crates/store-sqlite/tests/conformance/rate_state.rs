@@ -6,5 +6,5 @@ use palisade_testkit::corrupt;
 #[tokio::test]
 async fn a_damaged_rate_state_row_is_corrupt() {
     let s = common::store().await;
-    corrupt::rate_state(&s, "blocked_until_ms", common::damage(s.pool().clone())).await;
+    corrupt::ratelimit_state(&s, "blocked_until_ms", common::damage(s.pool().clone())).await;
 }

@@ -10,7 +10,7 @@ use axum::http::StatusCode;
 use axum::{Extension, Json};
 use palisade_core::{Caller, FieldError, Page, Problem, TenantId};
 use palisade_ratelimit::PolicySource;
-use palisade_ratelimit::{OverrideRecord, Policy, PolicyRecord, RateOverride};
+use palisade_ratelimit::{OverrideRecord, Policy, PolicyRecord, RateLimitOverride};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use utoipa::ToSchema;
@@ -167,7 +167,7 @@ pub(super) async fn policy_put(
     let rec = state
         .ratelimit
         .policies()
-        .rate_policy_put(
+        .ratelimit_policy_put(
             &caller.tenant,
             &policy,
             now,
@@ -198,7 +198,7 @@ pub(super) async fn policy_get(
     let own = state
         .ratelimit
         .policies()
-        .rate_policy_get(&caller.tenant, &name)
+        .ratelimit_policy_get(&caller.tenant, &name)
         .await?;
     if let Some(rec) = own {
         return Ok(Json(policy_view(
@@ -226,7 +226,7 @@ pub(super) async fn policy_list(
     let page: Page<PolicyRecord> = state
         .ratelimit
         .policies()
-        .rate_policy_list(&caller.tenant, &q.page()?)
+        .ratelimit_policy_list(&caller.tenant, &q.page()?)
         .await?;
     let items = page
         .items
@@ -253,7 +253,7 @@ pub(super) async fn policy_delete(
     let gone = state
         .ratelimit
         .policies()
-        .rate_policy_delete(&caller.tenant, &name, now)
+        .ratelimit_policy_delete(&caller.tenant, &name, now)
         .await?;
     if !gone {
         return Err(unknown_policy());
@@ -292,7 +292,7 @@ pub(super) async fn override_put(
     Extension(caller): Extension<Caller>,
     ApiJson(body): ApiJson<Value>,
 ) -> ApiResult<Json<OverrideView>> {
-    let o = RateOverride::parse(&body).map_err(Problem::invalid)?;
+    let o = RateLimitOverride::parse(&body).map_err(Problem::invalid)?;
     let Some((base, _)) = state.ratelimit.policy(&caller.tenant, &o.policy) else {
         return Err(unknown_policy());
     };
@@ -301,7 +301,7 @@ pub(super) async fn override_put(
     let rec = state
         .ratelimit
         .policies()
-        .rate_override_put(&caller.tenant, &o, now, state.ratelimit.caps().overrides)
+        .ratelimit_override_put(&caller.tenant, &o, now, state.ratelimit.caps().overrides)
         .await
         .map_err(put_error)?;
     sync(&state).await;
@@ -323,7 +323,7 @@ pub(super) async fn override_list(
     let page = state
         .ratelimit
         .policies()
-        .rate_override_list(&caller.tenant, &q.page()?)
+        .ratelimit_override_list(&caller.tenant, &q.page()?)
         .await?;
     Ok(Json(OverridePage {
         items: page.items.iter().map(override_view).collect(),
@@ -347,7 +347,7 @@ pub(super) async fn override_delete(
     let gone = state
         .ratelimit
         .policies()
-        .rate_override_delete(tenant, &policy, q.key.as_deref(), now)
+        .ratelimit_override_delete(tenant, &policy, q.key.as_deref(), now)
         .await?;
     if !gone {
         return Err(Problem::not_found("override").into());
