@@ -6,6 +6,7 @@
 pub mod audit;
 pub mod backend;
 pub mod caller;
+pub mod changes;
 pub mod clock;
 pub mod error;
 pub mod input;
@@ -22,6 +23,7 @@ pub mod text;
 pub use audit::{AuditEvent, AuditEventType, AuditSink, NoAudit, SharedAuditSink};
 pub use backend::{Backend, Features};
 pub use caller::Caller;
+pub use changes::{Change, ChangeFeed, ChangeRecord};
 pub use clock::{Clock, ManualClock, SharedClock, SystemClock};
 pub use error::StoreError;
 pub use maintenance::{Maintenance, Supervisor};

@@ -8,6 +8,12 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Duration;
 use url::Host;
 
+/// Serialises a size as its exact number of bytes (`ByteSize`'s own form is a rounded display
+/// string such as `4.8 MiB`, which a layered configuration would read back as another size).
+fn exact_bytes<S: serde::Serializer>(b: &ByteSize, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_u64(b.as_u64())
+}
+
 /// The operator's configuration of the outbound client.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -21,6 +27,7 @@ pub struct FetchSettings {
     /// Redirects followed at most (each one checked like the first URL).
     pub max_redirects: u32,
     /// The response body cap, decompressed bytes (default 5 MB).
+    #[serde(serialize_with = "exact_bytes")]
     pub max_body: ByteSize,
     /// The longest URL accepted, in bytes.
     pub max_url_len: usize,

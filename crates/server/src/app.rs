@@ -46,6 +46,8 @@ pub fn none() -> OpenApiRouter<AppState> {
 pub struct Runtimes {
     /// Tenants and API keys.
     pub tenants: Arc<dyn palisade_tenancy::TenantStore>,
+    /// Verified tenant keys.
+    pub keys: Arc<palisade_tenancy::KeyCache>,
     /// Fenced locks.
     pub locks: palisade_locks::Locks,
     /// Idempotency entries.
@@ -65,6 +67,7 @@ impl Runtimes {
     pub async fn start(cfg: &Config, stores: &Stores, audit: &Audit) -> Result<Self, String> {
         Ok(Self {
             tenants: v1::tenants::start(stores),
+            keys: v1::tenants::key_cache(stores).await?,
             locks: v1::locks::start(stores),
             idempotency: v1::idempotency::start(cfg, stores),
             ratelimit: v1::ratelimit::start(cfg, stores).await?,
@@ -79,7 +82,7 @@ impl Runtimes {
 pub async fn state(
     cfg: Arc<Config>,
     stores: Stores,
-    operator_key_hash: Arc<str>,
+    operator_key_hashes: Arc<[String]>,
     metrics: PrometheusHandle,
 ) -> Result<AppState, String> {
     let clock = SystemClock::shared();
@@ -89,13 +92,14 @@ pub async fn state(
         config: cfg,
         stores,
         tenants: rt.tenants,
+        keys: rt.keys,
         locks: rt.locks,
         idempotency: rt.idempotency,
         ratelimit: rt.ratelimit,
         previews: rt.previews,
         cron: rt.cron,
         jobs: rt.jobs,
-        operator_key_hash,
+        operator_key_hashes,
         metrics,
         clock,
         audit,

@@ -56,13 +56,17 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let file = Config::file_loaded(cli.config.as_deref());
     if let Command::CheckConfig = cli.command {
-        let file = Config::file_loaded(cli.config.as_deref());
         print!(
             "{}",
             palisade_server::config::summary(&cfg, file.as_deref())
         );
         return ExitCode::SUCCESS;
+    }
+    match &file {
+        Some(f) => eprintln!("palisade: configuration file {}", f.display()),
+        None => eprintln!("palisade: no configuration file (defaults and PALISADE_* environment)"),
     }
     palisade_server::telemetry::init(&cfg.log.level, cfg.log.format);
     let rt = tokio::runtime::Runtime::new().expect("tokio runtime");

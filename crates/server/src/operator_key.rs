@@ -44,6 +44,18 @@ pub fn resolve(cfg: &Config) -> Result<(String, KeySource), String> {
     Ok((sha256_hex(key.as_bytes()), KeySource::Generated(path)))
 }
 
+/// The SHA-256 hex of the second operator key (`operator_key_next`, else
+/// `operator_key_next_file`), accepted alongside the first during a rotation.
+pub fn resolve_next(cfg: &Config) -> Result<Option<String>, String> {
+    if let Some(k) = &cfg.operator_key_next {
+        return Ok(Some(sha256_hex(k.expose().trim().as_bytes())));
+    }
+    cfg.operator_key_next_file
+        .as_deref()
+        .map(|f| read(f).map(|k| sha256_hex(k.as_bytes())))
+        .transpose()
+}
+
 fn read(path: &Path) -> Result<String, String> {
     let k = std::fs::read_to_string(path)
         .map_err(|e| format!("cannot read operator key file {}: {e}", path.display()))?;

@@ -36,7 +36,12 @@ pub async fn start(cfg: Config) -> Result<Running, String> {
         .map_err(|e| format!("migrating: {e}"))?;
     let (operator_key_hash, source) = crate::operator_key::resolve(&cfg)?;
     tracing::info!(source = ?source, "operator key ready");
-    let state = crate::app::state(cfg.clone(), stores, operator_key_hash.into(), metrics).await?;
+    let hashes = [
+        Some(operator_key_hash),
+        crate::operator_key::resolve_next(&cfg)?,
+    ];
+    let hashes: Arc<[String]> = hashes.into_iter().flatten().collect();
+    let state = crate::app::state(cfg.clone(), stores, hashes, metrics).await?;
     let listener = tokio::net::TcpListener::bind(cfg.listen_addr())
         .await
         .map_err(|e| format!("binding {}: {e}", cfg.listen))?;

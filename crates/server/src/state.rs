@@ -16,12 +16,14 @@ pub struct AppState {
     pub stores: Stores,
     /// Tenancy store.
     pub tenants: Arc<dyn TenantStore>,
+    /// Verified tenant keys, kept current from the change feed.
+    pub keys: Arc<palisade_tenancy::KeyCache>,
     /// Fenced locks (one waiter queue per process).
     pub locks: palisade_locks::Locks,
     /// Idempotency entries (the store `idempotency.store` names).
     pub idempotency: Arc<dyn palisade_idempotency::IdempotencyStore>,
-    /// SHA-256 hex of the operator key.
-    pub operator_key_hash: Arc<str>,
+    /// SHA-256 hex of each accepted operator key (two during a rotation).
+    pub operator_key_hashes: Arc<[String]>,
     /// Prometheus renderer.
     pub metrics: PrometheusHandle,
     /// Rate limiting: limiter, policies, registry.

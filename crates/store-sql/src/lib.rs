@@ -3,6 +3,7 @@
 //! [`SqlStore`] holds a pool, the store clock and the store crate's own part (its
 //! [`SqlBackend`]); each capability module implements that capability's store trait for it
 //! directly, for every [`Dialect`] (SQLite and PostgreSQL): `TenantStore` in `tenants.rs`,
+//! the change feed (`ChangeFeed`) in `changes.rs`,
 //! `LockStore` in `locks.rs`, `IdempotencyStore` in `idempotency.rs`, `RateLimitPolicyStore` in
 //! `ratelimit/config.rs`, `JobStore` in `jobs.rs`, `CronStore` in `cron.rs`, and `RateLimitStore` in
 //! `ratelimit/decisions.rs` through the store crate's [`RateLimitDecisions`]. The statements
@@ -16,6 +17,7 @@
 
 mod audit;
 mod backend;
+mod changes;
 mod cron;
 mod dialect;
 mod idempotency;
@@ -25,6 +27,7 @@ mod ratelimit;
 mod tenants;
 
 pub use backend::SqlBackend;
+pub use changes::ChangeDialect;
 pub use dialect::{Dialect, Value};
 pub use idempotency::IdempotencyDialect;
 pub use jobs::{lease_sql as job_lease_sql, JobDialect, JOB_CHANNEL};

@@ -1,9 +1,9 @@
 //! Tenants and API keys.
 
-use crate::{Dialect, SqlStore, Value};
+use crate::{ChangeDialect, SqlStore, Value};
 use async_trait::async_trait;
-use palisade_core::{Page, PageRequest, StoreError, TenantId};
-use palisade_tenancy::TenantStore;
+use palisade_core::{ChangeRecord, Page, PageRequest, StoreError, TenantId};
+use palisade_tenancy::{topics, TenantStore};
 use palisade_tenancy::{ApiKey, KeyRecord, KeyStatus, Tenant, TenantCreate};
 use sqlx::{ColumnIndex, Encode, Executor, IntoArguments, Type};
 
@@ -13,7 +13,7 @@ fn tenant_id(s: String) -> Result<TenantId, StoreError> {
 
 impl<D, B> SqlStore<D, B>
 where
-    D: Dialect,
+    D: ChangeDialect,
     for<'c> &'c mut D::Connection: Executor<'c, Database = D>,
     for<'q> D::Arguments<'q>: IntoArguments<'q, D>,
     for<'a> &'a str: Encode<'a, D> + Type<D> + ColumnIndex<D::Row>,
@@ -47,7 +47,8 @@ where
 #[async_trait]
 impl<D, B> TenantStore for SqlStore<D, B>
 where
-    D: Dialect,
+    D: ChangeDialect,
+    usize: ColumnIndex<D::Row>,
     for<'c> &'c mut D::Connection: Executor<'c, Database = D>,
     for<'q> D::Arguments<'q>: IntoArguments<'q, D>,
     for<'a> &'a str: Encode<'a, D> + Type<D> + ColumnIndex<D::Row>,
@@ -108,6 +109,60 @@ where
         Ok(Page::from_rows(items, page.limit, |t| t.id.to_string()))
     }
 
+    /// `TenantStore::tenant_rename`: the update and its change in one transaction.
+    async fn tenant_rename(
+        &self,
+        id: &TenantId,
+        name: &str,
+        now_ms: i64,
+    ) -> Result<Option<Tenant>, StoreError> {
+        let mut tx = self.begin(D::BEGIN_WRITE).await?;
+        let row = sqlx::query("UPDATE tenants SET name = $1 WHERE id = $2 RETURNING *")
+            .bind(name)
+            .bind(id.as_str())
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(D::map_err)?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let tenant = Self::tenant(&row)?;
+        let rec = ChangeRecord {
+            topic: topics::TENANT_CHANGED,
+            tenant: id,
+            subject: None,
+        };
+        D::change_record(&mut tx, rec, now_ms).await?;
+        tx.commit().await.map_err(D::map_err)?;
+        Ok(Some(tenant))
+    }
+
+    /// `TenantStore::tenant_delete`: keys, tenant and the change in one transaction.
+    async fn tenant_delete(&self, id: &TenantId, now_ms: i64) -> Result<bool, StoreError> {
+        let mut tx = self.begin(D::BEGIN_WRITE).await?;
+        sqlx::query("DELETE FROM api_keys WHERE tenant_id = $1")
+            .bind(id.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(D::map_err)?;
+        let gone = sqlx::query("DELETE FROM tenants WHERE id = $1")
+            .bind(id.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(D::map_err)?;
+        if D::rows_affected(&gone) != 1 {
+            return Ok(false);
+        }
+        let rec = ChangeRecord {
+            topic: topics::TENANT_DELETED,
+            tenant: id,
+            subject: None,
+        };
+        D::change_record(&mut tx, rec, now_ms).await?;
+        tx.commit().await.map_err(D::map_err)?;
+        Ok(true)
+    }
+
     /// `TenantStore::key_create`.
     async fn key_create(&self, tenant: &TenantId, rec: &KeyRecord) -> Result<(), StoreError> {
         sqlx::query(
@@ -150,13 +205,15 @@ where
         Ok(Page::from_rows(items, page.limit, |k| k.id.clone()))
     }
 
-    /// `TenantStore::key_revoke`: true when the tenant has the key (revoked now or before).
+    /// `TenantStore::key_revoke`: true when the tenant has the key (revoked now or before);
+    /// the change is recorded in the same transaction.
     async fn key_revoke(
         &self,
         tenant: &TenantId,
         key_id: &str,
         now_ms: i64,
     ) -> Result<bool, StoreError> {
+        let mut tx = self.begin(D::BEGIN_WRITE).await?;
         let n = sqlx::query(
             "UPDATE api_keys SET revoked_at_ms = COALESCE(revoked_at_ms, $1)
              WHERE tenant_id = $2 AND id = $3",
@@ -164,10 +221,20 @@ where
         .bind(now_ms)
         .bind(tenant.as_str())
         .bind(key_id)
-        .execute(self.pool())
+        .execute(&mut *tx)
         .await
         .map_err(D::map_err)?;
-        Ok(D::rows_affected(&n) == 1)
+        if D::rows_affected(&n) != 1 {
+            return Ok(false);
+        }
+        let rec = ChangeRecord {
+            topic: topics::KEY_REVOKED,
+            tenant,
+            subject: Some(key_id),
+        };
+        D::change_record(&mut tx, rec, now_ms).await?;
+        tx.commit().await.map_err(D::map_err)?;
+        Ok(true)
     }
 
     /// `TenantStore::key_find`: any tenant's key by id.

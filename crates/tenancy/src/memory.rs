@@ -2,7 +2,8 @@
 
 use crate::model::{ApiKey, KeyRecord, KeyStatus, Tenant, TenantCreate};
 use crate::store::TenantStore;
-use palisade_core::{Page, PageRequest, StoreError, TenantId};
+use crate::topics;
+use palisade_core::{Change, ChangeFeed, Page, PageRequest, StoreError, TenantId};
 use parking_lot::Mutex;
 use std::collections::BTreeMap;
 
@@ -16,6 +17,20 @@ pub struct MemoryTenantStore {
 struct Inner {
     tenants: BTreeMap<TenantId, Tenant>,
     keys: BTreeMap<String, KeyRecord>,
+    changes: Vec<Change>,
+    head: i64,
+}
+
+impl Inner {
+    fn record(&mut self, topic: &str, tenant: &TenantId, subject: Option<&str>) {
+        self.head += 1;
+        self.changes.push(Change {
+            version: self.head,
+            topic: topic.to_owned(),
+            tenant: tenant.clone(),
+            subject: subject.map(str::to_owned),
+        });
+    }
 }
 
 fn after<'a, K: Ord + 'a, V: Clone + 'a>(
@@ -67,6 +82,32 @@ impl TenantStore for MemoryTenantStore {
         Ok(Page::from_rows(rows, page.limit, |t| t.id.to_string()))
     }
 
+    async fn tenant_rename(
+        &self,
+        id: &TenantId,
+        name: &str,
+        _now_ms: i64,
+    ) -> Result<Option<Tenant>, StoreError> {
+        let mut g = self.inner.lock();
+        let Some(t) = g.tenants.get_mut(id) else {
+            return Ok(None);
+        };
+        t.name = name.to_owned();
+        let t = t.clone();
+        g.record(topics::TENANT_CHANGED, id, None);
+        Ok(Some(t))
+    }
+
+    async fn tenant_delete(&self, id: &TenantId, _now_ms: i64) -> Result<bool, StoreError> {
+        let mut g = self.inner.lock();
+        if g.tenants.remove(id).is_none() {
+            return Ok(false);
+        }
+        g.keys.retain(|_, r| &r.key.tenant_id != id);
+        g.record(topics::TENANT_DELETED, id, None);
+        Ok(true)
+    }
+
     async fn key_create(&self, tenant: &TenantId, rec: &KeyRecord) -> Result<(), StoreError> {
         let mut g = self.inner.lock();
         if &rec.key.tenant_id != tenant || !g.tenants.contains_key(tenant) {
@@ -108,6 +149,7 @@ impl TenantStore for MemoryTenantStore {
         match g.keys.get_mut(key_id) {
             Some(r) if &r.key.tenant_id == tenant => {
                 r.key.revoked_at_ms.get_or_insert(now_ms);
+                g.record(topics::KEY_REVOKED, tenant, Some(key_id));
                 Ok(true)
             }
             _ => Ok(false),
@@ -130,5 +172,27 @@ impl TenantStore for MemoryTenantStore {
             }
         }
         Ok(())
+    }
+}
+
+/// The feed in memory: every change is kept until pruned (the memory store keeps no times,
+/// so a prune removes all but the newest).
+#[async_trait::async_trait]
+impl ChangeFeed for MemoryTenantStore {
+    async fn change_head(&self) -> Result<i64, StoreError> {
+        Ok(self.inner.lock().head)
+    }
+
+    async fn change_read(&self, after: i64, limit: u32) -> Result<Vec<Change>, StoreError> {
+        let g = self.inner.lock();
+        let newer = g.changes.iter().filter(|c| c.version > after);
+        Ok(newer.take(limit as usize).cloned().collect())
+    }
+
+    async fn change_prune(&self, _before_ms: i64, limit: u32) -> Result<u64, StoreError> {
+        let mut g = self.inner.lock();
+        let n = g.changes.len().saturating_sub(1).min(limit as usize);
+        g.changes.drain(..n);
+        Ok(n as u64)
     }
 }

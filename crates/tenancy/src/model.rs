@@ -39,24 +39,24 @@ impl TenantCreate {
                 "1 to 128 characters of A-Z a-z 0-9 . _ : -",
             ));
         }
-        let trimmed = name.trim();
-        let name_ok =
-            (1..=200).contains(&trimmed.chars().count()) && !trimmed.chars().any(char::is_control);
-        if !name_ok {
-            errors.push(FieldError::new(
-                "name",
-                "1 to 200 characters without control characters",
-            ));
-        }
+        let name = tenant_name(name).map_err(|e| errors.push(e)).ok();
         if errors.is_empty() {
             Ok(Self {
                 external_id: external_id.to_owned(),
-                name: trimmed.to_owned(),
+                name: name.unwrap_or_default(),
             })
         } else {
             Err(errors)
         }
     }
+}
+
+/// A tenant's display name, trimmed: 1..=200 characters without control characters.
+pub fn tenant_name(name: &str) -> Result<String, FieldError> {
+    let trimmed = name.trim();
+    let ok = (1..=200).contains(&trimmed.chars().count()) && !trimmed.chars().any(char::is_control);
+    ok.then(|| trimmed.to_owned())
+        .ok_or_else(|| FieldError::new("name", "1 to 200 characters without control characters"))
 }
 
 /// An API key as listed: never its secret.

@@ -1,11 +1,15 @@
 //! The tenancy store trait every durable backend implements.
 
 use crate::model::{ApiKey, KeyRecord, KeyStatus, Tenant, TenantCreate};
-use palisade_core::{Page, PageRequest, StoreError, TenantId};
+use palisade_core::{ChangeFeed, Page, PageRequest, StoreError, TenantId};
 
 /// Durable storage of tenants and their keys.
+///
+/// Every write that can make a cached key stop authenticating (a revocation, a tenant renamed
+/// or deleted) records a change ([`crate::topics`]) in the store's [`ChangeFeed`] in the same
+/// atomic step, so every instance's key cache hears of it.
 #[async_trait::async_trait]
-pub trait TenantStore: Send + Sync + std::fmt::Debug {
+pub trait TenantStore: ChangeFeed + Send + Sync + std::fmt::Debug {
     /// Creates a tenant, or returns the existing one with the same external id.
     /// The flag is true when this call created it. Atomic: concurrent calls create one tenant.
     async fn tenant_create(
@@ -21,6 +25,19 @@ pub trait TenantStore: Send + Sync + std::fmt::Debug {
     /// Tenants ordered by id.
     async fn tenant_list(&self, page: &PageRequest) -> Result<Page<Tenant>, StoreError>;
 
+    /// Renames a tenant (`name` already validated); the renamed tenant, `None` when there is
+    /// no such tenant. Records [`crate::topics::TENANT_CHANGED`].
+    async fn tenant_rename(
+        &self,
+        id: &TenantId,
+        name: &str,
+        now_ms: i64,
+    ) -> Result<Option<Tenant>, StoreError>;
+
+    /// Deletes a tenant and every key of it in one atomic step; false when there is no such
+    /// tenant. Records [`crate::topics::TENANT_DELETED`].
+    async fn tenant_delete(&self, id: &TenantId, now_ms: i64) -> Result<bool, StoreError>;
+
     /// Stores a new key of `tenant`.
     async fn key_create(&self, tenant: &TenantId, rec: &KeyRecord) -> Result<(), StoreError>;
 
@@ -32,7 +49,8 @@ pub trait TenantStore: Send + Sync + std::fmt::Debug {
         page: &PageRequest,
     ) -> Result<Page<ApiKey>, StoreError>;
 
-    /// Revokes the tenant's key; false when the tenant has no such key.
+    /// Revokes the tenant's key; false when the tenant has no such key. Records
+    /// [`crate::topics::KEY_REVOKED`] in the same atomic step.
     async fn key_revoke(
         &self,
         tenant: &TenantId,

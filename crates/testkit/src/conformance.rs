@@ -35,6 +35,7 @@ macro_rules! conformance {
                 concurrent_creates_make_one_tenant,
                 list_pages_by_cursor,
                 keys_are_scoped_and_revocable,
+                writes_that_stop_keys_are_in_the_change_feed,
             ]
         );
     };

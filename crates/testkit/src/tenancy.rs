@@ -162,3 +162,61 @@ async fn count(s: &dyn TenantStore, t: &TenantId, status: KeyStatus) -> usize {
         .unwrap();
     page.items.len()
 }
+
+/// A revocation, a rename and a deletion are each one change of the feed, in order, with
+/// contiguous versions; a failed write records nothing; a deleted tenant's keys are gone.
+pub async fn writes_that_stop_keys_are_in_the_change_feed(store: Arc<dyn TenantStore>) {
+    use palisade_tenancy::topics;
+    let s = &*store;
+    let head = s.change_head().await.unwrap();
+    let (a, _) = s
+        .tenant_create(TenantId::generate(), &req("feed-a"), 1)
+        .await
+        .unwrap();
+    let tok = ApiKeyToken::generate();
+    s.key_create(&a.id, &record(&a.id, &tok)).await.unwrap();
+    assert_eq!(
+        s.change_head().await.unwrap(),
+        head,
+        "creations are not changes"
+    );
+    assert!(s.key_revoke(&a.id, &tok.id, 5).await.unwrap());
+    assert!(!s.key_revoke(&a.id, "key_missing", 5).await.unwrap());
+    let renamed = s.tenant_rename(&a.id, "Renamed", 6).await.unwrap().unwrap();
+    assert_eq!(renamed.name, "Renamed");
+    assert_eq!(s.tenant_get(&a.id).await.unwrap().unwrap().name, "Renamed");
+    let nobody = TenantId::generate();
+    assert!(s.tenant_rename(&nobody, "x", 6).await.unwrap().is_none());
+    assert!(s.tenant_delete(&a.id, 7).await.unwrap());
+    assert!(!s.tenant_delete(&a.id, 7).await.unwrap(), "deleted once");
+    assert!(s.tenant_get(&a.id).await.unwrap().is_none());
+    assert!(
+        s.key_find(&tok.id).await.unwrap().is_none(),
+        "its keys are gone"
+    );
+
+    let changes = s.change_read(head, 10).await.unwrap();
+    let got: Vec<_> = changes
+        .iter()
+        .map(|c| (c.version, c.topic.as_str(), &c.tenant, c.subject.as_deref()))
+        .collect();
+    let want = vec![
+        (head + 1, topics::KEY_REVOKED, &a.id, Some(tok.id.as_str())),
+        (head + 2, topics::TENANT_CHANGED, &a.id, None),
+        (head + 3, topics::TENANT_DELETED, &a.id, None),
+    ];
+    assert_eq!(got, want);
+    assert_eq!(s.change_head().await.unwrap(), head + 3);
+    assert_eq!(
+        s.change_read(head + 1, 1).await.unwrap()[0].version,
+        head + 2
+    );
+    s.change_prune(i64::MAX, 100).await.unwrap();
+    let left = s.change_read(0, 10).await.unwrap();
+    assert_eq!(left.len(), 1, "the newest change survives a prune");
+    assert_eq!(
+        s.change_head().await.unwrap(),
+        head + 3,
+        "versions are never reused"
+    );
+}

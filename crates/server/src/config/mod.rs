@@ -54,6 +54,12 @@ pub struct Config {
     pub operator_key: Option<SecretString>,
     /// A file holding the operator key.
     pub operator_key_file: Option<PathBuf>,
+    /// A second operator key accepted as well, during a rotation (`PALISADE_OPERATOR_KEY_NEXT`);
+    /// never printed.
+    #[serde(skip_serializing)]
+    pub operator_key_next: Option<SecretString>,
+    /// A file holding the second operator key.
+    pub operator_key_next_file: Option<PathBuf>,
     /// Logging.
     pub log: LogConfig,
     /// Stores.
@@ -114,6 +120,7 @@ pub struct StorageConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct HttpConfig {
     /// Largest accepted request body.
+    #[serde(serialize_with = "exact_bytes")]
     pub body_limit: ByteSize,
     /// Deadline of one request.
     #[serde(with = "humantime_serde")]
@@ -135,6 +142,8 @@ impl Default for Config {
             data_dir: PathBuf::from("./palisade-data"),
             operator_key: None,
             operator_key_file: None,
+            operator_key_next: None,
+            operator_key_next_file: None,
             log: LogConfig::default(),
             storage: StorageConfig::default(),
             http: HttpConfig::default(),
@@ -184,6 +193,22 @@ impl Default for HttpConfig {
     }
 }
 
+/// Serialises a size as its exact number of bytes: the defaults layer goes through
+/// serialisation, and `ByteSize`'s own form is a rounded display string (`976.6 KiB`).
+fn exact_bytes<S: serde::Serializer>(b: &ByteSize, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_u64(b.as_u64())
+}
+
+/// The file loaded when no `--config` is given: in the working directory only.
+pub const DEFAULT_FILE: &str = "./palisade.toml";
+
+/// True for a `PALISADE_TEST_*` variable (after the prefix), whatever its case: those belong
+/// to the test suite and are never configuration.
+fn is_test_variable(key: &str) -> bool {
+    key.get(..5)
+        .is_some_and(|p| p.eq_ignore_ascii_case("test_"))
+}
+
 /// Every problem found while loading the configuration, reported at once.
 #[derive(Debug, thiserror::Error)]
 #[error("invalid configuration:\n  - {}", .0.join("\n  - "))]
@@ -199,8 +224,10 @@ pub struct Overrides {
 }
 
 impl Config {
-    /// Loads defaults, then `file` (or `./palisade.toml` when present), then `PALISADE_*`
-    /// variables (`__` separates sections: `PALISADE_STORAGE__URL`), then `overrides`; validates.
+    /// Loads defaults, then `file` (or `./palisade.toml` when present: that exact path, never
+    /// a parent directory's), then `PALISADE_*` variables (`__` separates sections:
+    /// `PALISADE_STORAGE__URL`; `PALISADE_TEST_*` are ignored, in any case), then `overrides`;
+    /// validates.
     pub fn load(file: Option<&Path>, overrides: &Overrides) -> Result<Self, ConfigErrors> {
         let mut fig = Figment::from(Serialized::defaults(Config::default()));
         match file {
@@ -211,12 +238,15 @@ impl Config {
                 )]))
             }
             Some(f) => fig = fig.merge(Toml::file(f)),
-            None => fig = fig.merge(Toml::file("palisade.toml")),
+            None if Path::new(DEFAULT_FILE).is_file() => {
+                fig = fig.merge(Toml::file_exact(DEFAULT_FILE))
+            }
+            None => {}
         }
         fig = fig.merge(
             Env::prefixed("PALISADE_")
                 .split("__")
-                .filter(|k| !k.as_str().starts_with("test_")),
+                .filter(|k| !is_test_variable(k.as_str())),
         );
         if let Some(l) = &overrides.listen {
             fig = fig.merge(("listen", l));
@@ -259,7 +289,7 @@ impl Config {
     pub fn file_loaded(file: Option<&Path>) -> Option<PathBuf> {
         match file {
             Some(f) => Some(f.to_path_buf()),
-            None => Some(PathBuf::from("palisade.toml")).filter(|p| p.exists()),
+            None => Some(PathBuf::from(DEFAULT_FILE)).filter(|p| p.is_file()),
         }
     }
 }

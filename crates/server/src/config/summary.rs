@@ -37,6 +37,15 @@ fn line(s: &mut String, name: &str, value: impl std::fmt::Display) {
 }
 
 fn operator_key(cfg: &Config) -> String {
+    let next = match (&cfg.operator_key_next, &cfg.operator_key_next_file) {
+        (Some(_), _) => "; also PALISADE_OPERATOR_KEY_NEXT (rotation)".to_owned(),
+        (None, Some(f)) => format!("; also file {} (rotation)", f.display()),
+        (None, None) => String::new(),
+    };
+    first_operator_key(cfg) + &next
+}
+
+fn first_operator_key(cfg: &Config) -> String {
     match (&cfg.operator_key, &cfg.operator_key_file) {
         (Some(_), _) => "from PALISADE_OPERATOR_KEY".into(),
         (None, Some(f)) => format!("from file {}", f.display()),

@@ -75,10 +75,15 @@ pub(super) fn errors(cfg: &Config) -> Vec<String> {
     if cfg.log.level.trim().is_empty() {
         e.push("log.level: must not be empty".into());
     }
-    if let Some(k) = &cfg.operator_key {
-        if k.expose().len() < MIN_OPERATOR_KEY {
+    for (name, k) in [
+        ("operator_key", &cfg.operator_key),
+        ("operator_key_next", &cfg.operator_key_next),
+    ] {
+        if k.as_ref()
+            .is_some_and(|k| k.expose().trim().len() < MIN_OPERATOR_KEY)
+        {
             e.push(format!(
-                "operator_key: must be at least {MIN_OPERATOR_KEY} characters"
+                "{name}: must be at least {MIN_OPERATOR_KEY} characters"
             ));
         }
     }

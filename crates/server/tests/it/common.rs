@@ -225,6 +225,10 @@ impl Api {
     }
 
     /// `DELETE path`.
+    pub async fn patch(&self, path: &str, body: Value) -> Response {
+        self.send(Method::PATCH, path, Some(body)).await
+    }
+
     pub async fn delete(&self, path: &str) -> Response {
         self.send(Method::DELETE, path, None).await
     }

@@ -169,3 +169,63 @@ fn check_config_never_prints_credentials() {
         ],
     );
 }
+
+#[test]
+fn palisade_test_variables_are_ignored_in_any_case() {
+    let out = check_config(
+        &temp_dir(),
+        &[("PALISADE_TEST_FOO", "1"), ("PALISADE_Test_Bar", "x")],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn only_the_working_directory_palisade_toml_is_loaded_and_it_is_named() {
+    let dir = temp_dir();
+    std::fs::write(dir.join("palisade.toml"), "listen = \"127.0.0.1:9999\"\n").unwrap();
+    let sub = dir.join("a").join("b");
+    std::fs::create_dir_all(&sub).unwrap();
+    let out = check_config(&sub, &[]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(
+        !text.contains("9999"),
+        "a parent's palisade.toml is not loaded:\n{text}"
+    );
+    assert!(text.contains("file          none"), "{text}");
+    let text = String::from_utf8_lossy(&check_config(&dir, &[]).stdout).into_owned();
+    assert_contains_all(&text, &["127.0.0.1:9999", "file          ./palisade.toml"]);
+    let p = spawn_in(dir, &[]);
+    assert!(
+        p.stderr()
+            .contains("palisade: configuration file ./palisade.toml"),
+        "{}",
+        p.stderr()
+    );
+    let p = spawn_in(sub, &[]);
+    assert!(
+        p.stderr().contains("palisade: no configuration file"),
+        "{}",
+        p.stderr()
+    );
+}
+
+#[test]
+fn default_sizes_are_exact() {
+    use palisade_server::config::{Config, Overrides};
+    let cfg = Config::load(None, &Overrides::default()).unwrap();
+    assert_eq!(
+        cfg.http.body_limit.as_u64(),
+        1_000_000,
+        "1 MB, as documented"
+    );
+    assert_eq!(
+        cfg.fetch.max_body.as_u64(),
+        5_000_000,
+        "5 MB, as documented"
+    );
+}

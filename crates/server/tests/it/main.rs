@@ -10,6 +10,7 @@ mod health;
 mod idempotency;
 mod input;
 mod jobs;
+mod keys;
 mod locks;
 mod logs;
 mod metrics;

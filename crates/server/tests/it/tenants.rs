@@ -169,3 +169,85 @@ async fn a_revoked_key_answers_alike_with_the_right_or_a_wrong_secret() {
     let (right, wrong) = (answer(key).await, answer(wrong).await);
     assert_eq!(right, wrong, "revoked and wrong-secret answers differ");
 }
+
+#[tokio::test]
+async fn revoked_keys_leave_the_default_listing() {
+    let p = spawn(&[]);
+    let op = p.operator();
+    let (t, _k) = p.tenant_with_key("listing").await;
+    let keys = format!("/v1/tenants/{t}/keys");
+    let id = op.get_json(&keys).await["items"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    op.post(&keys, serde_json::json!({"name": "second"})).await;
+    assert_eq!(op.delete(&format!("{keys}/{id}")).await.status(), 204);
+    let active = op.get_json(&keys).await;
+    let items = active["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1, "{active}");
+    assert!(items[0]["revoked_at_ms"].is_null());
+    let all = op.get_json(&format!("{keys}?status=all")).await;
+    assert_eq!(all["items"].as_array().unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn tenants_are_renamed_and_deleted() {
+    let p = spawn(&[]);
+    let op = p.operator();
+    let (t, k) = p.tenant_with_key("rename-me").await;
+    let path = format!("/v1/tenants/{t}");
+    let r = op
+        .patch(&path, serde_json::json!({"name": " New name "}))
+        .await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(op.get_json(&path).await["name"], "New name");
+    let bad = op.patch(&path, serde_json::json!({"name": ""})).await;
+    let bad = problem(bad, 400, "invalid-request").await;
+    assert_eq!(bad["errors"][0]["field"], "name", "{bad}");
+    let missing = op
+        .patch("/v1/tenants/ten_nope", serde_json::json!({"name": "x"}))
+        .await;
+    problem(missing, 404, "not-found").await;
+
+    assert_eq!(op.delete(&path).await.status(), 204);
+    problem(op.get(&path).await, 404, "not-found").await;
+    problem(op.delete(&path).await, 404, "not-found").await;
+    problem(op.get(&format!("{path}/keys")).await, 404, "not-found").await;
+    problem(p.api(&k).get("/v1/me").await, 401, "unauthenticated").await;
+    // The external id is free again: a new tenant, with a new id.
+    let again: serde_json::Value = op
+        .post(
+            "/v1/tenants",
+            serde_json::json!({"external_id": "rename-me", "name": "x"}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_ne!(again["id"], t.as_str());
+}
+
+#[tokio::test]
+async fn two_operator_keys_are_valid_during_a_rotation() {
+    let old = "pal_op_rotation_old_0123456789abcdefghijkl";
+    let new = "pal_op_rotation_new_0123456789abcdefghijkl";
+    let p = spawn(&[
+        ("PALISADE_OPERATOR_KEY", old),
+        ("PALISADE_OPERATOR_KEY_NEXT", new),
+    ]);
+    for k in [old, new] {
+        assert_eq!(p.api(k).get("/v1/tenants").await.status(), 200);
+    }
+    let other = "pal_op_rotation_bad_0123456789abcdefghijkl";
+    problem(
+        p.api(other).get("/v1/tenants").await,
+        401,
+        "unauthenticated",
+    )
+    .await;
+    // After the switch only the new key is configured: the old one stops.
+    drop(p);
+    let p = spawn(&[("PALISADE_OPERATOR_KEY", new)]);
+    assert_eq!(p.api(new).get("/v1/tenants").await.status(), 200);
+    problem(p.api(old).get("/v1/tenants").await, 401, "unauthenticated").await;
+}

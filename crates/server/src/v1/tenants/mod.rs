@@ -10,9 +10,12 @@ use crate::stores::Stores;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::{Extension, Json};
-use palisade_core::{AuditEventType, Caller, FieldError, Page, Problem, TenantId};
+use palisade_core::{AuditEventType, FieldError, Page, Problem, TenantId};
 use palisade_tenancy::TenantStore;
-use palisade_tenancy::{ApiKey, ApiKeyToken, KeyRecord, KeyStatus, Tenant, TenantCreate};
+use palisade_tenancy::{
+    tenant_name, ApiKey, ApiKeyToken, CachedKey, KeyCache, KeyRecord, KeyStatus, Tenant,
+    TenantCreate,
+};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use utoipa::ToSchema;
@@ -23,7 +26,7 @@ use utoipa_axum::routes;
 pub fn operator_routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(tenant_create, tenant_list))
-        .routes(routes!(tenant_get))
+        .routes(routes!(tenant_get, tenant_rename, tenant_delete))
         .routes(routes!(key_create, key_list))
         .routes(routes!(key_revoke))
 }
@@ -38,12 +41,29 @@ pub const CAPABILITY: Capability = Capability {
     name: "tenancy",
     operator_routes,
     tenant_routes,
-    maintenance: |_| Vec::new(),
+    maintenance: |s| {
+        palisade_tenancy::runtime::tasks(s.tenants.clone(), s.keys.clone(), s.clock.clone())
+    },
 };
 
 /// The tenancy store: the durable store.
 pub fn start(stores: &Stores) -> Arc<dyn TenantStore> {
     stores.durable.clone()
+}
+
+/// The key cache (default bounds; docs/tenants.md), already following the change feed (the
+/// tenancy tasks keep it following).
+pub async fn key_cache(stores: &Stores) -> Result<Arc<KeyCache>, String> {
+    use palisade_core::Maintenance;
+    let cache = Arc::new(KeyCache::new(
+        palisade_tenancy::cache::DEFAULT_CAPACITY,
+        palisade_tenancy::cache::DEFAULT_TTL,
+    ));
+    let sync = palisade_tenancy::runtime::KeyCacheSync::new(stores.durable.clone(), cache.clone());
+    sync.step()
+        .await
+        .map_err(|e| format!("cannot read the change feed: {e}"))?;
+    Ok(cache)
 }
 
 /// Input of tenant creation.
@@ -87,6 +107,14 @@ pub struct TenantPage {
     pub items: Vec<TenantView>,
     /// Cursor of the next page.
     pub next: Option<String>,
+}
+
+/// Input of a tenant rename.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TenantRenameBody {
+    /// The new display name (1..=200 characters).
+    pub name: String,
 }
 
 /// Input of key creation.
@@ -218,6 +246,48 @@ async fn tenant_get(
     Ok(Json(existing_tenant(&state, &id).await?.into()))
 }
 
+/// Rename a tenant (its id, external id and keys stay).
+#[utoipa::path(patch, path = "/v1/tenants/{tenant_id}", tag = "tenants",
+    params(("tenant_id" = String, Path, description = "Tenant id")),
+    request_body = TenantRenameBody, security(("operator_key" = [])),
+    responses((status = 200, body = TenantView), CommonErrors))]
+async fn tenant_rename(
+    _: Operator,
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(body): ApiJson<TenantRenameBody>,
+) -> ApiResult<Json<TenantView>> {
+    let name = tenant_name(&body.name).map_err(|e| Problem::invalid(vec![e]))?;
+    let id = TenantId::parse(&id).map_err(|_| Problem::not_found("tenant"))?;
+    let now = state.clock.now_ms();
+    let t = state.tenants.tenant_rename(&id, &name, now).await?;
+    let t = t.ok_or_else(|| Problem::not_found("tenant"))?;
+    state.keys.evict_tenant(&id);
+    Ok(Json(t.into()))
+}
+
+/// Delete a tenant and its keys: they stop authenticating at once (docs/tenants.md).
+#[utoipa::path(delete, path = "/v1/tenants/{tenant_id}", tag = "tenants",
+    params(("tenant_id" = String, Path, description = "Tenant id")),
+    security(("operator_key" = [])),
+    responses((status = 204, description = "Deleted"), CommonErrors))]
+async fn tenant_delete(
+    _: Operator,
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<StatusCode> {
+    let id = TenantId::parse(&id).map_err(|_| Problem::not_found("tenant"))?;
+    if !state
+        .tenants
+        .tenant_delete(&id, state.clock.now_ms())
+        .await?
+    {
+        return Err(Problem::not_found("tenant").into());
+    }
+    state.keys.evict_tenant(&id);
+    Ok(StatusCode::NO_CONTENT)
+}
+
 /// Create an API key for a tenant; its secret is in this answer only.
 #[utoipa::path(post, path = "/v1/tenants/{tenant_id}/keys", tag = "tenants",
     params(("tenant_id" = String, Path, description = "Tenant id")),
@@ -316,6 +386,7 @@ async fn key_revoke(
     let tenant = existing_tenant(&state, &id).await?;
     let now = state.clock.now_ms();
     if state.tenants.key_revoke(&tenant.id, &key_id, now).await? {
+        state.keys.evict_key(&key_id);
         state
             .audit
             .key_changed(AuditEventType::KeyRevoked, &tenant.id, &key_id);
@@ -328,13 +399,9 @@ async fn key_revoke(
 /// The calling key and its tenant.
 #[utoipa::path(get, path = "/v1/me", tag = "tenants", security(("tenant_key" = [])),
     responses((status = 200, body = Me), CommonErrors))]
-async fn me(
-    State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
-) -> ApiResult<Json<Me>> {
-    let tenant = existing_tenant(&state, caller.tenant.as_str()).await?;
+async fn me(Extension(key): Extension<Arc<CachedKey>>) -> ApiResult<Json<Me>> {
     Ok(Json(Me {
-        tenant: tenant.into(),
-        key_id: caller.principal,
+        tenant: key.tenant.clone().into(),
+        key_id: key.key.id.clone(),
     }))
 }
