@@ -82,6 +82,18 @@ impl FetchResponse {
     pub fn media_type(&self) -> Option<String> {
         media_type(&self.headers)
     }
+
+    /// How long a shared cache may keep what was built from this response, by its
+    /// `Cache-Control`: zero for `no-store`, `no-cache` or `private`, else `s-maxage` or
+    /// `max-age`; `None` when the header says nothing of it.
+    pub fn cache_for(&self) -> Option<std::time::Duration> {
+        use headers::HeaderMapExt;
+        let cc = self.headers.typed_get::<headers::CacheControl>()?;
+        if cc.no_store() || cc.no_cache() || cc.private() {
+            return Some(std::time::Duration::ZERO);
+        }
+        cc.s_max_age().or(cc.max_age())
+    }
 }
 
 /// The lowercase media type of a `Content-Type` header, without parameters.
@@ -124,5 +136,39 @@ mod tests {
             "Text/HTML; charset=utf-8".parse().unwrap(),
         );
         assert_eq!(media_type(&h).as_deref(), Some("text/html"));
+    }
+}
+
+#[cfg(test)]
+mod cache_tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn with(cc: Option<&str>) -> FetchResponse {
+        let mut headers = HeaderMap::new();
+        if let Some(v) = cc {
+            headers.insert(http::header::CACHE_CONTROL, v.parse().unwrap());
+        }
+        FetchResponse {
+            url: Url::parse("http://example.com/").unwrap(),
+            status: StatusCode::OK,
+            headers,
+            body: Bytes::new(),
+        }
+    }
+
+    #[test]
+    fn cache_for_reads_cache_control_for_a_shared_cache() {
+        let s = |n| Some(Duration::from_secs(n));
+        assert_eq!(with(None).cache_for(), None);
+        assert_eq!(with(Some("public")).cache_for(), None);
+        assert_eq!(with(Some("max-age=30")).cache_for(), s(30));
+        assert_eq!(
+            with(Some("public, s-maxage=10, max-age=30")).cache_for(),
+            s(10)
+        );
+        for zero in ["no-store", "no-cache", "private, max-age=30", "max-age=0"] {
+            assert_eq!(with(Some(zero)).cache_for(), s(0), "{zero}");
+        }
     }
 }

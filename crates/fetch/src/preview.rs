@@ -47,6 +47,10 @@ pub struct Preview {
     pub image: Option<PreviewImage>,
     /// The favicon (declared, else `/favicon.ico`).
     pub favicon: String,
+    /// How long the page's `Cache-Control` lets a shared cache keep it (see
+    /// [`FetchResponse::cache_for`](crate::FetchResponse::cache_for)); not part of the preview.
+    #[serde(skip)]
+    pub cache_for: Option<std::time::Duration>,
 }
 
 /// A preview's image.
@@ -77,7 +81,9 @@ pub async fn preview_build(fetcher: &Fetcher, req: PreviewRequest) -> Result<Pre
         Some(u) => oembed_fetch(fetcher, u, req.tenant, req.actor).await,
         None => None,
     };
-    Ok(facts.preview(&resp.url, oembed.unwrap_or_default()))
+    let mut preview = facts.preview(&resp.url, oembed.unwrap_or_default());
+    preview.cache_for = resp.cache_for();
+    Ok(preview)
 }
 
 /// What the HTML says, before any fallback.
@@ -168,6 +174,7 @@ impl PageFacts {
                 .clone()
                 .or_else(|| base.join("/favicon.ico").ok())
                 .map_or_else(String::new, |u| u.to_string()),
+            cache_for: None,
         }
     }
 

@@ -26,13 +26,27 @@ const PAGE: &str = r#"<!doctype html><html><head>
 async fn fixture_site() -> (u16, Arc<AtomicUsize>) {
     let hits = Arc::new(AtomicUsize::new(0));
     let h = hits.clone();
-    let app = axum::Router::new().route(
-        "/page",
-        get(move || {
-            h.fetch_add(1, Ordering::SeqCst);
-            async { Html(PAGE) }
-        }),
-    );
+    let h2 = hits.clone();
+    let app = axum::Router::new()
+        .route(
+            "/page",
+            get(move || {
+                h.fetch_add(1, Ordering::SeqCst);
+                async { Html(PAGE) }
+            }),
+        )
+        .route(
+            "/no-store",
+            get(move || {
+                h2.fetch_add(1, Ordering::SeqCst);
+                async {
+                    (
+                        [(axum::http::header::CACHE_CONTROL, "no-store")],
+                        Html(PAGE),
+                    )
+                }
+            }),
+        );
     let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = l.local_addr().unwrap().port();
     tokio::spawn(async move { axum::serve(l, app).await.unwrap() });
@@ -241,4 +255,17 @@ async fn page_fetches_are_limited_per_tenant() {
     let r = a.put_policy("palisade.previews.fetch", pol).await;
     let body = problem(r, 400, "invalid-request").await;
     assert!(body.to_string().contains("reserved"), "{body}");
+}
+
+/// A page that answers `Cache-Control: no-store` is fetched again for every preview.
+#[tokio::test]
+async fn a_no_store_page_is_not_cached() {
+    let (port, hits) = fixture_site().await;
+    let p = server(port);
+    let a = p.tenant_api("a").await;
+    let url = format!("http://127.0.0.1:{port}/no-store");
+    for _ in 0..2 {
+        assert_eq!(preview(&a, &url).await.status(), 200);
+    }
+    assert_eq!(hits.load(Ordering::SeqCst), 2, "fetched each time");
 }

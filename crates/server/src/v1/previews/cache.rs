@@ -31,10 +31,12 @@ impl PreviewCache {
         (*expires > Instant::now()).then(|| p.clone())
     }
 
-    /// Keeps the tenant's preview of `url`; when full, drops expired entries, then the one
-    /// closest to expiry.
+    /// Keeps the tenant's preview of `url` for the cache's TTL, or less when the page's
+    /// `Cache-Control` says so (`no-store`: not at all); when full, drops expired entries, then
+    /// the one closest to expiry.
     pub fn preview_put(&self, tenant: &TenantId, url: &str, preview: Preview) {
-        if self.ttl.is_zero() {
+        let ttl = preview.cache_for.map_or(self.ttl, |c| c.min(self.ttl));
+        if ttl.is_zero() {
             return;
         }
         let now = Instant::now();
@@ -50,7 +52,7 @@ impl PreviewCache {
                 oldest.map(|k| map.remove(&k));
             }
         }
-        map.insert(key, (now + self.ttl, preview));
+        map.insert(key, (now + ttl, preview));
     }
 }
 
@@ -78,6 +80,28 @@ mod tests {
         assert_eq!(c.entries.lock().unwrap().len(), 2, "bounded");
         assert_eq!(c.preview_get(&a, "u1"), None, "the oldest was evicted");
         assert_eq!(c.preview_get(&a, "u3"), Some(p("3")));
+    }
+
+    #[test]
+    fn the_pages_cache_control_shortens_the_ttl_never_lengthens_it() {
+        let c = PreviewCache::new(Duration::from_secs(60), 10);
+        let a = TenantId::parse("a").unwrap();
+        let with = |title: &str, secs: u64| Preview {
+            cache_for: Some(Duration::from_secs(secs)),
+            ..p(title)
+        };
+        c.preview_put(&a, "no-store", with("n", 0));
+        assert_eq!(c.preview_get(&a, "no-store"), None, "no-store is not kept");
+        c.preview_put(&a, "short", with("s", 5));
+        c.preview_put(&a, "long", with("l", 86_400));
+        let map = c.entries.lock().unwrap();
+        let left = |u: &str| map[&(a.clone(), u.to_owned())].0 - Instant::now();
+        assert!(left("short") <= Duration::from_secs(5));
+        assert!(
+            left("long") <= Duration::from_secs(60),
+            "capped at the cache's TTL"
+        );
+        assert!(left("long") > Duration::from_secs(50));
     }
 
     #[test]
