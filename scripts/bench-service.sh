@@ -1,5 +1,4 @@
 #!/bin/sh
-# STATUS: written but not yet run (the release build did not finish in the session); figures pending.
 # Service-mode benchmark (BENCHMARKS.md, "Service mode"): /healthz, authenticated /v1/me and
 # POST /v1/ratelimit/check through real HTTP with wrk -c64, on the embedded default, on
 # PostgreSQL and on Redis (rate-limit store), in one run; prints requests/s and the ratio of
