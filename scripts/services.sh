@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Makes sure PostgreSQL (127.0.0.1:5432, user postgres, database test, trust) and Redis
-# (127.0.0.1:6379) are up: starts them when installed but stopped, installs them with apt-get
-# when missing and running as root. Exits non-zero, loudly, when they cannot be had.
+# (127.0.0.1:6379) are up: starts them when installed but stopped; when missing and running as
+# root, installs them with apt-get and sets PostgreSQL's local authentication to `trust` in
+# pg_hba.conf — under CI=true, or with PALISADE_INSTALL_SERVICES=yes, or after asking on a
+# terminal (never silently). Exits non-zero, loudly, when they cannot be had.
 set -uo pipefail
 
 log() { echo "services: $*" >&2; }
@@ -9,10 +11,22 @@ log() { echo "services: $*" >&2; }
 pg_up() { pg_isready -q -h 127.0.0.1 -p 5432 -U postgres 2>/dev/null; }
 redis_up() { [ "$(redis-cli -h 127.0.0.1 -p 6379 ping 2>/dev/null)" = "PONG" ]; }
 
+# Installing packages and rewriting pg_hba.conf changes the machine: only with consent.
+install_allowed() {
+  [ "${CI:-}" = "true" ] || [ "${PALISADE_INSTALL_SERVICES:-}" = "yes" ] && return 0
+  if [ -t 0 ]; then
+    read -r -p "services: install $* with apt-get (PostgreSQL: local auth set to trust)? [y/N] " a
+    [ "$a" = y ] || [ "$a" = Y ] && return 0
+  fi
+  log "not installing $* without consent: install it yourself, or rerun with PALISADE_INSTALL_SERVICES=yes"
+  return 1
+}
+
 apt_install() {
   if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then
     log "cannot install $* (not root or no apt-get)"; return 1
   fi
+  install_allowed "$@" || return 1
   [ -n "${APT_UPDATED:-}" ] || { DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2; APT_UPDATED=1; }
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >&2
 }

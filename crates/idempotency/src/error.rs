@@ -15,9 +15,9 @@ pub enum IdempotencyError {
     /// No live entry under this key (never begun, abandoned, or expired).
     #[error("no idempotency entry under this key")]
     NotFound,
-    /// The caller's lock expired and another request took the entry over.
-    #[error("the idempotency entry was taken over by a retry")]
-    Superseded,
+    /// The token does not match the entry's: wrong, or a retry took the entry over.
+    #[error("the entry token does not match the idempotency entry")]
+    TokenMismatch,
     /// The entry is already completed.
     #[error("the idempotency entry is already completed")]
     AlreadyCompleted,
@@ -34,7 +34,7 @@ impl IdempotencyError {
 
     /// True when the entry is held by someone else or already done.
     pub fn is_conflict(&self) -> bool {
-        matches!(self, Self::Superseded | Self::AlreadyCompleted)
+        matches!(self, Self::TokenMismatch | Self::AlreadyCompleted)
     }
 
     /// True when no live entry exists.
@@ -57,11 +57,12 @@ impl IdempotencyError {
                 "Idempotency entry not found",
                 "no live entry under this key: never begun, abandoned, or expired",
             ),
-            Self::Superseded => Problem::new(
+            Self::TokenMismatch => Problem::new(
                 StatusCode::CONFLICT,
-                "idempotency-entry-superseded",
-                "Idempotency entry taken over",
-                "the lock expired and a retry took the entry over; this attempt may not update it",
+                "idempotency-entry-token-mismatch",
+                "Entry token does not match",
+                "entry_token is not the entry's current token: it is wrong, or this attempt's lock \
+                 expired and a retry took the entry over; this attempt may not update it",
             ),
             Self::AlreadyCompleted => Problem::new(
                 StatusCode::CONFLICT,
@@ -80,7 +81,7 @@ impl EntryUpdate {
         match self {
             Self::Applied => Ok(()),
             Self::NotFound => Err(IdempotencyError::NotFound),
-            Self::Superseded => Err(IdempotencyError::Superseded),
+            Self::TokenMismatch => Err(IdempotencyError::TokenMismatch),
             Self::AlreadyCompleted => Err(IdempotencyError::AlreadyCompleted),
         }
     }
@@ -120,9 +121,9 @@ mod tests {
             (400, "idempotency-key-missing")
         );
         assert_eq!(IdempotencyError::NotFound.problem().status, 404);
-        assert_eq!(IdempotencyError::Superseded.problem().status, 409);
+        assert_eq!(IdempotencyError::TokenMismatch.problem().status, 409);
         assert_ne!(
-            IdempotencyError::Superseded.problem().code,
+            IdempotencyError::TokenMismatch.problem().code,
             IdempotencyError::AlreadyCompleted.problem().code
         );
         let s = IdempotencyError::Store(StoreError::Timeout);

@@ -28,8 +28,8 @@
 //! The holder then records recovery points, completes (stores the response) or abandons (deletes
 //! the entry), each checked against its token. A holder whose lock expired may still complete as
 //! long as no retry took over (storing a late result beats running the operation twice); once a
-//! retry took over, the stale holder gets [`IdempotencyError::Superseded`] (409
-//! `idempotency-entry-superseded`). Updating an unknown, abandoned or expired entry gets
+//! retry took over, the stale holder gets [`IdempotencyError::TokenMismatch`] (409
+//! `idempotency-entry-token-mismatch`). Updating an unknown, abandoned or expired entry gets
 //! [`IdempotencyError::NotFound`] (404 `idempotency-entry-not-found`); completing twice gets
 //! [`IdempotencyError::AlreadyCompleted`] (409 `idempotency-entry-completed`).
 //!

@@ -127,8 +127,9 @@ pub enum EntryUpdate {
     Applied,
     /// No live entry under this key: never begun, abandoned, or expired.
     NotFound,
-    /// Another request took the entry over after this holder's lock expired.
-    Superseded,
+    /// The token is not the entry's current one: wrong, or a retry took the entry over after
+    /// this holder's lock expired.
+    TokenMismatch,
     /// The entry is already completed by this token.
     AlreadyCompleted,
 }
@@ -245,7 +246,7 @@ pub fn check_holder(
         _ => return Some(EntryUpdate::NotFound),
     };
     if !palisade_core::secret::secret_eq(e.token.0.as_bytes(), token.0.as_bytes()) {
-        return Some(EntryUpdate::Superseded);
+        return Some(EntryUpdate::TokenMismatch);
     }
     match e.state {
         EntryState::Completed(_) => Some(EntryUpdate::AlreadyCompleted),
@@ -294,7 +295,7 @@ mod tests {
         assert_ne!(taken.token, e.token);
         assert_eq!(
             check_holder(Some(&taken), &e.token, 60_001),
-            Some(EntryUpdate::Superseded)
+            Some(EntryUpdate::TokenMismatch)
         );
         assert_eq!(check_holder(Some(&taken), &taken.token, 60_001), None);
         assert_eq!(

@@ -127,5 +127,5 @@ pub fn update_refusal(
     let entry = row.map(EntryRow::into_entry).transpose()?;
     let hashed = EntryToken(token.hash());
     // A row the update should have matched was changed in between: another holder took it.
-    Ok(check_holder(entry.as_ref(), &hashed, now_ms).unwrap_or(EntryUpdate::Superseded))
+    Ok(check_holder(entry.as_ref(), &hashed, now_ms).unwrap_or(EntryUpdate::TokenMismatch))
 }

@@ -55,7 +55,7 @@ local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local e = redis.call('HMGET', KEYS[1], 'tok', 'st', 'exp')
 if not e[1] or tonumber(e[3]) <= now then return 'not_found' end
-if e[1] ~= ARGV[2] then return 'superseded' end
+if e[1] ~= ARGV[2] then return 'mismatch' end
 if e[2] == 'completed' then return 'already_completed' end
 if ARGV[1] == 'rp' then
   redis.call('HSET', KEYS[1], 'rpn', ARGV[3], 'rpd', ARGV[4], 'lock', now + tonumber(ARGV[5]))
@@ -157,7 +157,7 @@ impl RedisStore {
         match reply.as_str() {
             "applied" => Ok(EntryUpdate::Applied),
             "not_found" => Ok(EntryUpdate::NotFound),
-            "superseded" => Ok(EntryUpdate::Superseded),
+            "mismatch" => Ok(EntryUpdate::TokenMismatch),
             "already_completed" => Ok(EntryUpdate::AlreadyCompleted),
             _ => Err(corrupt("unknown update outcome")),
         }

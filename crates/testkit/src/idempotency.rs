@@ -216,7 +216,7 @@ pub async fn unknown_and_abandoned_entries(store: Arc<dyn IdempotencyStore>, tim
 
     let tok = token_of(&s.begin(&t, "p", "k", "a", LONG).await);
     let ab = s.abandon(&t, entry("p", "k", &stranger)).await;
-    assert_eq!(ab, EntryUpdate::Superseded, "wrong token cannot abandon");
+    assert_eq!(ab, EntryUpdate::TokenMismatch, "wrong token cannot abandon");
     let ab = s.abandon(&t, entry("p", "k", &tok)).await;
     assert_eq!(ab, EntryUpdate::Applied);
     assert_eq!(
@@ -262,12 +262,12 @@ pub async fn lock_expiry_resumes_from_recovery_point(store: Arc<dyn IdempotencyS
     assert_ne!(new, old);
     assert_eq!(
         s.complete(&t, entry("p", "k", &old), LONG).await,
-        EntryUpdate::Superseded,
+        EntryUpdate::TokenMismatch,
         "the stale holder cannot complete"
     );
     assert_eq!(
         s.set_point(&t, entry("p", "k", &old), "late", LONG).await,
-        EntryUpdate::Superseded
+        EntryUpdate::TokenMismatch
     );
     s.complete_then_replay(&t, &new).await;
 }

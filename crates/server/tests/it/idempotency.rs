@@ -141,7 +141,7 @@ async fn begin_recovery_complete_replay_scopes_and_metrics() {
     problem(
         api.idem_post("abandon", wrong).await,
         409,
-        "idempotency-entry-superseded",
+        "idempotency-entry-token-mismatch",
     )
     .await;
     let abandon = json!({"key": "order-1", "principal": "user-7", "entry_token": user_token});
@@ -273,6 +273,17 @@ async fn bad_input_is_400_with_stable_codes_and_never_500() {
         let got = problem(r, 400, code).await;
         assert!(got["detail"].is_string(), "{body} → {got}");
     }
+    let missing = problem(
+        api.idem_post("begin", json!({"fingerprint": fp})).await,
+        400,
+        "idempotency-key-missing",
+    )
+    .await;
+    let detail = missing["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("key field") && !detail.starts_with("the Idempotency-Key header"),
+        "the API's own field is named: {detail}"
+    );
     let invalid = problem(
         api.idem_post("begin", json!({"key": "k", "principal": "", "request": {"method": "", "route": "/", "body_sha256": "0"}})).await,
         400,
@@ -606,7 +617,7 @@ async fn killed_mid_request(redis: bool) {
     let done = api_b.complete(&k, &retry["entry_token"], 201, "{}").await;
     assert_eq!(done.status(), 204);
     let stale = api_b.complete(&k, &first["entry_token"], 500, "{}").await;
-    problem(stale, 409, "idempotency-entry-superseded").await;
+    problem(stale, 409, "idempotency-entry-token-mismatch").await;
     let m = api_b.metrics().await;
     assert!(
         m.contains("palisade_idempotency_lock_expirations_total 1"),

@@ -329,6 +329,32 @@ async fn bad_input_is_400_naming_every_field_and_never_500() {
     assert!(!m.contains(r#"status="500""#), "no 500 at all:\n{m}");
 }
 
+/// Each refusal says what is wrong: a text TTL is not "out of range", a token beyond 64 bits is
+/// not "required", and the holder re-acquiring its own lock is not told of "another holder".
+#[tokio::test]
+async fn lock_answers_say_what_is_wrong() {
+    let p = spawn(&[]);
+    let api = p.tenant_api("locks-words").await;
+    let detail = |v: Value| v["errors"][0]["message"].as_str().unwrap().to_owned();
+    let r = api.lock_post("a/acquire", json!({"holder": "h", "ttl_ms": "1000"}));
+    let d = detail(problem(r.await, 400, "invalid-request").await);
+    assert!(d.contains("whole number of milliseconds"), "{d}");
+    let big = serde_json::from_str::<Value>("18446744073709551616").unwrap();
+    let r = api.lock_post("a/release", json!({"holder": "h", "token": big}));
+    let d = detail(problem(r.await, 400, "invalid-request").await);
+    assert!(!d.starts_with("required") && d.contains("2^64-1"), "{d}");
+    let r = api.lock_post("a/release", json!({"holder": "h"}));
+    let d = detail(problem(r.await, 400, "invalid-request").await);
+    assert!(d.starts_with("required"), "{d}");
+    api.granted("a", "h", 5_000, 0).await;
+    let again = api.lock_post("a/acquire", json!({"holder": "h", "ttl_ms": 1000}));
+    let v = problem(again.await, 409, "lock-held").await;
+    assert!(v["detail"].as_str().unwrap().contains("this holder already has"), "{v}");
+    let other = api.lock_post("a/acquire", json!({"holder": "g", "ttl_ms": 1000}));
+    let v = problem(other.await, 409, "lock-held").await;
+    assert!(v["detail"].as_str().unwrap().contains("another holder"), "{v}");
+}
+
 /// A holder paused past its TTL cannot renew or release, and its successor's token is higher.
 async fn paused_holder(api: &Api) {
     let name = unique("paused");

@@ -163,6 +163,11 @@ async fn policies_are_tenant_scoped_listed_and_deleted() {
     let ctx = json!({"checks": [{"policy": "p1"}], "context": {"ip": "2001:db8::1"}});
     let v: Value = a.check(ctx).await.json().await.unwrap();
     assert_eq!(v["results"][0]["key"], "ip=2001:db8::");
+    // Keyed by ip without the ip: one bucket for every caller would be silent; refuse it.
+    let no_ip = problem(a.check(json!({"checks": [{"policy": "p1"}]})).await, 400, "invalid-request").await;
+    assert_eq!(no_ip["errors"][0]["field"], "context.ip", "{no_ip}");
+    let explicit = a.check(json!({"checks": [{"policy": "p1", "key": "k"}]})).await;
+    assert_eq!(explicit.status(), 200, "an explicit key needs no context");
     let del = a.delete("/v1/ratelimit/policies/p1").await;
     assert_eq!(del.status(), 204);
     let gone = a

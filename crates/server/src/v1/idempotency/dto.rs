@@ -237,7 +237,12 @@ impl EntryName<'_> {
         match (self.key, self.key_header) {
             (Some(k), None) => IdempotencyKey::new(k.to_owned()).map_err(key_problem),
             (None, Some(h)) => IdempotencyKey::parse_header(h.as_bytes()).map_err(key_problem),
-            (None, None) => Err(key_problem(KeyError::Missing)),
+            (None, None) => Err(Problem::new(
+                StatusCode::BAD_REQUEST,
+                KeyError::Missing.code(),
+                "Bad idempotency key",
+                "the key field is required (or key_header: an Idempotency-Key header's raw value)",
+            )),
             (Some(_), Some(_)) => Err(Problem::invalid(vec![FieldError::new(
                 "key",
                 "give either key or key_header, not both",

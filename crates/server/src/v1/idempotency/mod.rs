@@ -119,8 +119,8 @@ impl IntoResponses for IdempotencyConflicts {
             (
                 "409",
                 "`idempotency-key-in-flight` (begin: another attempt holds the entry; \
-                 Retry-After says when its lock expires), `idempotency-entry-superseded` \
-                 (a retry took the entry over after this token's lock expired) or \
+                 Retry-After says when its lock expires), `idempotency-entry-token-mismatch` \
+                 (the token is wrong, or a retry took the entry over after its lock expired) or \
                  `idempotency-entry-completed` (already completed)",
             ),
             (
@@ -234,7 +234,7 @@ async fn idempotency_recovery_point(
 /// Store the operation's result whatever its status, 4xx and 5xx included; if the operation
 /// did not run (validation failed before it), abandon instead. 404
 /// `idempotency-entry-not-found` when no live entry has this key (never begun, abandoned or
-/// expired); 409 `idempotency-entry-superseded` or `idempotency-entry-completed`.
+/// expired); 409 `idempotency-entry-token-mismatch` or `idempotency-entry-completed`.
 #[utoipa::path(post, path = "/v1/idempotency/complete", tag = "idempotency",
     request_body = CompleteBody, security(("tenant_key" = [])),
     responses((status = 204, description = "Stored",

@@ -191,6 +191,7 @@ impl From<Lease> for LeaseView {
 enum Failure {
     Lock(LockError),
     Api(ApiError),
+    Response(Response),
 }
 
 impl From<LockError> for Failure {
@@ -210,6 +211,7 @@ impl IntoResponse for Failure {
         match self {
             Self::Api(e) => e.into_response(),
             Self::Lock(e) => lock_response(e),
+            Self::Response(r) => r,
         }
     }
 }
@@ -224,7 +226,7 @@ fn conflict(e: &LockError, detail: &str) -> Problem {
 fn lock_response(e: LockError) -> Response {
     match e {
         LockError::Invalid(errors) => Problem::invalid(errors).into_response(),
-        LockError::Held(ref lease) => held_response(&e, lease),
+        LockError::Held(ref lease) => held_response(&e, lease, None),
         LockError::NotHolder => conflict(
             &e,
             "the holder and token do not match the lock's current lease (released or taken over)",
@@ -243,17 +245,19 @@ fn lock_response(e: LockError) -> Response {
     }
 }
 
-/// 409 `lock-held` with the current lease's expiry (not its holder or token).
-fn held_response(e: &LockError, lease: &Lease) -> Response {
+/// 409 `lock-held` with the current lease's expiry (not its holder or token); `asker` is the
+/// acquiring holder, told apart when it already holds the lock.
+fn held_response(e: &LockError, lease: &Lease, asker: Option<&HolderId>) -> Response {
     let now = palisade_core::SystemClock.now_ms();
     let secs = ((lease.expires_at_ms - now).max(0) as u64)
         .div_ceil(1000)
         .max(1);
-    let p = conflict(
-        e,
-        "another holder has the lock; retry after it expires or is released",
-    )
-    .with_retry_after(secs);
+    let detail = if asker == Some(&lease.holder) {
+        "this holder already has the lock (acquire is not re-entrant): renew it with its token"
+    } else {
+        "another holder has the lock; retry after it expires or is released"
+    };
+    let p = conflict(e, detail).with_retry_after(secs);
     let mut body = p.body(palisade_core::request_id::current().as_deref());
     body["expires_at_ms"] = lease.expires_at_ms.into();
     let mut res = (p.status, body.to_string()).into_response();
@@ -276,22 +280,26 @@ fn holder(v: &Value) -> Result<HolderId, FieldError> {
     HolderId::parse(v.as_str().unwrap_or_default())
 }
 
-/// A whole number of milliseconds; anything else (absent, text, fraction, beyond i64) maps to
-/// -1 so that the TTL or wait check reports its limits.
-fn millis(v: &Value) -> i64 {
-    v.as_i64().unwrap_or(-1)
+/// A whole number of milliseconds, or a 400 for `field` that says so (absent, text, fraction
+/// or beyond 64 bits) and names its `range`.
+fn millis(v: &Value, field: &'static str, range: &str) -> Result<i64, FieldError> {
+    v.as_i64().ok_or_else(|| {
+        let what = if v.is_null() { "required" } else { "must be" };
+        FieldError::new(field, format!("{what} a whole number of milliseconds, {range}"))
+    })
 }
 
 fn ttl(v: &Value) -> Result<Ttl, FieldError> {
-    Ttl::from_ms(millis(v))
+    Ttl::from_ms(millis(v, "ttl_ms", "from 100 to 3600000 (100 ms to 1 h)")?)
 }
 
 fn token(v: &Value) -> Result<FencingToken, FieldError> {
-    v.as_u64().map(FencingToken).ok_or_else(|| {
-        FieldError::new(
+    v.as_u64().map(FencingToken).ok_or_else(|| match v {
+        Value::Null => FieldError::new("token", "required: the fencing token the acquire answered"),
+        _ => FieldError::new(
             "token",
-            "required: the fencing token the acquire answered (an integer >= 0)",
-        )
+            "must be the fencing token the acquire answered: an integer from 0 to 2^64-1",
+        ),
     })
 }
 
@@ -302,7 +310,8 @@ fn max_wait(state: &AppState) -> Duration {
 }
 
 fn wait(v: &Value, limit: Duration) -> Result<MaxWait, FieldError> {
-    let ms = if v.is_null() { 0 } else { millis(v) };
+    let range = format!("from 0 to {}", limit.as_millis());
+    let ms = if v.is_null() { 0 } else { millis(v, "wait_ms", &range)? };
     let w = MaxWait::from_ms(ms)?;
     if w.as_duration() <= limit {
         return Ok(w);
@@ -350,7 +359,10 @@ async fn lock_acquire(
     let (req, wait) = body.parse(&path, max_wait(&state))?;
     match state.locks.acquire(&caller.tenant, &req, wait).await? {
         Acquired::Granted { lease, .. } => Ok(Json(lease.into())),
-        Acquired::Held(lease) => Err(LockError::Held(Box::new(lease)).into()),
+        Acquired::Held(lease) => {
+            let e = LockError::Held(Box::new(lease.clone()));
+            Err(Failure::Response(held_response(&e, &lease, Some(&req.holder))))
+        }
     }
 }
 

@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use palisade_core::{Caller, FieldError, Problem};
 use palisade_ratelimit::headers::{self, HeaderEntry};
-use palisade_ratelimit::Resolved;
+use palisade_ratelimit::{KeyPart, RateLimits, Resolved};
 use palisade_ratelimit::{Decision, KeyContext, MAX_CHECKS, MAX_KEY_BYTES};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -189,6 +189,9 @@ pub(super) async fn check(
         .map(|i| rl.resolve(&caller.tenant, &i.policy, i.key.as_deref(), i.cost, &ctx))
         .collect::<Result<_, _>>()
         .map_err(|_| unknown_policy())?;
+    if ip.is_none() {
+        ip_required(rl, &caller, &body.checks)?;
+    }
     let checks: Vec<_> = resolved.iter().map(|r| r.check.clone()).collect();
     let decisions = rl
         .limiter()
@@ -196,6 +199,24 @@ pub(super) async fn check(
         .await
         .map_err(limit_error)?;
     Ok(decision_response(&resolved, &decisions))
+}
+
+/// A check keyed on `ip` without `context.ip` would put every caller in one bucket: 400.
+fn ip_required(rl: &RateLimits, caller: &Caller, checks: &[CheckItem]) -> ApiResult<()> {
+    let keyed_by_ip = |c: &CheckItem| {
+        c.key.is_none()
+            && rl.policy(&caller.tenant, &c.policy).is_some_and(|(p, _)| {
+                p.key.iter().any(|k| matches!(k, KeyPart::Ip { .. }))
+            })
+    };
+    match checks.iter().position(keyed_by_ip) {
+        None => Ok(()),
+        Some(i) => Err(Problem::invalid(vec![FieldError::new(
+            "context.ip",
+            format!("required: the policy of checks[{i}] is keyed by ip (or give checks[{i}].key)"),
+        )])
+        .into()),
+    }
 }
 
 fn decision_response(resolved: &[Resolved], decisions: &[Decision]) -> Response {
