@@ -23,8 +23,9 @@ pub trait Backend: Send + Sync + std::fmt::Debug {
     /// What this backend is and supports.
     fn features(&self) -> Features;
 
-    /// Applies every pending migration (a backend without a schema does nothing).
-    async fn migrate(&self) -> Result<(), StoreError>;
+    /// Applies every pending migration and names those it applied (`0030_jobs`); a backend
+    /// without a schema applies none.
+    async fn migrate(&self) -> Result<Vec<String>, StoreError>;
 
     /// Checks the backend answers.
     async fn ping(&self) -> Result<(), StoreError>;

@@ -43,9 +43,38 @@ impl<T> Page<T> {
     }
 }
 
+/// The cursor a client sees for a store's raw `after` value: base64url of it and a short
+/// check, so that a cursor Palisade did not hand out is refused instead of read as a position.
+pub fn cursor_encode(raw: &str) -> String {
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw);
+    format!("{b64}.{}", &crate::secret::sha256_hex(raw.as_bytes())[..8])
+}
+
+/// The raw `after` value of a cursor made by [`cursor_encode`]; `None` for anything else.
+pub fn cursor_decode(cursor: &str) -> Option<String> {
+    use base64::Engine as _;
+    let (b64, check) = cursor.split_once('.')?;
+    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(b64)
+        .ok()?;
+    let raw = String::from_utf8(raw).ok()?;
+    (crate::secret::sha256_hex(raw.as_bytes())[..8] == *check).then_some(raw)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cursors_round_trip_and_garbage_is_refused() {
+        for raw in ["ten_abc", "job_01a2|x", "", "ünï"] {
+            assert_eq!(cursor_decode(&cursor_encode(raw)).as_deref(), Some(raw));
+        }
+        for bad in ["garbage", "%%%", "dGVuX2FiYw.00000000", ".", "dGVuX2FiYw"] {
+            assert_eq!(cursor_decode(bad), None, "{bad}");
+        }
+    }
 
     #[test]
     fn extra_row_yields_cursor() {

@@ -176,7 +176,10 @@ async fn connection(
             Ok::<_, Infallible>(res)
         }
     });
+    // hyper answers a bare 431 past its own header limit: parse more, so that Palisade's
+    // limit (`refuse_bad_head`) answers problem+json first.
     let conn = hyper::server::conn::http1::Builder::new()
+        .max_headers(crate::http::middleware::MAX_HEADERS * 10)
         .serve_connection(TokioIo::new(Lingering::new(io)), service)
         .with_upgrades();
     tokio::pin!(conn);

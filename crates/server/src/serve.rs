@@ -27,13 +27,12 @@ pub async fn start(cfg: Config) -> Result<Running, String> {
     let cfg = Arc::new(cfg);
     // The recorder first, so what opening the stores records (pool size) is kept.
     let metrics = crate::metrics::handle();
-    let stores = Stores::open(&cfg)
-        .await
-        .map_err(|e| format!("opening stores: {e}"))?;
-    stores
+    let stores = Stores::open(&cfg).await?;
+    let applied = stores
         .migrate()
         .await
         .map_err(|e| format!("migrating: {e}"))?;
+    tracing::info!(applied = applied.len(), migrations = %applied.join(","), "migrations");
     let (operator_key_hash, source) = crate::operator_key::resolve(&cfg)?;
     tracing::info!(source = ?source, "operator key ready");
     let hashes = [

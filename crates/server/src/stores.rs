@@ -59,15 +59,27 @@ pub struct Stores {
 }
 
 impl Stores {
-    /// Connects to every configured store. Does not migrate.
-    pub async fn open(cfg: &Config) -> Result<Self, StoreError> {
+    /// Connects to every configured store. Does not migrate. An error names the store and its
+    /// address, never credentials ("cannot reach Redis at 127.0.0.1:6390: …").
+    pub async fn open(cfg: &Config) -> Result<Self, String> {
+        let url = cfg.storage_url();
         let durable = match cfg.is_postgres() {
-            true => open_postgres(cfg).await?,
-            false => open_sqlite(cfg).await?,
+            true => open_postgres(cfg)
+                .await
+                .map_err(|e| unreachable("PostgreSQL", &url, e))?,
+            false => open_sqlite(cfg)
+                .await
+                .map_err(|e| unreachable("the SQLite database", &url, e))?,
         };
         let hot = match &cfg.storage.redis_url {
             Some(u) => {
-                let r = RedisStore::connect(&RedisOptions::new(u.expose())).await?;
+                let opts = RedisOptions {
+                    prefix: cfg.storage.redis_prefix.clone(),
+                    ..RedisOptions::new(u.expose())
+                };
+                let r = RedisStore::connect(&opts)
+                    .await
+                    .map_err(|e| unreachable("Redis", u, e))?;
                 Some(Arc::new(r) as Arc<dyn Hot>)
             }
             None => None,
@@ -75,13 +87,13 @@ impl Stores {
         Ok(Self { durable, hot })
     }
 
-    /// Applies every migration of every store.
-    pub async fn migrate(&self) -> Result<(), StoreError> {
-        self.durable.migrate().await?;
-        match &self.hot {
-            Some(h) => h.migrate().await,
-            None => Ok(()),
+    /// Applies every migration of every store; the names of those applied now.
+    pub async fn migrate(&self) -> Result<Vec<String>, StoreError> {
+        let mut applied = self.durable.migrate().await?;
+        if let Some(h) = &self.hot {
+            applied.extend(h.migrate().await?);
         }
+        Ok(applied)
     }
 
     /// Pings each store; the names of those that fail (`database`, `redis`).
@@ -131,4 +143,20 @@ async fn open_sqlite(cfg: &Config) -> Result<Arc<dyn Durable>, StoreError> {
     }
     metrics::gauge!("palisade_db_pool_size").set(o.max_connections as f64);
     Ok(Arc::new(SqliteStore::connect(&o).await?))
+}
+
+/// "cannot reach `what` at host:port: cause" (a SQLite URL names its file).
+fn unreachable(what: &str, url: &palisade_core::sensitive::SecretUrl, e: StoreError) -> String {
+    let place = match url.expose().strip_prefix("sqlite://") {
+        Some(file) => file.split('?').next().unwrap_or(file).to_owned(),
+        None => url
+            .host()
+            .unwrap_or_else(|| "its configured address".into()),
+    };
+    let cause = match e {
+        StoreError::Unavailable(c) | StoreError::Backend(c) => c,
+        StoreError::Timeout => "timed out".into(),
+        other => other.to_string(),
+    };
+    format!("cannot reach {what} at {place}: {cause}")
 }

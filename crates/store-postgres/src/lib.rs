@@ -127,11 +127,8 @@ impl SqlBackend<Postgres> for PgBackend {
         Ok((pool, Self { decisions }))
     }
 
-    async fn migrate(pool: &PgPool) -> Result<(), StoreError> {
-        sqlx::migrate!("./migrations")
-            .run(pool)
-            .await
-            .map_err(|e| StoreError::Backend(e.to_string()))
+    async fn migrate(pool: &PgPool) -> Result<Vec<String>, StoreError> {
+        palisade_store_sql::migrate_reporting(pool, &sqlx::migrate!("./migrations")).await
     }
 }
 

@@ -155,8 +155,8 @@ impl palisade_core::Backend for RedisStore {
     }
 
     /// Redis has no schema: nothing to migrate.
-    async fn migrate(&self) -> Result<(), StoreError> {
-        Ok(())
+    async fn migrate(&self) -> Result<Vec<String>, StoreError> {
+        Ok(Vec::new())
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

@@ -21,8 +21,9 @@ pub trait SqlBackend<D: Dialect>: Clone + Debug + Send + Sync + Sized + 'static 
         opts: &Self::Options,
     ) -> impl Future<Output = Result<(Pool<D>, Self), StoreError>> + Send;
 
-    /// Applies the crate's embedded migrations.
-    fn migrate(pool: &Pool<D>) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Applies the crate's embedded migrations (with [`crate::migrate_reporting`]) and names
+    /// those it applied.
+    fn migrate(pool: &Pool<D>) -> impl Future<Output = Result<Vec<String>, StoreError>> + Send;
 }
 
 #[async_trait::async_trait]
@@ -37,7 +38,7 @@ where
         B::FEATURES
     }
 
-    async fn migrate(&self) -> Result<(), StoreError> {
+    async fn migrate(&self) -> Result<Vec<String>, StoreError> {
         crate::SqlStore::migrate(self).await
     }
 

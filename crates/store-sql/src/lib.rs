@@ -70,10 +70,39 @@ impl<D: Dialect, B: SqlBackend<D>> SqlStore<D, B> {
         Ok(Self::with_backend(pool, backend))
     }
 
-    /// Applies the store crate's migrations ([`SqlBackend::migrate`]).
-    pub async fn migrate(&self) -> Result<(), StoreError> {
+    /// Applies the store crate's migrations ([`SqlBackend::migrate`]); the names applied.
+    pub async fn migrate(&self) -> Result<Vec<String>, StoreError> {
         B::migrate(&self.pool).await
     }
+}
+
+/// Runs `migrator` on `pool` and names the migrations it applied (`0030_jobs`): those not
+/// recorded as applied before the run.
+pub async fn migrate_reporting<D>(
+    pool: &Pool<D>,
+    migrator: &sqlx::migrate::Migrator,
+) -> Result<Vec<String>, StoreError>
+where
+    D: Database,
+    D::Connection: sqlx::migrate::Migrate,
+{
+    use sqlx::migrate::Migrate;
+    let failed = |e: sqlx::migrate::MigrateError| StoreError::Backend(e.to_string());
+    let before: std::collections::HashSet<i64> = {
+        let mut conn = pool
+            .acquire()
+            .await
+            .map_err(|e| StoreError::Backend(e.to_string()))?;
+        conn.ensure_migrations_table().await.map_err(failed)?;
+        let applied = conn.list_applied_migrations().await.map_err(failed)?;
+        applied.into_iter().map(|m| m.version).collect()
+    };
+    migrator.run(pool).await.map_err(failed)?;
+    Ok(migrator
+        .iter()
+        .filter(|m| !m.migration_type.is_down_migration() && !before.contains(&m.version))
+        .map(|m| format!("{:04}_{}", m.version, m.description.replace(' ', "_")))
+        .collect())
 }
 
 impl<D: Database, B> SqlStore<D, B> {

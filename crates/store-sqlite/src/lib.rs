@@ -77,11 +77,8 @@ impl SqlBackend<Sqlite> for SqliteBackend {
         Ok((pool, SqliteBackend))
     }
 
-    async fn migrate(pool: &SqlitePool) -> Result<(), StoreError> {
-        sqlx::migrate!("./migrations")
-            .run(pool)
-            .await
-            .map_err(|e| StoreError::Backend(e.to_string()))
+    async fn migrate(pool: &SqlitePool) -> Result<Vec<String>, StoreError> {
+        palisade_store_sql::migrate_reporting(pool, &sqlx::migrate!("./migrations")).await
     }
 }
 

@@ -1,5 +1,6 @@
 //! Layered, validated configuration: embedded defaults → `palisade.toml` → `PALISADE_*` environment.
 
+mod extract;
 mod metrics;
 mod previews;
 mod summary;
@@ -104,6 +105,8 @@ pub struct StorageConfig {
     pub schema: Option<String>,
     /// Optional `redis://…` for hot paths (rate limits, locks, idempotency).
     pub redis_url: Option<SecretUrl>,
+    /// Prefix of every Redis key Palisade writes: deployments sharing one Redis set their own.
+    pub redis_prefix: String,
     /// Pool size; default computed (PostgreSQL) or 8 (SQLite).
     pub pool_size: Option<u32>,
     /// Palisade instances expected to share the database (pool sizing, fallback shares).
@@ -174,6 +177,7 @@ impl Default for StorageConfig {
             url: None,
             schema: None,
             redis_url: None,
+            redis_prefix: "pal".into(),
             pool_size: None,
             expected_instances: 4,
             pool_reserve: 10,
@@ -209,6 +213,18 @@ fn is_test_variable(key: &str) -> bool {
         .is_some_and(|p| p.eq_ignore_ascii_case("test_"))
 }
 
+/// `fig` with the TOML file `f` merged, or unchanged with an error when `f` is not valid TOML
+/// (its other errors are still found in the other layers).
+fn merge_file(fig: Figment, f: &Path, errors: &mut Vec<String>) -> Figment {
+    match Figment::from(Toml::file_exact(f)).extract::<figment::value::Value>() {
+        Ok(_) => fig.merge(Toml::file_exact(f)),
+        Err(e) => {
+            errors.push(extract::file_error(f, &e));
+            fig
+        }
+    }
+}
+
 /// Every problem found while loading the configuration, reported at once.
 #[derive(Debug, thiserror::Error)]
 #[error("invalid configuration:\n  - {}", .0.join("\n  - "))]
@@ -230,6 +246,7 @@ impl Config {
     /// validates.
     pub fn load(file: Option<&Path>, overrides: &Overrides) -> Result<Self, ConfigErrors> {
         let mut fig = Figment::from(Serialized::defaults(Config::default()));
+        let mut errors = Vec::new();
         match file {
             Some(f) if !f.exists() => {
                 return Err(ConfigErrors(vec![format!(
@@ -237,9 +254,9 @@ impl Config {
                     f.display()
                 )]))
             }
-            Some(f) => fig = fig.merge(Toml::file(f)),
+            Some(f) => fig = merge_file(fig, f, &mut errors),
             None if Path::new(DEFAULT_FILE).is_file() => {
-                fig = fig.merge(Toml::file_exact(DEFAULT_FILE))
+                fig = merge_file(fig, Path::new(DEFAULT_FILE), &mut errors)
             }
             None => {}
         }
@@ -254,14 +271,14 @@ impl Config {
         if let Some(d) = &overrides.data_dir {
             fig = fig.merge(("data_dir", d));
         }
-        let cfg: Config = fig
-            .extract()
-            .map_err(|e| ConfigErrors(e.into_iter().map(|e| e.to_string()).collect()))?;
-        let errors = validate::errors(&cfg);
-        if errors.is_empty() {
-            Ok(cfg)
-        } else {
-            Err(ConfigErrors(errors))
+        let (cfg, bad_keys) = extract::config(&fig);
+        errors.extend(bad_keys);
+        if let Some(cfg) = &cfg {
+            errors.extend(validate::errors(cfg));
+        }
+        match cfg {
+            Some(cfg) if errors.is_empty() => Ok(cfg),
+            _ => Err(ConfigErrors(errors)),
         }
     }
 

@@ -10,10 +10,7 @@ const MIN_OPERATOR_KEY: usize = 32;
 pub(super) fn errors(cfg: &Config) -> Vec<String> {
     let mut e = Vec::new();
     if cfg.listen.parse::<SocketAddr>().is_err() {
-        e.push(format!(
-            "listen: {:?} is not an address like 127.0.0.1:8080",
-            cfg.listen
-        ));
+        e.push("listen: must be an address like 127.0.0.1:8080".into());
     }
     let url = cfg.storage_url();
     let url = url.expose();
@@ -36,6 +33,15 @@ pub(super) fn errors(cfg: &Config) -> Vec<String> {
         if !(r.starts_with("redis://") || r.starts_with("rediss://")) {
             e.push("storage.redis_url: must start with redis:// or rediss://".into());
         }
+    }
+    let prefix = &cfg.storage.redis_prefix;
+    if prefix.is_empty()
+        || prefix.len() > 64
+        || !prefix
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_-.".contains(&b))
+    {
+        e.push("storage.redis_prefix: 1 to 64 characters of A-Z a-z 0-9 _ - .".into());
     }
     if cfg.storage.pool_size == Some(0) || cfg.storage.pool_size.is_some_and(|n| n > 1000) {
         e.push("storage.pool_size: must be 1..=1000".into());
@@ -72,8 +78,12 @@ pub(super) fn errors(cfg: &Config) -> Vec<String> {
     e.extend(hot_store_errors(cfg));
     e.extend(cfg.idempotency.errors("idempotency"));
     e.extend(cfg.audit.errors());
-    if cfg.log.level.trim().is_empty() {
-        e.push("log.level: must not be empty".into());
+    if !is_log_filter(&cfg.log.level) {
+        e.push(
+            "log.level: must be a level (error, warn, info, debug, trace, off) or a list such \
+             as info,palisade=debug"
+                .into(),
+        );
     }
     for (name, k) in [
         ("operator_key", &cfg.operator_key),
@@ -125,4 +135,20 @@ fn range(e: &mut Vec<String>, name: &str, d: Duration, min_ms: u128, max_ms: u12
     if !(min_ms..=max_ms).contains(&d.as_millis()) {
         e.push(format!("{name}: must be between {min_ms}ms and {max_ms}ms"));
     }
+}
+
+/// A level, or comma-separated `level` / `target=level` directives.
+fn is_log_filter(f: &str) -> bool {
+    const LEVELS: [&str; 6] = ["error", "warn", "info", "debug", "trace", "off"];
+    let level = |l: &str| LEVELS.iter().any(|x| x.eq_ignore_ascii_case(l.trim()));
+    let target = |t: &str| {
+        !t.is_empty()
+            && t.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"_:-".contains(&b))
+    };
+    !f.trim().is_empty()
+        && f.split(',').all(|d| match d.split_once('=') {
+            Some((t, l)) => target(t.trim()) && level(l),
+            None => level(d),
+        })
 }

@@ -75,3 +75,23 @@ impl IntoResponses for CommonErrors {
         .collect()
     }
 }
+
+/// `doc` with a 415 answer on every operation that takes a body (each takes only JSON).
+pub fn with_media_type_errors(mut doc: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
+    for item in doc.paths.paths.values_mut() {
+        let ops = [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.patch,
+            &mut item.delete,
+        ];
+        for op in ops.into_iter().flatten() {
+            if op.request_body.is_some() {
+                let r = problem("Body is not application/json (`unsupported-media-type`)");
+                op.responses.responses.entry("415".into()).or_insert(r);
+            }
+        }
+    }
+    doc
+}

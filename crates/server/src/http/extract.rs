@@ -69,8 +69,15 @@ fn body_problem(status: StatusCode) -> Problem {
     )
 }
 
-/// Parses a JSON body into `T` (the mechanism behind [`ApiJson`]).
+/// Parses a JSON body into `T` (the mechanism behind [`ApiJson`]). A key repeated in any
+/// object is refused (400 naming it), whatever `T` makes of it.
 pub fn json_body<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Problem> {
+    if let Some(path) = super::dupkeys::first_duplicate(bytes) {
+        return Err(Problem::invalid(vec![FieldError::new(
+            path,
+            "appears more than once",
+        )]));
+    }
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let inner = e.inner();
@@ -166,21 +173,23 @@ impl PageQuery {
         if !(1..=palisade_core::page::MAX_PAGE).contains(&limit) {
             errors.push(FieldError::new("limit", "must be between 1 and 200"));
         }
-        if self
+        let after = match self
             .cursor
-            .as_ref()
-            .is_some_and(|c| c.is_empty() || c.len() > 256)
+            .as_deref()
+            .map(palisade_core::page::cursor_decode)
         {
-            errors.push(FieldError::new(
-                "cursor",
-                "must be a cursor returned as `next`",
-            ));
-        }
+            Some(None) => {
+                errors.push(FieldError::new(
+                    "cursor",
+                    "must be a cursor returned as `next`",
+                ));
+                None
+            }
+            Some(raw) => raw,
+            None => None,
+        };
         if errors.is_empty() {
-            Ok(PageRequest {
-                after: self.cursor,
-                limit,
-            })
+            Ok(PageRequest { after, limit })
         } else {
             Err(Problem::invalid(errors))
         }

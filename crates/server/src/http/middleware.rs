@@ -5,7 +5,7 @@ use axum::extract::{MatchedPath, Request, State};
 use axum::http::{header, HeaderName, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use palisade_core::Problem;
+use palisade_core::{FieldError, Problem};
 use std::borrow::Cow;
 use std::time::{Duration, Instant};
 use tracing::Instrument;
@@ -103,6 +103,57 @@ pub async fn refuse_declared_oversize(
         return res;
     }
     next.run(req).await
+}
+
+/// The longest request target answered (longer: 414).
+pub const MAX_URI_BYTES: usize = 8 * 1024;
+/// The most request headers answered (more: 431).
+pub const MAX_HEADERS: usize = 100;
+/// The most request header bytes answered, names and values (more: 431).
+pub const MAX_HEADER_BYTES: usize = 32 * 1024;
+
+/// Refuses, as problem+json, a request head Palisade will not serve: a target over
+/// [`MAX_URI_BYTES`] (414), headers over [`MAX_HEADERS`] or [`MAX_HEADER_BYTES`] (431), or more
+/// than one `Authorization` header (400: which one would count is ambiguous).
+pub async fn refuse_bad_head(req: Request, next: Next) -> Response {
+    match head_problem(&req) {
+        Some(p) => {
+            let mut res = p.into_response();
+            res.headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+            res
+        }
+        None => next.run(req).await,
+    }
+}
+
+fn head_problem(req: &Request) -> Option<Problem> {
+    let target = req.uri().path_and_query().map_or(0, |p| p.as_str().len());
+    if target > MAX_URI_BYTES {
+        return Some(Problem::new(
+            StatusCode::URI_TOO_LONG,
+            "uri-too-long",
+            "URI too long",
+            format!("the request target exceeds {MAX_URI_BYTES} bytes"),
+        ));
+    }
+    let h = req.headers();
+    let bytes: usize = h.iter().map(|(n, v)| n.as_str().len() + v.len()).sum();
+    if h.len() > MAX_HEADERS || bytes > MAX_HEADER_BYTES {
+        return Some(Problem::new(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            "headers-too-large",
+            "Request headers too large",
+            format!("send at most {MAX_HEADERS} headers of {MAX_HEADER_BYTES} bytes in all"),
+        ));
+    }
+    if h.get_all(header::AUTHORIZATION).iter().nth(1).is_some() {
+        return Some(Problem::invalid(vec![FieldError::new(
+            "Authorization",
+            "header must appear once",
+        )]));
+    }
+    None
 }
 
 /// 413 `payload-too-large`.

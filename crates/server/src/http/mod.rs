@@ -3,6 +3,7 @@
 mod audit;
 mod auth_routes;
 pub mod docs;
+mod dupkeys;
 pub mod extract;
 mod health;
 pub mod middleware;
@@ -48,7 +49,7 @@ fn api(state: &AppState) -> OpenApiRouter<AppState> {
 /// The whole application.
 pub fn router(state: AppState) -> Router {
     let (api, doc) = api(&state).split_for_parts();
-    let doc = std::sync::Arc::new(doc);
+    let doc = std::sync::Arc::new(docs::with_media_type_errors(doc));
     let cfg = state.config.clone();
     let app = Router::new()
         .merge(api)
@@ -79,5 +80,6 @@ pub fn with_middleware(app: Router, cfg: &HttpConfig) -> Router {
             cfg.body_limit.as_u64(),
             middleware::refuse_declared_oversize,
         ))
+        .layer(axum::middleware::from_fn(middleware::refuse_bad_head))
         .layer(axum::middleware::from_fn(middleware::observe))
 }

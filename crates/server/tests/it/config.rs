@@ -27,6 +27,55 @@ fn check_config_reports_every_error_at_once() {
     );
 }
 
+/// Type errors of every layer, an invalid level and validation errors come in one run, each
+/// naming its key in Palisade's words: no library internals, no value received.
+#[test]
+fn check_config_reports_type_and_value_errors_together_in_its_own_words() {
+    let dir = temp_dir();
+    std::fs::write(
+        dir.join("palisade.toml"),
+        "[http]\nbody_limit = \"SECRET-lots\"\nrequest_timeout = 5\n[storage]\npool_size = \"x\"\n",
+    )
+    .unwrap();
+    let out = check_config(
+        &dir,
+        &[
+            ("PALISADE_LOG__LEVEL", "verbose"),
+            ("PALISADE_LISTEN", "not-an-address"),
+            ("PALISADE_JOBS__POLL_INTERVAL", "SECRET-soon"),
+        ],
+    );
+    let err = assert_config_errors(
+        &out,
+        &[
+            "http.body_limit",
+            "http.request_timeout",
+            "storage.pool_size",
+            "jobs.poll_interval",
+            "log.level",
+            "listen",
+        ],
+    );
+    for internal in ["for key", "`", "default.", "SECRET"] {
+        assert!(!err.contains(internal), "{internal:?} in:\n{err}");
+    }
+}
+
+/// A file that is not TOML is reported by position (its line may hold a secret) beside the
+/// errors of the other layers.
+#[test]
+fn check_config_reports_a_broken_file_by_position_with_the_other_errors() {
+    let dir = temp_dir();
+    std::fs::write(
+        dir.join("palisade.toml"),
+        "[storage]\nurl = postgres://u:SECRET@h/db\n",
+    )
+    .unwrap();
+    let out = check_config(&dir, &[("PALISADE_LISTEN", "nowhere")]);
+    let err = assert_config_errors(&out, &["palisade.toml: not valid TOML (line 2", "listen"]);
+    assert!(!err.contains("SECRET"), "{err}");
+}
+
 #[test]
 fn check_config_reads_file_and_env_layers() {
     let dir = temp_dir();

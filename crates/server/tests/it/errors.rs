@@ -27,6 +27,96 @@ async fn unknown_routes_methods_and_bad_bodies_are_problems() {
     problem(r, 413, "payload-too-large").await;
 }
 
+/// What a lenient server would accept silently is refused with a 400 naming it: a key repeated
+/// in any JSON object (also inside a free-form payload), two `Authorization` headers, a cursor
+/// Palisade never handed out; and heads too large are problem+json, not bare statuses.
+#[tokio::test]
+async fn ambiguous_or_oversized_requests_are_refused_as_problems() {
+    let p = spawn(&[]);
+    let api = p.tenant_api("ambiguous").await;
+    p.tenant_api("ambiguous-2").await;
+    let ct = Some("application/json");
+    let dup = r#"{"queue":"q","kind":"k","payload":{"to":"a","to":"b"}}"#;
+    let v = problem(
+        api.post_raw("/v1/jobs", ct, dup).await,
+        400,
+        "invalid-request",
+    )
+    .await;
+    assert_eq!(v["errors"][0]["field"], "payload.to", "{v}");
+    let dup = r#"{"holder":"a","holder":"b","ttl_ms":1000}"#;
+    let v = problem(
+        api.post_raw("/v1/locks/x/acquire", ct, dup).await,
+        400,
+        "invalid-request",
+    )
+    .await;
+    assert_eq!(v["errors"][0]["field"], "holder", "{v}");
+    let two = api
+        .c
+        .get(format!("{}/v1/me", api.url))
+        .header("authorization", format!("Bearer {}", api.key))
+        .header("authorization", "Bearer other")
+        .send()
+        .await
+        .unwrap();
+    let v = problem(two, 400, "invalid-request").await;
+    assert_eq!(v["errors"][0]["field"], "Authorization", "{v}");
+    let op = p.operator();
+    for path in [
+        "/v1/jobs?cursor=garbage",
+        "/v1/ratelimit/policies?cursor=garbage",
+    ] {
+        let v = problem(api.get(path).await, 400, "invalid-request").await;
+        assert_eq!(v["errors"][0]["field"], "cursor", "{path}: {v}");
+    }
+    let v = problem(
+        op.get("/v1/tenants?cursor=%25%25garbage").await,
+        400,
+        "invalid-request",
+    )
+    .await;
+    assert_eq!(v["errors"][0]["field"], "cursor", "{v}");
+    let page = op.get_json("/v1/tenants?limit=1").await;
+    let next = page["next"]
+        .as_str()
+        .expect("two tenants at least: a next page");
+    let page2 = op
+        .get_json(&format!("/v1/tenants?limit=1&cursor={next}"))
+        .await;
+    assert_ne!(
+        page2["items"][0]["id"], page["items"][0]["id"],
+        "a real cursor pages on"
+    );
+    let long = format!("/v1/me?x={}", "a".repeat(9 * 1024));
+    problem(api.get(&long).await, 414, "uri-too-long").await;
+    let mut many = api.c.get(format!("{}/v1/me", api.url));
+    for i in 0..150 {
+        many = many.header(format!("x-h-{i}"), "v");
+    }
+    problem(many.send().await.unwrap(), 431, "headers-too-large").await;
+}
+
+/// Every route that takes a JSON body documents its 415.
+#[tokio::test]
+async fn openapi_documents_415_on_every_json_body_route() {
+    let p = spawn(&[]);
+    let doc = p.openapi().await;
+    let mut with_body = 0;
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            if op.get("requestBody").is_some() {
+                with_body += 1;
+                assert!(
+                    op["responses"].get("415").is_some(),
+                    "{method} {path} lacks 415"
+                );
+            }
+        }
+    }
+    assert!(with_body > 20, "the API has JSON-body routes: {with_body}");
+}
+
 #[tokio::test]
 async fn a_store_failure_is_a_500_without_sql_or_table_names() {
     let running = palisade_server::serve::start(test_config()).await.unwrap();

@@ -329,6 +329,47 @@ async fn bad_input_is_400_naming_every_field_and_never_500() {
     assert!(!m.contains(r#"status="500""#), "no 500 at all:\n{m}");
 }
 
+/// `storage.redis_prefix` prefixes every Redis key, so deployments can share one Redis.
+#[tokio::test]
+async fn redis_keys_carry_the_configured_prefix() {
+    let Some(redis) = redis_or_skip("redis_keys_carry_the_configured_prefix").await else {
+        return;
+    };
+    let prefix = unique("dep");
+    let p = spawn(&[
+        ("PALISADE_STORAGE__REDIS_URL", &redis),
+        ("PALISADE_STORAGE__REDIS_PREFIX", &prefix),
+    ]);
+    let api = p.tenant_api("prefixed").await;
+    api.granted("report", "h", 5_000, 0).await;
+    let scan = |pattern: String| {
+        let out = std::process::Command::new("redis-cli")
+            .args(["-u", &redis, "--scan", "--pattern", &pattern])
+            .output()
+            .expect("redis-cli runs");
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let ours = scan(format!("{prefix}:locks:*"));
+    assert!(
+        ours.contains(":lease:report"),
+        "lease under the prefix: {ours}"
+    );
+    assert!(
+        ours.contains(":meta:report"),
+        "counter under the prefix: {ours}"
+    );
+    let tenant = ours
+        .split('{')
+        .nth(1)
+        .and_then(|s| s.split('}').next())
+        .unwrap();
+    let default = scan(format!("pal:locks:{{{tenant}}}:*"));
+    assert!(
+        default.trim().is_empty(),
+        "nothing under the default prefix: {default}"
+    );
+}
+
 /// Each refusal says what is wrong: a text TTL is not "out of range", a token beyond 64 bits is
 /// not "required", and the holder re-acquiring its own lock is not told of "another holder".
 #[tokio::test]
@@ -349,10 +390,19 @@ async fn lock_answers_say_what_is_wrong() {
     api.granted("a", "h", 5_000, 0).await;
     let again = api.lock_post("a/acquire", json!({"holder": "h", "ttl_ms": 1000}));
     let v = problem(again.await, 409, "lock-held").await;
-    assert!(v["detail"].as_str().unwrap().contains("this holder already has"), "{v}");
+    assert!(
+        v["detail"]
+            .as_str()
+            .unwrap()
+            .contains("this holder already has"),
+        "{v}"
+    );
     let other = api.lock_post("a/acquire", json!({"holder": "g", "ttl_ms": 1000}));
     let v = problem(other.await, 409, "lock-held").await;
-    assert!(v["detail"].as_str().unwrap().contains("another holder"), "{v}");
+    assert!(
+        v["detail"].as_str().unwrap().contains("another holder"),
+        "{v}"
+    );
 }
 
 /// A holder paused past its TTL cannot renew or release, and its successor's token is higher.

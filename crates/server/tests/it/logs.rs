@@ -39,6 +39,25 @@ async fn every_request_logs_id_tenant_route_status_latency_without_secrets() {
     for l in log.lines().filter(|l| l.starts_with('{')) {
         serde_json::from_str::<Value>(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}"));
     }
+    // docs/logging.md shows this very line: the same keys, target, span and message.
+    let doc = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../docs/logging.md"
+    ))
+    .unwrap();
+    let example: Value = doc
+        .lines()
+        .find_map(|l| {
+            serde_json::from_str::<Value>(l)
+                .ok()
+                .filter(|v| v["message"] == "request")
+        })
+        .expect("docs/logging.md shows an access log line");
+    let keys = |v: &Value| v.as_object().unwrap().keys().cloned().collect::<Vec<_>>();
+    assert_eq!(keys(&example), keys(&line), "documented vs real keys");
+    for k in ["target", "span", "message", "level"] {
+        assert_eq!(example[k], line[k], "{k}");
+    }
 }
 
 #[tokio::test]

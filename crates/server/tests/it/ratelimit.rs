@@ -164,9 +164,16 @@ async fn policies_are_tenant_scoped_listed_and_deleted() {
     let v: Value = a.check(ctx).await.json().await.unwrap();
     assert_eq!(v["results"][0]["key"], "ip=2001:db8::");
     // Keyed by ip without the ip: one bucket for every caller would be silent; refuse it.
-    let no_ip = problem(a.check(json!({"checks": [{"policy": "p1"}]})).await, 400, "invalid-request").await;
+    let no_ip = problem(
+        a.check(json!({"checks": [{"policy": "p1"}]})).await,
+        400,
+        "invalid-request",
+    )
+    .await;
     assert_eq!(no_ip["errors"][0]["field"], "context.ip", "{no_ip}");
-    let explicit = a.check(json!({"checks": [{"policy": "p1", "key": "k"}]})).await;
+    let explicit = a
+        .check(json!({"checks": [{"policy": "p1", "key": "k"}]}))
+        .await;
     assert_eq!(explicit.status(), 200, "an explicit key needs no context");
     let del = a.delete("/v1/ratelimit/policies/p1").await;
     assert_eq!(del.status(), 204);
@@ -201,6 +208,8 @@ async fn overrides_apply_per_tenant_then_per_key() {
     assert_eq!(list["items"].as_array().unwrap().len(), 2);
     let del = a.delete("/v1/ratelimit/overrides/api?key=vip").await;
     assert_eq!(del.status(), 204);
+    let again = a.delete("/v1/ratelimit/overrides/api?key=vip").await;
+    problem(again, 404, "override-not-found").await;
     assert_eq!(a.check_one("api", "vip").await["results"][0]["limit"], 50);
     let missing = b.put_override(json!({"policy": "nope", "quota": 1})).await;
     problem(missing, 404, "policy-not-found").await;

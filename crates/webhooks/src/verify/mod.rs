@@ -78,7 +78,10 @@ impl Provider {
 fn sw_key(secret: &[u8]) -> Option<Vec<u8>> {
     use base64::Engine as _;
     let b64 = secret.strip_prefix(b"whsec_").unwrap_or(secret);
-    base64::engine::general_purpose::STANDARD.decode(b64).ok().filter(|k| !k.is_empty())
+    base64::engine::general_purpose::STANDARD
+        .decode(b64)
+        .ok()
+        .filter(|k| !k.is_empty())
 }
 
 /// Checks `req`'s signature against each of `secrets` (several during a rotation), each as
@@ -99,7 +102,9 @@ fn header<'a>(headers: &'a HeaderMap, name: &'static str) -> Result<&'a str, Ver
     if all.next().is_some() {
         return Err(VerifyError::DuplicateHeader(name));
     }
-    first.to_str().map_err(|_| VerifyError::MalformedHeader(name))
+    first
+        .to_str()
+        .map_err(|_| VerifyError::MalformedHeader(name))
 }
 
 /// Standard Webhooks `v1,` HMAC-SHA256 (a placeholder until the full verifier set lands).

@@ -152,7 +152,7 @@ async fn schedule_list(
         .map_err(api)?;
     Ok(Json(ScheduleList {
         items: p.items.into_iter().map(Into::into).collect(),
-        next: p.next,
+        next: p.next.as_deref().map(palisade_core::page::cursor_encode),
     }))
 }
 

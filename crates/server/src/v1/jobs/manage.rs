@@ -152,7 +152,7 @@ async fn job_list(
         .map_err(refused)?;
     Ok(Json(JobPage {
         items: p.items.into_iter().map(JobView::from).collect(),
-        next: p.next,
+        next: p.next.as_deref().map(palisade_core::page::cursor_encode),
     }))
 }
 

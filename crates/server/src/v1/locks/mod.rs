@@ -191,7 +191,7 @@ impl From<Lease> for LeaseView {
 enum Failure {
     Lock(LockError),
     Api(ApiError),
-    Response(Response),
+    Response(Box<Response>),
 }
 
 impl From<LockError> for Failure {
@@ -211,7 +211,7 @@ impl IntoResponse for Failure {
         match self {
             Self::Api(e) => e.into_response(),
             Self::Lock(e) => lock_response(e),
-            Self::Response(r) => r,
+            Self::Response(r) => *r,
         }
     }
 }
@@ -285,7 +285,10 @@ fn holder(v: &Value) -> Result<HolderId, FieldError> {
 fn millis(v: &Value, field: &'static str, range: &str) -> Result<i64, FieldError> {
     v.as_i64().ok_or_else(|| {
         let what = if v.is_null() { "required" } else { "must be" };
-        FieldError::new(field, format!("{what} a whole number of milliseconds, {range}"))
+        FieldError::new(
+            field,
+            format!("{what} a whole number of milliseconds, {range}"),
+        )
     })
 }
 
@@ -311,7 +314,11 @@ fn max_wait(state: &AppState) -> Duration {
 
 fn wait(v: &Value, limit: Duration) -> Result<MaxWait, FieldError> {
     let range = format!("from 0 to {}", limit.as_millis());
-    let ms = if v.is_null() { 0 } else { millis(v, "wait_ms", &range)? };
+    let ms = if v.is_null() {
+        0
+    } else {
+        millis(v, "wait_ms", &range)?
+    };
     let w = MaxWait::from_ms(ms)?;
     if w.as_duration() <= limit {
         return Ok(w);
@@ -361,7 +368,8 @@ async fn lock_acquire(
         Acquired::Granted { lease, .. } => Ok(Json(lease.into())),
         Acquired::Held(lease) => {
             let e = LockError::Held(Box::new(lease.clone()));
-            Err(Failure::Response(held_response(&e, &lease, Some(&req.holder))))
+            let res = held_response(&e, &lease, Some(&req.holder));
+            Err(Failure::Response(Box::new(res)))
         }
     }
 }

@@ -235,7 +235,7 @@ pub(super) async fn policy_list(
         .collect();
     Ok(Json(PolicyPage {
         items,
-        next: page.next,
+        next: page.next.as_deref().map(palisade_core::page::cursor_encode),
     }))
 }
 
@@ -327,7 +327,7 @@ pub(super) async fn override_list(
         .await?;
     Ok(Json(OverridePage {
         items: page.items.iter().map(override_view).collect(),
-        next: page.next,
+        next: page.next.as_deref().map(palisade_core::page::cursor_encode),
     }))
 }
 
@@ -350,7 +350,13 @@ pub(super) async fn override_delete(
         .ratelimit_override_delete(tenant, &policy, q.key.as_deref(), now)
         .await?;
     if !gone {
-        return Err(Problem::not_found("override").into());
+        return Err(Problem::new(
+            StatusCode::NOT_FOUND,
+            "override-not-found",
+            "Override not found",
+            "no override of this policy (and key, when given) for this tenant",
+        )
+        .into());
     }
     sync(&state).await;
     state

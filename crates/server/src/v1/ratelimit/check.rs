@@ -11,8 +11,8 @@ use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use palisade_core::{Caller, FieldError, Problem};
 use palisade_ratelimit::headers::{self, HeaderEntry};
-use palisade_ratelimit::{KeyPart, RateLimits, Resolved};
 use palisade_ratelimit::{Decision, KeyContext, MAX_CHECKS, MAX_KEY_BYTES};
+use palisade_ratelimit::{KeyPart, RateLimits, Resolved};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -205,9 +205,9 @@ pub(super) async fn check(
 fn ip_required(rl: &RateLimits, caller: &Caller, checks: &[CheckItem]) -> ApiResult<()> {
     let keyed_by_ip = |c: &CheckItem| {
         c.key.is_none()
-            && rl.policy(&caller.tenant, &c.policy).is_some_and(|(p, _)| {
-                p.key.iter().any(|k| matches!(k, KeyPart::Ip { .. }))
-            })
+            && rl
+                .policy(&caller.tenant, &c.policy)
+                .is_some_and(|(p, _)| p.key.iter().any(|k| matches!(k, KeyPart::Ip { .. })))
     };
     match checks.iter().position(keyed_by_ip) {
         None => Ok(()),

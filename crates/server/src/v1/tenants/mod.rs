@@ -184,7 +184,8 @@ pub struct Me {
 }
 
 fn page<T, V: From<T>>(p: Page<T>) -> (Vec<V>, Option<String>) {
-    (p.items.into_iter().map(V::from).collect(), p.next)
+    let next = p.next.as_deref().map(palisade_core::page::cursor_encode);
+    (p.items.into_iter().map(V::from).collect(), next)
 }
 
 async fn existing_tenant(state: &AppState, id: &str) -> ApiResult<Tenant> {
