@@ -57,7 +57,7 @@ function patchJobsLease(doc) {
 }
 
 patchJobsLease(doc);
-const types = astToString(await openapiTS(doc, { alphabetize: true }));
+const types = astToString(await openapiTS(doc, { alphabetize: true, emptyObjectsUnknown: true }));
 const schemas = JSON.stringify(sorted(doc.components?.schemas ?? {}), null, 2);
 const responses = JSON.stringify(sorted(successSchemas(doc)), null, 2);
 await mkdir(out, { recursive: true });

@@ -127,16 +127,16 @@ export class Jobs {
       token: token(tok),
       ...(p.percent === undefined ? {} : { percent: args.int("progress.percent", p.percent, 0, 100) }),
       ...(p.message === undefined ? {} : { message: args.text("progress.message", p.message, 0, 1000) }),
-      ...(p.data === undefined ? {} : { data: args.json("progress.data", p.data) }),
+      ...(p.data === undefined ? {} : { data: args.json("progress.data", p.data) as Record<string, unknown> }),
     };
-    const a = await this.t.send("post", "/v1/jobs/{id}/progress", { params: { id: jobId(id) }, body: body as never });
+    const a = await this.t.send("post", "/v1/jobs/{id}/progress", { params: { id: jobId(id) }, body });
     return a.data;
   }
 
   /** Saves a checkpoint (and renews the lease). */
   async checkpoint(id: string, tok: number, data: unknown): Promise<Heartbeat> {
-    const body = { token: token(tok), checkpoint: args.json("checkpoint", data) };
-    const a = await this.t.send("post", "/v1/jobs/{id}/checkpoint", { params: { id: jobId(id) }, body: body as never });
+    const body = { token: token(tok), checkpoint: args.json("checkpoint", data) as Record<string, unknown> };
+    const a = await this.t.send("post", "/v1/jobs/{id}/checkpoint", { params: { id: jobId(id) }, body });
     return a.data;
   }
 
@@ -154,7 +154,7 @@ export class Jobs {
       ...(o.retryAtMs === undefined ? {} : { retry_at_ms: args.int("retryAtMs", o.retryAtMs, 0, Number.MAX_SAFE_INTEGER) }),
       ...(o.giveUp === undefined ? {} : { give_up: o.giveUp === true }),
     };
-    return (await this.t.send("post", "/v1/jobs/{id}/fail", { params: { id: jobId(id) }, body: body as never })).data;
+    return (await this.t.send("post", "/v1/jobs/{id}/fail", { params: { id: jobId(id) }, body })).data;
   }
 
   /** Gives the lease back without counting the attempt. */

@@ -15,8 +15,9 @@ export interface RateLimitCheck {
 /** What a policy's key parts are built from, for checks without a `key`. */
 export type RateLimitContext = NonNullable<BodyOf<paths["/v1/ratelimit/check"]["post"]>["context"]>;
 
-/** A policy as Palisade stores it (see docs/api.md#policies). */
-export type RateLimitPolicy = BodyOf<paths["/v1/ratelimit/policies/{name}"]["put"]>;
+type PolicyBody = BodyOf<paths["/v1/ratelimit/policies/{name}"]["put"]>;
+/** A policy as Palisade stores it (see docs/api.md#policies); in a PUT the path names it. */
+export type RateLimitPolicy = Omit<PolicyBody, "name"> & { name?: string };
 
 type CheckAnswer = OkOf<paths["/v1/ratelimit/check"]["post"]>;
 
@@ -83,7 +84,7 @@ export class RateLimit {
 
   /** Creates or replaces the tenant's policy `name`. */
   async policyPut(name: string, policy: RateLimitPolicy) {
-    const body = args.obj("policy", policy) as RateLimitPolicy;
+    const body = args.obj("policy", policy) as PolicyBody;
     const a = await this.t.send("put", "/v1/ratelimit/policies/{name}", {
       params: { name: policyName("name", name) },
       body,

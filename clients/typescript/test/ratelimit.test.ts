@@ -6,7 +6,7 @@ import { tenantClient } from "./helpers.js";
 
 test("check allows up to the quota, then denies with Retry-After; reset forgets", async () => {
   const { client } = await tenantClient();
-  await client.ratelimit.policyPut("api", { algorithm: "fixed_window", quota: 2, window: "1m", key: ["principal"] } as never);
+  await client.ratelimit.policyPut("api", { algorithm: "fixed_window", quota: 2, window: "1m", key: ["principal"] });
   for (const remaining of [1, 0]) {
     const d = await client.ratelimit.check({ policy: "api", key: "user-1" });
     assert.equal(d.allowed, true);
@@ -28,8 +28,8 @@ test("check allows up to the quota, then denies with Retry-After; reset forgets"
 
 test("several checks are decided all or nothing", async () => {
   const { client } = await tenantClient();
-  await client.ratelimit.policyPut("small", { algorithm: "fixed_window", quota: 1, window: "1m", key: ["principal"] } as never);
-  await client.ratelimit.policyPut("big", { algorithm: "fixed_window", quota: 10, window: "1m", key: ["principal"] } as never);
+  await client.ratelimit.policyPut("small", { algorithm: "fixed_window", quota: 1, window: "1m", key: ["principal"] });
+  await client.ratelimit.policyPut("big", { algorithm: "fixed_window", quota: 10, window: "1m", key: ["principal"] });
   assert.equal((await client.ratelimit.check({ policy: "small", key: "k" })).allowed, true);
   const both = await client.ratelimit.check([
     { policy: "big", key: "k" },
@@ -43,7 +43,7 @@ test("several checks are decided all or nothing", async () => {
 
 test("a check without a key is keyed by the context", async () => {
   const { client } = await tenantClient();
-  await client.ratelimit.policyPut("per-ip", { algorithm: "gcra", quota: 1, window: "1m", key: ["ip"] } as never);
+  await client.ratelimit.policyPut("per-ip", { algorithm: "gcra", quota: 1, window: "1m", key: ["ip"] });
   assert.equal((await client.ratelimit.check({ policy: "per-ip" }, { ip: "192.0.2.1" })).allowed, true);
   assert.equal((await client.ratelimit.check({ policy: "per-ip" }, { ip: "192.0.2.1" })).allowed, false);
   assert.equal((await client.ratelimit.check({ policy: "per-ip" }, { ip: "192.0.2.2" })).allowed, true);

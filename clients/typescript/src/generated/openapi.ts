@@ -789,7 +789,7 @@ export interface components {
              */
             at_ms: number;
             /** @description Redacted specifics (see docs/audit.md). */
-            detail: Record<string, never>;
+            detail: Record<string, unknown>;
             /** @description Record id. */
             id: string;
             /** @description The request it happened in. */
@@ -889,7 +889,7 @@ export interface components {
         /** @description Input of checkpoint (a heartbeat that saves a checkpoint). */
         CheckpointBody: {
             /** @description The checkpoint (≤ 256 KiB), handed to the next attempt of this job. */
-            checkpoint: Record<string, never>;
+            checkpoint: Record<string, unknown>;
             /**
              * Format: int64
              * @description The attempt's token.
@@ -959,7 +959,7 @@ export interface components {
         /** @description Input of an enqueue. */
         EnqueueBody: {
             /** @description The retry schedule (default: the kind's in `jobs.backoff`, else the default). */
-            backoff?: Record<string, never> | null;
+            backoff?: Record<string, unknown> | null;
             /**
              * Format: int64
              * @description Not before this many ms from now (0..=31622400000). Not with `run_at_ms`.
@@ -981,7 +981,7 @@ export interface components {
             /** @description The principal owning the job (optional). */
             owner?: string | null;
             /** @description The job's input: any JSON, at most `jobs.max_payload_bytes` serialised (default 256 KiB). */
-            payload?: Record<string, never>;
+            payload?: Record<string, unknown>;
             /**
              * Format: int64
              * @description 0 (first) ..= 9; default 5.
@@ -1028,7 +1028,7 @@ export interface components {
              */
             at_ms: number;
             /** @description Detail, by kind. */
-            data: Record<string, never>;
+            data: Record<string, unknown>;
             /**
              * @description enqueued, started, progress, checkpoint, retrying, completed, dead, cancel_requested,
              *     cancelled, rescued, redriven or released.
@@ -1074,9 +1074,9 @@ export interface components {
         /** @description Input of heartbeat, progress and checkpoint. */
         HeartbeatBody: {
             /** @description A checkpoint to save (≤ 256 KiB), handed to the next attempt. */
-            checkpoint?: Record<string, never> | null;
+            checkpoint?: Record<string, unknown> | null;
             /** @description Progress to record: `{percent 0..=100, message ≤ 1000 chars, data ≤ 16 KiB}`. */
-            progress?: Record<string, never> | null;
+            progress?: Record<string, unknown> | null;
             /**
              * Format: int64
              * @description The attempt's token.
@@ -1125,11 +1125,11 @@ export interface components {
              */
             attempt: number;
             /** @description The retry schedule. */
-            backoff: Record<string, never>;
+            backoff: Record<string, unknown>;
             /** @description True once a cancel was asked for while running. */
             cancel_requested: boolean;
             /** @description The last checkpoint. */
-            checkpoint?: Record<string, never> | null;
+            checkpoint?: Record<string, unknown> | null;
             /**
              * Format: int64
              * @description Created at (ms).
@@ -1169,14 +1169,14 @@ export interface components {
             /** @description The owning principal, if any. */
             owner?: string | null;
             /** @description The input. */
-            payload: Record<string, never>;
+            payload: Record<string, unknown>;
             /**
              * Format: int64
              * @description 0 (first) ..= 9.
              */
             priority: number;
             /** @description The last progress. */
-            progress?: Record<string, never> | null;
+            progress?: Record<string, unknown> | null;
             /** @description The queue. */
             queue: string;
             /**
@@ -1440,7 +1440,7 @@ export interface components {
         /** @description Input of progress (a heartbeat that records progress). */
         ProgressBody: {
             /** @description Small structured detail (≤ 16 KiB). */
-            data?: Record<string, never> | null;
+            data?: Record<string, unknown> | null;
             /** @description A short message for people (≤ 1000 characters). */
             message?: string | null;
             /**
@@ -1457,7 +1457,7 @@ export interface components {
         /** @description Input of recovery-point. */
         RecoveryPointBody: {
             /** @description What a retry needs to resume from there (any JSON, at most 64 KiB serialized). */
-            data: Record<string, never>;
+            data: Record<string, unknown>;
             /** @description The `entry_token` begin answered. */
             entry_token: string;
             /** @description The key, decoded: 1..=255 printable ASCII characters. Give this or `key_header`. */
@@ -1479,7 +1479,7 @@ export interface components {
         /** @description A recovery point as begin answers it. */
         RecoveryPointDoc: {
             /** @description Its data. */
-            data: Record<string, never>;
+            data: Record<string, unknown>;
             /** @description The phase an earlier attempt reached. */
             name: string;
         };
@@ -1585,7 +1585,7 @@ export interface components {
              */
             name?: string;
             /** @description Payload of every job (any JSON, at most 256 KiB; default null). */
-            payload?: Record<string, never>;
+            payload?: Record<string, unknown>;
             /**
              * Format: int64
              * @description Priority of the jobs, 0 (first) ..= 9 (default 5).
@@ -1636,7 +1636,7 @@ export interface components {
              */
             next_slot_ms?: number | null;
             /** @description The jobs' payload. */
-            payload: Record<string, never>;
+            payload: Record<string, unknown>;
             /**
              * Format: int64
              * @description The jobs' priority.
@@ -1655,7 +1655,7 @@ export interface components {
         /** @description Queue stats. */
         StatsView: {
             /** @description Jobs per state (every state listed). */
-            counts: Record<string, never>;
+            counts: Record<string, unknown>;
             /**
              * Format: int64
              * @description Age of the longest-waiting due job (ms); absent when none is due.
