@@ -116,6 +116,30 @@ export class LockLostError extends Error {
   }
 }
 
+/** A job attempt's lease was lost (`job-lease-lost`, or not renewed before it ended on this process's clock). */
+export class JobLeaseLostError extends Error {
+  override readonly name = "JobLeaseLostError";
+  readonly jobId: string;
+  readonly token: number;
+
+  constructor(jobId: string, token: number, options?: { cause?: unknown }) {
+    super(`the lease of job ${jobId} (token ${token}) was lost`, options);
+    this.jobId = jobId;
+    this.token = token;
+  }
+}
+
+/** A cancel was asked for a running job: stop; the worker loop then fails the attempt and the job ends cancelled. */
+export class JobCancelledError extends Error {
+  override readonly name = "JobCancelledError";
+  readonly jobId: string;
+
+  constructor(jobId: string) {
+    super(`job ${jobId} was cancelled`);
+    this.jobId = jobId;
+  }
+}
+
 /** Whether `e` is a Palisade problem, optionally of one of `codes`. */
 export function isProblem(e: unknown, ...codes: ProblemCode[]): e is PalisadeError {
   return e instanceof PalisadeError && (codes.length === 0 || codes.includes(e.code));

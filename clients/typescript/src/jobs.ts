@@ -2,9 +2,11 @@
 
 import type { paths } from "./generated/openapi.js";
 import type { BodyOf, OkOf, Transport } from "./transport.js";
-import { isOutage, isProblem, PalisadeError } from "./errors.js";
+import { isOutage } from "./errors.js";
+import { attemptRun } from "./jobs/attempt.js";
 import { defaultHolder } from "./locks.js";
 import * as args from "./args.js";
+import { pause } from "./pause.js";
 
 /** An enqueue (see docs/jobs.md): queue, kind, payload and the optional settings. */
 export type JobEnqueue = BodyOf<paths["/v1/jobs"]["post"]>;
@@ -27,7 +29,7 @@ export interface JobProgress {
 export interface JobContext {
   /** The attempt's lease token (sent with every call about the attempt). */
   token: number;
-  /** Aborted when the lease is lost (reason: the `job-lease-lost` error) or a cancel is asked. */
+  /** Aborted when the lease is lost (reason: a `JobLeaseLostError`) or a cancel is asked (a `JobCancelledError`). */
   signal: AbortSignal;
   /** Reports progress (also a heartbeat). */
   progress(p: JobProgress): Promise<void>;
@@ -187,6 +189,7 @@ export class Jobs {
           continue;
         }
         let leased: LeasedJob[];
+        const leasedAt = Date.now();
         try {
           const count = opts.concurrency - running.size;
           leased = await this.lease({ queue: opts.queue, worker: opts.worker, count, waitMs: opts.waitMs }, stopping.signal);
@@ -194,11 +197,11 @@ export class Jobs {
           if (stopping.signal.aborted) break;
           if (!isOutage(e)) throw e;
           opts.onError(e);
-          await new Promise((r) => setTimeout(r, IDLE_RETRY_MS));
+          await pause(IDLE_RETRY_MS, stopping.signal);
           continue;
         }
         for (const l of leased) {
-          const p = this.attempt(l, handler, opts.onError).finally(() => running.delete(p));
+          const p = attemptRun(this, l, leasedAt, handler, opts.onError).finally(() => running.delete(p));
           running.add(p);
         }
       }
@@ -213,59 +216,5 @@ export class Jobs {
         await done.catch(() => {});
       },
     };
-  }
-
-  /** One attempt: the handler under heartbeats, then complete or fail. */
-  private async attempt(
-    l: LeasedJob,
-    handler: (job: LeasedJob["job"], ctx: JobContext) => Promise<void>,
-    onError: (e: unknown) => void,
-  ): Promise<void> {
-    const { job, token: tok } = l;
-    const ended = new AbortController();
-    const abort = new AbortController();
-    let lost = false;
-    const watch = async (call: Promise<Heartbeat>) => {
-      try {
-        const hb = await call;
-        if (hb.cancel_requested) abort.abort(new Error("the job was cancelled"));
-      } catch (e) {
-        if (isProblem(e, "job-lease-lost")) {
-          lost = true;
-          abort.abort(e);
-        }
-        throw e;
-      }
-    };
-    const every = Math.max(100, Math.floor(job.lease_ms / 3));
-    const beat = setInterval(() => {
-      watch(this.heartbeat(job.id, tok, ended.signal)).catch((e) => {
-        if (!ended.signal.aborted) onError(e);
-      });
-    }, every);
-    const ctx: JobContext = {
-      token: tok,
-      signal: abort.signal,
-      progress: (p) => watch(this.progress(job.id, tok, p)),
-      checkpoint: (data) => watch(this.checkpoint(job.id, tok, data)),
-    };
-    let failure: unknown = undefined;
-    let failed = false;
-    try {
-      await handler(job, ctx);
-    } catch (e) {
-      failed = true;
-      failure = e;
-    } finally {
-      clearInterval(beat);
-      ended.abort();
-    }
-    if (lost) return;
-    try {
-      if (failed) await this.fail(job.id, tok, { error: failure instanceof Error ? failure.message : String(failure) });
-      else await this.complete(job.id, tok);
-    } catch (e) {
-      if (!(e instanceof PalisadeError && e.code === "job-lease-lost")) onError(e);
-    }
   }
 }

@@ -6,6 +6,7 @@ import type { OkOf, Transport } from "./transport.js";
 import type { paths } from "./generated/openapi.js";
 import { LockLostError, isProblem } from "./errors.js";
 import * as args from "./args.js";
+import { pause } from "./pause.js";
 
 /** A live lease: its fencing token is greater than every earlier grant's of the lock. */
 export type Lease = OkOf<paths["/v1/locks/{name}/acquire"]["post"]>;
@@ -40,18 +41,6 @@ function lockName(v: unknown): string {
 /** A default holder id, unique to this call. */
 export function defaultHolder(): string {
   return `${hostname().slice(0, 100)}:${process.pid}:${randomBytes(6).toString("hex")}`;
-}
-
-function pause(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const t = setTimeout(done, ms);
-    signal.addEventListener("abort", done, { once: true });
-    function done() {
-      clearTimeout(t);
-      signal.removeEventListener("abort", done);
-      resolve();
-    }
-  });
 }
 
 /** `/v1/locks` for one tenant. */

@@ -3,7 +3,7 @@
 
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { Palisade, PalisadeError, type Job } from "../src/index.js";
+import { JobCancelledError, JobLeaseLostError, Palisade, PalisadeError, type Job } from "../src/index.js";
 import { CutProxy, eventually, sleep, tenantClient, unique } from "./helpers.js";
 
 async function stateOf(client: Palisade, id: string): Promise<Job> {
@@ -63,15 +63,19 @@ test("a cancel aborts the handler's signal and the job ends cancelled", async ()
   const queue = unique("q");
   const { job } = await client.jobs.enqueue({ queue, kind: "k", payload: {}, lease_ms: 1000 });
   let started = false;
+  let reason: unknown;
   const worker = client.jobs.work({ queue, waitMs: 1000 }, async (_j, ctx) => {
     started = true;
-    await new Promise<void>((_, reject) => ctx.signal.addEventListener("abort", () => reject(ctx.signal.reason), { once: true }));
+    await new Promise<void>((_, reject) =>
+      ctx.signal.addEventListener("abort", () => reject((reason = ctx.signal.reason)), { once: true }),
+    );
   });
   assert.ok(await eventually(() => started, 10_000));
   const c = await client.jobs.cancel(job.id, { waitMs: 10_000 });
   assert.equal(c.stopped, true);
   await worker.stop();
   assert.equal((await stateOf(client, job.id)).state, "cancelled");
+  assert.ok(reason instanceof JobCancelledError);
 });
 
 test("a lease lost to the rescuer aborts the handler; the attempt sends nothing more", async () => {
@@ -102,12 +106,38 @@ test("a lease lost to the rescuer aborts the handler; the attempt sends nothing 
     assert.ok(await eventually(async () => (await stateOf(client, job.id)).state === "completed", 20_000));
     await worker.stop();
     assert.ok(progressAfterLoss instanceof PalisadeError && progressAfterLoss.code === "job-lease-lost", String(progressAfterLoss));
-    assert.ok(firstReason instanceof PalisadeError && firstReason.code === "job-lease-lost", "the signal was aborted by the loss");
+    assert.ok(firstReason instanceof JobLeaseLostError, `the signal was aborted by the loss: ${String(firstReason)}`);
+    assert.equal(firstReason.jobId, job.id);
     assert.equal(tokens.length, 2);
     assert.ok(tokens[1]! > tokens[0]!, "the retry's token is greater");
     const done = await stateOf(client, job.id);
     assert.equal(done.attempt, 2, "completed by the second attempt, not the first");
     assert.notEqual((done.progress as { percent?: number } | null)?.percent, 99, "the lost attempt's progress was refused");
+  } finally {
+    await proxy.close();
+  }
+});
+
+test("a lease that cannot be renewed (Palisade cut off) aborts the handler by its local end", async () => {
+  const { key, client } = await tenantClient();
+  const proxy = await CutProxy.start();
+  try {
+    const viaProxy = new Palisade({ url: proxy.url, key, timeoutMs: 500, retries: 0 });
+    const queue = unique("q");
+    await client.jobs.enqueue({ queue, kind: "k", payload: {}, lease_ms: 1000 });
+    let abortedAfter = -1;
+    let reason: unknown;
+    const worker = viaProxy.jobs.work({ queue, waitMs: 500 }, async (_j, ctx) => {
+      const cut = Date.now();
+      proxy.down();
+      await new Promise<void>((resolve) => ctx.signal.addEventListener("abort", () => resolve(), { once: true }));
+      abortedAfter = Date.now() - cut;
+      reason = ctx.signal.reason;
+    });
+    assert.ok(await eventually(() => abortedAfter >= 0, 10_000), "the handler was aborted");
+    await worker.stop();
+    assert.ok(reason instanceof JobLeaseLostError, String(reason));
+    assert.ok(abortedAfter <= 1000 + 200, `aborted ${abortedAfter} ms after the cut, within the lease`);
   } finally {
     await proxy.close();
   }
