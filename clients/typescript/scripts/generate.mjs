@@ -21,6 +21,18 @@ function sorted(value) {
   return Object.fromEntries(Object.keys(value).sort().map((k) => [k, sorted(value[k])]));
 }
 
+/** `schema` without its prose (`description`, `example`s): the run-time check needs none. */
+function bare(schema, isNameMap = false) {
+  if (Array.isArray(schema)) return schema.map((s) => bare(s));
+  if (schema === null || typeof schema !== "object") return schema;
+  const out = {};
+  for (const [k, v] of Object.entries(schema)) {
+    if (!isNameMap && (k === "description" || k === "example" || k === "examples")) continue;
+    out[k] = bare(v, !isNameMap && (k === "properties" || k === "patternProperties"));
+  }
+  return out;
+}
+
 /** For each `method path`, its 2xx statuses: the JSON body schema, or null without a body. */
 function successSchemas(doc) {
   const out = {};
@@ -58,8 +70,8 @@ function patchJobsLease(doc) {
 
 patchJobsLease(doc);
 const types = astToString(await openapiTS(doc, { alphabetize: true, emptyObjectsUnknown: true }));
-const schemas = JSON.stringify(sorted(doc.components?.schemas ?? {}), null, 2);
-const responses = JSON.stringify(sorted(successSchemas(doc)), null, 2);
+const schemas = JSON.stringify(sorted(bare(doc.components?.schemas ?? {}, true)), null, 2);
+const responses = JSON.stringify(sorted(bare(successSchemas(doc), true)), null, 2);
 await mkdir(out, { recursive: true });
 await writeFile(join(out, "openapi.ts"), HEADER + types);
 await writeFile(

@@ -4,28 +4,23 @@
 export const schemas: Record<string, unknown> = {
   "AbandonBody": {
     "additionalProperties": false,
-    "description": "Input of abandon.",
     "properties": {
       "entry_token": {
-        "description": "The `entry_token` begin answered.",
         "type": "string"
       },
       "key": {
-        "description": "The key, decoded: 1..=255 printable ASCII characters. Give this or `key_header`.",
         "type": [
           "string",
           "null"
         ]
       },
       "key_header": {
-        "description": "The raw `Idempotency-Key` header value your client sent, quoted (`\"abc\"`, a\nstructured-field string) or bare (`abc`); Palisade decodes it. Give this or `key`.",
         "type": [
           "string",
           "null"
         ]
       },
       "principal": {
-        "description": "Who inside the tenant, e.g. your end user's id (1..=200 characters, no control\ncharacters). Default: the calling API key, so entries are per key. Pass the same value\nto every call of one entry.",
         "type": [
           "string",
           "null"
@@ -39,19 +34,15 @@ export const schemas: Record<string, unknown> = {
   },
   "AcquireBody": {
     "additionalProperties": false,
-    "description": "Input of acquire.",
     "properties": {
       "holder": {
-        "description": "Who asks: your id for the holder, e.g. a worker id (1..=200 characters, no control\ncharacters). Not a secret.",
         "type": "string"
       },
       "ttl_ms": {
-        "description": "Lease duration in milliseconds, 100..=3600000.",
         "format": "int64",
         "type": "integer"
       },
       "wait_ms": {
-        "description": "How long to wait while another holder has the lock, in milliseconds: 0 (default, try\nonce) up to 60000 or the server's request timeout minus 1 s, whichever is smaller.",
         "format": "int64",
         "type": [
           "integer",
@@ -62,17 +53,14 @@ export const schemas: Record<string, unknown> = {
     "type": "object"
   },
   "AuditPage": {
-    "description": "A page of audit records, newest first.",
     "properties": {
       "items": {
-        "description": "Records.",
         "items": {
           "$ref": "#/components/schemas/AuditRecordView"
         },
         "type": "array"
       },
       "next": {
-        "description": "Cursor of the next page.",
         "type": [
           "string",
           "null"
@@ -85,44 +73,36 @@ export const schemas: Record<string, unknown> = {
     "type": "object"
   },
   "AuditRecordView": {
-    "description": "One security event.",
     "properties": {
       "actor": {
-        "description": "Who: a key id, or `operator`.",
         "type": [
           "string",
           "null"
         ]
       },
       "at_ms": {
-        "description": "When (ms since the epoch).",
         "format": "int64",
         "type": "integer"
       },
       "detail": {
-        "description": "Redacted specifics (see docs/audit.md).",
         "type": "object"
       },
       "id": {
-        "description": "Record id.",
         "type": "string"
       },
       "request_id": {
-        "description": "The request it happened in.",
         "type": [
           "string",
           "null"
         ]
       },
       "tenant_id": {
-        "description": "The tenant it belongs to; absent for operator and unauthenticated events.",
         "type": [
           "string",
           "null"
         ]
       },
       "type": {
-        "description": "Event type, e.g. `auth.failure`.",
         "type": "string"
       }
     },
@@ -136,31 +116,26 @@ export const schemas: Record<string, unknown> = {
   },
   "BeginBody": {
     "additionalProperties": false,
-    "description": "Input of begin.",
     "properties": {
       "fingerprint": {
-        "description": "Your own fingerprint of the request (1..=256 printable ASCII characters). Give this or\n`request`.",
         "type": [
           "string",
           "null"
         ]
       },
       "key": {
-        "description": "The key, decoded: 1..=255 printable ASCII characters. Give this or `key_header`.",
         "type": [
           "string",
           "null"
         ]
       },
       "key_header": {
-        "description": "The raw `Idempotency-Key` header value your client sent, quoted (`\"abc\"`, a\nstructured-field string) or bare (`abc`); Palisade decodes it. Give this or `key`.",
         "type": [
           "string",
           "null"
         ]
       },
       "principal": {
-        "description": "Who inside the tenant, e.g. your end user's id (1..=200 characters, no control\ncharacters). Default: the calling API key, so entries are per key. Pass the same value\nto every call of one entry.",
         "type": [
           "string",
           "null"
@@ -172,8 +147,7 @@ export const schemas: Record<string, unknown> = {
             "type": "null"
           },
           {
-            "$ref": "#/components/schemas/RequestDoc",
-            "description": "The request, for Palisade to fingerprint. Give this or `fingerprint`."
+            "$ref": "#/components/schemas/RequestDoc"
           }
         ]
       }
@@ -181,19 +155,15 @@ export const schemas: Record<string, unknown> = {
     "type": "object"
   },
   "BeginView": {
-    "description": "What begin decided.",
     "oneOf": [
       {
-        "description": "Run the operation, then complete (or abandon) with the token.",
         "properties": {
           "attempt": {
-            "description": "1 for a new entry; more when a retry took over an entry whose lock expired.",
             "format": "int32",
             "minimum": 0,
             "type": "integer"
           },
           "entry_token": {
-            "description": "Proves the claim; send it to recovery-point, complete and abandon. A secret.",
             "type": "string"
           },
           "recovery_point": {
@@ -202,8 +172,7 @@ export const schemas: Record<string, unknown> = {
                 "type": "null"
               },
               {
-                "$ref": "#/components/schemas/RecoveryPointDoc",
-                "description": "The last recovery point of an earlier attempt: resume from there."
+                "$ref": "#/components/schemas/RecoveryPointDoc"
               }
             ]
           },
@@ -222,11 +191,9 @@ export const schemas: Record<string, unknown> = {
         "type": "object"
       },
       {
-        "description": "The operation completed before: answer your client with this response and\n`Idempotent-Replayed: true`.",
         "properties": {
           "response": {
-            "$ref": "#/components/schemas/ResponseDoc",
-            "description": "The stored response."
+            "$ref": "#/components/schemas/ResponseDoc"
           },
           "status": {
             "enum": [
@@ -244,14 +211,11 @@ export const schemas: Record<string, unknown> = {
     ]
   },
   "CancelView": {
-    "description": "The answer of a cancel.",
     "properties": {
       "job": {
-        "$ref": "#/components/schemas/JobView",
-        "description": "The job as it is now."
+        "$ref": "#/components/schemas/JobView"
       },
       "stopped": {
-        "description": "True when the job no longer runs (cancelled, or finished otherwise, or its lease\nended); false when it still ran at the end of the wait (202).",
         "type": "boolean"
       }
     },
@@ -263,10 +227,8 @@ export const schemas: Record<string, unknown> = {
   },
   "CheckBody": {
     "additionalProperties": false,
-    "description": "Input of a decision: up to 16 checks decided all or nothing.",
     "properties": {
       "checks": {
-        "description": "1..=16 checks; if one enforced check is denied, none consumes.",
         "items": {
           "$ref": "#/components/schemas/CheckItem"
         },
@@ -278,8 +240,7 @@ export const schemas: Record<string, unknown> = {
             "type": "null"
           },
           {
-            "$ref": "#/components/schemas/CheckContext",
-            "description": "Values the policies' key parts are built from, for checks without a `key`."
+            "$ref": "#/components/schemas/CheckContext"
           }
         ]
       }
@@ -291,13 +252,11 @@ export const schemas: Record<string, unknown> = {
   },
   "CheckContext": {
     "additionalProperties": false,
-    "description": "What key parts are built from (`tenant` is always the calling key's tenant).",
     "properties": {
       "headers": {
         "additionalProperties": {
           "type": "string"
         },
-        "description": "Header values by lower-case name (`header:<name>` parts). Values are checked after\nparsing, so no error names a caller's header.",
         "propertyNames": {
           "type": "string"
         },
@@ -307,21 +266,18 @@ export const schemas: Record<string, unknown> = {
         ]
       },
       "ip": {
-        "description": "The end user's IP address (`ip`, `ip/64` parts).",
         "type": [
           "string",
           "null"
         ]
       },
       "principal": {
-        "description": "The end user or API client (`principal` part).",
         "type": [
           "string",
           "null"
         ]
       },
       "route": {
-        "description": "The route (`route` part).",
         "type": [
           "string",
           "null"
@@ -332,10 +288,8 @@ export const schemas: Record<string, unknown> = {
   },
   "CheckItem": {
     "additionalProperties": false,
-    "description": "One check.",
     "properties": {
       "cost": {
-        "description": "Units this request costs; default the policy's cost (0 tracks without limiting).",
         "format": "int64",
         "minimum": 0,
         "type": [
@@ -344,14 +298,12 @@ export const schemas: Record<string, unknown> = {
         ]
       },
       "key": {
-        "description": "The key within the policy (1..=512 bytes), e.g. `user:42`; default: built from the\npolicy's key parts and `context`.",
         "type": [
           "string",
           "null"
         ]
       },
       "policy": {
-        "description": "A policy of this tenant, or a configured one.",
         "type": "string"
       }
     },
@@ -361,14 +313,11 @@ export const schemas: Record<string, unknown> = {
     "type": "object"
   },
   "CheckResult": {
-    "description": "The answer to a decision (status 200 whether allowed or denied).",
     "properties": {
       "allowed": {
-        "description": "True when every check is allowed.",
         "type": "boolean"
       },
       "results": {
-        "description": "One decision per check, in order.",
         "items": {
           "$ref": "#/components/schemas/DecisionView"
         },
@@ -383,14 +332,11 @@ export const schemas: Record<string, unknown> = {
   },
   "CheckpointBody": {
     "additionalProperties": false,
-    "description": "Input of checkpoint (a heartbeat that saves a checkpoint).",
     "properties": {
       "checkpoint": {
-        "description": "The checkpoint (≤ 256 KiB), handed to the next attempt of this job.",
         "type": "object"
       },
       "token": {
-        "description": "The attempt's token.",
         "format": "int64",
         "minimum": 0,
         "type": "integer"
@@ -404,36 +350,30 @@ export const schemas: Record<string, unknown> = {
   },
   "CompleteBody": {
     "additionalProperties": false,
-    "description": "Input of complete.",
     "properties": {
       "entry_token": {
-        "description": "The `entry_token` begin answered.",
         "type": "string"
       },
       "key": {
-        "description": "The key, decoded: 1..=255 printable ASCII characters. Give this or `key_header`.",
         "type": [
           "string",
           "null"
         ]
       },
       "key_header": {
-        "description": "The raw `Idempotency-Key` header value your client sent, quoted (`\"abc\"`, a\nstructured-field string) or bare (`abc`); Palisade decodes it. Give this or `key`.",
         "type": [
           "string",
           "null"
         ]
       },
       "principal": {
-        "description": "Who inside the tenant, e.g. your end user's id (1..=200 characters, no control\ncharacters). Default: the calling API key, so entries are per key. Pass the same value\nto every call of one entry.",
         "type": [
           "string",
           "null"
         ]
       },
       "response": {
-        "$ref": "#/components/schemas/ResponseDoc",
-        "description": "The response to replay to retries."
+        "$ref": "#/components/schemas/ResponseDoc"
       }
     },
     "required": [
@@ -443,48 +383,38 @@ export const schemas: Record<string, unknown> = {
     "type": "object"
   },
   "DecisionView": {
-    "description": "The answer to one check.",
     "properties": {
       "allowed": {
-        "description": "False only when an enforced limit denies this check.",
         "type": "boolean"
       },
       "fallback": {
-        "description": "Decided without the shared store (it failed or missed its deadline).",
         "type": "boolean"
       },
       "key": {
-        "description": "The key decided.",
         "type": "string"
       },
       "limit": {
-        "description": "The effective quota.",
         "format": "int64",
         "minimum": 0,
         "type": "integer"
       },
       "outcome": {
-        "description": "`allowed`, `limited` or `shadow_limited`.",
         "type": "string"
       },
       "policy": {
-        "description": "The policy.",
         "type": "string"
       },
       "remaining": {
-        "description": "Units left.",
         "format": "int64",
         "minimum": 0,
         "type": "integer"
       },
       "reset_after_ms": {
-        "description": "Milliseconds until the quota is fully available again.",
         "format": "int64",
         "minimum": 0,
         "type": "integer"
       },
       "retry_after_ms": {
-        "description": "Milliseconds until a retry may succeed (0 when allowed).",
         "format": "int64",
         "minimum": 0,
         "type": "integer"
@@ -505,17 +435,14 @@ export const schemas: Record<string, unknown> = {
   },
   "EnqueueBody": {
     "additionalProperties": false,
-    "description": "Input of an enqueue.",
     "properties": {
       "backoff": {
-        "description": "The retry schedule (default: the kind's in `jobs.backoff`, else the default).",
         "type": [
           "object",
           "null"
         ]
       },
       "delay_ms": {
-        "description": "Not before this many ms from now (0..=31622400000). Not with `run_at_ms`.",
         "format": "int64",
         "type": [
           "integer",
@@ -523,11 +450,9 @@ export const schemas: Record<string, unknown> = {
         ]
       },
       "kind": {
-        "description": "What the job does (workers dispatch on it), 1..=200 characters.",
         "type": "string"
       },
       "lease_ms": {
-        "description": "Lease length without a heartbeat (ms), within `jobs.min_lease ..= jobs.max_lease`\n(default `jobs.default_lease`).",
         "format": "int64",
         "type": [
           "integer",
@@ -535,7 +460,6 @@ export const schemas: Record<string, unknown> = {
         ]
       },
       "max_attempts": {
-        "description": "Attempts before the job is dead, 1..=100 (default 25).",
         "format": "int32",
         "minimum": 0,
         "type": [
@@ -544,18 +468,15 @@ export const schemas: Record<string, unknown> = {
         ]
       },
       "owner": {
-        "description": "The principal owning the job (optional).",
         "type": [
           "string",
           "null"
         ]
       },
       "payload": {
-        "description": "The job's input: any JSON, at most `jobs.max_payload_bytes` serialised (default 256 KiB).",
         "type": "object"
       },
       "priority": {
-        "description": "0 (first) ..= 9; default 5.",
         "format": "int64",
         "type": [
           "integer",
@@ -563,11 +484,9 @@ export const schemas: Record<string, unknown> = {
         ]
       },
       "queue": {
-        "description": "The queue (created on demand), 1..=200 characters.",
         "type": "string"
       },
       "run_at_ms": {
-        "description": "Not before this time (ms since the epoch). Not with `delay_ms`.",
         "format": "int64",
         "type": [
           "integer",
@@ -575,14 +494,12 @@ export const schemas: Record<string, unknown> = {
         ]
       },
       "tags": {
-        "description": "Labels for listing and filtering, at most 20.",
         "items": {
           "type": "string"
         },
         "type": "array"
       },
       "timeout_ms": {
-        "description": "Longest attempt (ms), 100..=86400000 (default 15 min).",
         "format": "int64",
         "type": [
           "integer",
@@ -595,8 +512,7 @@ export const schemas: Record<string, unknown> = {
             "type": "null"
           },
           {
-            "$ref": "#/components/schemas/UniqueBody",
-            "description": "A unique key."
+            "$ref": "#/components/schemas/UniqueBody"
           }
         ]
       }
@@ -608,15 +524,12 @@ export const schemas: Record<string, unknown> = {
     "type": "object"
   },
   "EnqueuedView": {
-    "description": "The answer of an enqueue.",
     "properties": {
       "duplicate": {
-        "description": "True when the enqueue was a duplicate and created nothing.",
         "type": "boolean"
       },
       "job": {
-        "$ref": "#/components/schemas/JobView",
-        "description": "The new job, or the existing one holding the unique key."
+        "$ref": "#/components/schemas/JobView"
       }
     },
     "required": [
@@ -626,23 +539,18 @@ export const schemas: Record<string, unknown> = {
     "type": "object"
   },
   "EventView": {
-    "description": "One event of a job's log.",
     "properties": {
       "at_ms": {
-        "description": "When (ms).",
         "format": "int64",
         "type": "integer"
       },
       "data": {
-        "description": "Detail, by kind.",
         "type": "object"
       },
       "kind": {
-        "description": "enqueued, started, progress, checkpoint, retrying, completed, dead, cancel_requested,\ncancelled, rescued, redriven or released.",
         "type": "string"
       },
       "seq": {
-        "description": "Its offset, from 0.",
         "format": "int64",
         "minimum": 0,
         "type": "integer"
@@ -657,17 +565,14 @@ export const schemas: Record<string, unknown> = {
     "type": "object"
   },
   "EventsView": {
-    "description": "A page of a job's log.",
     "properties": {
       "events": {
-        "description": "Events, oldest first.",
         "items": {
           "$ref": "#/components/schemas/EventView"
         },
         "type": "array"
       },
       "next": {
-        "description": "The offset to ask from next.",
         "format": "int64",
         "minimum": 0,
         "type": "integer"
@@ -681,18 +586,14 @@ export const schemas: Record<string, unknown> = {
   },
   "FailBody": {
     "additionalProperties": false,
-    "description": "Input of fail.",
     "properties": {
       "error": {
-        "description": "What went wrong (stored, cut at 4000 characters; shown to the tenant).",
         "type": "string"
       },
       "give_up": {
-        "description": "No more attempts: dead now.",
         "type": "boolean"
       },
       "retry_at_ms": {
-        "description": "Retry at this time (ms) instead of the backoff.",
         "format": "int64",
         "type": [
           "integer",
@@ -700,7 +601,6 @@ export const schemas: Record<string, unknown> = {
         ]
       },
       "token": {
-        "description": "The attempt's token.",
         "format": "int64",
         "minimum": 0,
         "type": "integer"
@@ -712,14 +612,11 @@ export const schemas: Record<string, unknown> = {
     "type": "object"
   },
   "FieldErrorDoc": {
-    "description": "One invalid field.",
     "properties": {
       "field": {
-        "description": "Field name.",
         "type": "string"
       },
       "message": {
-        "description": "What is wrong.",
         "type": "string"
       }
     },
@@ -731,14 +628,11 @@ export const schemas: Record<string, unknown> = {
   },
   "HeaderDoc": {
     "additionalProperties": false,
-    "description": "One header of a stored response.",
     "properties": {
       "name": {
-        "description": "Header name (stored in lower case).",
         "type": "string"
       },
       "value": {
-        "description": "Header value (visible ASCII).",
         "type": "string"
       }
     },
@@ -750,24 +644,20 @@ export const schemas: Record<string, unknown> = {
   },
   "HeartbeatBody": {
     "additionalProperties": false,
-    "description": "Input of heartbeat, progress and checkpoint.",
     "properties": {
       "checkpoint": {
-        "description": "A checkpoint to save (≤ 256 KiB), handed to the next attempt.",
         "type": [
           "object",
           "null"
         ]
       },
       "progress": {
-        "description": "Progress to record: `{percent 0..=100, message ≤ 1000 chars, data ≤ 16 KiB}`.",
         "type": [
           "object",
           "null"
         ]
       },
       "token": {
-        "description": "The attempt's token.",
         "format": "int64",
         "minimum": 0,
         "type": "integer"
@@ -779,14 +669,11 @@ export const schemas: Record<string, unknown> = {
     "type": "object"
   },
   "HeartbeatView": {
-    "description": "The answer of a heartbeat.",
     "properties": {
       "cancel_requested": {
-        "description": "True when a cancel was asked: stop, then call `fail` (the job ends cancelled).",
         "type": "boolean"
       },
       "lease_expires_at_ms": {
-        "description": "When the renewed lease ends (ms).",
         "format": "int64",
         "type": "integer"
       }
@@ -798,17 +685,14 @@ export const schemas: Record<string, unknown> = {
     "type": "object"
   },
   "ImageView": {
-    "description": "A preview's image.",
     "properties": {
       "alt": {
-        "description": "Alternative text.",
         "type": [
           "string",
           "null"
         ]
       },
       "height": {
-        "description": "Height in pixels, when declared.",
         "format": "int32",
         "minimum": 0,
         "type": [
@@ -817,11 +701,9 @@ export const schemas: Record<string, unknown> = {
         ]
       },
       "url": {
-        "description": "Its URL.",
         "type": "string"
       },
       "width": {
-        "description": "Width in pixels, when declared.",
         "format": "int32",
         "minimum": 0,
         "type": [
@@ -836,17 +718,14 @@ export const schemas: Record<string, unknown> = {
     "type": "object"
   },
   "JobPage": {
-    "description": "A page of jobs.",
     "properties": {
       "items": {
-        "description": "Jobs, newest first.",
         "items": {
           "$ref": "#/components/schemas/JobView"
         },
         "type": "array"
       },
       "next": {
-        "description": "Cursor of the next page; absent on the last.",
         "type": [
           "string",
           "null"
@@ -859,42 +738,34 @@ export const schemas: Record<string, unknown> = {
     "type": "object"
   },
   "JobView": {
-    "description": "A job as the API shows it.",
     "properties": {
       "attempt": {
-        "description": "Attempts started so far.",
         "format": "int32",
         "minimum": 0,
         "type": "integer"
       },
       "backoff": {
-        "description": "The retry schedule.",
         "type": "object"
       },
       "cancel_requested": {
-        "description": "True once a cancel was asked for while running.",
         "type": "boolean"
       },
       "checkpoint": {
-        "description": "The last checkpoint.",
         "type": [
           "object",
           "null"
         ]
       },
       "created_at_ms": {
-        "description": "Created at (ms).",
         "format": "int64",
         "type": "integer"
       },
       "events": {
-        "description": "Events in its log (the next event's offset).",
         "format": "int64",
         "minimum": 0,
         "type": "integer"
       },
       "finished_at_ms": {
-        "description": "Finished at (ms).",
         "format": "int64",
         "type": [
           "integer",
@@ -902,22 +773,18 @@ export const schemas: Record<string, unknown> = {
         ]
       },
       "id": {
-        "description": "`job_…`.",
         "type": "string"
       },
       "kind": {
-        "description": "The kind.",
         "type": "string"
       },
       "last_error": {
-        "description": "The last attempt's error.",
         "type": [
           "string",
           "null"
         ]
       },
       "lease_expires_at_ms": {
-        "description": "When the current lease ends (ms), while running.",
         "format": "int64",
         "type": [
           "integer",
@@ -925,78 +792,64 @@ export const schemas: Record<string, unknown> = {
         ]
       },
       "lease_ms": {
-        "description": "Lease length (ms).",
         "format": "int64",
         "type": "integer"
       },
       "max_attempts": {
-        "description": "Attempts allowed.",
         "format": "int32",
         "minimum": 0,
         "type": "integer"
       },
       "owner": {
-        "description": "The owning principal, if any.",
         "type": [
           "string",
           "null"
         ]
       },
       "payload": {
-        "description": "The input.",
         "type": "object"
       },
       "priority": {
-        "description": "0 (first) ..= 9.",
         "format": "int64",
         "type": "integer"
       },
       "progress": {
-        "description": "The last progress.",
         "type": [
           "object",
           "null"
         ]
       },
       "queue": {
-        "description": "The queue.",
         "type": "string"
       },
       "run_at_ms": {
-        "description": "When it may run next (ms); while running, when the attempt started.",
         "format": "int64",
         "type": "integer"
       },
       "state": {
-        "description": "queued, scheduled, running, retrying, completed, dead or cancelled.",
         "type": "string"
       },
       "tags": {
-        "description": "Labels.",
         "items": {
           "type": "string"
         },
         "type": "array"
       },
       "timeout_ms": {
-        "description": "Longest attempt (ms).",
         "format": "int64",
         "type": "integer"
       },
       "unique_key": {
-        "description": "The stored unique key (with its period slot), if any.",
         "type": [
           "string",
           "null"
         ]
       },
       "updated_at_ms": {
-        "description": "Last changed at (ms).",
         "format": "int64",
         "type": "integer"
       },
       "worker": {
-        "description": "The worker holding the lease, while running.",
         "type": [
           "string",
           "null"
@@ -1026,10 +879,8 @@ export const schemas: Record<string, unknown> = {
   },
   "KeyCreateBody": {
     "additionalProperties": false,
-    "description": "Input of key creation.",
     "properties": {
       "name": {
-        "description": "Display name (1..=100 characters).",
         "type": "string"
       }
     },
@@ -1041,13 +892,11 @@ export const schemas: Record<string, unknown> = {
   "KeyCreated": {
     "allOf": [
       {
-        "$ref": "#/components/schemas/KeyView",
-        "description": "The key."
+        "$ref": "#/components/schemas/KeyView"
       },
       {
         "properties": {
           "secret": {
-            "description": "The full token for `Authorization: Bearer`; Palisade keeps only its hash.",
             "type": "string"
           }
         },
@@ -1056,21 +905,17 @@ export const schemas: Record<string, unknown> = {
         ],
         "type": "object"
       }
-    ],
-    "description": "A new key with its secret, shown once."
+    ]
   },
   "KeyPage": {
-    "description": "A page of keys.",
     "properties": {
       "items": {
-        "description": "Keys.",
         "items": {
           "$ref": "#/components/schemas/KeyView"
         },
         "type": "array"
       },
       "next": {
-        "description": "Cursor of the next page.",
         "type": [
           "string",
           "null"
@@ -1083,19 +928,15 @@ export const schemas: Record<string, unknown> = {
     "type": "object"
   },
   "KeyView": {
-    "description": "An API key (never its secret).",
     "properties": {
       "created_at_ms": {
-        "description": "Creation time (ms since epoch).",
         "format": "int64",
         "type": "integer"
       },
       "id": {
-        "description": "Key id.",
         "type": "string"
       },
       "last_used_at_ms": {
-        "description": "Last use (ms since epoch; updated at most once a minute).",
         "format": "int64",
         "type": [
           "integer",
@@ -1103,11 +944,9 @@ export const schemas: Record<string, unknown> = {
         ]
       },
       "name": {
-        "description": "Display name.",
         "type": "string"
       },
       "revoked_at_ms": {
-        "description": "Revocation time.",
         "format": "int64",
         "type": [
           "integer",
@@ -1115,7 +954,6 @@ export const schemas: Record<string, unknown> = {
         ]
       },
       "tenant_id": {
-        "description": "Owning tenant.",
         "type": "string"
       }
     },
@@ -1129,10 +967,8 @@ export const schemas: Record<string, unknown> = {
   },
   "LeaseBody": {
     "additionalProperties": false,
-    "description": "Input of an HTTP worker's lease.",
     "properties": {
       "count": {
-        "description": "Most jobs to lease, 1..=100 (default 1).",
         "format": "int32",
         "minimum": 0,
         "type": [
@@ -1141,11 +977,9 @@ export const schemas: Record<string, unknown> = {
         ]
       },
       "queue": {
-        "description": "The queue to lease from.",
         "type": "string"
       },
       "wait_ms": {
-        "description": "How long to wait for a due job (ms), 0 ..= `jobs.max_lease_wait` (default 0).",
         "format": "int64",
         "minimum": 0,
         "type": [
@@ -1154,7 +988,6 @@ export const schemas: Record<string, unknown> = {
         ]
       },
       "worker": {
-        "description": "Who leases: an opaque worker id, 1..=200 characters.",
         "type": "string"
       }
     },
@@ -1165,23 +998,18 @@ export const schemas: Record<string, unknown> = {
     "type": "object"
   },
   "LeaseView": {
-    "description": "A live lease.",
     "properties": {
       "expires_at_ms": {
-        "description": "When the lease ends unless renewed (ms since the epoch, store clock).",
         "format": "int64",
         "type": "integer"
       },
       "holder": {
-        "description": "Its holder.",
         "type": "string"
       },
       "name": {
-        "description": "The lock's name.",
         "type": "string"
       },
       "token": {
-        "description": "The grant's fencing token: strictly greater than every earlier grant's of this name.\nPass it to the resource you protect and have it refuse lower tokens.",
         "format": "int64",
         "minimum": 0,
         "type": "integer"
@@ -1196,14 +1024,11 @@ export const schemas: Record<string, unknown> = {
     "type": "object"
   },
   "LeasedView": {
-    "description": "A leased job with its attempt's token.",
     "properties": {
       "job": {
-        "$ref": "#/components/schemas/JobView",
-        "description": "The job (running, with the last checkpoint when it is a retry)."
+        "$ref": "#/components/schemas/JobView"
       },
       "token": {
-        "description": "The attempt's fencing token: send it in every call about this attempt.",
         "format": "int64",
         "minimum": 0,
         "type": "integer"
@@ -1216,15 +1041,12 @@ export const schemas: Record<string, unknown> = {
     "type": "object"
   },
   "Me": {
-    "description": "Who the calling key is.",
     "properties": {
       "key_id": {
-        "description": "The key's id.",
         "type": "string"
       },
       "tenant": {
-        "$ref": "#/components/schemas/TenantView",
-        "description": "The key's tenant."
+        "$ref": "#/components/schemas/TenantView"
       }
     },
     "required": [
@@ -1234,10 +1056,8 @@ export const schemas: Record<string, unknown> = {
     "type": "object"
   },
   "OverrideBody": {
-    "description": "New limits for one policy: tenant-wide (no `key`) or for one key.",
     "properties": {
       "burst": {
-        "description": "The new burst (GCRA).",
         "format": "int64",
         "minimum": 0,
         "type": [
@@ -1246,24 +1066,20 @@ export const schemas: Record<string, unknown> = {
         ]
       },
       "key": {
-        "description": "The key it applies to; absent: every key of the tenant.",
         "type": [
           "string",
           "null"
         ]
       },
       "policy": {
-        "description": "The policy it changes (yours or a configured one).",
         "type": "string"
       },
       "quota": {
-        "description": "The new quota.",
         "format": "int64",
         "minimum": 0,
         "type": "integer"
       },
       "window": {
-        "description": "The new window.",
         "type": [
           "string",
           "null"
@@ -1277,17 +1093,14 @@ export const schemas: Record<string, unknown> = {
     "type": "object"
   },
   "OverridePage": {
-    "description": "A page of overrides.",
     "properties": {
       "items": {
-        "description": "Overrides ordered by (policy, key).",
         "items": {
           "$ref": "#/components/schemas/OverrideView"
         },
         "type": "array"
       },
       "next": {
-        "description": "Cursor of the next page.",
         "type": [
           "string",
           "null"
@@ -1300,19 +1113,15 @@ export const schemas: Record<string, unknown> = {
     "type": "object"
   },
   "OverrideView": {
-    "description": "An override as stored.",
     "properties": {
       "override": {
-        "$ref": "#/components/schemas/OverrideBody",
-        "description": "The override."
+        "$ref": "#/components/schemas/OverrideBody"
       },
       "updated_at_ms": {
-        "description": "Last change, ms since the epoch.",
         "format": "int64",
         "type": "integer"
       },
       "version": {
-        "description": "Version of the last change.",
         "format": "int64",
         "type": "integer"
       }
@@ -1325,21 +1134,17 @@ export const schemas: Record<string, unknown> = {
     "type": "object"
   },
   "PolicyBody": {
-    "description": "A policy (see docs/api.md for every field's rules).",
     "properties": {
       "algorithm": {
-        "description": "`gcra`, `sliding_window` or `fixed_window`.",
         "type": "string"
       },
       "block": {
-        "description": "Deny the key this long after a violation.",
         "type": [
           "string",
           "null"
         ]
       },
       "burst": {
-        "description": "GCRA only: units that may arrive at once (default `quota`).",
         "format": "int64",
         "minimum": 0,
         "type": [
@@ -1348,7 +1153,6 @@ export const schemas: Record<string, unknown> = {
         ]
       },
       "cost": {
-        "description": "Cost of one request (default 1).",
         "format": "int64",
         "minimum": 0,
         "type": [
@@ -1357,38 +1161,32 @@ export const schemas: Record<string, unknown> = {
         ]
       },
       "key": {
-        "description": "1..=8 of `ip`, `ip/<prefix>`, `tenant`, `principal`, `route`, `header:<name>`, `custom:<value>`.",
         "items": {
           "type": "string"
         },
         "type": "array"
       },
       "mode": {
-        "description": "`enforce` (default) or `shadow`.",
         "type": [
           "string",
           "null"
         ]
       },
       "name": {
-        "description": "1..=64 of `A-Z a-z 0-9 _ . -` (optional in PUT: the path names it).",
         "type": "string"
       },
       "on_store_error": {
-        "description": "`fallback` (default), `allow` or `deny`.",
         "type": [
           "string",
           "null"
         ]
       },
       "quota": {
-        "description": "Units per window, 1..=1000000000.",
         "format": "int64",
         "minimum": 0,
         "type": "integer"
       },
       "window": {
-        "description": "`1s` ..= `30d` (or whole seconds).",
         "type": "string"
       }
     },
@@ -1402,17 +1200,14 @@ export const schemas: Record<string, unknown> = {
     "type": "object"
   },
   "PolicyPage": {
-    "description": "A page of the tenant's own policies.",
     "properties": {
       "items": {
-        "description": "Policies.",
         "items": {
           "$ref": "#/components/schemas/PolicyView"
         },
         "type": "array"
       },
       "next": {
-        "description": "Cursor of the next page.",
         "type": [
           "string",
           "null"
@@ -1425,18 +1220,14 @@ export const schemas: Record<string, unknown> = {
     "type": "object"
   },
   "PolicyView": {
-    "description": "A policy as seen by a tenant.",
     "properties": {
       "policy": {
-        "$ref": "#/components/schemas/PolicyBody",
-        "description": "The policy."
+        "$ref": "#/components/schemas/PolicyBody"
       },
       "source": {
-        "description": "`tenant` (yours) or `config` (every tenant's, read-only).",
         "type": "string"
       },
       "updated_at_ms": {
-        "description": "Last change, ms since the epoch (tenant policies).",
         "format": "int64",
         "type": [
           "integer",
@@ -1444,7 +1235,6 @@ export const schemas: Record<string, unknown> = {
         ]
       },
       "version": {
-        "description": "Version of the last change (tenant policies).",
         "format": "int64",
         "type": [
           "integer",
@@ -1460,31 +1250,25 @@ export const schemas: Record<string, unknown> = {
   },
   "PreviewBody": {
     "additionalProperties": false,
-    "description": "Input of a preview.",
     "properties": {
       "url": {
-        "description": "The page's absolute `http` or `https` URL (no userinfo; at most `fetch.max_url_len`\nbytes).",
         "type": "string"
       }
     },
     "type": "object"
   },
   "PreviewView": {
-    "description": "A page's preview. Texts are plain text (escape them when rendering HTML); URLs are absolute.",
     "properties": {
       "canonical_url": {
-        "description": "The canonical URL the page declares, else `url`.",
         "type": "string"
       },
       "description": {
-        "description": "The description.",
         "type": [
           "string",
           "null"
         ]
       },
       "favicon": {
-        "description": "The favicon's URL (declared, else `/favicon.ico`).",
         "type": "string"
       },
       "image": {
@@ -1493,27 +1277,23 @@ export const schemas: Record<string, unknown> = {
             "type": "null"
           },
           {
-            "$ref": "#/components/schemas/ImageView",
-            "description": "The main image (not fetched by Palisade)."
+            "$ref": "#/components/schemas/ImageView"
           }
         ]
       },
       "site_name": {
-        "description": "The site's name.",
         "type": [
           "string",
           "null"
         ]
       },
       "title": {
-        "description": "The title.",
         "type": [
           "string",
           "null"
         ]
       },
       "url": {
-        "description": "The URL the page was fetched from, after redirects.",
         "type": "string"
       }
     },
@@ -1525,18 +1305,14 @@ export const schemas: Record<string, unknown> = {
     "type": "object"
   },
   "ProblemDoc": {
-    "description": "An RFC 9457 problem as Palisade sends it.",
     "properties": {
       "code": {
-        "description": "Stable machine-readable code.",
         "type": "string"
       },
       "detail": {
-        "description": "Human explanation.",
         "type": "string"
       },
       "errors": {
-        "description": "Invalid fields (bad input only).",
         "items": {
           "$ref": "#/components/schemas/FieldErrorDoc"
         },
@@ -1546,24 +1322,20 @@ export const schemas: Record<string, unknown> = {
         ]
       },
       "request_id": {
-        "description": "Id of the request, to quote when reporting.",
         "type": [
           "string",
           "null"
         ]
       },
       "status": {
-        "description": "HTTP status.",
         "format": "int32",
         "minimum": 0,
         "type": "integer"
       },
       "title": {
-        "description": "Short summary.",
         "type": "string"
       },
       "type": {
-        "description": "`urn:palisade:problem:<code>`.",
         "type": "string"
       }
     },
@@ -1578,24 +1350,20 @@ export const schemas: Record<string, unknown> = {
   },
   "ProgressBody": {
     "additionalProperties": false,
-    "description": "Input of progress (a heartbeat that records progress).",
     "properties": {
       "data": {
-        "description": "Small structured detail (≤ 16 KiB).",
         "type": [
           "object",
           "null"
         ]
       },
       "message": {
-        "description": "A short message for people (≤ 1000 characters).",
         "type": [
           "string",
           "null"
         ]
       },
       "percent": {
-        "description": "Percent done, 0..=100.",
         "format": "int32",
         "minimum": 0,
         "type": [
@@ -1604,7 +1372,6 @@ export const schemas: Record<string, unknown> = {
         ]
       },
       "token": {
-        "description": "The attempt's token.",
         "format": "int64",
         "minimum": 0,
         "type": "integer"
@@ -1617,36 +1384,29 @@ export const schemas: Record<string, unknown> = {
   },
   "RecoveryPointBody": {
     "additionalProperties": false,
-    "description": "Input of recovery-point.",
     "properties": {
       "data": {
-        "description": "What a retry needs to resume from there (any JSON, at most 64 KiB serialized).",
         "type": "object"
       },
       "entry_token": {
-        "description": "The `entry_token` begin answered.",
         "type": "string"
       },
       "key": {
-        "description": "The key, decoded: 1..=255 printable ASCII characters. Give this or `key_header`.",
         "type": [
           "string",
           "null"
         ]
       },
       "key_header": {
-        "description": "The raw `Idempotency-Key` header value your client sent, quoted (`\"abc\"`, a\nstructured-field string) or bare (`abc`); Palisade decodes it. Give this or `key`.",
         "type": [
           "string",
           "null"
         ]
       },
       "name": {
-        "description": "The phase reached, e.g. `charge_created` (1..=200 characters).",
         "type": "string"
       },
       "principal": {
-        "description": "Who inside the tenant, e.g. your end user's id (1..=200 characters, no control\ncharacters). Default: the calling API key, so entries are per key. Pass the same value\nto every call of one entry.",
         "type": [
           "string",
           "null"
@@ -1661,14 +1421,11 @@ export const schemas: Record<string, unknown> = {
     "type": "object"
   },
   "RecoveryPointDoc": {
-    "description": "A recovery point as begin answers it.",
     "properties": {
       "data": {
-        "description": "Its data.",
         "type": "object"
       },
       "name": {
-        "description": "The phase an earlier attempt reached.",
         "type": "string"
       }
     },
@@ -1680,14 +1437,11 @@ export const schemas: Record<string, unknown> = {
   },
   "ReleaseBody": {
     "additionalProperties": false,
-    "description": "Input of release: the holder's proof.",
     "properties": {
       "holder": {
-        "description": "The holder the lease was granted to.",
         "type": "string"
       },
       "token": {
-        "description": "The lease's fencing token.",
         "format": "int64",
         "minimum": 0,
         "type": "integer"
@@ -1697,20 +1451,16 @@ export const schemas: Record<string, unknown> = {
   },
   "RenewBody": {
     "additionalProperties": false,
-    "description": "Input of renew: the holder's proof and the new TTL, counted from now.",
     "properties": {
       "holder": {
-        "description": "The holder the lease was granted to.",
         "type": "string"
       },
       "token": {
-        "description": "The lease's fencing token.",
         "format": "int64",
         "minimum": 0,
         "type": "integer"
       },
       "ttl_ms": {
-        "description": "New lease duration in milliseconds from now, 100..=3600000.",
         "format": "int64",
         "type": "integer"
       }
@@ -1719,18 +1469,14 @@ export const schemas: Record<string, unknown> = {
   },
   "RequestDoc": {
     "additionalProperties": false,
-    "description": "The request a key is bound to, for Palisade to fingerprint.",
     "properties": {
       "body_sha256": {
-        "description": "SHA-256 of the request body as 64 hex digits (of the normalised body if you ignore\nfields such as a client timestamp).",
         "type": "string"
       },
       "method": {
-        "description": "HTTP method, e.g. `POST` (1..=20 letters).",
         "type": "string"
       },
       "route": {
-        "description": "Path and query, e.g. `/charges?expand=customer` (1..=2048 printable ASCII characters).",
         "type": "string"
       }
     },
@@ -1743,14 +1489,11 @@ export const schemas: Record<string, unknown> = {
   },
   "ResetBody": {
     "additionalProperties": false,
-    "description": "Input of a reset.",
     "properties": {
       "key": {
-        "description": "The key whose counts and block are forgotten.",
         "type": "string"
       },
       "policy": {
-        "description": "The policy.",
         "type": "string"
       }
     },
@@ -1762,21 +1505,17 @@ export const schemas: Record<string, unknown> = {
   },
   "ResponseDoc": {
     "additionalProperties": false,
-    "description": "A response as stored and replayed.",
     "properties": {
       "body_base64": {
-        "description": "The body, base64 (standard alphabet, padded); at most 1 MiB decoded.",
         "type": "string"
       },
       "headers": {
-        "description": "Headers; only the replay allow-list is kept (content-type, content-language,\ncontent-location, location, etag, last-modified, link), others are dropped. At most 64.",
         "items": {
           "$ref": "#/components/schemas/HeaderDoc"
         },
         "type": "array"
       },
       "status": {
-        "description": "HTTP status, 100..=599.",
         "format": "int32",
         "minimum": 0,
         "type": "integer"
@@ -1788,10 +1527,8 @@ export const schemas: Record<string, unknown> = {
     "type": "object"
   },
   "RetriedView": {
-    "description": "The answer of a re-drive.",
     "properties": {
       "jobs": {
-        "description": "The jobs re-driven (queued again, attempts from zero).",
         "items": {
           "$ref": "#/components/schemas/JobView"
         },
@@ -1805,17 +1542,14 @@ export const schemas: Record<string, unknown> = {
   },
   "RetryBody": {
     "additionalProperties": false,
-    "description": "Filters of a bulk re-drive of dead jobs.",
     "properties": {
       "kind": {
-        "description": "Only this kind.",
         "type": [
           "string",
           "null"
         ]
       },
       "limit": {
-        "description": "Most jobs re-driven by this call, 1..=1000 (default 100).",
         "format": "int32",
         "minimum": 0,
         "type": [
@@ -1824,14 +1558,12 @@ export const schemas: Record<string, unknown> = {
         ]
       },
       "queue": {
-        "description": "Only this queue.",
         "type": [
           "string",
           "null"
         ]
       },
       "tag": {
-        "description": "Only jobs carrying this tag.",
         "type": [
           "string",
           "null"
@@ -1842,25 +1574,20 @@ export const schemas: Record<string, unknown> = {
   },
   "ScheduleBody": {
     "additionalProperties": false,
-    "description": "A schedule: its name and what it does (`POST` and `PUT`).",
     "properties": {
       "cron": {
-        "description": "Cron expression: 5 fields (minute hour day-of-month month day-of-week) or 6 with\nseconds first; `*`, lists, ranges, steps, `@daily`….",
         "type": "string"
       },
       "enabled": {
-        "description": "False pauses the schedule (default true).",
         "type": [
           "boolean",
           "null"
         ]
       },
       "kind": {
-        "description": "Kind of the jobs (1..=200 characters).",
         "type": "string"
       },
       "max_catch_up": {
-        "description": "Most missed slots `all` fires at once, 1..=1000 (default 100).",
         "format": "int32",
         "minimum": 0,
         "type": [
@@ -1869,22 +1596,18 @@ export const schemas: Record<string, unknown> = {
         ]
       },
       "missed": {
-        "description": "Missed slots: `skip` (default), `latest` or `all`.",
         "type": [
           "string",
           "null"
         ]
       },
       "name": {
-        "description": "The schedule's name, its id in the tenant: 1..=100 of `A-Z a-z 0-9 . _ -`. Required\non create; on replace absent or the name in the path.",
         "type": "string"
       },
       "payload": {
-        "description": "Payload of every job (any JSON, at most 256 KiB; default null).",
         "type": "object"
       },
       "priority": {
-        "description": "Priority of the jobs, 0 (first) ..= 9 (default 5).",
         "format": "int64",
         "type": [
           "integer",
@@ -1892,11 +1615,9 @@ export const schemas: Record<string, unknown> = {
         ]
       },
       "queue": {
-        "description": "Queue of the jobs (1..=200 characters).",
         "type": "string"
       },
       "timezone": {
-        "description": "IANA time zone of the expression's local times (default `UTC`).",
         "type": [
           "string",
           "null"
@@ -1906,17 +1627,14 @@ export const schemas: Record<string, unknown> = {
     "type": "object"
   },
   "ScheduleList": {
-    "description": "A page of schedules.",
     "properties": {
       "items": {
-        "description": "The schedules, by name.",
         "items": {
           "$ref": "#/components/schemas/ScheduleView"
         },
         "type": "array"
       },
       "next": {
-        "description": "Cursor of the next page, absent on the last.",
         "type": [
           "string",
           "null"
@@ -1929,27 +1647,21 @@ export const schemas: Record<string, unknown> = {
     "type": "object"
   },
   "ScheduleView": {
-    "description": "A schedule as the API shows it.",
     "properties": {
       "created_at_ms": {
-        "description": "Created at (ms).",
         "format": "int64",
         "type": "integer"
       },
       "cron": {
-        "description": "The cron expression.",
         "type": "string"
       },
       "enabled": {
-        "description": "False while paused.",
         "type": "boolean"
       },
       "kind": {
-        "description": "The jobs' kind.",
         "type": "string"
       },
       "last_fired_slot_ms": {
-        "description": "The last slot fired (ms).",
         "format": "int64",
         "type": [
           "integer",
@@ -1957,21 +1669,17 @@ export const schemas: Record<string, unknown> = {
         ]
       },
       "max_catch_up": {
-        "description": "Most missed slots `all` fires at once.",
         "format": "int32",
         "minimum": 0,
         "type": "integer"
       },
       "missed": {
-        "description": "Missed slots' policy.",
         "type": "string"
       },
       "name": {
-        "description": "Its name.",
         "type": "string"
       },
       "next_slot_ms": {
-        "description": "The next slot (ms since the epoch), absent when the expression has no more.",
         "format": "int64",
         "type": [
           "integer",
@@ -1979,24 +1687,19 @@ export const schemas: Record<string, unknown> = {
         ]
       },
       "payload": {
-        "description": "The jobs' payload.",
         "type": "object"
       },
       "priority": {
-        "description": "The jobs' priority.",
         "format": "int64",
         "type": "integer"
       },
       "queue": {
-        "description": "The jobs' queue.",
         "type": "string"
       },
       "timezone": {
-        "description": "The IANA time zone.",
         "type": "string"
       },
       "updated_at_ms": {
-        "description": "Last changed at (ms).",
         "format": "int64",
         "type": "integer"
       }
@@ -2018,14 +1721,11 @@ export const schemas: Record<string, unknown> = {
     "type": "object"
   },
   "StatsView": {
-    "description": "Queue stats.",
     "properties": {
       "counts": {
-        "description": "Jobs per state (every state listed).",
         "type": "object"
       },
       "oldest_due_age_ms": {
-        "description": "Age of the longest-waiting due job (ms); absent when none is due.",
         "format": "int64",
         "type": [
           "integer",
@@ -2033,7 +1733,6 @@ export const schemas: Record<string, unknown> = {
         ]
       },
       "queue": {
-        "description": "The queue.",
         "type": "string"
       }
     },
@@ -2045,14 +1744,11 @@ export const schemas: Record<string, unknown> = {
   },
   "TenantCreateBody": {
     "additionalProperties": false,
-    "description": "Input of tenant creation.",
     "properties": {
       "external_id": {
-        "description": "Your id for this tenant (1..=128 of `A-Z a-z 0-9 . _ : -`); creation is idempotent by it.",
         "type": "string"
       },
       "name": {
-        "description": "Display name (1..=200 characters).",
         "type": "string"
       }
     },
@@ -2063,17 +1759,14 @@ export const schemas: Record<string, unknown> = {
     "type": "object"
   },
   "TenantPage": {
-    "description": "A page of tenants.",
     "properties": {
       "items": {
-        "description": "Tenants.",
         "items": {
           "$ref": "#/components/schemas/TenantView"
         },
         "type": "array"
       },
       "next": {
-        "description": "Cursor of the next page.",
         "type": [
           "string",
           "null"
@@ -2087,10 +1780,8 @@ export const schemas: Record<string, unknown> = {
   },
   "TenantRenameBody": {
     "additionalProperties": false,
-    "description": "Input of a tenant rename.",
     "properties": {
       "name": {
-        "description": "The new display name (1..=200 characters).",
         "type": "string"
       }
     },
@@ -2100,23 +1791,18 @@ export const schemas: Record<string, unknown> = {
     "type": "object"
   },
   "TenantView": {
-    "description": "A tenant.",
     "properties": {
       "created_at_ms": {
-        "description": "Creation time (ms since epoch).",
         "format": "int64",
         "type": "integer"
       },
       "external_id": {
-        "description": "Your id.",
         "type": "string"
       },
       "id": {
-        "description": "Palisade's id.",
         "type": "string"
       },
       "name": {
-        "description": "Display name.",
         "type": "string"
       }
     },
@@ -2130,10 +1816,8 @@ export const schemas: Record<string, unknown> = {
   },
   "TokenBody": {
     "additionalProperties": false,
-    "description": "Input of complete and release.",
     "properties": {
       "token": {
-        "description": "The attempt's token.",
         "format": "int64",
         "minimum": 0,
         "type": "integer"
@@ -2146,14 +1830,11 @@ export const schemas: Record<string, unknown> = {
   },
   "UniqueBody": {
     "additionalProperties": false,
-    "description": "A job's unique key in an enqueue.",
     "properties": {
       "key": {
-        "description": "The key, 1..=200 characters (keys starting `idempotency-key:` are the header's).",
         "type": "string"
       },
       "period_ms": {
-        "description": "When set, the key holds within one period slot only (ms, 1000..=31622400000).",
         "format": "int64",
         "type": [
           "integer",
@@ -2161,7 +1842,6 @@ export const schemas: Record<string, unknown> = {
         ]
       },
       "states": {
-        "description": "States in which an existing job with the key makes the enqueue a duplicate (default:\nevery state but cancelled).",
         "items": {
           "type": "string"
         },
@@ -2307,7 +1987,6 @@ export const responses: Record<string, Record<string, unknown>> = {
   },
   "post /v1/jobs/lease": {
     "200": {
-      "description": "The answer of a lease.",
       "properties": {
         "jobs": {
           "items": {
