@@ -152,6 +152,22 @@ test("idempotency: a 5xx is not stored (the key is abandoned); a missing key is 
   }
 });
 
+test("request values past Palisade's limits are digested, never a 500", async () => {
+  const app = await start(await tenant());
+  try {
+    const long = "u".repeat(1000);
+    const a = await post(app, "/orders", { amount: 1 }, { "x-user": long, "idempotency-key": "long-user" });
+    assert.equal(a.status, 201);
+    const b = await post(app, "/orders", { amount: 1 }, { "x-user": long, "idempotency-key": "long-user" });
+    assert.equal(b.headers.get("idempotent-replayed"), "true", "the digested principal is stable");
+    const c = await post(app, `/orders?q=${"x".repeat(3000)}`, { amount: 1 }, { "idempotency-key": "long-url" });
+    assert.equal(c.status, 201);
+    assert.equal(app.runs(), 2);
+  } finally {
+    await app.close();
+  }
+});
+
 test("Palisade down: fail-open lets requests through, fail-closed answers 503", async () => {
   const down = new Palisade({ url: await deadUrl(), key: "pal_key_x_y", timeoutMs: 2000 });
   const open = await start(down, { failMode: "open", idemFailMode: "open" });

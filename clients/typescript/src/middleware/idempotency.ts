@@ -1,11 +1,11 @@
 // The framework-neutral part of the idempotency middlewares: begin, replay, complete or abandon.
 
-import { createHash } from "node:crypto";
 import type { Palisade } from "../client.js";
 import { isOutage, isProblem, PalisadeError } from "../errors.js";
 import type { FailMode } from "./ratelimit.js";
 import { forwardedProblem, problemReply, type Reply } from "./problem.js";
 import * as args from "../args.js";
+import { digest, fit } from "./fit.js";
 
 /** Options of the idempotency middlewares; `Req` is the framework's request. */
 export interface IdempotencyMiddlewareOptions<Req> {
@@ -73,8 +73,7 @@ function bodyOf(body: unknown): string | Uint8Array {
 
 /** The route for the fingerprint: printable ASCII of at most 2048 characters (else its SHA-256). */
 function route(url: string): string {
-  if (url.length <= 2048 && /^[\x20-\x7e]+$/.test(url)) return url;
-  return `sha256:${createHash("sha256").update(url).digest("hex")}`;
+  return url.length <= 2048 && /^[\x20-\x7e]+$/.test(url) ? url : digest(url);
 }
 
 function storedHeaders(h: Captured["headers"]): Record<string, string> {
@@ -105,7 +104,8 @@ export async function idempotencyBegin<Req>(o: IdempotencyMiddlewareOptions<Req>
     const detail = "The Idempotency-Key header must be a structured-field string of printable ASCII.";
     return { kind: "reply", reply: problemReply(400, "idempotency-key-invalid", "Invalid Idempotency-Key", detail) };
   }
-  const principal = o.principal?.(req);
+  const who = o.principal?.(req);
+  const principal = who === undefined ? undefined : fit(String(who), 200);
   const name = { keyHeader: inc.keyHeader, ...(principal === undefined ? {} : { principal }) };
   const idem = o.client.idempotency;
   let begun;

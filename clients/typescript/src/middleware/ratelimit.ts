@@ -5,6 +5,7 @@ import type { RateLimitContext } from "../ratelimit.js";
 import { isOutage } from "../errors.js";
 import { problemReply, type Reply } from "./problem.js";
 import * as args from "../args.js";
+import { fit } from "./fit.js";
 
 /** What to do when Palisade cannot be reached (or answers 5xx). */
 export type FailMode = "open" | "closed";
@@ -49,12 +50,13 @@ export function checkOptions<Req>(o: RateLimitMiddlewareOptions<Req>): Required<
 /** Decides one request; a Palisade error other than an outage is thrown (a configuration error). */
 export async function rateLimitDecide<Req>(o: RateLimitMiddlewareOptions<Req>, req: Req, ip: string | undefined): Promise<Verdict> {
   const policy = typeof o.policy === "function" ? o.policy(req) : o.policy;
-  const key = o.key === undefined ? (o.context === undefined ? ip : undefined) : o.key(req);
+  const raw = o.key === undefined ? (o.context === undefined ? ip : undefined) : o.key(req);
+  const key = raw === undefined || raw === "" ? undefined : fit(String(raw), 512);
   const cost = typeof o.cost === "function" ? o.cost(req) : o.cost;
   const context = o.context?.(req);
   try {
     const d = await o.client.ratelimit.check(
-      { policy, ...(key === undefined || key === "" ? {} : { key }), ...(cost === undefined ? {} : { cost }) },
+      { policy, ...(key === undefined ? {} : { key }), ...(cost === undefined ? {} : { cost }) },
       context,
     );
     const headers: Record<string, string> = {};
