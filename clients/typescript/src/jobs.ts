@@ -78,6 +78,13 @@ export class Jobs {
     args.text("job.queue", job.queue);
     args.text("job.kind", job.kind);
     if (job.payload !== undefined) args.json("job.payload", job.payload);
+    args.optInt("job.priority", job.priority ?? undefined, 0, 9);
+    args.optInt("job.max_attempts", job.max_attempts ?? undefined, 1, 100);
+    args.optInt("job.delay_ms", job.delay_ms ?? undefined, 0, 31_622_400_000);
+    args.optInt("job.lease_ms", job.lease_ms ?? undefined, 1, 3_600_000);
+    args.optInt("job.timeout_ms", job.timeout_ms ?? undefined, 100, 86_400_000);
+    if (job.tags !== undefined && (!Array.isArray(job.tags) || job.tags.length > 20)) args.fail("job.tags", "an array of at most 20 strings");
+    job.tags?.forEach((t, i) => args.text(`job.tags[${i}]`, t));
     const key = o.idempotencyKey === undefined ? undefined : args.ascii("idempotencyKey", o.idempotencyKey, 1, 128);
     const a = await this.t.send("post", "/v1/jobs", {
       body: job,

@@ -47,6 +47,19 @@ function checkArg(name: string, c: unknown): RateLimitCheck {
   return { policy, ...(o.key === undefined ? {} : { key: o.key as string }), ...(cost === undefined ? {} : { cost }) };
 }
 
+function contextArg(c: unknown): RateLimitContext {
+  const o = args.obj("context", c);
+  for (const f of ["ip", "principal", "route"] as const) {
+    if (o[f] !== undefined && o[f] !== null && typeof o[f] !== "string") args.fail(`context.${f}`, "a string");
+  }
+  if (o.headers !== undefined && o.headers !== null) {
+    for (const [name, v] of Object.entries(args.obj("context.headers", o.headers))) {
+      if (typeof v !== "string") args.fail(`context.headers.${name}`, "a string");
+    }
+  }
+  return o as RateLimitContext;
+}
+
 /** `/v1/ratelimit` for one tenant. */
 export class RateLimit {
   constructor(private readonly t: Transport) {}
@@ -64,7 +77,7 @@ export class RateLimit {
     if (list.length < 1 || list.length > 16) args.fail("checks", "1 to 16 checks");
     const body = {
       checks: list.map((c, i) => checkArg(Array.isArray(checks) ? `checks[${i}]` : "checks", c)),
-      ...(context === undefined ? {} : { context: args.obj("context", context) }),
+      ...(context === undefined ? {} : { context: contextArg(context) }),
     };
     const a = await this.t.send("post", "/v1/ratelimit/check", { body, signal });
     const headers: Record<string, string> = {};

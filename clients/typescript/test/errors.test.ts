@@ -125,6 +125,9 @@ test("bad arguments are a TypeError naming the argument, before anything is sent
     [() => client.idempotency.begin({ key: "k" }), /^request: /],
     [() => client.idempotency.begin({ key: "k\u0001", fingerprint: "f" }), /^key: /],
     [() => client.jobs.enqueue({ queue: "", kind: "k" } as never), /^job\.queue: /],
+    [() => client.ratelimit.check({ policy: "a" }, { ip: 7 } as never), /^context\.ip: /],
+    [() => client.jobs.enqueue({ queue: "q", kind: "k", priority: 10 }), /^job\.priority: /],
+    [() => client.jobs.enqueue({ queue: "q", kind: "k", tags: [""] }), /^job\.tags\[0\]: /],
     [() => client.jobs.work({ queue: "q", concurrency: 0 }, async () => {}) as never, /^options\.concurrency: /],
   ];
   for (const [call, message] of cases) {
