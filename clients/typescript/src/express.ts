@@ -14,8 +14,11 @@ export type { FailMode } from "./middleware/ratelimit.js";
 export type RateLimitOptions = RateLimitMiddlewareOptions<Request>;
 export type IdempotencyOptions = IdempotencyMiddlewareOptions<Request>;
 
+/** Sends `r` byte for byte (`setHeader`, not Express's `set`, which would add a charset). */
 function send(res: Response, r: Reply): void {
-  res.status(r.status).set(r.headers).end(r.body);
+  res.statusCode = r.status;
+  for (const [name, value] of Object.entries(r.headers)) res.setHeader(name, value);
+  res.end(r.body);
 }
 
 /**

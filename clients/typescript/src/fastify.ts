@@ -13,7 +13,7 @@ export type IdempotencyOptions = IdempotencyMiddlewareOptions<FastifyRequest>;
 type Plugin = ((app: FastifyInstance) => Promise<void>) & { [k: symbol]: unknown };
 
 /** Fastify applies a plugin marked so to the instance registering it (not a child context). */
-function global(p: (app: FastifyInstance) => Promise<void>): Plugin {
+function unencapsulated(p: (app: FastifyInstance) => Promise<void>): Plugin {
   const plugin = p as Plugin;
   plugin[Symbol.for("skip-override")] = true;
   return plugin;
@@ -26,7 +26,7 @@ function send(reply: FastifyReply, r: Reply): FastifyReply {
 /** `app.register(rateLimit({client, policy}))`: the rate limit of the Express middleware, on `onRequest`. */
 export function rateLimit(options: RateLimitOptions): Plugin {
   checkOptions(options);
-  return global(async (app) => {
+  return unencapsulated(async (app) => {
     app.addHook("onRequest", async (req, reply) => {
       const v = await rateLimitDecide(options, req, req.ip);
       if (!v.next) return send(reply, v.reply);
@@ -57,7 +57,7 @@ async function bytes(payload: unknown): Promise<Buffer> {
  */
 export function idempotency(options: IdempotencyOptions): Plugin {
   const { methods } = checkIdempotencyOptions(options);
-  return global(async (app) => {
+  return unencapsulated(async (app) => {
     app.addHook("preHandler", async (req, reply) => {
       const header = req.headers["idempotency-key"];
       const keyHeader = Array.isArray(header) ? header.join(", ") : header;
