@@ -5,6 +5,7 @@
 mod common;
 mod github;
 mod hmac;
+mod props;
 mod sdk;
 mod shopify;
 mod slack;
