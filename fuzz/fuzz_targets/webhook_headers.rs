@@ -4,9 +4,7 @@
 #![no_main]
 use http::{HeaderMap, HeaderName, HeaderValue};
 use libfuzzer_sys::fuzz_target;
-use palisade_webhooks::{
-    verify, HmacAlgorithm, HmacScheme, Inbound, Provider, SignatureEncoding,
-};
+use palisade_webhooks::{verify, HmacAlgorithm, HmacScheme, Inbound, Provider, SignatureEncoding};
 
 /// Every header some provider reads (plus one no provider reads).
 const NAMES: [&str; 14] = [

@@ -19,7 +19,11 @@ fuzz_target!(|input: (&[u8], Vec<u8>, Vec<u8>, Vec<u8>, Vec<u8>)| {
     };
     let valid = provider.validate().is_ok();
     let mut headers = HeaderMap::new();
-    let names = [Some(&scheme.header), scheme.timestamp_header.as_ref(), scheme.id_header.as_ref()];
+    let names = [
+        Some(&scheme.header),
+        scheme.timestamp_header.as_ref(),
+        scheme.id_header.as_ref(),
+    ];
     for (name, value) in names.into_iter().zip([sig, ts, id]) {
         let (Some(name), Ok(value)) = (name, HeaderValue::from_bytes(&value)) else {
             continue;
@@ -31,7 +35,11 @@ fuzz_target!(|input: (&[u8], Vec<u8>, Vec<u8>, Vec<u8>, Vec<u8>)| {
             Err(_) => assert!(!valid, "a valid scheme names a bad header"),
         }
     }
-    let req = Inbound { url: "https://example.com/hook", headers: &headers, body: &body };
+    let req = Inbound {
+        url: "https://example.com/hook",
+        headers: &headers,
+        body: &body,
+    };
     let r = verify(&provider, &[b"fuzz-secret"], &req);
     assert!(r.is_err(), "an unsigned request verified: {r:?}");
 });

@@ -9,8 +9,7 @@ use hmac::{Hmac, Mac};
 use http::{HeaderMap, HeaderName, HeaderValue};
 use libfuzzer_sys::fuzz_target;
 use palisade_webhooks::{
-    verify, HmacAlgorithm, HmacScheme, Inbound, Provider, SignatureEncoding, Verified,
-    VerifyError,
+    verify, HmacAlgorithm, HmacScheme, Inbound, Provider, SignatureEncoding, Verified, VerifyError,
 };
 use sha2::{Digest, Sha256, Sha512};
 
@@ -64,7 +63,11 @@ fn sign(which: u8, id: &str, ts: &str, body: &[u8]) -> Signed {
                 s.secret = format!("whpk_{}", b64(key.verifying_key().as_bytes())).into_bytes();
                 format!("v1a,{}", b64(&key.sign(&s.content).to_bytes()))
             };
-            s.headers = vec![("webhook-id", id.into()), ("webhook-timestamp", ts.into()), ("webhook-signature", sig)];
+            s.headers = vec![
+                ("webhook-id", id.into()),
+                ("webhook-timestamp", ts.into()),
+                ("webhook-signature", sig),
+            ];
             (s.signs_ts, s.signs_id) = (true, true);
         }
         1 => {
@@ -78,7 +81,10 @@ fn sign(which: u8, id: &str, ts: &str, body: &[u8]) -> Signed {
             (s.signs_ts, s.id_in_body) = (true, true);
         }
         2 => {
-            s.headers = vec![("x-hub-signature-256", format!("sha256={}", hex::encode(mac256(&[body]))))];
+            s.headers = vec![(
+                "x-hub-signature-256",
+                format!("sha256={}", hex::encode(mac256(&[body]))),
+            )];
         }
         3 => {
             s.provider = Provider::Shopify;
@@ -88,12 +94,19 @@ fn sign(which: u8, id: &str, ts: &str, body: &[u8]) -> Signed {
             s.provider = Provider::Slack;
             s.content = cat(&[b"v0:", ts.as_bytes(), b":", body]);
             let sig = format!("v0={}", hex::encode(mac256(&[&s.content])));
-            s.headers = vec![("x-slack-signature", sig), ("x-slack-request-timestamp", ts.into())];
+            s.headers = vec![
+                ("x-slack-signature", sig),
+                ("x-slack-request-timestamp", ts.into()),
+            ];
             (s.signs_ts, s.id_in_body) = (true, true);
         }
         5 => {
             s.provider = Provider::Twilio;
-            s.url = format!("https://example.com/hook?id={}&bodySHA256={}", hex::encode(id), hex::encode(Sha256::digest(body)));
+            s.url = format!(
+                "https://example.com/hook?id={}&bodySHA256={}",
+                hex::encode(id),
+                hex::encode(Sha256::digest(body))
+            );
             let mut m = Hmac::<sha1::Sha1>::new_from_slice(KEY).unwrap();
             m.update(s.url.as_bytes());
             s.content = s.url.clone().into_bytes();
@@ -109,11 +122,24 @@ fn sign(which: u8, id: &str, ts: &str, body: &[u8]) -> Signed {
                 id_header: Some("X-Id".into()),
                 template: Some("{id}:{timestamp}:{url}:{body}".into()),
             });
-            s.content = cat(&[id.as_bytes(), b":", ts.as_bytes(), b":", s.url.as_bytes(), b":", body]);
+            s.content = cat(&[
+                id.as_bytes(),
+                b":",
+                ts.as_bytes(),
+                b":",
+                s.url.as_bytes(),
+                b":",
+                body,
+            ]);
             let mut m = Hmac::<Sha512>::new_from_slice(KEY).unwrap();
             m.update(&s.content);
-            let sig = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(m.finalize().into_bytes());
-            s.headers = vec![("x-sig", format!("s={sig}")), ("x-ts", ts.into()), ("x-id", id.into())];
+            let sig =
+                base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(m.finalize().into_bytes());
+            s.headers = vec![
+                ("x-sig", format!("s={sig}")),
+                ("x-ts", ts.into()),
+                ("x-id", id.into()),
+            ];
             (s.signs_ts, s.signs_id) = (true, true);
         }
     }
@@ -135,7 +161,11 @@ fn run(s: &Signed, body: &[u8]) -> Option<Result<Verified, VerifyError>> {
     for (k, v) in &s.headers {
         headers.append(HeaderName::from_static(k), HeaderValue::from_str(v).ok()?);
     }
-    let req = Inbound { url: &s.url, headers: &headers, body };
+    let req = Inbound {
+        url: &s.url,
+        headers: &headers,
+        body,
+    };
     Some(verify(&s.provider, &[b"an-older-secret", &s.secret], &req))
 }
 
@@ -145,7 +175,10 @@ fuzz_target!(|input: (u8, String, String, Vec<u8>, u16)| {
     let Some(r) = run(&s, &body) else { return };
     match r {
         Ok(v) => {
-            assert!(well_formed(&s, &id, &ts), "accepted a malformed id or timestamp");
+            assert!(
+                well_formed(&s, &id, &ts),
+                "accepted a malformed id or timestamp"
+            );
             assert_eq!(v.digest, <[u8; 32]>::from(Sha256::digest(&s.content)));
             let ts_signed = s.signs_ts.then(|| ts.parse::<i64>().unwrap());
             assert_eq!(v.timestamp, ts_signed);
@@ -155,7 +188,10 @@ fuzz_target!(|input: (u8, String, String, Vec<u8>, u16)| {
         }
         // Only a malformed id or timestamp is refused (one spliced into a Stripe header may
         // also leave the signature not matching).
-        Err(e) => assert!(!well_formed(&s, &id, &ts), "a well-formed signed request refused: {e}"),
+        Err(e) => assert!(
+            !well_formed(&s, &id, &ts),
+            "a well-formed signed request refused: {e}"
+        ),
     }
     if body.is_empty() {
         return;

@@ -23,34 +23,59 @@ fn b64(b: &[u8]) -> String {
 }
 
 /// A signed case per provider, and the content it signs.
-fn signed(which: u8, id: &str, ts: u64, body: &[u8]) -> (Case, Vec<u8>, Option<i64>, Option<String>) {
+fn signed(
+    which: u8,
+    id: &str,
+    ts: u64,
+    body: &[u8],
+) -> (Case, Vec<u8>, Option<i64>, Option<String>) {
     let ts_s = ts.to_string();
     match which % 4 {
         0 => {
             let content = [id.as_bytes(), b".", ts_s.as_bytes(), b".", body].concat();
             let sig = format!("v1,{}", b64(&mac256(KEY, &content)));
             let secret = format!("whsec_{}", b64(KEY));
-            let h = [("webhook-id", id), ("webhook-timestamp", &ts_s), ("webhook-signature", &sig)];
+            let h = [
+                ("webhook-id", id),
+                ("webhook-timestamp", &ts_s),
+                ("webhook-signature", &sig),
+            ];
             let c = Case::new(Provider::StandardWebhooks, &secret, &h, body);
             (c, content, Some(ts as i64), Some(id.to_owned()))
         }
         1 => {
             let secret = "whsec_prop";
             let content = [ts_s.as_bytes(), b".", body].concat();
-            let sig = format!("t={ts},v1={}", hex::encode(mac256(secret.as_bytes(), &content)));
-            let c = Case::new(Provider::Stripe, secret, &[("Stripe-Signature", &sig)], body);
+            let sig = format!(
+                "t={ts},v1={}",
+                hex::encode(mac256(secret.as_bytes(), &content))
+            );
+            let c = Case::new(
+                Provider::Stripe,
+                secret,
+                &[("Stripe-Signature", &sig)],
+                body,
+            );
             (c, content, Some(ts as i64), None)
         }
         2 => {
             let content = [b"v0:", ts_s.as_bytes(), b":", body].concat();
             let sig = format!("v0={}", hex::encode(mac256(KEY, &content)));
-            let h = [("X-Slack-Signature", sig.as_str()), ("X-Slack-Request-Timestamp", &ts_s)];
+            let h = [
+                ("X-Slack-Signature", sig.as_str()),
+                ("X-Slack-Request-Timestamp", &ts_s),
+            ];
             let c = Case::new(Provider::Slack, "prop-secret", &h, body);
             (c, content, Some(ts as i64), None)
         }
         _ => {
             let sig = format!("sha256={}", hex::encode(mac256(KEY, body)));
-            let c = Case::new(Provider::GitHub, "prop-secret", &[("X-Hub-Signature-256", &sig)], body);
+            let c = Case::new(
+                Provider::GitHub,
+                "prop-secret",
+                &[("X-Hub-Signature-256", &sig)],
+                body,
+            );
             (c, body.to_vec(), None, None)
         }
     }
