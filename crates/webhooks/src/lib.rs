@@ -5,4 +5,7 @@
 
 pub mod verify;
 
-pub use verify::{verify, Inbound, Provider, SecretError, Verified, VerifyError};
+pub use verify::{
+    verify, HmacAlgorithm, HmacScheme, Inbound, Provider, SecretError, SignatureEncoding, Verified,
+    VerifyError,
+};

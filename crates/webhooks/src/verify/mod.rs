@@ -2,11 +2,27 @@
 //!
 //! [`verify`] checks the signature only; the caller checks the signed timestamp
 //! ([`Verified::timestamp`]) against its tolerance, then dedups by [`Verified::id`] or
-//! [`Verified::digest`] — both covered by the signature.
+//! [`Verified::digest`] — both covered by the signature. Every scheme accepts any of several
+//! secrets (rotation) and, where the header carries several signatures, any of them; every
+//! comparison is `palisade_core::secret::secret_eq` (length first, then constant time).
+//! docs/webhook-providers.md tells, per provider, what is signed and what each field means.
 
-use hmac::{Hmac, Mac};
+mod body_id;
+mod github;
+mod header;
+mod hmac;
+mod mac;
+mod shopify;
+mod slack;
+mod standard;
+mod stripe;
+mod twilio;
+
 use http::HeaderMap;
-use sha2::{Digest, Sha256};
+use palisade_core::FieldError;
+
+pub use self::hmac::{HmacScheme, SignatureEncoding};
+pub use self::mac::HmacAlgorithm;
 
 /// An inbound request as the provider sent it: nothing re-serialised.
 #[derive(Debug, Clone, Copy)]
@@ -19,12 +35,27 @@ pub struct Inbound<'a> {
     pub body: &'a [u8],
 }
 
-/// The signature scheme of a source (stored with the source as JSON).
+/// The signature scheme of a source (stored with the source as JSON, tagged by `kind`).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Provider {
-    /// Standard Webhooks (`webhook-id`, `webhook-timestamp`, `webhook-signature`).
+    /// Standard Webhooks (`webhook-id`, `webhook-timestamp`, `webhook-signature`): `v1,`
+    /// HMAC-SHA256 with `whsec_` secrets and `v1a,` ed25519 with `whpk_` public keys.
     StandardWebhooks,
+    /// Stripe (`Stripe-Signature: t=…,v1=…`), the whole `whsec_…` string as the HMAC key.
+    Stripe,
+    /// GitHub (`X-Hub-Signature-256: sha256=<hex>`).
+    #[serde(rename = "github")]
+    GitHub,
+    /// Shopify (`X-Shopify-Hmac-Sha256: <base64>`).
+    Shopify,
+    /// Slack (`X-Slack-Signature: v0=<hex>` over `v0:<timestamp>:<body>`).
+    Slack,
+    /// Twilio (`X-Twilio-Signature`: HMAC-SHA1 of the URL and the sorted form parameters, or
+    /// of the URL alone with its `bodySHA256` parameter for JSON bodies).
+    Twilio,
+    /// A configurable HMAC scheme (header, algorithm, encoding, prefix, signed-content template).
+    Hmac(HmacScheme),
 }
 
 /// What a valid signature vouches for.
@@ -63,25 +94,41 @@ pub struct SecretError {
     pub expected: &'static str,
 }
 
+/// The longest secret any provider accepts (bytes, as configured).
+const SECRET_MAX: usize = 1024;
+
 impl Provider {
     /// Checks that `secret` (as configured, e.g. `whsec_…`) suits this provider.
     pub fn secret_check(&self, secret: &[u8]) -> Result<(), SecretError> {
         match self {
-            Provider::StandardWebhooks => sw_key(secret).map(drop).ok_or(SecretError {
-                expected: "whsec_ followed by base64",
-            }),
+            Provider::StandardWebhooks => standard::secret_check(secret),
+            Provider::Stripe => stripe::secret_check(secret),
+            Provider::GitHub | Provider::Shopify | Provider::Slack | Provider::Twilio => {
+                plain_secret_check(secret)
+            }
+            Provider::Hmac(_) => plain_secret_check(secret),
+        }
+    }
+
+    /// Checks the provider's settings (only [`Provider::Hmac`] has any), naming every bad
+    /// field. A source must pass this before it is stored: [`verify`] refuses every request
+    /// of an invalid scheme.
+    pub fn validate(&self) -> Result<(), Vec<FieldError>> {
+        match self {
+            Provider::Hmac(scheme) => scheme.validate(),
+            _ => Ok(()),
         }
     }
 }
 
-/// The HMAC key of a Standard Webhooks secret: `whsec_` + base64 (the prefix optional).
-fn sw_key(secret: &[u8]) -> Option<Vec<u8>> {
-    use base64::Engine as _;
-    let b64 = secret.strip_prefix(b"whsec_").unwrap_or(secret);
-    base64::engine::general_purpose::STANDARD
-        .decode(b64)
-        .ok()
-        .filter(|k| !k.is_empty())
+/// A secret used as the HMAC key byte for byte: 1 to [`SECRET_MAX`] bytes.
+fn plain_secret_check(secret: &[u8]) -> Result<(), SecretError> {
+    if secret.is_empty() || secret.len() > SECRET_MAX {
+        return Err(SecretError {
+            expected: "1 to 1024 bytes",
+        });
+    }
+    Ok(())
 }
 
 /// Checks `req`'s signature against each of `secrets` (several during a rotation), each as
@@ -92,48 +139,12 @@ pub fn verify(
     req: &Inbound<'_>,
 ) -> Result<Verified, VerifyError> {
     match provider {
-        Provider::StandardWebhooks => standard_webhooks(secrets, req),
+        Provider::StandardWebhooks => standard::verify(secrets, req),
+        Provider::Stripe => stripe::verify(secrets, req),
+        Provider::GitHub => github::verify(secrets, req),
+        Provider::Shopify => shopify::verify(secrets, req),
+        Provider::Slack => slack::verify(secrets, req),
+        Provider::Twilio => twilio::verify(secrets, req),
+        Provider::Hmac(scheme) => scheme.verify(secrets, req),
     }
-}
-
-fn header<'a>(headers: &'a HeaderMap, name: &'static str) -> Result<&'a str, VerifyError> {
-    let mut all = headers.get_all(name).iter();
-    let first = all.next().ok_or(VerifyError::MissingHeader(name))?;
-    if all.next().is_some() {
-        return Err(VerifyError::DuplicateHeader(name));
-    }
-    first
-        .to_str()
-        .map_err(|_| VerifyError::MalformedHeader(name))
-}
-
-/// Standard Webhooks `v1,` HMAC-SHA256 (a placeholder until the full verifier set lands).
-fn standard_webhooks(secrets: &[&[u8]], req: &Inbound<'_>) -> Result<Verified, VerifyError> {
-    use base64::Engine as _;
-    let b64 = base64::engine::general_purpose::STANDARD;
-    let id = header(req.headers, "webhook-id")?;
-    let ts = header(req.headers, "webhook-timestamp")?;
-    let sigs = header(req.headers, "webhook-signature")?;
-    let timestamp: i64 = ts
-        .parse()
-        .map_err(|_| VerifyError::MalformedHeader("webhook-timestamp"))?;
-    let mut signed = Vec::with_capacity(id.len() + ts.len() + req.body.len() + 2);
-    signed.extend_from_slice(format!("{id}.{ts}.").as_bytes());
-    signed.extend_from_slice(req.body);
-    for key in secrets.iter().filter_map(|s| sw_key(s)) {
-        let mut mac = Hmac::<Sha256>::new_from_slice(&key).expect("hmac takes any key");
-        mac.update(&signed);
-        let expected = mac.finalize().into_bytes();
-        for sig in sigs.split(' ').filter_map(|s| s.strip_prefix("v1,")) {
-            let Ok(given) = b64.decode(sig) else { continue };
-            if palisade_core::secret::secret_eq(&given, &expected) {
-                return Ok(Verified {
-                    timestamp: Some(timestamp),
-                    id: Some(id.to_owned()),
-                    digest: Sha256::digest(&signed).into(),
-                });
-            }
-        }
-    }
-    Err(VerifyError::BadSignature)
 }
