@@ -115,6 +115,26 @@ async fn openapi_documents_415_on_every_json_body_route() {
         }
     }
     assert!(with_body > 20, "the API has JSON-body routes: {with_body}");
+    // Two answer types once shared the schema name `LeaseView`: each route shows its own.
+    let answer = |path: &str| {
+        let r = doc["paths"][path]["post"]["responses"]["200"]["content"]["application/json"]
+            ["schema"]["$ref"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{path}: no 200 schema"))
+            .rsplit('/')
+            .next()
+            .unwrap()
+            .to_owned();
+        doc["components"]["schemas"][&r]["properties"].clone()
+    };
+    assert!(
+        answer("/v1/jobs/lease").get("jobs").is_some(),
+        "jobs lease answer"
+    );
+    assert!(
+        answer("/v1/locks/{name}/acquire").get("token").is_some(),
+        "lock lease answer"
+    );
 }
 
 #[tokio::test]

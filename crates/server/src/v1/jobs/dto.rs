@@ -479,6 +479,7 @@ impl From<Leased> for LeasedView {
 
 /// The answer of a lease.
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(as = JobLeaseView)]
 pub struct LeaseView {
     /// The leased jobs; empty when none became due within the wait.
     pub jobs: Vec<LeasedView>,

@@ -164,6 +164,7 @@ impl ReleaseBody {
 
 /// A live lease.
 #[derive(Serialize, ToSchema)]
+#[schema(as = LockLeaseView)]
 pub struct LeaseView {
     /// The lock's name.
     pub name: String,

@@ -19,6 +19,7 @@ use utoipa::ToSchema;
 #[derive(Serialize, ToSchema)]
 pub struct PolicyBody {
     /// 1..=64 of `A-Z a-z 0-9 _ . -` (optional in PUT: the path names it).
+    #[schema(required = false)]
     pub name: String,
     /// `gcra`, `sliding_window` or `fixed_window`.
     pub algorithm: String,
