@@ -174,6 +174,7 @@ fn fixed(p: &Policy, ctx: &KeyContext<'_>) -> Resolved {
             cost: p.cost,
         },
         window_ms: p.window.as_millis() as u64,
+        keyed_by_ip: p.key.iter().any(|k| matches!(k, crate::KeyPart::Ip { .. })),
     }
 }
 

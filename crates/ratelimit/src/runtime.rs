@@ -65,6 +65,8 @@ pub struct Resolved {
     pub check: Check,
     /// The effective window (ms) after overrides.
     pub window_ms: u64,
+    /// The key was built from the policy's parts and one of them is `ip`.
+    pub keyed_by_ip: bool,
 }
 
 /// Why a check could not be resolved: no policy of this name for the tenant.
@@ -219,6 +221,11 @@ impl RateLimits {
         let Some((base, _)) = reg.base(tenant, name) else {
             return Err(UnknownPolicy(name.to_owned()));
         };
+        let keyed_by_ip = key.is_none()
+            && base
+                .key
+                .iter()
+                .any(|k| matches!(k, crate::KeyPart::Ip { .. }));
         let key = match key {
             Some(k) => k.to_owned(),
             None => build_key(&base.key, ctx),
@@ -239,6 +246,7 @@ impl RateLimits {
                 cost: cost.unwrap_or(p.cost),
             },
             window_ms: p.window.as_millis() as u64,
+            keyed_by_ip,
         })
     }
 

@@ -88,7 +88,7 @@ pub async fn state(
     let clock = SystemClock::shared();
     let audit = Audit::start(&cfg, &stores, clock.clone());
     let rt = Runtimes::start(&cfg, &stores, &audit).await?;
-    Ok(AppState {
+    Ok(AppState::new(crate::state::Shared {
         config: cfg,
         stores,
         tenants: rt.tenants,
@@ -104,7 +104,7 @@ pub async fn state(
         clock,
         audit,
         lifecycle: crate::lifecycle::Lifecycle::new(),
-    })
+    }))
 }
 
 /// Every capability's operator routes.

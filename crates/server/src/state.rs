@@ -7,9 +7,29 @@ use palisade_core::SharedClock;
 use palisade_tenancy::TenantStore;
 use std::sync::Arc;
 
-/// What every handler can reach; cheap to clone.
+/// What every handler can reach: one shared [`Shared`]. A clone is one reference count (axum
+/// clones the state for every extractor of every request; cloning each field's own `Arc`
+/// instead cost ~15 % of a rate-limit check's CPU in a profile).
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+impl AppState {
+    /// The state holding `shared`.
+    pub fn new(shared: Shared) -> Self {
+        Self(Arc::new(shared))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+/// The handlers' configuration, stores and runtimes.
+pub struct Shared {
     /// Loaded configuration.
     pub config: Arc<Config>,
     /// Open stores.

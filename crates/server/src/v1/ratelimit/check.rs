@@ -11,8 +11,8 @@ use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use palisade_core::{Caller, FieldError, Problem};
 use palisade_ratelimit::headers::{self, HeaderEntry};
+use palisade_ratelimit::Resolved;
 use palisade_ratelimit::{Decision, KeyContext, MAX_CHECKS, MAX_KEY_BYTES};
-use palisade_ratelimit::{KeyPart, RateLimits, Resolved};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -189,8 +189,8 @@ pub(super) async fn check(
         .map(|i| rl.resolve(&caller.tenant, &i.policy, i.key.as_deref(), i.cost, &ctx))
         .collect::<Result<_, _>>()
         .map_err(|_| unknown_policy())?;
-    if ip.is_none() {
-        ip_required(rl, &caller, &body.checks)?;
+    if let Some(i) = resolved.iter().position(|r| r.keyed_by_ip && ip.is_none()) {
+        return Err(ip_required(i));
     }
     let checks: Vec<_> = resolved.iter().map(|r| r.check.clone()).collect();
     let decisions = rl
@@ -202,21 +202,12 @@ pub(super) async fn check(
 }
 
 /// A check keyed on `ip` without `context.ip` would put every caller in one bucket: 400.
-fn ip_required(rl: &RateLimits, caller: &Caller, checks: &[CheckItem]) -> ApiResult<()> {
-    let keyed_by_ip = |c: &CheckItem| {
-        c.key.is_none()
-            && rl
-                .policy(&caller.tenant, &c.policy)
-                .is_some_and(|(p, _)| p.key.iter().any(|k| matches!(k, KeyPart::Ip { .. })))
-    };
-    match checks.iter().position(keyed_by_ip) {
-        None => Ok(()),
-        Some(i) => Err(Problem::invalid(vec![FieldError::new(
-            "context.ip",
-            format!("required: the policy of checks[{i}] is keyed by ip (or give checks[{i}].key)"),
-        )])
-        .into()),
-    }
+fn ip_required(i: usize) -> ApiError {
+    Problem::invalid(vec![FieldError::new(
+        "context.ip",
+        format!("required: the policy of checks[{i}] is keyed by ip (or give checks[{i}].key)"),
+    )])
+    .into()
 }
 
 fn decision_response(resolved: &[Resolved], decisions: &[Decision]) -> Response {
