@@ -37,6 +37,8 @@ pub mod store;
 pub mod sweep;
 pub mod tasks;
 pub mod transition;
+pub mod wake;
+pub mod waking;
 pub mod worker;
 
 pub use backoff::{Backoff, BackoffByKind};
@@ -50,10 +52,12 @@ pub use model::{
 pub use params::{
     Cancelled, Enqueued, FailOutcome, HeartbeatAnswer, JobComplete, JobEnqueue, JobEvents, JobFail,
     JobFilter, JobHeartbeat, JobLease, JobList, JobPrune, JobRelease, JobRescue, JobRetry,
-    LeaseScope, Leased, QueueStats, Rescued, UniqueSpec,
+    LeaseScope, Leased, QueueStats, Rescued, Throughput, UniqueSpec,
 };
 pub use settings::JobsSettings;
 pub use store::JobStore;
 pub use sweep::{prune_step, rescue_step, Retention};
 pub use tasks::{Jobs, Pruner, Rescuer};
+pub use wake::{Topic, Waiter, Wakeups, WeakWakeups};
+pub use waking::WakingStore;
 pub use worker::{AttemptEnd, Observer, Shutdown, Worker, WorkerConfig};

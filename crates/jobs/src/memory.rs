@@ -5,7 +5,7 @@ use crate::model::{Job, JobEvent, JobId, JobState, QueueName};
 use crate::params::{
     check_limit, Cancelled, Enqueued, HeartbeatAnswer, JobComplete, JobEnqueue, JobEvents, JobFail,
     JobFilter, JobHeartbeat, JobLease, JobList, JobPrune, JobRelease, JobRescue, JobRetry,
-    LeaseScope, Leased, QueueStats, Rescued,
+    LeaseScope, Leased, QueueStats, Rescued, Throughput,
 };
 use crate::store::{fair_order, JobStore};
 use crate::transition as tr;
@@ -299,7 +299,10 @@ impl JobStore for MemoryJobStore {
         };
         let counts: Vec<(JobState, u64)> = mine().map(|j| (j.state, 1)).collect();
         let oldest = mine().filter(|j| j.is_due(now)).map(|j| j.run_at_ms).min();
-        Ok(QueueStats::new(&counts, oldest, now))
+        let finished = mine().filter_map(|j| Some((j.state, j.finished_at_ms?)));
+        let mut stats = QueueStats::new(&counts, oldest, now);
+        stats.throughput = Throughput::windows(finished, now);
+        Ok(stats)
     }
 
     async fn job_rescue(&self, req: &JobRescue) -> Result<Rescued, JobError> {

@@ -362,10 +362,22 @@ pub struct Job {
     pub events: u64,
 }
 
+/// The prefix of an API key's id: an owner starting with it names a key of the tenant.
+pub const KEY_PRINCIPAL_PREFIX: &str = "key_";
+
 impl Job {
     /// True when a lease may pick it at `now_ms`.
     pub fn is_due(&self, now_ms: i64) -> bool {
         self.state.is_waiting() && self.run_at_ms <= now_ms
+    }
+
+    /// True when a caller acting as `principal` sees the job: a job owned by an API key
+    /// (its owner is a key id, `key_…`) is that key's alone; any other job — no owner, or an
+    /// owner naming an app's own user — is seen by every caller of the tenant.
+    pub fn visible_to(&self, principal: &str) -> bool {
+        self.owner.as_ref().is_none_or(|o| {
+            !o.as_str().starts_with(KEY_PRINCIPAL_PREFIX) || o.as_str() == principal
+        })
     }
 }
 

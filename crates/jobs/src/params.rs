@@ -379,17 +379,72 @@ pub struct JobFilter {
     pub created_from_ms: Option<i64>,
     /// Created before this time (ms).
     pub created_before_ms: Option<i64>,
+    /// The principal of the caller asking: jobs it may not see ([`Job::visible_to`]) are
+    /// left out.
+    pub viewer: Option<String>,
 }
 
 impl JobFilter {
     /// True when `job` matches every set field.
     pub fn matches(&self, job: &Job) -> bool {
+        self.viewer.as_ref().is_none_or(|p| job.visible_to(p)) && self.matches_fields(job)
+    }
+
+    fn matches_fields(&self, job: &Job) -> bool {
         self.queue.as_ref().is_none_or(|q| &job.queue == q)
             && self.kind.as_ref().is_none_or(|k| &job.kind == k)
             && self.state.is_none_or(|s| job.state == s)
             && self.tag.as_ref().is_none_or(|t| job.tags.contains(t))
             && self.created_from_ms.is_none_or(|t| job.created_at_ms >= t)
             && self.created_before_ms.is_none_or(|t| job.created_at_ms < t)
+    }
+}
+
+/// The recent windows of a queue's throughput: the last 1, 5 and 15 minutes (ms).
+pub const THROUGHPUT_WINDOWS_MS: [i64; 3] = [60_000, 300_000, 900_000];
+
+/// A queue's finished jobs in one recent window.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Throughput {
+    /// The window: the last this many ms.
+    pub window_ms: i64,
+    /// Jobs that completed in it.
+    pub completed: u64,
+    /// Jobs that failed for good in it (went dead: out of attempts or gave up).
+    pub failed: u64,
+}
+
+impl Throughput {
+    /// The counts of finished jobs `(state, finished at)` within each of
+    /// [`THROUGHPUT_WINDOWS_MS`] before `now_ms`.
+    pub fn windows(finished: impl IntoIterator<Item = (JobState, i64)>, now_ms: i64) -> Vec<Self> {
+        let mut out: Vec<Self> = THROUGHPUT_WINDOWS_MS
+            .iter()
+            .map(|w| Self {
+                window_ms: *w,
+                ..Self::default()
+            })
+            .collect();
+        for (state, at) in finished {
+            for t in out.iter_mut().filter(|t| at >= now_ms - t.window_ms) {
+                match state {
+                    JobState::Completed => t.completed += 1,
+                    JobState::Dead => t.failed += 1,
+                    _ => {}
+                }
+            }
+        }
+        out
+    }
+
+    /// Completed jobs per minute over the window.
+    pub fn completed_per_minute(&self) -> f64 {
+        self.completed as f64 * 60_000.0 / self.window_ms.max(1) as f64
+    }
+
+    /// Failed jobs per minute over the window.
+    pub fn failed_per_minute(&self) -> f64 {
+        self.failed as f64 * 60_000.0 / self.window_ms.max(1) as f64
     }
 }
 
@@ -403,6 +458,9 @@ pub struct QueueStats {
     pub oldest_due_at_ms: Option<i64>,
     /// The store's time of the answer (ms).
     pub now_ms: i64,
+    /// Jobs completed and failed for good in each of [`THROUGHPUT_WINDOWS_MS`] (finished
+    /// jobs still kept: a retention shorter than 15 minutes lowers the counts).
+    pub throughput: Vec<Throughput>,
 }
 
 impl QueueStats {
@@ -419,6 +477,7 @@ impl QueueStats {
             counts,
             oldest_due_at_ms,
             now_ms,
+            throughput: Throughput::windows([], now_ms),
         }
     }
 

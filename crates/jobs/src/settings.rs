@@ -30,9 +30,13 @@ pub struct JobsSettings {
     /// Longest long-poll of an HTTP worker's lease (also capped by the request timeout).
     #[serde(with = "humantime_serde")]
     pub max_lease_wait: Duration,
-    /// How often a waiting lease (and a waiting cancel) looks at the store again.
+    /// How often a waiting lease (and a waiting cancel) looks at the store again when no
+    /// wake-up came.
     #[serde(with = "humantime_serde")]
     pub poll_interval: Duration,
+    /// On PostgreSQL, wake waiting leases and cancels by `LISTEN`/`NOTIFY` (off behind
+    /// PgBouncer in transaction mode: then they poll only).
+    pub listen: bool,
     /// How long an `Idempotency-Key` of an enqueue holds (its period slot).
     #[serde(with = "humantime_serde")]
     pub idempotency_period: Duration,
@@ -57,6 +61,7 @@ impl Default for JobsSettings {
             max_running_per_tenant: None,
             max_lease_wait: Duration::from_secs(30),
             poll_interval: Duration::from_millis(200),
+            listen: true,
             idempotency_period: Duration::from_secs(86_400),
             rescue_interval: Duration::from_secs(1),
             prune_interval: Duration::from_secs(60),
@@ -117,8 +122,8 @@ impl JobsSettings {
         if ms(self.max_lease_wait) > 600_000 {
             bad("max_lease_wait", "must be between 0s and 10m");
         }
-        if !(10..=10_000).contains(&ms(self.poll_interval)) {
-            bad("poll_interval", "must be between 10ms and 10s");
+        if !(10..=60_000).contains(&ms(self.poll_interval)) {
+            bad("poll_interval", "must be between 10ms and 1m");
         }
         if !(1_000..=366 * 86_400_000).contains(&ms(self.idempotency_period)) {
             bad("idempotency_period", "must be between 1s and 366 days");

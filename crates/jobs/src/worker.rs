@@ -1,7 +1,12 @@
 //! The in-process worker: leases jobs of one queue, runs their handlers with heartbeats, and
 //! shuts down gracefully, handing unfinished jobs back.
+//!
+//! It emits the jobs metrics ([`crate::metrics`]) as the HTTP routes do: attempts started
+//! (with queue latency and checkpoint resumes), completed (with run time), failed (and
+//! where they led) and lease losses.
 
 use crate::handler::{JobContext, JobHandler};
+use crate::metrics;
 use crate::model::{Job, JobKind, QueueName, WorkerId};
 use crate::params::{
     FailOutcome, JobComplete, JobFail, JobHeartbeat, JobLease, JobRelease, LeaseScope, Leased,
@@ -124,6 +129,9 @@ impl Worker {
     }
 
     fn ended(&self, job: &Job, end: AttemptEnd) {
+        if end == AttemptEnd::LeaseLost {
+            metrics::lease_lost();
+        }
         if let Some(o) = &self.observer {
             o(job, end);
         }
@@ -194,7 +202,9 @@ impl Worker {
             limit: free.min(crate::params::MAX_BATCH as usize) as u32,
             max_running_per_tenant: self.config.max_running_per_tenant,
         };
-        self.store.job_lease(&req).await.unwrap_or_default()
+        let leased = self.store.job_lease(&req).await.unwrap_or_default();
+        leased.iter().for_each(metrics::leased);
+        leased
     }
 
     /// Runs one attempt with heartbeats at a third of the lease; reports its end.
@@ -290,7 +300,8 @@ impl Worker {
                     id: job.id.clone(),
                     token,
                 };
-                self.store.job_complete(&job.tenant, &req).await.map(drop)
+                let done = self.store.job_complete(&job.tenant, &req).await;
+                done.inspect(metrics::completed)
             }
             Err((error, outcome)) => {
                 let req = JobFail {
@@ -299,10 +310,10 @@ impl Worker {
                     error,
                     outcome,
                 };
-                self.store.job_fail(&job.tenant, &req).await.map(drop)
+                self.store.job_fail(&job.tenant, &req).await.inspect(metrics::failed)
             }
         };
-        let end = done.map_or_else(|e| Self::end_of(&e), |()| ok);
+        let end = done.map_or_else(|e| Self::end_of(&e), |_| ok);
         self.ended(job, end);
     }
 }

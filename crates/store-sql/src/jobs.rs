@@ -11,7 +11,7 @@
 use crate::{Dialect, SqlStore, Value};
 use palisade_core::{Page, StoreError, TenantId};
 use palisade_jobs::memory::count;
-use palisade_jobs::params::check_limit;
+use palisade_jobs::params::{check_limit, Throughput, THROUGHPUT_WINDOWS_MS};
 use palisade_jobs::transition as tr;
 use palisade_jobs::{
     Cancelled, Enqueued, HeartbeatAnswer, Job, JobComplete, JobEnqueue, JobError, JobEvent,
@@ -38,6 +38,10 @@ pub trait JobDialect: Dialect {
     /// workers only poll.
     const JOB_NOTIFY: Option<&'static str>;
 
+    /// Run after a running job with a cancel request stopped, with its id as `$1`: wakes the
+    /// cancels waiting for it on other instances; `None` when they only poll.
+    const JOB_STOP_NOTIFY: Option<&'static str>;
+
     /// A condition true when the job's `tags` (a JSON array) contain placeholder `p`.
     fn job_tag_match(p: &str) -> String;
 }
@@ -46,6 +50,10 @@ pub trait JobDialect: Dialect {
 /// `<schema>/<queue>` (see `palisade_store_postgres::JobWakeups`).
 pub const JOB_CHANNEL: &str = "palisade_jobs";
 
+/// The channel of PostgreSQL's notifications that a running job asked to cancel stopped;
+/// each payload is `<schema>/<job id>`.
+pub const JOB_STOP_CHANNEL: &str = "palisade_job_stops";
+
 impl JobDialect for Postgres {
     const JOB_LOCK: &'static str = " FOR UPDATE";
     const JOB_LOCK_SKIP: &'static str = " FOR UPDATE OF jobs SKIP LOCKED";
@@ -53,6 +61,8 @@ impl JobDialect for Postgres {
         Some("SELECT pg_advisory_xact_lock(hashtext('palisade.jobs.queue'), hashtext($1))");
     const JOB_NOTIFY: Option<&'static str> =
         Some("SELECT pg_notify('palisade_jobs', current_schema() || '/' || $1)");
+    const JOB_STOP_NOTIFY: Option<&'static str> =
+        Some("SELECT pg_notify('palisade_job_stops', current_schema() || '/' || $1)");
 
     fn job_tag_match(p: &str) -> String {
         format!("(tags::jsonb @> jsonb_build_array({p}::text))")
@@ -64,6 +74,7 @@ impl JobDialect for Sqlite {
     const JOB_LOCK_SKIP: &'static str = "";
     const JOB_QUEUE_LOCK: Option<&'static str> = None;
     const JOB_NOTIFY: Option<&'static str> = None;
+    const JOB_STOP_NOTIFY: Option<&'static str> = None;
 
     fn job_tag_match(p: &str) -> String {
         format!("EXISTS (SELECT 1 FROM json_each(jobs.tags) WHERE json_each.value = {p})")
@@ -179,6 +190,13 @@ fn filter_sql<D: JobDialect>(f: &JobFilter, first: usize) -> (String, Vec<String
     }
     if let Some(ms) = f.created_before_ms {
         add(&|p| format!("id < {p}"), id_floor(ms));
+    }
+    // Job::visible_to: another key's job (owner `key_…`) is left out.
+    if let Some(principal) = &f.viewer {
+        let cond = |p: &str| {
+            format!("(owner IS NULL OR substr(owner, 1, 4) <> 'key_' OR owner = {p})")
+        };
+        add(&cond, principal.clone());
     }
     (sql, binds)
 }
@@ -459,6 +477,65 @@ where
         Err(StoreError::Conflict("jobs: unique key kept changing hands".into()).into())
     }
 
+    /// Best effort, after a commit: runs the notification `sql` (if the dialect has one) with
+    /// `arg`. A lost notification only delays a waiter to its next poll.
+    async fn job_wake(&self, sql: Option<&'static str>, arg: &str) {
+        if let Some(sql) = sql {
+            // Ignored on failure: the waiters' polls stand in for it.
+            let _ = sqlx::query(sql).bind(arg).execute(self.pool()).await;
+        }
+    }
+
+    /// Wakes the waiters a stopped job may have: its cancels (when one was asked) and, for a
+    /// released job, its queue's leases.
+    async fn job_stopped(&self, job: &Job) {
+        if job.cancel_requested {
+            self.job_wake(D::JOB_STOP_NOTIFY, job.id.as_str()).await;
+        }
+        if job.state == JobState::Queued {
+            self.job_wake(D::JOB_NOTIFY, job.queue.as_str()).await;
+        }
+    }
+
+    /// Jobs of one tenant's queue completed and dead in each recent window before `now`.
+    async fn job_throughput(
+        &self,
+        tenant: &TenantId,
+        queue: &QueueName,
+        now: i64,
+    ) -> Result<Vec<Throughput>, JobError> {
+        let [w1, w5, w15] = THROUGHPUT_WINDOWS_MS;
+        let rows = sqlx::query(
+            "SELECT state,
+                    sum(CASE WHEN finished_at_ms >= $3 THEN 1 ELSE 0 END) AS w1,
+                    sum(CASE WHEN finished_at_ms >= $4 THEN 1 ELSE 0 END) AS w5,
+                    count(*) AS w15
+             FROM jobs WHERE tenant_id = $1 AND queue = $2
+               AND state IN ('completed', 'dead') AND finished_at_ms >= $5
+             GROUP BY state",
+        )
+        .bind(tenant.as_str())
+        .bind(queue.as_str())
+        .bind(now - w1)
+        .bind(now - w5)
+        .bind(now - w15)
+        .fetch_all(self.pool())
+        .await
+        .map_err(D::map_err)?;
+        let mut out = Throughput::windows([], now);
+        for r in &rows {
+            let state = JobState::parse(&Self::col::<String>(r, "state")?).map_err(bad("state"))?;
+            for (t, col) in out.iter_mut().zip(["w1", "w5", "w15"]) {
+                let n = Self::col::<i64>(r, col)?.max(0) as u64;
+                match state {
+                    JobState::Completed => t.completed = n,
+                    _ => t.failed = n,
+                }
+            }
+        }
+        Ok(out)
+    }
+
     /// The (tenant, id) pairs `sql` selects with binds `$1`, `$2`.
     async fn job_ids(
         &self,
@@ -563,28 +640,37 @@ where
     }
 
     async fn job_complete(&self, tenant: &TenantId, req: &JobComplete) -> Result<Job, JobError> {
-        self.job_change(tenant, &req.id, |j, now| {
-            let e = tr::complete(j, req.token, now)?;
-            Ok((j.clone(), Some(vec![e])))
-        })
-        .await
+        let job = self
+            .job_change(tenant, &req.id, |j, now| {
+                let e = tr::complete(j, req.token, now)?;
+                Ok((j.clone(), Some(vec![e])))
+            })
+            .await?;
+        self.job_stopped(&job).await;
+        Ok(job)
     }
 
     async fn job_fail(&self, tenant: &TenantId, req: &JobFail) -> Result<Job, JobError> {
         let unit = rand::random::<f64>();
-        self.job_change(tenant, &req.id, |j, now| {
-            let e = tr::fail(j, req, now, unit)?;
-            Ok((j.clone(), Some(vec![e])))
-        })
-        .await
+        let job = self
+            .job_change(tenant, &req.id, |j, now| {
+                let e = tr::fail(j, req, now, unit)?;
+                Ok((j.clone(), Some(vec![e])))
+            })
+            .await?;
+        self.job_stopped(&job).await;
+        Ok(job)
     }
 
     async fn job_release(&self, tenant: &TenantId, req: &JobRelease) -> Result<Job, JobError> {
-        self.job_change(tenant, &req.id, |j, now| {
-            let e = tr::release(j, req.token, now)?;
-            Ok((j.clone(), Some(vec![e])))
-        })
-        .await
+        let job = self
+            .job_change(tenant, &req.id, |j, now| {
+                let e = tr::release(j, req.token, now)?;
+                Ok((j.clone(), Some(vec![e])))
+            })
+            .await?;
+        self.job_stopped(&job).await;
+        Ok(job)
     }
 
     async fn job_cancel(&self, tenant: &TenantId, id: &JobId) -> Result<Cancelled, JobError> {
@@ -601,7 +687,11 @@ where
             Ok((j.clone(), Some(vec![e])))
         };
         let (filter, limit) = match req {
-            JobRetry::One(id) => return Ok(vec![self.job_change(tenant, id, redrive).await?]),
+            JobRetry::One(id) => {
+                let job = self.job_change(tenant, id, redrive).await?;
+                self.job_wake(D::JOB_NOTIFY, job.queue.as_str()).await;
+                return Ok(vec![job]);
+            }
             JobRetry::Dead { filter, limit } => (filter, *limit),
         };
         check_limit(limit)?;
@@ -625,6 +715,12 @@ where
                 Err(JobError::NotDead | JobError::UniqueConflict | JobError::NotFound) => {}
                 Err(e) => return Err(e),
             }
+        }
+        let mut queues: Vec<&QueueName> = out.iter().map(|j| &j.queue).collect();
+        queues.sort();
+        queues.dedup();
+        for q in queues {
+            self.job_wake(D::JOB_NOTIFY, q.as_str()).await;
         }
         Ok(out)
     }
@@ -749,7 +845,9 @@ where
         .await
         .map_err(D::map_err)?;
         let oldest: Option<i64> = Self::col(&row, "oldest")?;
-        Ok(QueueStats::new(&counts, oldest, now))
+        let mut stats = QueueStats::new(&counts, oldest, now);
+        stats.throughput = self.job_throughput(tenant, queue, now).await?;
+        Ok(stats)
     }
 
     async fn job_rescue(&self, req: &JobRescue) -> Result<Rescued, JobError> {

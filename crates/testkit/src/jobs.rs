@@ -47,6 +47,7 @@ pub const CHECKS: &[&str] = &[
     "delete_waiting_and_finished_not_running",
     "stats_count_by_state_and_oldest_due",
     "list_filters_by_created_time",
+    "stats_throughput_by_window",
 ];
 
 /// Runs every check in turn on one store.
@@ -76,6 +77,7 @@ pub async fn run(s: Store, c: Time) {
     delete_waiting_and_finished_not_running(&s, &c).await;
     stats_count_by_state_and_oldest_due(&s, &c).await;
     list_filters_by_created_time(&s, &c).await;
+    stats_throughput_by_window(&s, &c).await;
 }
 
 fn fresh_queue(check: &str) -> QueueName {
@@ -1121,4 +1123,49 @@ pub async fn list_filters_by_created_time(s: &Store, c: &Time) {
         .map(|j| j.id)
         .collect();
     assert_eq!(got, vec![jobs[2].id.clone(), jobs[1].id.clone()]);
+}
+
+/// Stats count the queue's jobs completed and failed for good (dead) in the last 1, 5 and 15
+/// minutes; jobs finished earlier, other queues' and other tenants' are not counted.
+pub async fn stats_throughput_by_window(s: &Store, c: &Time) {
+    let (t, q) = (TenantId::generate(), fresh_queue("throughput"));
+    let windows = |st: &palisade_jobs::QueueStats| -> Vec<(i64, u64, u64)> {
+        st.throughput
+            .iter()
+            .map(|w| (w.window_ms, w.completed, w.failed))
+            .collect()
+    };
+    let empty = s.job_stats(&t, &q).await.unwrap();
+    assert_eq!(
+        windows(&empty),
+        [(60_000, 0, 0), (300_000, 0, 0), (900_000, 0, 0)]
+    );
+    for _ in 0..3 {
+        add(s, &t, enq(&q)).await;
+    }
+    add(s, &TenantId::generate(), enq(&q)).await;
+    let other_q = fresh_queue("throughput-other");
+    add(s, &t, enq(&other_q)).await;
+    let l = lease_one(s, &t, &other_q).await;
+    s.job_complete(&t, &done(&l)).await.unwrap();
+    let l = lease_one(s, &t, &q).await;
+    s.job_complete(&t, &done(&l)).await.unwrap();
+    c.advance(Duration::from_secs(4 * 60));
+    let l = lease_one(s, &t, &q).await;
+    s.job_complete(&t, &done(&l)).await.unwrap();
+    let l = lease_one(s, &t, &q).await;
+    s.job_fail(&t, &fail(&l, FailOutcome::GiveUp)).await.unwrap();
+    let st = s.job_stats(&t, &q).await.unwrap();
+    assert_eq!(
+        windows(&st),
+        [(60_000, 1, 1), (300_000, 2, 1), (900_000, 2, 1)],
+        "the first completion is 4 minutes old"
+    );
+    assert_eq!(st.throughput[1].completed_per_minute(), 0.4);
+    c.advance(Duration::from_secs(16 * 60));
+    let old = s.job_stats(&t, &q).await.unwrap();
+    assert_eq!(
+        windows(&old),
+        [(60_000, 0, 0), (300_000, 0, 0), (900_000, 0, 0)]
+    );
 }

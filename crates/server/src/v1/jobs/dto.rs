@@ -4,8 +4,8 @@ use palisade_core::{FieldError, Problem};
 use palisade_jobs::params::check_size;
 use palisade_jobs::{
     Backoff, FailOutcome, Job, JobEnqueue, JobError, JobEvent, JobFilter, JobKind, JobState,
-    JobsSettings, Leased, Owner, Priority, Progress, QueueName, QueueStats, Tag, UniqueSpec,
-    UniqueStates, WorkerId,
+    JobsSettings, Leased, Owner, Priority, Progress, QueueName, QueueStats, Tag, Throughput,
+    UniqueSpec, UniqueStates, WorkerId,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -307,6 +307,7 @@ impl ListQuery {
             ),
             created_from_ms: self.created_from_ms,
             created_before_ms: self.created_before_ms,
+            viewer: None,
         };
         if errs.is_empty() {
             Ok(f)
@@ -426,6 +427,35 @@ pub struct StatsView {
     pub counts: serde_json::Map<String, Value>,
     /// Age of the longest-waiting due job (ms); absent when none is due.
     pub oldest_due_age_ms: Option<i64>,
+    /// Jobs completed and failed for good in the last 1, 5 and 15 minutes.
+    pub throughput: Vec<ThroughputView>,
+}
+
+/// A queue's finished jobs in one recent window.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ThroughputView {
+    /// The window: the last this many ms (60000, 300000, 900000).
+    pub window_ms: i64,
+    /// Jobs completed in the window.
+    pub completed: u64,
+    /// Jobs that failed for good (went dead) in the window.
+    pub failed: u64,
+    /// `completed` per minute of the window.
+    pub completed_per_minute: f64,
+    /// `failed` per minute of the window.
+    pub failed_per_minute: f64,
+}
+
+impl From<&Throughput> for ThroughputView {
+    fn from(t: &Throughput) -> Self {
+        Self {
+            window_ms: t.window_ms,
+            completed: t.completed,
+            failed: t.failed,
+            completed_per_minute: t.completed_per_minute(),
+            failed_per_minute: t.failed_per_minute(),
+        }
+    }
 }
 
 impl StatsView {
@@ -439,6 +469,7 @@ impl StatsView {
                 .map(|(st, n)| (st.as_str().to_owned(), Value::from(*n)))
                 .collect(),
             oldest_due_age_ms: s.oldest_due_at_ms.map(|at| (s.now_ms - at).max(0)),
+            throughput: s.throughput.iter().map(ThroughputView::from).collect(),
         }
     }
 }

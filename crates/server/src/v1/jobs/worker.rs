@@ -15,6 +15,7 @@ use axum::{Extension, Json};
 use palisade_core::{Caller, FieldError, Problem};
 use palisade_jobs::{
     metrics, JobComplete, JobFail, JobHeartbeat, JobLease, JobRelease, LeaseScope, Leased, Progress,
+    Topic,
 };
 use std::time::Duration;
 use tokio::time::Instant;
@@ -80,6 +81,8 @@ async fn job_lease(
     };
     let deadline = Instant::now() + wait;
     let poll = state.config.jobs.poll_interval;
+    // Subscribed before each look at the store: a job enqueued after the look wakes the wait.
+    let mut woken = state.jobs.wakeups.waiter(Topic::Due(req.queue.to_string()));
     loop {
         let got: Vec<Leased> = state.jobs.store.job_lease(&req).await.map_err(refused)?;
         let now = Instant::now();
@@ -88,7 +91,10 @@ async fn job_lease(
             let jobs = got.into_iter().map(LeasedView::from).collect();
             return Ok(Json(LeaseView { jobs }));
         }
-        tokio::time::sleep_until(deadline.min(now + poll)).await;
+        tokio::select! {
+            _ = tokio::time::sleep_until(deadline.min(now + poll)) => {}
+            _ = woken.wait() => {}
+        }
     }
 }
 
