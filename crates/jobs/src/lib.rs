@@ -28,6 +28,7 @@ pub mod backoff;
 pub mod cron;
 pub mod error;
 pub mod handler;
+pub mod limits;
 pub mod memory;
 pub mod metrics;
 pub mod model;
@@ -46,14 +47,15 @@ pub use error::JobError;
 pub use handler::{HandlerError, JobContext, JobHandler};
 pub use memory::MemoryJobStore;
 pub use model::{
-    Job, JobEvent, JobEventKind, JobId, JobKind, JobState, Owner, Priority, Progress, QueueName,
-    Tag, UniqueStates, WorkerId,
+    Job, JobEvent, JobEventKind, JobId, JobKind, JobState, LimitKey, Owner, Priority, Progress,
+    QueueName, Tag, UniqueStates, WorkerId,
 };
 pub use params::{
     Cancelled, Enqueued, FailOutcome, HeartbeatAnswer, JobComplete, JobEnqueue, JobEvents, JobFail,
     JobFilter, JobHeartbeat, JobLease, JobList, JobPrune, JobRelease, JobRescue, JobRetry,
     LeaseScope, Leased, QueueStats, Rescued, Throughput, UniqueSpec,
 };
+pub use limits::{LeaseGate, QueueLimits};
 pub use settings::JobsSettings;
 pub use store::JobStore;
 pub use sweep::{prune_step, rescue_step, Retention};

@@ -3,7 +3,7 @@
 use crate::backoff::Backoff;
 use crate::error::JobError;
 use crate::model::{
-    name_ok, Job, JobId, JobKind, JobState, Owner, Priority, Progress, QueueName, Tag,
+    name_ok, Job, JobId, JobKind, JobState, LimitKey, Owner, Priority, Progress, QueueName, Tag,
     UniqueStates, WorkerId,
 };
 use palisade_core::{FieldError, PageRequest, TenantId};
@@ -63,6 +63,8 @@ pub struct JobEnqueue {
     pub payload: serde_json::Value,
     /// The owning principal, if any.
     pub owner: Option<Owner>,
+    /// The key of its queue's per-key limits (within the tenant); `None`: the tenant's.
+    pub limit_key: Option<LimitKey>,
     /// Lower runs first.
     pub priority: Priority,
     /// Not before this time (ms); `None`: now.
@@ -89,6 +91,7 @@ impl JobEnqueue {
             kind,
             payload,
             owner: None,
+            limit_key: None,
             priority: Priority::DEFAULT,
             run_at_ms: None,
             max_attempts: 25,
@@ -155,6 +158,7 @@ impl JobEnqueue {
             kind: self.kind,
             payload: self.payload,
             owner: self.owner,
+            limit_key: self.limit_key,
             priority: self.priority,
             state,
             run_at_ms: run_at,
@@ -221,8 +225,11 @@ pub enum LeaseScope {
 /// `k + r`, where `r` is how many of the tenant's jobs of this queue run now; jobs are taken
 /// lowest rank first (then priority, run-at, id). So the tenant with the fewest running jobs is
 /// served next and a tenant with 10,000 waiting jobs cannot hold back another tenant's one.
-/// With `max_running_per_tenant`, no tenant gets more than that many running in this queue.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// With `max_running_per_tenant`, no tenant gets more than that many running in this queue;
+/// with `max_running_per_key`, no limit key of a tenant ([`Job::limit_key`]) more than that
+/// many; with a `gate`, a job is leased only when the gate admits one more start of its key
+/// (a rate limit shared by every instance).
+#[derive(Clone, Debug)]
 pub struct JobLease {
     /// Whose jobs.
     pub scope: LeaseScope,
@@ -234,6 +241,10 @@ pub struct JobLease {
     pub limit: u32,
     /// Most running jobs per tenant in this queue after the lease, if capped.
     pub max_running_per_tenant: Option<u32>,
+    /// Most running jobs per limit key (of a tenant) in this queue after the lease, if capped.
+    pub max_running_per_key: Option<u32>,
+    /// Admits each start by its key's rate, if the queue has one.
+    pub gate: Option<std::sync::Arc<dyn crate::limits::LeaseGate>>,
 }
 
 /// A leased job: the job (running, with its checkpoint) and the attempt's fencing token.

@@ -186,6 +186,8 @@ mod tests {
             worker: WorkerId::parse("w").unwrap(),
             limit: 1,
             max_running_per_tenant: None,
+            max_running_per_key: None,
+            gate: None,
         };
         assert_eq!(store.job_lease(&lease).await.unwrap().len(), 1);
         let mut settings = JobsSettings::default();

@@ -6,6 +6,7 @@
 //! where they led) and lease losses.
 
 use crate::handler::{JobContext, JobHandler};
+use crate::limits::LeaseGate;
 use crate::metrics;
 use crate::model::{Job, JobKind, QueueName, WorkerId};
 use crate::params::{
@@ -32,6 +33,10 @@ pub struct WorkerConfig {
     pub poll: Duration,
     /// Most running jobs per tenant in this queue, if capped.
     pub max_running_per_tenant: Option<u32>,
+    /// Most running jobs per limit key in this queue, if capped (across every worker).
+    pub max_running_per_key: Option<u32>,
+    /// The rate per limit key, if the queue has one ([`JobLease::gate`]).
+    pub gate: Option<Arc<dyn LeaseGate>>,
 }
 
 impl WorkerConfig {
@@ -44,6 +49,8 @@ impl WorkerConfig {
             concurrency: 8,
             poll: Duration::from_millis(200),
             max_running_per_tenant: None,
+            max_running_per_key: None,
+            gate: None,
         }
     }
 }
@@ -201,6 +208,8 @@ impl Worker {
             worker: self.config.id.clone(),
             limit: free.min(crate::params::MAX_BATCH as usize) as u32,
             max_running_per_tenant: self.config.max_running_per_tenant,
+            max_running_per_key: self.config.max_running_per_key,
+            gate: self.config.gate.clone(),
         };
         let leased = self.store.job_lease(&req).await.unwrap_or_default();
         leased.iter().for_each(metrics::leased);

@@ -11,12 +11,13 @@
 use crate::{Dialect, SqlStore, Value};
 use palisade_core::{Page, StoreError, TenantId};
 use palisade_jobs::memory::count;
+use palisade_jobs::limits::{admitted, gated_pick, rank_fairly};
 use palisade_jobs::params::{check_limit, Throughput, THROUGHPUT_WINDOWS_MS};
 use palisade_jobs::transition as tr;
 use palisade_jobs::{
     Cancelled, Enqueued, HeartbeatAnswer, Job, JobComplete, JobEnqueue, JobError, JobEvent,
     JobEventKind, JobEvents, JobFail, JobFilter, JobHeartbeat, JobId, JobKind, JobLease, JobList,
-    JobPrune, JobRelease, JobRescue, JobRetry, JobState, JobStore, LeaseScope, Leased, Owner,
+    JobPrune, JobRelease, JobRescue, JobRetry, JobState, JobStore, LeaseScope, Leased, LimitKey, Owner,
     Priority, QueueName, QueueStats, Rescued, Tag, UniqueStates, WorkerId,
 };
 use serde::de::DeserializeOwned;
@@ -84,14 +85,14 @@ impl JobDialect for Sqlite {
 const COLS: &str = "id, tenant_id, queue, kind, payload, owner, priority, state, run_at_ms,
     attempt, max_attempts, timeout_ms, lease_ms, backoff, tags, unique_key, unique_states,
     lease_token, lease_expires_at_ms, worker, cancel_requested, checkpoint, progress, last_error,
-    created_at_ms, updated_at_ms, finished_at_ms, events";
+    created_at_ms, updated_at_ms, finished_at_ms, events, limit_key";
 
 const INSERT: &str = "INSERT INTO jobs (id, tenant_id, queue, kind, payload, owner, priority,
     state, run_at_ms, attempt, max_attempts, timeout_ms, lease_ms, backoff, tags, unique_key,
     unique_states, lease_token, lease_expires_at_ms, worker, cancel_requested, checkpoint,
-    progress, last_error, created_at_ms, updated_at_ms, finished_at_ms, events)
+    progress, last_error, created_at_ms, updated_at_ms, finished_at_ms, events, limit_key)
     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18,
-            $19, $20, $21, $22, $23, $24, $25, $26, $27, $28)
+            $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29)
     ON CONFLICT DO NOTHING";
 
 /// The state's bit in `unique_states` (as in the `jobs_unique` index).
@@ -109,19 +110,21 @@ const EVENT: &str = "INSERT INTO job_events (job_id, seq, tenant_id, at_ms, kind
 
 /// The lease's pick: due jobs of queue `$1` at `$2`, ranked per tenant (`k`) after the
 /// tenant's running jobs (`n`), at most `$3` per tenant, `$4` in all; `{scope}` narrows to one
-/// tenant (`$5`), `{lock}` locks the rows.
+/// tenant (`$5`), `{lock}` locks the rows. With a per-key cap, `{key_*}` also rank each job
+/// per (tenant, limit key) (`kk`) after the key's running jobs and keep at most the cap (the
+/// last bind) per key.
 const LEASE: &str = "
 WITH running AS (
     SELECT tenant_id, count(*) AS n FROM jobs
-    WHERE queue = $1 AND state = 'running' GROUP BY tenant_id),
+    WHERE queue = $1 AND state = 'running' GROUP BY tenant_id),{key_running}
 due AS (
     SELECT id, tenant_id, priority, run_at_ms,
-           row_number() OVER (PARTITION BY tenant_id ORDER BY priority, run_at_ms, id) AS k
+           row_number() OVER (PARTITION BY tenant_id ORDER BY priority, run_at_ms, id) AS k{key_rank}
     FROM jobs
     WHERE queue = $1 AND state IN ('queued', 'scheduled', 'retrying') AND run_at_ms <= $2{scope}),
 pick AS (
-    SELECT due.id FROM due LEFT JOIN running ON running.tenant_id = due.tenant_id
-    WHERE coalesce(running.n, 0) + due.k <= $3
+    SELECT due.id FROM due LEFT JOIN running ON running.tenant_id = due.tenant_id{key_join}
+    WHERE coalesce(running.n, 0) + due.k <= $3{key_cond}
     ORDER BY coalesce(running.n, 0) + due.k, due.priority, due.run_at_ms, due.id
     LIMIT $4)
 SELECT {cols} FROM jobs
@@ -148,11 +151,41 @@ fn to_json<T: serde::Serialize>(v: &T) -> String {
 /// The statement of a lease in `scope`: binds queue, now (ms), per-tenant cap, limit, and for
 /// a tenant scope the tenant. Public for the backends' `EXPLAIN` tests.
 pub fn lease_sql<D: JobDialect>(scope: &LeaseScope) -> String {
-    let scope = match scope {
-        LeaseScope::Tenant(_) => " AND tenant_id = $5",
-        LeaseScope::AllTenants => "",
+    lease_sql_with::<D>(scope, false)
+}
+
+/// [`lease_sql`], with a per-key cap bound last when `key_cap` (after the tenant of a tenant
+/// scope).
+pub fn lease_sql_with<D: JobDialect>(scope: &LeaseScope, key_cap: bool) -> String {
+    let (scope, cap) = match scope {
+        LeaseScope::Tenant(_) => (" AND tenant_id = $5", "$6"),
+        LeaseScope::AllTenants => ("", "$5"),
     };
+    let key = |text: &str| if key_cap { text.replace("{cap}", cap) } else { String::new() };
     LEASE
+        .replace(
+            "{key_running}",
+            &key("
+running_key AS (
+    SELECT tenant_id, coalesce(limit_key, '') AS lk, count(*) AS n FROM jobs
+    WHERE queue = $1 AND state = 'running' GROUP BY tenant_id, coalesce(limit_key, '')),"),
+        )
+        .replace(
+            "{key_rank}",
+            &key(",
+           coalesce(limit_key, '') AS lk,
+           row_number() OVER (PARTITION BY tenant_id, coalesce(limit_key, '')
+                              ORDER BY priority, run_at_ms, id) AS kk"),
+        )
+        .replace(
+            "{key_join}",
+            &key(" LEFT JOIN running_key ON running_key.tenant_id = due.tenant_id
+        AND running_key.lk = due.lk"),
+        )
+        .replace(
+            "{key_cond}",
+            &key(" AND coalesce(running_key.n, 0) + due.kk <= {cap}"),
+        )
         .replace("{scope}", scope)
         .replace("{cols}", COLS)
         .replace("{lock}", D::JOB_LOCK_SKIP)
@@ -226,6 +259,9 @@ where
             owner: opt("owner")?
                 .map(|o| Owner::parse(&o).map_err(bad("owner")))
                 .transpose()?,
+            limit_key: opt("limit_key")?
+                .map(|k| LimitKey::parse(&k).map_err(bad("limit_key")))
+                .transpose()?,
             priority: Priority::new(int("priority")?).map_err(bad("priority"))?,
             state: JobState::parse(&text("state")?).map_err(bad("state"))?,
             run_at_ms: int("run_at_ms")?,
@@ -287,6 +323,7 @@ where
             .bind(j.updated_at_ms)
             .bind(j.finished_at_ms)
             .bind(j.events as i64)
+            .bind(j.limit_key.as_ref().map(|k| k.to_string()))
             .execute(&mut *conn)
             .await
             .map_err(D::map_err)?;
@@ -585,7 +622,8 @@ where
     async fn job_lease(&self, req: &JobLease) -> Result<Vec<Leased>, JobError> {
         check_limit(req.limit)?;
         let mut tx = self.begin(D::BEGIN_WRITE).await?;
-        if let (Some(lock), Some(_)) = (D::JOB_QUEUE_LOCK, req.max_running_per_tenant) {
+        let capped = req.max_running_per_tenant.is_some() || req.max_running_per_key.is_some();
+        if let (Some(lock), true) = (D::JOB_QUEUE_LOCK, capped) {
             sqlx::query(lock)
                 .bind(req.queue.as_str())
                 .execute(&mut *tx)
@@ -594,14 +632,21 @@ where
         }
         let now = self.now_ms();
         let cap = req.max_running_per_tenant.map_or(i64::MAX, i64::from);
-        let sql = lease_sql::<D>(&req.scope);
+        let pick = match req.gate {
+            Some(_) => gated_pick(req.limit),
+            None => req.limit,
+        };
+        let sql = lease_sql_with::<D>(&req.scope, req.max_running_per_key.is_some());
         let mut q = sqlx::query(&sql)
             .bind(req.queue.as_str())
             .bind(now)
             .bind(cap)
-            .bind(i64::from(req.limit));
+            .bind(i64::from(pick));
         if let LeaseScope::Tenant(t) = &req.scope {
             q = q.bind(t.as_str());
+        }
+        if let Some(key_cap) = req.max_running_per_key {
+            q = q.bind(i64::from(key_cap));
         }
         let rows = q.fetch_all(&mut *tx).await.map_err(D::map_err)?;
         let mut jobs = rows
@@ -611,6 +656,18 @@ where
         jobs.sort_by(|a, b| {
             (a.priority, a.run_at_ms, &a.id).cmp(&(b.priority, b.run_at_ms, &b.id))
         });
+        let jobs: Vec<Job> = match &req.gate {
+            // Asked inside the transaction: the picked rows stay locked meanwhile.
+            Some(gate) => {
+                rank_fairly(&mut jobs);
+                admitted(gate.as_ref(), &jobs, req.limit as usize)
+                    .await
+                    .into_iter()
+                    .cloned()
+                    .collect()
+            }
+            None => jobs,
+        };
         let mut out = Vec::with_capacity(jobs.len());
         for mut job in jobs {
             let due_at_ms = job.run_at_ms;

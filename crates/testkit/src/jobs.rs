@@ -111,6 +111,8 @@ fn lease_req(scope: LeaseScope, q: &QueueName, limit: u32) -> JobLease {
         worker: worker(),
         limit,
         max_running_per_tenant: None,
+        max_running_per_key: None,
+        gate: None,
     }
 }
 

@@ -4,7 +4,7 @@ use palisade_core::{FieldError, Problem};
 use palisade_jobs::params::check_size;
 use palisade_jobs::{
     Backoff, FailOutcome, Job, JobEnqueue, JobError, JobEvent, JobFilter, JobKind, JobState,
-    JobsSettings, Leased, Owner, Priority, Progress, QueueName, QueueStats, Tag, Throughput,
+    JobsSettings, Leased, LimitKey, Owner, Priority, Progress, QueueName, QueueStats, Tag, Throughput,
     UniqueSpec, UniqueStates, WorkerId,
 };
 use serde::{Deserialize, Serialize};
@@ -42,9 +42,13 @@ pub struct EnqueueBody {
     #[serde(default)]
     #[schema(value_type = Object)]
     pub payload: Value,
-    /// The principal owning the job (optional).
+    /// The principal owning the job (optional): see docs/jobs.md, Owner visibility.
     #[schema(value_type = Option<String>)]
     pub owner: Option<Owner>,
+    /// The key its queue's per-key limits (`jobs.limits.<queue>`) count it under, within
+    /// this tenant, 1..=200 characters (default: the tenant itself).
+    #[schema(value_type = Option<String>)]
+    pub limit_key: Option<LimitKey>,
     /// 0 (first) ..= 9; default 5.
     #[schema(value_type = Option<i64>)]
     pub priority: Option<Priority>,
@@ -136,6 +140,7 @@ impl EnqueueBody {
         let mut e = JobEnqueue::new(self.queue, self.kind, self.payload);
         e.backoff = settings.backoff.resolve(&e.kind, self.backoff);
         e.owner = self.owner;
+        e.limit_key = self.limit_key;
         e.priority = self.priority.unwrap_or_default();
         e.run_at_ms = run_at_ms;
         e.max_attempts = self.max_attempts.unwrap_or(e.max_attempts);
@@ -173,6 +178,8 @@ pub struct JobView {
     pub payload: Value,
     /// The owning principal, if any.
     pub owner: Option<String>,
+    /// The key of its queue's per-key limits, if it names one (else the tenant's).
+    pub limit_key: Option<String>,
     /// 0 (first) ..= 9.
     pub priority: i64,
     /// queued, scheduled, running, retrying, completed, dead or cancelled.
@@ -226,6 +233,7 @@ impl From<Job> for JobView {
             kind: j.kind.to_string(),
             payload: j.payload,
             owner: j.owner.map(|o| o.to_string()),
+            limit_key: j.limit_key.map(|k| k.to_string()),
             priority: j.priority.into(),
             state: j.state.as_str().to_owned(),
             run_at_ms: j.run_at_ms,

@@ -74,7 +74,7 @@ fn reused(existing: &Job, queue: &QueueName, kind: &str, payload: &serde_json::V
               (status = 200, body = EnqueuedView, description = "Duplicate: the existing job"),
               (status = 422, body = crate::http::docs::ProblemDoc,
                description = "`idempotency-key-reused`: the key was used for another request"),
-              CommonErrors))]
+              JobConflicts, CommonErrors))]
 async fn job_enqueue(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,

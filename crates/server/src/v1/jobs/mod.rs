@@ -7,6 +7,7 @@
 
 mod dto;
 mod manage;
+mod rate;
 mod worker;
 
 use crate::app::Capability;
@@ -99,7 +100,8 @@ impl IntoResponses for JobConflicts {
                     stop working on it), `job-finished` (cancel of a finished job), \
                     `job-not-dead` (retry of a job that is not dead or cancelled), \
                     `job-running` (delete of a running job) or `job-unique-conflict` (a \
-                    re-drive would make a second live job of a unique key)";
+                    re-drive would make a second live job of a unique key, or an enqueue's \
+                    key is held by a job the calling key may not see)";
         let content = ContentBuilder::new().schema(Some(schema)).build();
         let r = ResponseBuilder::new()
             .description(desc)

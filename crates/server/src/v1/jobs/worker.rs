@@ -5,6 +5,7 @@ use super::dto::{
     CheckpointBody, FailBody, HeartbeatBody, HeartbeatView, JobView, LeaseBody, LeaseView,
     LeasedView, ProgressBody, TokenBody,
 };
+use super::rate::RateGate;
 use super::{job_id, max_wait, refused, JobConflicts};
 use crate::error::{ApiError, ApiResult};
 use crate::http::docs::CommonErrors;
@@ -72,12 +73,15 @@ async fn job_lease(
     ApiJson(body): ApiJson<LeaseBody>,
 ) -> ApiResult<Json<LeaseView>> {
     let (count, wait) = lease_bounds(&body, max_wait(&state))?;
+    let limits = state.config.jobs.queue_limits(body.queue.as_str());
     let req = JobLease {
         scope: LeaseScope::Tenant(caller.tenant.clone()),
         queue: body.queue,
         worker: body.worker,
         limit: count,
         max_running_per_tenant: state.config.jobs.max_running_per_tenant,
+        max_running_per_key: limits.concurrency_per_key,
+        gate: RateGate::for_queue(&state.ratelimit, &limits),
     };
     let deadline = Instant::now() + wait;
     let poll = state.config.jobs.poll_interval;
