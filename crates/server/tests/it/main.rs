@@ -10,6 +10,7 @@ mod health;
 mod idempotency;
 mod input;
 mod jobs;
+mod jobs_limits;
 mod jobs_owner;
 mod jobs_stats;
 mod jobs_wakeups;
