@@ -45,6 +45,7 @@ pub mod worker;
 pub use backoff::{Backoff, BackoffByKind};
 pub use error::JobError;
 pub use handler::{HandlerError, JobContext, JobHandler};
+pub use limits::{LeaseGate, QueueLimits};
 pub use memory::MemoryJobStore;
 pub use model::{
     Job, JobEvent, JobEventKind, JobId, JobKind, JobState, LimitKey, Owner, Priority, Progress,
@@ -55,7 +56,6 @@ pub use params::{
     JobFilter, JobHeartbeat, JobLease, JobList, JobPrune, JobRelease, JobRescue, JobRetry,
     LeaseScope, Leased, QueueStats, Rescued, Throughput, UniqueSpec,
 };
-pub use limits::{LeaseGate, QueueLimits};
 pub use settings::JobsSettings;
 pub use store::JobStore;
 pub use sweep::{prune_step, rescue_step, Retention};

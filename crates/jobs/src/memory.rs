@@ -1,13 +1,13 @@
 //! An in-memory jobs store, for tests and single-process embedding.
 
 use crate::error::JobError;
+use crate::limits::{admitted, gated_pick};
 use crate::model::{Job, JobEvent, JobId, JobState, QueueName};
 use crate::params::{
     check_limit, Cancelled, Enqueued, HeartbeatAnswer, JobComplete, JobEnqueue, JobEvents, JobFail,
     JobFilter, JobHeartbeat, JobLease, JobList, JobPrune, JobRelease, JobRescue, JobRetry,
     LeaseScope, Leased, QueueStats, Rescued, Throughput,
 };
-use crate::limits::{admitted, gated_pick};
 use crate::store::{fair_order, JobStore};
 use crate::transition as tr;
 use palisade_core::{Page, SharedClock, SystemClock, TenantId};
@@ -50,7 +50,9 @@ impl MemoryJobStore {
         for j in g.jobs.values() {
             if j.queue == req.queue && j.state == JobState::Running {
                 *running.entry(&j.tenant).or_default() += 1;
-                *running_key.entry((&j.tenant, j.limit_key_str())).or_default() += 1;
+                *running_key
+                    .entry((&j.tenant, j.limit_key_str()))
+                    .or_default() += 1;
             }
         }
         let due = g
@@ -180,7 +182,10 @@ impl JobStore for MemoryJobStore {
         let picked = self.job_pick(req, gated_pick(req.limit), now);
         let jobs: Vec<Job> = {
             let g = self.inner.lock();
-            picked.iter().filter_map(|id| g.jobs.get(id).cloned()).collect()
+            picked
+                .iter()
+                .filter_map(|id| g.jobs.get(id).cloned())
+                .collect()
         };
         let ids: Vec<JobId> = admitted(gate.as_ref(), &jobs, req.limit as usize)
             .await

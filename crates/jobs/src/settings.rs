@@ -2,10 +2,10 @@
 
 use crate::backoff::BackoffByKind;
 use crate::limits::QueueLimits;
-use std::collections::BTreeMap;
 use crate::params::MAX_PAYLOAD_BYTES;
 use crate::sweep::Retention;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 /// Jobs settings; every field is documented in `docs/configuration.md`.

@@ -80,9 +80,7 @@ impl Wakeups {
         if topics.len() >= PRUNE_AT {
             topics.retain(|_, tx| tx.receiver_count() > 0);
         }
-        let tx = topics
-            .entry(topic)
-            .or_insert_with(|| watch::channel(0).0);
+        let tx = topics.entry(topic).or_insert_with(|| watch::channel(0).0);
         Waiter(tx.subscribe())
     }
 

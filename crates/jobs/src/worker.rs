@@ -319,7 +319,10 @@ impl Worker {
                     error,
                     outcome,
                 };
-                self.store.job_fail(&job.tenant, &req).await.inspect(metrics::failed)
+                self.store
+                    .job_fail(&job.tenant, &req)
+                    .await
+                    .inspect(metrics::failed)
             }
         };
         let end = done.map_or_else(|e| Self::end_of(&e), |_| ok);

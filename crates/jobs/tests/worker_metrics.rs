@@ -4,8 +4,8 @@
 
 use palisade_core::{ManualClock, SharedClock, TenantId};
 use palisade_jobs::{
-    Backoff, HandlerError, JobContext, JobEnqueue, JobHandler, JobId, JobKind, JobRescue,
-    JobState, JobStore, MemoryJobStore, QueueName, Shutdown, Worker, WorkerConfig,
+    Backoff, HandlerError, JobContext, JobEnqueue, JobHandler, JobId, JobKind, JobRescue, JobState,
+    JobStore, MemoryJobStore, QueueName, Shutdown, Worker, WorkerConfig,
 };
 use std::sync::Arc;
 use std::time::Duration;

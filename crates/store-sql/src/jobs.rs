@@ -10,15 +10,15 @@
 
 use crate::{Dialect, SqlStore, Value};
 use palisade_core::{Page, StoreError, TenantId};
-use palisade_jobs::memory::count;
 use palisade_jobs::limits::{admitted, gated_pick, rank_fairly};
+use palisade_jobs::memory::count;
 use palisade_jobs::params::{check_limit, Throughput, THROUGHPUT_WINDOWS_MS};
 use palisade_jobs::transition as tr;
 use palisade_jobs::{
     Cancelled, Enqueued, HeartbeatAnswer, Job, JobComplete, JobEnqueue, JobError, JobEvent,
     JobEventKind, JobEvents, JobFail, JobFilter, JobHeartbeat, JobId, JobKind, JobLease, JobList,
-    JobPrune, JobRelease, JobRescue, JobRetry, JobState, JobStore, LeaseScope, Leased, LimitKey, Owner,
-    Priority, QueueName, QueueStats, Rescued, Tag, UniqueStates, WorkerId,
+    JobPrune, JobRelease, JobRescue, JobRetry, JobState, JobStore, LeaseScope, Leased, LimitKey,
+    Owner, Priority, QueueName, QueueStats, Rescued, Tag, UniqueStates, WorkerId,
 };
 use serde::de::DeserializeOwned;
 use sqlx::{ColumnIndex, Encode, Executor, IntoArguments, Postgres, Sqlite, Transaction, Type};
@@ -161,7 +161,13 @@ pub fn lease_sql_with<D: JobDialect>(scope: &LeaseScope, key_cap: bool) -> Strin
         LeaseScope::Tenant(_) => (" AND tenant_id = $5", "$6"),
         LeaseScope::AllTenants => ("", "$5"),
     };
-    let key = |text: &str| if key_cap { text.replace("{cap}", cap) } else { String::new() };
+    let key = |text: &str| {
+        if key_cap {
+            text.replace("{cap}", cap)
+        } else {
+            String::new()
+        }
+    };
     LEASE
         .replace(
             "{key_running}",
@@ -179,8 +185,10 @@ running_key AS (
         )
         .replace(
             "{key_join}",
-            &key(" LEFT JOIN running_key ON running_key.tenant_id = due.tenant_id
-        AND running_key.lk = due.lk"),
+            &key(
+                " LEFT JOIN running_key ON running_key.tenant_id = due.tenant_id
+        AND running_key.lk = due.lk",
+            ),
         )
         .replace(
             "{key_cond}",
@@ -226,9 +234,8 @@ fn filter_sql<D: JobDialect>(f: &JobFilter, first: usize) -> (String, Vec<String
     }
     // Job::visible_to: another key's job (owner `key_…`) is left out.
     if let Some(principal) = &f.viewer {
-        let cond = |p: &str| {
-            format!("(owner IS NULL OR substr(owner, 1, 4) <> 'key_' OR owner = {p})")
-        };
+        let cond =
+            |p: &str| format!("(owner IS NULL OR substr(owner, 1, 4) <> 'key_' OR owner = {p})");
         add(&cond, principal.clone());
     }
     (sql, binds)

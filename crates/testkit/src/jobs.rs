@@ -1160,7 +1160,9 @@ pub async fn stats_throughput_by_window(s: &Store, c: &Time) {
     let l = lease_one(s, &t, &q).await;
     s.job_complete(&t, &done(&l)).await.unwrap();
     let l = lease_one(s, &t, &q).await;
-    s.job_fail(&t, &fail(&l, FailOutcome::GiveUp)).await.unwrap();
+    s.job_fail(&t, &fail(&l, FailOutcome::GiveUp))
+        .await
+        .unwrap();
     let st = s.job_stats(&t, &q).await.unwrap();
     assert_eq!(
         windows(&st),
@@ -1189,8 +1191,21 @@ fn key_of(l: &Leased) -> String {
 /// A per-key cap holds each limit key of a tenant (none named: the tenant's own) at that many
 /// running jobs; a finished job frees a slot of its key only.
 pub async fn per_key_running_cap(s: &Store, _c: &Time) {
-    let (t, other, q) = (TenantId::generate(), TenantId::generate(), fresh_queue("key-cap"));
-    for key in [Some("a"), Some("a"), Some("a"), Some("b"), Some("b"), Some("b"), None, None] {
+    let (t, other, q) = (
+        TenantId::generate(),
+        TenantId::generate(),
+        fresh_queue("key-cap"),
+    );
+    for key in [
+        Some("a"),
+        Some("a"),
+        Some("a"),
+        Some("b"),
+        Some("b"),
+        Some("b"),
+        None,
+        None,
+    ] {
         add(s, &t, keyed(&q, key)).await;
     }
     for _ in 0..3 {
@@ -1205,11 +1220,18 @@ pub async fn per_key_running_cap(s: &Store, _c: &Time) {
             .count()
     };
     assert_eq!(
-        (count(&got, &t, "a"), count(&got, &t, "b"), count(&got, &t, "")),
+        (
+            count(&got, &t, "a"),
+            count(&got, &t, "b"),
+            count(&got, &t, "")
+        ),
         (2, 2, 2)
     );
     assert_eq!(count(&got, &other, "a"), 2, "keys are per tenant");
-    assert!(s.job_lease(&req).await.unwrap().is_empty(), "every key at its cap");
+    assert!(
+        s.job_lease(&req).await.unwrap().is_empty(),
+        "every key at its cap"
+    );
     let a = got
         .iter()
         .find(|l| l.job.tenant == t && key_of(l) == "a")
@@ -1261,7 +1283,14 @@ pub async fn lease_gate_admits_by_key(s: &Store, _c: &Time) {
             assert_eq!((j.state, j.attempt, j.events), (JobState::Queued, 0, 1));
         }
     }
-    assert!(s.job_lease(&req).await.unwrap().is_empty(), "nothing more admitted");
+    assert!(
+        s.job_lease(&req).await.unwrap().is_empty(),
+        "nothing more admitted"
+    );
     req.gate = None;
-    assert_eq!(s.job_lease(&req).await.unwrap().len(), 3, "the refused jobs wait on");
+    assert_eq!(
+        s.job_lease(&req).await.unwrap().len(),
+        3,
+        "the refused jobs wait on"
+    );
 }

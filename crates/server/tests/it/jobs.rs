@@ -689,7 +689,8 @@ fn check_config_names_every_bad_jobs_key_and_accepts_a_valid_section() {
     let file = dir.join("jobs.toml");
     let toml = "[jobs]\nmax_payload_bytes = 0\nmin_lease = \"10s\"\nmax_lease = \"5s\"\n\
                 rescue_interval = \"2m\"\n[jobs.backoff.kinds.\"email.send\"]\n\
-                base_ms = 0\nmax_ms = 10\nfactor = 2.0\njitter = 0.1\n";
+                base_ms = 0\nmax_ms = 10\nfactor = 2.0\njitter = 0.1\n\
+                [jobs.limits.reports]\nconcurrency_per_key = 0\nrate_window = \"10ms\"\n";
     std::fs::write(&file, toml).unwrap();
     let out = check_config_file(&file);
     let err = assert_config_errors(
@@ -700,6 +701,8 @@ fn check_config_names_every_bad_jobs_key_and_accepts_a_valid_section() {
             "jobs.default_lease",
             "jobs.rescue_interval",
             "jobs.backoff.kinds.email.send.base_ms",
+            "jobs.limits.reports.concurrency_per_key",
+            "jobs.limits.reports.rate_window",
         ],
     );
     assert!(!err.contains("panicked"));
@@ -709,7 +712,8 @@ fn check_config_names_every_bad_jobs_key_and_accepts_a_valid_section() {
         &file,
         "[jobs]\ndefault_lease = \"1m\"\nmax_running_per_tenant = 50\n\
          [jobs.backoff.kinds.\"email.send\"]\nbase_ms = 5000\nmax_ms = 600000\n\
-         factor = 3.0\njitter = 0.3\n",
+         factor = 3.0\njitter = 0.3\n\
+         [jobs.limits.reports]\nconcurrency_per_key = 2\nrate_per_key = 5\n",
     )
     .unwrap();
     let out = check_config_file(&file);

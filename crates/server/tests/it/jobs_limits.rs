@@ -24,7 +24,12 @@ async fn on_postgres(pg: &str, n: usize, env: &[(&str, &str)]) -> (Vec<Proc>, St
 
 /// An HTTP worker: leases one job of `queue` at a time, holds it `hold`, completes it; stops
 /// when `total` jobs of the queue have completed (asked through its own instance).
-fn worker(api: Api, queue: &'static str, hold: Duration, total: usize) -> tokio::task::JoinHandle<()> {
+fn worker(
+    api: Api,
+    queue: &'static str,
+    hold: Duration,
+    total: usize,
+) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let deadline = Instant::now() + Duration::from_secs(60);
         while Instant::now() < deadline {
@@ -34,7 +39,9 @@ fn worker(api: Api, queue: &'static str, hold: Duration, total: usize) -> tokio:
                 let token = json!({"token": l["token"]});
                 ok(api.job_call(&id, "complete", token).await).await;
             }
-            let s = api.get_json(&format!("/v1/jobs/queues/{queue}/stats")).await;
+            let s = api
+                .get_json(&format!("/v1/jobs/queues/{queue}/stats"))
+                .await;
             if s["counts"]["completed"].as_u64() == Some(total as u64) {
                 return;
             }
@@ -155,8 +162,14 @@ async fn on_postgres_a_rate_limit_per_key_holds_over_two_processes() {
         // 5 per second, evenly spaced: any six consecutive starts span about a second. The
         // margin covers the time between a lease's clock reading and its gate's decision.
         let tightest = starts.windows(6).map(|w| w[5] - w[0]).min().unwrap();
-        assert!(tightest >= 800, "{k}: six starts within {tightest} ms: {starts:?}");
+        assert!(
+            tightest >= 800,
+            "{k}: six starts within {tightest} ms: {starts:?}"
+        );
         let span = starts[9] - starts[0];
-        assert!(span >= 1_500, "{k}: ten starts within {span} ms: {starts:?}");
+        assert!(
+            span >= 1_500,
+            "{k}: ten starts within {span} ms: {starts:?}"
+        );
     }
 }

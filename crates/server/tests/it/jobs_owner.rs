@@ -12,7 +12,10 @@ use serde_json::{json, Value};
 async fn two_keys(p: &crate::common::Proc) -> ((String, Api), (String, Api)) {
     let op = p.operator();
     let t: Value = op
-        .post("/v1/tenants", json!({"external_id": "jobs-owner", "name": "T"}))
+        .post(
+            "/v1/tenants",
+            json!({"external_id": "jobs-owner", "name": "T"}),
+        )
         .await
         .json()
         .await
@@ -20,7 +23,12 @@ async fn two_keys(p: &crate::common::Proc) -> ((String, Api), (String, Api)) {
     let keys = format!("/v1/tenants/{}/keys", t["id"].as_str().unwrap());
     let mut out = Vec::new();
     for name in ["a", "b"] {
-        let k: Value = op.post(&keys, json!({"name": name})).await.json().await.unwrap();
+        let k: Value = op
+            .post(&keys, json!({"name": name}))
+            .await
+            .json()
+            .await
+            .unwrap();
         let id = k["id"].as_str().unwrap().to_owned();
         out.push((id, p.api(k["secret"].as_str().unwrap())));
     }
@@ -74,7 +82,11 @@ async fn a_job_owned_by_a_key_is_hidden_from_the_tenants_other_keys() {
         let r = b.send(m, &path, Some(json!({}))).await;
         problem(r, 404, "not-found").await;
     }
-    assert_eq!(a.job(&private).await["state"], "queued", "B changed nothing");
+    assert_eq!(
+        a.job(&private).await["state"],
+        "queued",
+        "B changed nothing"
+    );
 
     // A unique key held by A's private job: B's enqueue is refused, the job not shown.
     let mut u = owned("own-unique", &a_id);

@@ -43,10 +43,16 @@ async fn stats_report_throughput_per_window_and_the_oldest_due_age() {
     let windows = s["throughput"].as_array().unwrap();
     assert_eq!(windows.len(), 3);
     for w in windows {
-        assert_eq!((w["completed"].as_u64(), w["failed"].as_u64()), (Some(2), Some(1)));
+        assert_eq!(
+            (w["completed"].as_u64(), w["failed"].as_u64()),
+            (Some(2), Some(1))
+        );
     }
     assert_eq!(windows[0]["completed_per_minute"], 2.0);
-    assert_eq!(windows[2]["failed_per_minute"].as_f64().unwrap(), 1.0 / 15.0);
+    assert_eq!(
+        windows[2]["failed_per_minute"].as_f64().unwrap(),
+        1.0 / 15.0
+    );
     let age = s["oldest_due_age_ms"].as_i64().unwrap();
     assert!((300..60_000).contains(&age), "{age}");
 }

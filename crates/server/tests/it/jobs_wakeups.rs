@@ -50,13 +50,19 @@ async fn cancel_woken_by_fail(waiter: &Api, worker: &Api, queue: &str) {
         let (api, id) = (waiter.clone(), id.clone());
         tokio::spawn(async move {
             let r = api
-                .post(&format!("/v1/jobs/{id}/cancel?wait_ms={WAIT_MS}"), json!({}))
+                .post(
+                    &format!("/v1/jobs/{id}/cancel?wait_ms={WAIT_MS}"),
+                    json!({}),
+                )
                 .await;
             (r.status().as_u16(), r.json::<Value>().await.unwrap())
         })
     };
     settle().await;
-    let hb = ok(worker.job_call(&id, "heartbeat", json!({"token": token})).await).await;
+    let hb = ok(worker
+        .job_call(&id, "heartbeat", json!({"token": token}))
+        .await)
+    .await;
     assert_eq!(hb["cancel_requested"], true);
     let at = Instant::now();
     let body = json!({"token": token, "error": "stopping on cancel"});

@@ -4,8 +4,8 @@ use palisade_core::{FieldError, Problem};
 use palisade_jobs::params::check_size;
 use palisade_jobs::{
     Backoff, FailOutcome, Job, JobEnqueue, JobError, JobEvent, JobFilter, JobKind, JobState,
-    JobsSettings, Leased, LimitKey, Owner, Priority, Progress, QueueName, QueueStats, Tag, Throughput,
-    UniqueSpec, UniqueStates, WorkerId,
+    JobsSettings, Leased, LimitKey, Owner, Priority, Progress, QueueName, QueueStats, Tag,
+    Throughput, UniqueSpec, UniqueStates, WorkerId,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::Value;

@@ -15,8 +15,8 @@ use axum::extract::State;
 use axum::{Extension, Json};
 use palisade_core::{Caller, FieldError, Problem};
 use palisade_jobs::{
-    metrics, JobComplete, JobFail, JobHeartbeat, JobLease, JobRelease, LeaseScope, Leased, Progress,
-    Topic,
+    metrics, JobComplete, JobFail, JobHeartbeat, JobLease, JobRelease, LeaseScope, Leased,
+    Progress, Topic,
 };
 use std::time::Duration;
 use tokio::time::Instant;
