@@ -94,17 +94,18 @@ pub async fn admitted<'a>(gate: &dyn LeaseGate, picked: &'a [Job], limit: usize)
 pub fn rank_fairly(jobs: &mut [Job]) {
     let order = |j: &Job| (j.priority, j.run_at_ms, j.id.clone());
     jobs.sort_by(|a, b| (&a.tenant, order(a)).cmp(&(&b.tenant, order(b))));
-    let mut rank = Vec::with_capacity(jobs.len());
-    for (i, j) in jobs.iter().enumerate() {
-        let k = match i {
-            0 => 1,
-            _ if jobs[i - 1].tenant == j.tenant => rank[i - 1] + 1,
-            _ => 1,
-        };
-        rank.push(k);
-    }
-    let mut ranked: Vec<(u64, Job)> = rank.into_iter().zip(jobs.iter().cloned()).collect();
-    ranked.sort_by(|a, b| (a.0, order(&a.1)).cmp(&(b.0, order(&b.1))));
+    let mut k = 0u64;
+    let ranks: Vec<u64> = (0..jobs.len())
+        .map(|i| {
+            k = match i > 0 && jobs[i - 1].tenant == jobs[i].tenant {
+                true => k + 1,
+                false => 1,
+            };
+            k
+        })
+        .collect();
+    let mut ranked: Vec<(u64, Job)> = ranks.into_iter().zip(jobs.iter().cloned()).collect();
+    ranked.sort_by_key(|(k, j)| (*k, order(j)));
     for (slot, (_, j)) in jobs.iter_mut().zip(ranked) {
         *slot = j;
     }
@@ -121,6 +122,30 @@ pub fn gated_pick(limit: u32) -> u32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::{JobId, JobKind, QueueName};
+    use crate::params::JobEnqueue;
+    use palisade_core::TenantId;
+
+    #[test]
+    fn fair_rank_takes_each_tenants_first_job_before_anyones_second() {
+        let (a, b) = (TenantId::generate(), TenantId::generate());
+        let q = QueueName::parse("q").unwrap();
+        let kind = JobKind::parse("k").unwrap();
+        let job = |t: &TenantId, at: i64| {
+            JobEnqueue::new(q.clone(), kind.clone(), serde_json::json!({})).into_job(
+                t,
+                JobId::generate(at),
+                at,
+            )
+        };
+        let mut jobs = vec![job(&a, 1), job(&a, 2), job(&a, 3), job(&b, 4), job(&b, 5)];
+        rank_fairly(&mut jobs);
+        let order: Vec<(bool, i64)> = jobs.iter().map(|j| (j.tenant == a, j.run_at_ms)).collect();
+        assert_eq!(
+            order,
+            [(true, 1), (false, 4), (true, 2), (false, 5), (true, 3)]
+        );
+    }
 
     #[test]
     fn bad_limits_name_their_keys() {
