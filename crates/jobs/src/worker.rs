@@ -155,16 +155,27 @@ impl Worker {
     pub async fn run(self, stop: Shutdown, grace: Duration) {
         let this = Arc::new(self);
         let slots = Arc::new(Semaphore::new(this.config.concurrency.max(1)));
+        // Lease once half the slots are free (or none is busy, or a poll interval passed):
+        // one lease fills many slots, so its cost is shared instead of paid per finished job.
+        let batch = (this.config.concurrency / 2).max(1);
         let abort = CancellationToken::new();
         let mut tasks = JoinSet::new();
         while !stop.0.is_cancelled() {
             while tasks.try_join_next().is_some() {}
             let free = slots.available_permits();
-            let leased = if free == 0 {
-                Vec::new()
-            } else {
-                this.lease(free).await
-            };
+            if free < batch && !tasks.is_empty() {
+                // Busy: look again when an attempt ends, or lease the few free slots after a
+                // poll interval (long jobs must not keep slots idle).
+                let lingered = tokio::select! {
+                    _ = tasks.join_next() => false,
+                    _ = tokio::time::sleep(this.config.poll) => true,
+                    _ = stop.0.cancelled() => false,
+                };
+                if !lingered || free == 0 {
+                    continue;
+                }
+            }
+            let leased = this.lease(free).await;
             let idle = leased.is_empty();
             for l in leased {
                 let permit = slots.clone().acquire_owned().await.expect("never closed");
