@@ -3,8 +3,8 @@
 
 use palisade_core::TenantId;
 use palisade_jobs::{
-    HandlerError, JobContext, JobEnqueue, JobHandler, JobKind, JobState, JobStore,
-    MemoryJobStore, QueueName, Shutdown, Worker, WorkerConfig,
+    HandlerError, JobContext, JobEnqueue, JobHandler, JobKind, JobState, JobStore, MemoryJobStore,
+    QueueName, Shutdown, Worker, WorkerConfig,
 };
 use std::sync::Arc;
 use std::time::{Duration, Instant};
