@@ -28,6 +28,7 @@ pub mod backoff;
 pub mod cron;
 pub mod error;
 pub mod handler;
+pub mod limits;
 pub mod memory;
 pub mod metrics;
 pub mod model;
@@ -37,23 +38,28 @@ pub mod store;
 pub mod sweep;
 pub mod tasks;
 pub mod transition;
+pub mod wake;
+pub mod waking;
 pub mod worker;
 
 pub use backoff::{Backoff, BackoffByKind};
 pub use error::JobError;
 pub use handler::{HandlerError, JobContext, JobHandler};
+pub use limits::{LeaseGate, QueueLimits};
 pub use memory::MemoryJobStore;
 pub use model::{
-    Job, JobEvent, JobEventKind, JobId, JobKind, JobState, Owner, Priority, Progress, QueueName,
-    Tag, UniqueStates, WorkerId,
+    Job, JobEvent, JobEventKind, JobId, JobKind, JobState, LimitKey, Owner, Priority, Progress,
+    QueueName, Tag, UniqueStates, WorkerId,
 };
 pub use params::{
     Cancelled, Enqueued, FailOutcome, HeartbeatAnswer, JobComplete, JobEnqueue, JobEvents, JobFail,
     JobFilter, JobHeartbeat, JobLease, JobList, JobPrune, JobRelease, JobRescue, JobRetry,
-    LeaseScope, Leased, QueueStats, Rescued, UniqueSpec,
+    LeaseScope, Leased, QueueStats, Rescued, Throughput, UniqueSpec,
 };
 pub use settings::JobsSettings;
 pub use store::JobStore;
 pub use sweep::{prune_step, rescue_step, Retention};
 pub use tasks::{Jobs, Pruner, Rescuer};
+pub use wake::{Topic, Waiter, Wakeups, WeakWakeups};
+pub use waking::WakingStore;
 pub use worker::{AttemptEnd, Observer, Shutdown, Worker, WorkerConfig};

@@ -1,11 +1,12 @@
 //! An in-memory jobs store, for tests and single-process embedding.
 
 use crate::error::JobError;
+use crate::limits::{admitted, gated_pick};
 use crate::model::{Job, JobEvent, JobId, JobState, QueueName};
 use crate::params::{
     check_limit, Cancelled, Enqueued, HeartbeatAnswer, JobComplete, JobEnqueue, JobEvents, JobFail,
     JobFilter, JobHeartbeat, JobLease, JobList, JobPrune, JobRelease, JobRescue, JobRetry,
-    LeaseScope, Leased, QueueStats, Rescued,
+    LeaseScope, Leased, QueueStats, Rescued, Throughput,
 };
 use crate::store::{fair_order, JobStore};
 use crate::transition as tr;
@@ -18,6 +19,8 @@ use std::collections::{BTreeMap, HashMap};
 pub struct MemoryJobStore {
     clock: SharedClock,
     inner: Mutex<Inner>,
+    /// Held through a lease, so a gated lease's pick, gate and take are one step.
+    leases: tokio::sync::Mutex<()>,
 }
 
 #[derive(Debug, Default)]
@@ -35,11 +38,66 @@ impl Default for MemoryJobStore {
 }
 
 impl MemoryJobStore {
+    /// The ids of up to `limit` due jobs a lease would take now, fairly and within the caps.
+    fn job_pick(&self, req: &JobLease, limit: u32, now: i64) -> Vec<JobId> {
+        let g = self.inner.lock();
+        let in_scope = |j: &Job| match &req.scope {
+            LeaseScope::Tenant(t) => &j.tenant == t,
+            LeaseScope::AllTenants => true,
+        };
+        let mut running: HashMap<&TenantId, u64> = HashMap::new();
+        let mut running_key: HashMap<(&TenantId, &str), u64> = HashMap::new();
+        for j in g.jobs.values() {
+            if j.queue == req.queue && j.state == JobState::Running {
+                *running.entry(&j.tenant).or_default() += 1;
+                *running_key
+                    .entry((&j.tenant, j.limit_key_str()))
+                    .or_default() += 1;
+            }
+        }
+        let due = g
+            .jobs
+            .values()
+            .filter(|j| j.queue == req.queue && j.is_due(now) && in_scope(j))
+            .map(|j| {
+                let r = running.get(&j.tenant).copied().unwrap_or(0);
+                let rk = running_key.get(&(&j.tenant, j.limit_key_str()));
+                (r, rk.copied().unwrap_or(0), j)
+            });
+        let (cap, key_cap) = (req.max_running_per_tenant, req.max_running_per_key);
+        fair_order(due, limit as usize, cap, key_cap)
+            .into_iter()
+            .map(|j| j.id.clone())
+            .collect()
+    }
+
+    /// Leases the jobs of `ids` that are still due, in order.
+    fn job_take(&self, req: &JobLease, ids: &[JobId], now: i64) -> Vec<Leased> {
+        let mut g = self.inner.lock();
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            let Some(job) = g.jobs.get_mut(id).filter(|j| j.is_due(now)) else {
+                continue;
+            };
+            let due_at_ms = job.run_at_ms;
+            let e = tr::lease(job, &req.worker, now);
+            let leased = Leased {
+                token: job.lease_token,
+                due_at_ms,
+                job: job.clone(),
+            };
+            g.log(id, [e]);
+            out.push(leased);
+        }
+        out
+    }
+
     /// An empty store on `clock`.
     pub fn new(clock: SharedClock) -> Self {
         Self {
             clock,
             inner: Mutex::new(Inner::default()),
+            leases: tokio::sync::Mutex::new(()),
         }
     }
 }
@@ -114,41 +172,27 @@ impl JobStore for MemoryJobStore {
 
     async fn job_lease(&self, req: &JobLease) -> Result<Vec<Leased>, JobError> {
         check_limit(req.limit)?;
+        let _one_at_a_time = self.leases.lock().await;
         let now = self.clock.now_ms();
-        let mut g = self.inner.lock();
-        let in_scope = |j: &Job| match &req.scope {
-            LeaseScope::Tenant(t) => &j.tenant == t,
-            LeaseScope::AllTenants => true,
+        let Some(gate) = &req.gate else {
+            let picked = self.job_pick(req, req.limit, now);
+            return Ok(self.job_take(req, &picked, now));
         };
-        let mut running: HashMap<&TenantId, u64> = HashMap::new();
-        for j in g.jobs.values() {
-            if j.queue == req.queue && j.state == JobState::Running {
-                *running.entry(&j.tenant).or_default() += 1;
-            }
-        }
-        let due = g
-            .jobs
-            .values()
-            .filter(|j| j.queue == req.queue && j.is_due(now) && in_scope(j))
-            .map(|j| (running.get(&j.tenant).copied().unwrap_or(0), j));
-        let picked: Vec<JobId> = fair_order(due, req.limit as usize, req.max_running_per_tenant)
+        // The gate is asked outside the lock; the jobs it admits are taken if still due.
+        let picked = self.job_pick(req, gated_pick(req.limit), now);
+        let jobs: Vec<Job> = {
+            let g = self.inner.lock();
+            picked
+                .iter()
+                .filter_map(|id| g.jobs.get(id).cloned())
+                .collect()
+        };
+        let ids: Vec<JobId> = admitted(gate.as_ref(), &jobs, req.limit as usize)
+            .await
             .into_iter()
             .map(|j| j.id.clone())
             .collect();
-        let mut out = Vec::with_capacity(picked.len());
-        for id in picked {
-            let job = g.jobs.get_mut(&id).expect("picked from the map");
-            let due_at_ms = job.run_at_ms;
-            let e = tr::lease(job, &req.worker, now);
-            let leased = Leased {
-                token: job.lease_token,
-                due_at_ms,
-                job: job.clone(),
-            };
-            g.log(&id, [e]);
-            out.push(leased);
-        }
-        Ok(out)
+        Ok(self.job_take(req, &ids, now))
     }
 
     async fn job_heartbeat(
@@ -299,7 +343,10 @@ impl JobStore for MemoryJobStore {
         };
         let counts: Vec<(JobState, u64)> = mine().map(|j| (j.state, 1)).collect();
         let oldest = mine().filter(|j| j.is_due(now)).map(|j| j.run_at_ms).min();
-        Ok(QueueStats::new(&counts, oldest, now))
+        let finished = mine().filter_map(|j| Some((j.state, j.finished_at_ms?)));
+        let mut stats = QueueStats::new(&counts, oldest, now);
+        stats.throughput = Throughput::windows(finished, now);
+        Ok(stats)
     }
 
     async fn job_rescue(&self, req: &JobRescue) -> Result<Rescued, JobError> {

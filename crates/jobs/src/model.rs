@@ -31,6 +31,12 @@ palisade_core::text_name!(
     "owner"
 );
 palisade_core::text_name!(
+    /// The key a job's per-key limits count it under (within its tenant; default: the tenant
+    /// itself), e.g. the customer account the job works for.
+    LimitKey,
+    "limit_key"
+);
+palisade_core::text_name!(
     /// Who holds a lease: an opaque worker id chosen by the worker.
     WorkerId,
     "worker"
@@ -316,6 +322,10 @@ pub struct Job {
     pub payload: serde_json::Value,
     /// The principal that owns it, if any.
     pub owner: Option<Owner>,
+    /// The key its queue's per-key limits count it under (within the tenant); `None`: the
+    /// tenant's own key.
+    #[serde(default)]
+    pub limit_key: Option<LimitKey>,
     /// Lower runs first.
     pub priority: Priority,
     /// Where it is in its life.
@@ -362,10 +372,27 @@ pub struct Job {
     pub events: u64,
 }
 
+/// The prefix of an API key's id: an owner starting with it names a key of the tenant.
+pub const KEY_PRINCIPAL_PREFIX: &str = "key_";
+
 impl Job {
+    /// The key its per-key limits count it under: its limit key, or empty for the tenant's.
+    pub fn limit_key_str(&self) -> &str {
+        self.limit_key.as_ref().map_or("", |k| k.as_str())
+    }
+
     /// True when a lease may pick it at `now_ms`.
     pub fn is_due(&self, now_ms: i64) -> bool {
         self.state.is_waiting() && self.run_at_ms <= now_ms
+    }
+
+    /// True when a caller acting as `principal` sees the job: a job owned by an API key
+    /// (its owner is a key id, `key_…`) is that key's alone; any other job — no owner, or an
+    /// owner naming an app's own user — is seen by every caller of the tenant.
+    pub fn visible_to(&self, principal: &str) -> bool {
+        self.owner.as_ref().is_none_or(|o| {
+            !o.as_str().starts_with(KEY_PRINCIPAL_PREFIX) || o.as_str() == principal
+        })
     }
 }
 

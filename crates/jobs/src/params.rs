@@ -3,7 +3,7 @@
 use crate::backoff::Backoff;
 use crate::error::JobError;
 use crate::model::{
-    name_ok, Job, JobId, JobKind, JobState, Owner, Priority, Progress, QueueName, Tag,
+    name_ok, Job, JobId, JobKind, JobState, LimitKey, Owner, Priority, Progress, QueueName, Tag,
     UniqueStates, WorkerId,
 };
 use palisade_core::{FieldError, PageRequest, TenantId};
@@ -63,6 +63,8 @@ pub struct JobEnqueue {
     pub payload: serde_json::Value,
     /// The owning principal, if any.
     pub owner: Option<Owner>,
+    /// The key of its queue's per-key limits (within the tenant); `None`: the tenant's.
+    pub limit_key: Option<LimitKey>,
     /// Lower runs first.
     pub priority: Priority,
     /// Not before this time (ms); `None`: now.
@@ -89,6 +91,7 @@ impl JobEnqueue {
             kind,
             payload,
             owner: None,
+            limit_key: None,
             priority: Priority::DEFAULT,
             run_at_ms: None,
             max_attempts: 25,
@@ -155,6 +158,7 @@ impl JobEnqueue {
             kind: self.kind,
             payload: self.payload,
             owner: self.owner,
+            limit_key: self.limit_key,
             priority: self.priority,
             state,
             run_at_ms: run_at,
@@ -221,8 +225,11 @@ pub enum LeaseScope {
 /// `k + r`, where `r` is how many of the tenant's jobs of this queue run now; jobs are taken
 /// lowest rank first (then priority, run-at, id). So the tenant with the fewest running jobs is
 /// served next and a tenant with 10,000 waiting jobs cannot hold back another tenant's one.
-/// With `max_running_per_tenant`, no tenant gets more than that many running in this queue.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// With `max_running_per_tenant`, no tenant gets more than that many running in this queue;
+/// with `max_running_per_key`, no limit key of a tenant ([`Job::limit_key`]) more than that
+/// many; with a `gate`, a job is leased only when the gate admits one more start of its key
+/// (a rate limit shared by every instance).
+#[derive(Clone, Debug)]
 pub struct JobLease {
     /// Whose jobs.
     pub scope: LeaseScope,
@@ -234,6 +241,10 @@ pub struct JobLease {
     pub limit: u32,
     /// Most running jobs per tenant in this queue after the lease, if capped.
     pub max_running_per_tenant: Option<u32>,
+    /// Most running jobs per limit key (of a tenant) in this queue after the lease, if capped.
+    pub max_running_per_key: Option<u32>,
+    /// Admits each start by its key's rate, if the queue has one.
+    pub gate: Option<std::sync::Arc<dyn crate::limits::LeaseGate>>,
 }
 
 /// A leased job: the job (running, with its checkpoint) and the attempt's fencing token.
@@ -379,17 +390,72 @@ pub struct JobFilter {
     pub created_from_ms: Option<i64>,
     /// Created before this time (ms).
     pub created_before_ms: Option<i64>,
+    /// The principal of the caller asking: jobs it may not see ([`Job::visible_to`]) are
+    /// left out.
+    pub viewer: Option<String>,
 }
 
 impl JobFilter {
     /// True when `job` matches every set field.
     pub fn matches(&self, job: &Job) -> bool {
+        self.viewer.as_ref().is_none_or(|p| job.visible_to(p)) && self.matches_fields(job)
+    }
+
+    fn matches_fields(&self, job: &Job) -> bool {
         self.queue.as_ref().is_none_or(|q| &job.queue == q)
             && self.kind.as_ref().is_none_or(|k| &job.kind == k)
             && self.state.is_none_or(|s| job.state == s)
             && self.tag.as_ref().is_none_or(|t| job.tags.contains(t))
             && self.created_from_ms.is_none_or(|t| job.created_at_ms >= t)
             && self.created_before_ms.is_none_or(|t| job.created_at_ms < t)
+    }
+}
+
+/// The recent windows of a queue's throughput: the last 1, 5 and 15 minutes (ms).
+pub const THROUGHPUT_WINDOWS_MS: [i64; 3] = [60_000, 300_000, 900_000];
+
+/// A queue's finished jobs in one recent window.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Throughput {
+    /// The window: the last this many ms.
+    pub window_ms: i64,
+    /// Jobs that completed in it.
+    pub completed: u64,
+    /// Jobs that failed for good in it (went dead: out of attempts or gave up).
+    pub failed: u64,
+}
+
+impl Throughput {
+    /// The counts of finished jobs `(state, finished at)` within each of
+    /// [`THROUGHPUT_WINDOWS_MS`] before `now_ms`.
+    pub fn windows(finished: impl IntoIterator<Item = (JobState, i64)>, now_ms: i64) -> Vec<Self> {
+        let mut out: Vec<Self> = THROUGHPUT_WINDOWS_MS
+            .iter()
+            .map(|w| Self {
+                window_ms: *w,
+                ..Self::default()
+            })
+            .collect();
+        for (state, at) in finished {
+            for t in out.iter_mut().filter(|t| at >= now_ms - t.window_ms) {
+                match state {
+                    JobState::Completed => t.completed += 1,
+                    JobState::Dead => t.failed += 1,
+                    _ => {}
+                }
+            }
+        }
+        out
+    }
+
+    /// Completed jobs per minute over the window.
+    pub fn completed_per_minute(&self) -> f64 {
+        self.completed as f64 * 60_000.0 / self.window_ms.max(1) as f64
+    }
+
+    /// Failed jobs per minute over the window.
+    pub fn failed_per_minute(&self) -> f64 {
+        self.failed as f64 * 60_000.0 / self.window_ms.max(1) as f64
     }
 }
 
@@ -403,6 +469,9 @@ pub struct QueueStats {
     pub oldest_due_at_ms: Option<i64>,
     /// The store's time of the answer (ms).
     pub now_ms: i64,
+    /// Jobs completed and failed for good in each of [`THROUGHPUT_WINDOWS_MS`] (finished
+    /// jobs still kept: a retention shorter than 15 minutes lowers the counts).
+    pub throughput: Vec<Throughput>,
 }
 
 impl QueueStats {
@@ -419,6 +488,7 @@ impl QueueStats {
             counts,
             oldest_due_at_ms,
             now_ms,
+            throughput: Throughput::windows([], now_ms),
         }
     }
 

@@ -1,9 +1,11 @@
 //! The jobs capability's deployment settings (`[jobs]`): caps, lease bounds, retention, backoff, fairness, maintenance.
 
 use crate::backoff::BackoffByKind;
+use crate::limits::QueueLimits;
 use crate::params::MAX_PAYLOAD_BYTES;
 use crate::sweep::Retention;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 /// Jobs settings; every field is documented in `docs/configuration.md`.
@@ -27,12 +29,18 @@ pub struct JobsSettings {
     pub backoff: BackoffByKind,
     /// Most running jobs of one tenant in one queue; none: no cap (fairness still applies).
     pub max_running_per_tenant: Option<u32>,
+    /// Per-key limits by queue name (`[jobs.limits.<queue>]`).
+    pub limits: BTreeMap<String, QueueLimits>,
     /// Longest long-poll of an HTTP worker's lease (also capped by the request timeout).
     #[serde(with = "humantime_serde")]
     pub max_lease_wait: Duration,
-    /// How often a waiting lease (and a waiting cancel) looks at the store again.
+    /// How often a waiting lease (and a waiting cancel) looks at the store again when no
+    /// wake-up came.
     #[serde(with = "humantime_serde")]
     pub poll_interval: Duration,
+    /// On PostgreSQL, wake waiting leases and cancels by `LISTEN`/`NOTIFY` (off behind
+    /// PgBouncer in transaction mode: then they poll only).
+    pub listen: bool,
     /// How long an `Idempotency-Key` of an enqueue holds (its period slot).
     #[serde(with = "humantime_serde")]
     pub idempotency_period: Duration,
@@ -55,8 +63,10 @@ impl Default for JobsSettings {
             retention: Retention::default(),
             backoff: BackoffByKind::default(),
             max_running_per_tenant: None,
+            limits: BTreeMap::new(),
             max_lease_wait: Duration::from_secs(30),
             poll_interval: Duration::from_millis(200),
+            listen: true,
             idempotency_period: Duration::from_secs(86_400),
             rescue_interval: Duration::from_secs(1),
             prune_interval: Duration::from_secs(60),
@@ -114,11 +124,20 @@ impl JobsSettings {
         {
             bad("max_running_per_tenant", "must be between 1 and 100000");
         }
+        for (queue, limits) in &self.limits {
+            if crate::model::QueueName::parse(queue).is_err() {
+                e.push(format!(
+                    "{at}.limits.{queue}: must name a queue (1 to 200 characters)"
+                ));
+            }
+            e.extend(limits.errors(&format!("{at}.limits.{queue}")));
+        }
+        let mut bad = |key: &str, msg: &str| e.push(format!("{at}.{key}: {msg}"));
         if ms(self.max_lease_wait) > 600_000 {
             bad("max_lease_wait", "must be between 0s and 10m");
         }
-        if !(10..=10_000).contains(&ms(self.poll_interval)) {
-            bad("poll_interval", "must be between 10ms and 10s");
+        if !(10..=60_000).contains(&ms(self.poll_interval)) {
+            bad("poll_interval", "must be between 10ms and 1m");
         }
         if !(1_000..=366 * 86_400_000).contains(&ms(self.idempotency_period)) {
             bad("idempotency_period", "must be between 1s and 366 days");
@@ -136,6 +155,11 @@ impl JobsSettings {
     /// the default.
     pub fn lease_ms(&self, own: Option<i64>) -> i64 {
         own.unwrap_or(self.default_lease.as_millis() as i64)
+    }
+
+    /// The per-key limits of `queue` (none set: no limits).
+    pub fn queue_limits(&self, queue: &str) -> QueueLimits {
+        self.limits.get(queue).copied().unwrap_or_default()
     }
 
     /// True when `lease_ms` is within `min_lease ..= max_lease`.

@@ -78,34 +78,43 @@ pub trait JobStore: Send + Sync + std::fmt::Debug {
     async fn job_prune(&self, req: &JobPrune) -> Result<u64, JobError>;
 }
 
-/// Orders due jobs for a lease ([`JobLease`]'s fairness): `due` holds (tenant's running count,
-/// job) pairs; answers the indexes to take, at most `limit`, none that would put a tenant over
-/// `cap` running jobs. The SQL stores compute the same order in their lease statement; the
-/// memory store uses this.
+/// Orders due jobs for a lease ([`JobLease`]'s fairness): `due` holds (tenant's running
+/// count, its limit key's running count, job) triples; answers the jobs to take, at most
+/// `limit`, none that would put a tenant over `cap` or a limit key over `key_cap` running
+/// jobs. The SQL stores compute the same order in their lease statement; the memory store
+/// uses this.
 pub fn fair_order<'a>(
-    due: impl IntoIterator<Item = (u64, &'a Job)>,
+    due: impl IntoIterator<Item = (u64, u64, &'a Job)>,
     limit: usize,
     cap: Option<u32>,
+    key_cap: Option<u32>,
 ) -> Vec<&'a Job> {
-    let mut due: Vec<(u64, &Job)> = due.into_iter().collect();
+    let mut due: Vec<(u64, u64, &Job)> = due.into_iter().collect();
     due.sort_by(|a, b| {
-        (&a.1.tenant, a.1.priority, a.1.run_at_ms, &a.1.id).cmp(&(
-            &b.1.tenant,
-            b.1.priority,
-            b.1.run_at_ms,
-            &b.1.id,
+        (&a.2.tenant, a.2.priority, a.2.run_at_ms, &a.2.id).cmp(&(
+            &b.2.tenant,
+            b.2.priority,
+            b.2.run_at_ms,
+            &b.2.id,
         ))
     });
     let mut ranked: Vec<(u64, &Job)> = Vec::with_capacity(due.len());
+    let mut per_key: std::collections::HashMap<(&str, &str), u64> = Default::default();
     let mut k = 0;
-    for (i, (running, job)) in due.iter().enumerate() {
-        k = if i > 0 && due[i - 1].1.tenant == job.tenant {
+    for (i, (running, key_running, job)) in due.iter().enumerate() {
+        k = if i > 0 && due[i - 1].2.tenant == job.tenant {
             k + 1
         } else {
             1
         };
+        let kk = per_key
+            .entry((job.tenant.as_str(), job.limit_key_str()))
+            .or_default();
+        *kk += 1;
         let rank = running + k;
-        if cap.is_none_or(|c| rank <= u64::from(c)) {
+        let within = cap.is_none_or(|c| rank <= u64::from(c))
+            && key_cap.is_none_or(|c| key_running + *kk <= u64::from(c));
+        if within {
             ranked.push((rank, job));
         }
     }

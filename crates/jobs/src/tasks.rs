@@ -5,6 +5,8 @@ use crate::metrics;
 use crate::settings::JobsSettings;
 use crate::store::JobStore;
 use crate::sweep::{prune_step, rescue_step, Retention};
+use crate::wake::Wakeups;
+use crate::waking::WakingStore;
 use async_trait::async_trait;
 use palisade_core::{Maintenance, SharedClock, StoreError};
 use std::sync::Arc;
@@ -104,8 +106,10 @@ impl Maintenance for Pruner {
 /// The jobs capability's runtime: its store, settings and clock; gives its maintenance tasks.
 #[derive(Debug, Clone)]
 pub struct Jobs {
-    /// The store.
+    /// The store, waking [`Jobs::wakeups`] after its changes ([`WakingStore`]).
     pub store: Arc<dyn JobStore>,
+    /// The wake-ups of waiting leases and cancels in this process.
+    pub wakeups: Wakeups,
     /// The settings.
     pub settings: JobsSettings,
     /// The clock (the maintenance tasks' time).
@@ -113,10 +117,22 @@ pub struct Jobs {
 }
 
 impl Jobs {
-    /// The runtime over `store`.
+    /// The runtime over `store`, with wake-ups fed by this process's changes only.
     pub fn new(store: Arc<dyn JobStore>, settings: JobsSettings, clock: SharedClock) -> Self {
+        Self::with_wakeups(store, settings, clock, Wakeups::new())
+    }
+
+    /// The runtime over `store` with `wakeups` (which a store notification listener may also
+    /// feed, e.g. PostgreSQL's `LISTEN`).
+    pub fn with_wakeups(
+        store: Arc<dyn JobStore>,
+        settings: JobsSettings,
+        clock: SharedClock,
+        wakeups: Wakeups,
+    ) -> Self {
         Self {
-            store,
+            store: Arc::new(WakingStore::new(store, wakeups.clone())),
+            wakeups,
             settings,
             clock,
         }
@@ -170,6 +186,8 @@ mod tests {
             worker: WorkerId::parse("w").unwrap(),
             limit: 1,
             max_running_per_tenant: None,
+            max_running_per_key: None,
+            gate: None,
         };
         assert_eq!(store.job_lease(&lease).await.unwrap().len(), 1);
         let mut settings = JobsSettings::default();

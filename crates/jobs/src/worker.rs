@@ -1,7 +1,13 @@
 //! The in-process worker: leases jobs of one queue, runs their handlers with heartbeats, and
 //! shuts down gracefully, handing unfinished jobs back.
+//!
+//! It emits the jobs metrics ([`crate::metrics`]) as the HTTP routes do: attempts started
+//! (with queue latency and checkpoint resumes), completed (with run time), failed (and
+//! where they led) and lease losses.
 
 use crate::handler::{JobContext, JobHandler};
+use crate::limits::LeaseGate;
+use crate::metrics;
 use crate::model::{Job, JobKind, QueueName, WorkerId};
 use crate::params::{
     FailOutcome, JobComplete, JobFail, JobHeartbeat, JobLease, JobRelease, LeaseScope, Leased,
@@ -27,6 +33,10 @@ pub struct WorkerConfig {
     pub poll: Duration,
     /// Most running jobs per tenant in this queue, if capped.
     pub max_running_per_tenant: Option<u32>,
+    /// Most running jobs per limit key in this queue, if capped (across every worker).
+    pub max_running_per_key: Option<u32>,
+    /// The rate per limit key, if the queue has one ([`JobLease::gate`]).
+    pub gate: Option<Arc<dyn LeaseGate>>,
 }
 
 impl WorkerConfig {
@@ -39,6 +49,8 @@ impl WorkerConfig {
             concurrency: 8,
             poll: Duration::from_millis(200),
             max_running_per_tenant: None,
+            max_running_per_key: None,
+            gate: None,
         }
     }
 }
@@ -124,6 +136,9 @@ impl Worker {
     }
 
     fn ended(&self, job: &Job, end: AttemptEnd) {
+        if end == AttemptEnd::LeaseLost {
+            metrics::lease_lost();
+        }
         if let Some(o) = &self.observer {
             o(job, end);
         }
@@ -140,16 +155,27 @@ impl Worker {
     pub async fn run(self, stop: Shutdown, grace: Duration) {
         let this = Arc::new(self);
         let slots = Arc::new(Semaphore::new(this.config.concurrency.max(1)));
+        // Lease once half the slots are free (or none is busy, or a poll interval passed):
+        // one lease fills many slots, so its cost is shared instead of paid per finished job.
+        let batch = (this.config.concurrency / 2).max(1);
         let abort = CancellationToken::new();
         let mut tasks = JoinSet::new();
         while !stop.0.is_cancelled() {
             while tasks.try_join_next().is_some() {}
             let free = slots.available_permits();
-            let leased = if free == 0 {
-                Vec::new()
-            } else {
-                this.lease(free).await
-            };
+            if free < batch && !tasks.is_empty() {
+                // Busy: look again when an attempt ends, or lease the few free slots after a
+                // poll interval (long jobs must not keep slots idle).
+                let lingered = tokio::select! {
+                    _ = tasks.join_next() => false,
+                    _ = tokio::time::sleep(this.config.poll) => true,
+                    _ = stop.0.cancelled() => false,
+                };
+                if !lingered || free == 0 {
+                    continue;
+                }
+            }
+            let leased = this.lease(free).await;
             let idle = leased.is_empty();
             for l in leased {
                 let permit = slots.clone().acquire_owned().await.expect("never closed");
@@ -193,8 +219,12 @@ impl Worker {
             worker: self.config.id.clone(),
             limit: free.min(crate::params::MAX_BATCH as usize) as u32,
             max_running_per_tenant: self.config.max_running_per_tenant,
+            max_running_per_key: self.config.max_running_per_key,
+            gate: self.config.gate.clone(),
         };
-        self.store.job_lease(&req).await.unwrap_or_default()
+        let leased = self.store.job_lease(&req).await.unwrap_or_default();
+        leased.iter().for_each(metrics::leased);
+        leased
     }
 
     /// Runs one attempt with heartbeats at a third of the lease; reports its end.
@@ -290,7 +320,8 @@ impl Worker {
                     id: job.id.clone(),
                     token,
                 };
-                self.store.job_complete(&job.tenant, &req).await.map(drop)
+                let done = self.store.job_complete(&job.tenant, &req).await;
+                done.inspect(metrics::completed)
             }
             Err((error, outcome)) => {
                 let req = JobFail {
@@ -299,10 +330,13 @@ impl Worker {
                     error,
                     outcome,
                 };
-                self.store.job_fail(&job.tenant, &req).await.map(drop)
+                self.store
+                    .job_fail(&job.tenant, &req)
+                    .await
+                    .inspect(metrics::failed)
             }
         };
-        let end = done.map_or_else(|e| Self::end_of(&e), |()| ok);
+        let end = done.map_or_else(|e| Self::end_of(&e), |_| ok);
         self.ended(job, end);
     }
 }

@@ -73,7 +73,7 @@ impl Runtimes {
             ratelimit: v1::ratelimit::start(cfg, stores).await?,
             previews: v1::previews::start(cfg, audit.sink())?,
             cron: v1::cron::start(cfg, stores).await?,
-            jobs: v1::jobs::start(cfg, stores),
+            jobs: v1::jobs::start(cfg, stores).await,
         })
     }
 }

@@ -10,14 +10,15 @@
 
 use crate::{Dialect, SqlStore, Value};
 use palisade_core::{Page, StoreError, TenantId};
+use palisade_jobs::limits::{admitted, gated_pick, rank_fairly};
 use palisade_jobs::memory::count;
-use palisade_jobs::params::check_limit;
+use palisade_jobs::params::{check_limit, Throughput, THROUGHPUT_WINDOWS_MS};
 use palisade_jobs::transition as tr;
 use palisade_jobs::{
     Cancelled, Enqueued, HeartbeatAnswer, Job, JobComplete, JobEnqueue, JobError, JobEvent,
     JobEventKind, JobEvents, JobFail, JobFilter, JobHeartbeat, JobId, JobKind, JobLease, JobList,
-    JobPrune, JobRelease, JobRescue, JobRetry, JobState, JobStore, LeaseScope, Leased, Owner,
-    Priority, QueueName, QueueStats, Rescued, Tag, UniqueStates, WorkerId,
+    JobPrune, JobRelease, JobRescue, JobRetry, JobState, JobStore, LeaseScope, Leased, LimitKey,
+    Owner, Priority, QueueName, QueueStats, Rescued, Tag, UniqueStates, WorkerId,
 };
 use serde::de::DeserializeOwned;
 use sqlx::{ColumnIndex, Encode, Executor, IntoArguments, Postgres, Sqlite, Transaction, Type};
@@ -38,6 +39,10 @@ pub trait JobDialect: Dialect {
     /// workers only poll.
     const JOB_NOTIFY: Option<&'static str>;
 
+    /// Run after a running job with a cancel request stopped, with its id as `$1`: wakes the
+    /// cancels waiting for it on other instances; `None` when they only poll.
+    const JOB_STOP_NOTIFY: Option<&'static str>;
+
     /// A condition true when the job's `tags` (a JSON array) contain placeholder `p`.
     fn job_tag_match(p: &str) -> String;
 }
@@ -46,6 +51,10 @@ pub trait JobDialect: Dialect {
 /// `<schema>/<queue>` (see `palisade_store_postgres::JobWakeups`).
 pub const JOB_CHANNEL: &str = "palisade_jobs";
 
+/// The channel of PostgreSQL's notifications that a running job asked to cancel stopped;
+/// each payload is `<schema>/<job id>`.
+pub const JOB_STOP_CHANNEL: &str = "palisade_job_stops";
+
 impl JobDialect for Postgres {
     const JOB_LOCK: &'static str = " FOR UPDATE";
     const JOB_LOCK_SKIP: &'static str = " FOR UPDATE OF jobs SKIP LOCKED";
@@ -53,6 +62,8 @@ impl JobDialect for Postgres {
         Some("SELECT pg_advisory_xact_lock(hashtext('palisade.jobs.queue'), hashtext($1))");
     const JOB_NOTIFY: Option<&'static str> =
         Some("SELECT pg_notify('palisade_jobs', current_schema() || '/' || $1)");
+    const JOB_STOP_NOTIFY: Option<&'static str> =
+        Some("SELECT pg_notify('palisade_job_stops', current_schema() || '/' || $1)");
 
     fn job_tag_match(p: &str) -> String {
         format!("(tags::jsonb @> jsonb_build_array({p}::text))")
@@ -64,6 +75,7 @@ impl JobDialect for Sqlite {
     const JOB_LOCK_SKIP: &'static str = "";
     const JOB_QUEUE_LOCK: Option<&'static str> = None;
     const JOB_NOTIFY: Option<&'static str> = None;
+    const JOB_STOP_NOTIFY: Option<&'static str> = None;
 
     fn job_tag_match(p: &str) -> String {
         format!("EXISTS (SELECT 1 FROM json_each(jobs.tags) WHERE json_each.value = {p})")
@@ -73,14 +85,14 @@ impl JobDialect for Sqlite {
 const COLS: &str = "id, tenant_id, queue, kind, payload, owner, priority, state, run_at_ms,
     attempt, max_attempts, timeout_ms, lease_ms, backoff, tags, unique_key, unique_states,
     lease_token, lease_expires_at_ms, worker, cancel_requested, checkpoint, progress, last_error,
-    created_at_ms, updated_at_ms, finished_at_ms, events";
+    created_at_ms, updated_at_ms, finished_at_ms, events, limit_key";
 
 const INSERT: &str = "INSERT INTO jobs (id, tenant_id, queue, kind, payload, owner, priority,
     state, run_at_ms, attempt, max_attempts, timeout_ms, lease_ms, backoff, tags, unique_key,
     unique_states, lease_token, lease_expires_at_ms, worker, cancel_requested, checkpoint,
-    progress, last_error, created_at_ms, updated_at_ms, finished_at_ms, events)
+    progress, last_error, created_at_ms, updated_at_ms, finished_at_ms, events, limit_key)
     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18,
-            $19, $20, $21, $22, $23, $24, $25, $26, $27, $28)
+            $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29)
     ON CONFLICT DO NOTHING";
 
 /// The state's bit in `unique_states` (as in the `jobs_unique` index).
@@ -98,19 +110,21 @@ const EVENT: &str = "INSERT INTO job_events (job_id, seq, tenant_id, at_ms, kind
 
 /// The lease's pick: due jobs of queue `$1` at `$2`, ranked per tenant (`k`) after the
 /// tenant's running jobs (`n`), at most `$3` per tenant, `$4` in all; `{scope}` narrows to one
-/// tenant (`$5`), `{lock}` locks the rows.
+/// tenant (`$5`), `{lock}` locks the rows. With a per-key cap, `{key_*}` also rank each job
+/// per (tenant, limit key) (`kk`) after the key's running jobs and keep at most the cap (the
+/// last bind) per key.
 const LEASE: &str = "
 WITH running AS (
     SELECT tenant_id, count(*) AS n FROM jobs
-    WHERE queue = $1 AND state = 'running' GROUP BY tenant_id),
+    WHERE queue = $1 AND state = 'running' GROUP BY tenant_id),{key_running}
 due AS (
     SELECT id, tenant_id, priority, run_at_ms,
-           row_number() OVER (PARTITION BY tenant_id ORDER BY priority, run_at_ms, id) AS k
+           row_number() OVER (PARTITION BY tenant_id ORDER BY priority, run_at_ms, id) AS k{key_rank}
     FROM jobs
     WHERE queue = $1 AND state IN ('queued', 'scheduled', 'retrying') AND run_at_ms <= $2{scope}),
 pick AS (
-    SELECT due.id FROM due LEFT JOIN running ON running.tenant_id = due.tenant_id
-    WHERE coalesce(running.n, 0) + due.k <= $3
+    SELECT due.id FROM due LEFT JOIN running ON running.tenant_id = due.tenant_id{key_join}
+    WHERE coalesce(running.n, 0) + due.k <= $3{key_cond}
     ORDER BY coalesce(running.n, 0) + due.k, due.priority, due.run_at_ms, due.id
     LIMIT $4)
 SELECT {cols} FROM jobs
@@ -137,11 +151,49 @@ fn to_json<T: serde::Serialize>(v: &T) -> String {
 /// The statement of a lease in `scope`: binds queue, now (ms), per-tenant cap, limit, and for
 /// a tenant scope the tenant. Public for the backends' `EXPLAIN` tests.
 pub fn lease_sql<D: JobDialect>(scope: &LeaseScope) -> String {
-    let scope = match scope {
-        LeaseScope::Tenant(_) => " AND tenant_id = $5",
-        LeaseScope::AllTenants => "",
+    lease_sql_with::<D>(scope, false)
+}
+
+/// [`lease_sql`], with a per-key cap bound last when `key_cap` (after the tenant of a tenant
+/// scope).
+pub fn lease_sql_with<D: JobDialect>(scope: &LeaseScope, key_cap: bool) -> String {
+    let (scope, cap) = match scope {
+        LeaseScope::Tenant(_) => (" AND tenant_id = $5", "$6"),
+        LeaseScope::AllTenants => ("", "$5"),
+    };
+    let key = |text: &str| {
+        if key_cap {
+            text.replace("{cap}", cap)
+        } else {
+            String::new()
+        }
     };
     LEASE
+        .replace(
+            "{key_running}",
+            &key("
+running_key AS (
+    SELECT tenant_id, coalesce(limit_key, '') AS lk, count(*) AS n FROM jobs
+    WHERE queue = $1 AND state = 'running' GROUP BY tenant_id, coalesce(limit_key, '')),"),
+        )
+        .replace(
+            "{key_rank}",
+            &key(",
+           coalesce(limit_key, '') AS lk,
+           row_number() OVER (PARTITION BY tenant_id, coalesce(limit_key, '')
+                              ORDER BY priority, run_at_ms, id) AS kk"),
+        )
+        .replace(
+            "{key_join}",
+            &key(
+                " LEFT JOIN running_key ON running_key.tenant_id = due.tenant_id
+        AND running_key.lk = due.lk",
+            ),
+        )
+        .replace(
+            "{key_cond}",
+            &key(" AND coalesce(running_key.n, 0) + due.kk <= {cap}"),
+        )
         .replace("{scope}", scope)
         .replace("{cols}", COLS)
         .replace("{lock}", D::JOB_LOCK_SKIP)
@@ -180,6 +232,12 @@ fn filter_sql<D: JobDialect>(f: &JobFilter, first: usize) -> (String, Vec<String
     if let Some(ms) = f.created_before_ms {
         add(&|p| format!("id < {p}"), id_floor(ms));
     }
+    // Job::visible_to: another key's job (owner `key_…`) is left out.
+    if let Some(principal) = &f.viewer {
+        let cond =
+            |p: &str| format!("(owner IS NULL OR substr(owner, 1, 4) <> 'key_' OR owner = {p})");
+        add(&cond, principal.clone());
+    }
     (sql, binds)
 }
 
@@ -207,6 +265,9 @@ where
             payload: json(&text("payload")?, "payload")?,
             owner: opt("owner")?
                 .map(|o| Owner::parse(&o).map_err(bad("owner")))
+                .transpose()?,
+            limit_key: opt("limit_key")?
+                .map(|k| LimitKey::parse(&k).map_err(bad("limit_key")))
                 .transpose()?,
             priority: Priority::new(int("priority")?).map_err(bad("priority"))?,
             state: JobState::parse(&text("state")?).map_err(bad("state"))?,
@@ -269,6 +330,7 @@ where
             .bind(j.updated_at_ms)
             .bind(j.finished_at_ms)
             .bind(j.events as i64)
+            .bind(j.limit_key.as_ref().map(|k| k.to_string()))
             .execute(&mut *conn)
             .await
             .map_err(D::map_err)?;
@@ -459,6 +521,65 @@ where
         Err(StoreError::Conflict("jobs: unique key kept changing hands".into()).into())
     }
 
+    /// Best effort, after a commit: runs the notification `sql` (if the dialect has one) with
+    /// `arg`. A lost notification only delays a waiter to its next poll.
+    async fn job_wake(&self, sql: Option<&'static str>, arg: &str) {
+        if let Some(sql) = sql {
+            // Ignored on failure: the waiters' polls stand in for it.
+            let _ = sqlx::query(sql).bind(arg).execute(self.pool()).await;
+        }
+    }
+
+    /// Wakes the waiters a stopped job may have: its cancels (when one was asked) and, for a
+    /// released job, its queue's leases.
+    async fn job_stopped(&self, job: &Job) {
+        if job.cancel_requested {
+            self.job_wake(D::JOB_STOP_NOTIFY, job.id.as_str()).await;
+        }
+        if job.state == JobState::Queued {
+            self.job_wake(D::JOB_NOTIFY, job.queue.as_str()).await;
+        }
+    }
+
+    /// Jobs of one tenant's queue completed and dead in each recent window before `now`.
+    async fn job_throughput(
+        &self,
+        tenant: &TenantId,
+        queue: &QueueName,
+        now: i64,
+    ) -> Result<Vec<Throughput>, JobError> {
+        let [w1, w5, w15] = THROUGHPUT_WINDOWS_MS;
+        let rows = sqlx::query(
+            "SELECT state,
+                    sum(CASE WHEN finished_at_ms >= $3 THEN 1 ELSE 0 END) AS w1,
+                    sum(CASE WHEN finished_at_ms >= $4 THEN 1 ELSE 0 END) AS w5,
+                    count(*) AS w15
+             FROM jobs WHERE tenant_id = $1 AND queue = $2
+               AND state IN ('completed', 'dead') AND finished_at_ms >= $5
+             GROUP BY state",
+        )
+        .bind(tenant.as_str())
+        .bind(queue.as_str())
+        .bind(now - w1)
+        .bind(now - w5)
+        .bind(now - w15)
+        .fetch_all(self.pool())
+        .await
+        .map_err(D::map_err)?;
+        let mut out = Throughput::windows([], now);
+        for r in &rows {
+            let state = JobState::parse(&Self::col::<String>(r, "state")?).map_err(bad("state"))?;
+            for (t, col) in out.iter_mut().zip(["w1", "w5", "w15"]) {
+                let n = Self::col::<i64>(r, col)?.max(0) as u64;
+                match state {
+                    JobState::Completed => t.completed = n,
+                    _ => t.failed = n,
+                }
+            }
+        }
+        Ok(out)
+    }
+
     /// The (tenant, id) pairs `sql` selects with binds `$1`, `$2`.
     async fn job_ids(
         &self,
@@ -508,7 +629,8 @@ where
     async fn job_lease(&self, req: &JobLease) -> Result<Vec<Leased>, JobError> {
         check_limit(req.limit)?;
         let mut tx = self.begin(D::BEGIN_WRITE).await?;
-        if let (Some(lock), Some(_)) = (D::JOB_QUEUE_LOCK, req.max_running_per_tenant) {
+        let capped = req.max_running_per_tenant.is_some() || req.max_running_per_key.is_some();
+        if let (Some(lock), true) = (D::JOB_QUEUE_LOCK, capped) {
             sqlx::query(lock)
                 .bind(req.queue.as_str())
                 .execute(&mut *tx)
@@ -517,14 +639,21 @@ where
         }
         let now = self.now_ms();
         let cap = req.max_running_per_tenant.map_or(i64::MAX, i64::from);
-        let sql = lease_sql::<D>(&req.scope);
+        let pick = match req.gate {
+            Some(_) => gated_pick(req.limit),
+            None => req.limit,
+        };
+        let sql = lease_sql_with::<D>(&req.scope, req.max_running_per_key.is_some());
         let mut q = sqlx::query(&sql)
             .bind(req.queue.as_str())
             .bind(now)
             .bind(cap)
-            .bind(i64::from(req.limit));
+            .bind(i64::from(pick));
         if let LeaseScope::Tenant(t) = &req.scope {
             q = q.bind(t.as_str());
+        }
+        if let Some(key_cap) = req.max_running_per_key {
+            q = q.bind(i64::from(key_cap));
         }
         let rows = q.fetch_all(&mut *tx).await.map_err(D::map_err)?;
         let mut jobs = rows
@@ -534,6 +663,18 @@ where
         jobs.sort_by(|a, b| {
             (a.priority, a.run_at_ms, &a.id).cmp(&(b.priority, b.run_at_ms, &b.id))
         });
+        let jobs: Vec<Job> = match &req.gate {
+            // Asked inside the transaction: the picked rows stay locked meanwhile.
+            Some(gate) => {
+                rank_fairly(&mut jobs);
+                admitted(gate.as_ref(), &jobs, req.limit as usize)
+                    .await
+                    .into_iter()
+                    .cloned()
+                    .collect()
+            }
+            None => jobs,
+        };
         let mut out = Vec::with_capacity(jobs.len());
         for mut job in jobs {
             let due_at_ms = job.run_at_ms;
@@ -563,28 +704,37 @@ where
     }
 
     async fn job_complete(&self, tenant: &TenantId, req: &JobComplete) -> Result<Job, JobError> {
-        self.job_change(tenant, &req.id, |j, now| {
-            let e = tr::complete(j, req.token, now)?;
-            Ok((j.clone(), Some(vec![e])))
-        })
-        .await
+        let job = self
+            .job_change(tenant, &req.id, |j, now| {
+                let e = tr::complete(j, req.token, now)?;
+                Ok((j.clone(), Some(vec![e])))
+            })
+            .await?;
+        self.job_stopped(&job).await;
+        Ok(job)
     }
 
     async fn job_fail(&self, tenant: &TenantId, req: &JobFail) -> Result<Job, JobError> {
         let unit = rand::random::<f64>();
-        self.job_change(tenant, &req.id, |j, now| {
-            let e = tr::fail(j, req, now, unit)?;
-            Ok((j.clone(), Some(vec![e])))
-        })
-        .await
+        let job = self
+            .job_change(tenant, &req.id, |j, now| {
+                let e = tr::fail(j, req, now, unit)?;
+                Ok((j.clone(), Some(vec![e])))
+            })
+            .await?;
+        self.job_stopped(&job).await;
+        Ok(job)
     }
 
     async fn job_release(&self, tenant: &TenantId, req: &JobRelease) -> Result<Job, JobError> {
-        self.job_change(tenant, &req.id, |j, now| {
-            let e = tr::release(j, req.token, now)?;
-            Ok((j.clone(), Some(vec![e])))
-        })
-        .await
+        let job = self
+            .job_change(tenant, &req.id, |j, now| {
+                let e = tr::release(j, req.token, now)?;
+                Ok((j.clone(), Some(vec![e])))
+            })
+            .await?;
+        self.job_stopped(&job).await;
+        Ok(job)
     }
 
     async fn job_cancel(&self, tenant: &TenantId, id: &JobId) -> Result<Cancelled, JobError> {
@@ -601,7 +751,11 @@ where
             Ok((j.clone(), Some(vec![e])))
         };
         let (filter, limit) = match req {
-            JobRetry::One(id) => return Ok(vec![self.job_change(tenant, id, redrive).await?]),
+            JobRetry::One(id) => {
+                let job = self.job_change(tenant, id, redrive).await?;
+                self.job_wake(D::JOB_NOTIFY, job.queue.as_str()).await;
+                return Ok(vec![job]);
+            }
             JobRetry::Dead { filter, limit } => (filter, *limit),
         };
         check_limit(limit)?;
@@ -625,6 +779,12 @@ where
                 Err(JobError::NotDead | JobError::UniqueConflict | JobError::NotFound) => {}
                 Err(e) => return Err(e),
             }
+        }
+        let mut queues: Vec<&QueueName> = out.iter().map(|j| &j.queue).collect();
+        queues.sort();
+        queues.dedup();
+        for q in queues {
+            self.job_wake(D::JOB_NOTIFY, q.as_str()).await;
         }
         Ok(out)
     }
@@ -749,7 +909,9 @@ where
         .await
         .map_err(D::map_err)?;
         let oldest: Option<i64> = Self::col(&row, "oldest")?;
-        Ok(QueueStats::new(&counts, oldest, now))
+        let mut stats = QueueStats::new(&counts, oldest, now);
+        stats.throughput = self.job_throughput(tenant, queue, now).await?;
+        Ok(stats)
     }
 
     async fn job_rescue(&self, req: &JobRescue) -> Result<Rescued, JobError> {

@@ -30,7 +30,7 @@ pub use backend::SqlBackend;
 pub use changes::ChangeDialect;
 pub use dialect::{Dialect, Value};
 pub use idempotency::IdempotencyDialect;
-pub use jobs::{lease_sql as job_lease_sql, JobDialect, JOB_CHANNEL};
+pub use jobs::{lease_sql as job_lease_sql, JobDialect, JOB_CHANNEL, JOB_STOP_CHANNEL};
 pub use ratelimit::{RateLimitConfigDialect, RateLimitDecisions};
 
 use palisade_core::{SharedClock, StoreError, SystemClock};

@@ -165,6 +165,9 @@ macro_rules! conformance {
                 delete_waiting_and_finished_not_running,
                 stats_count_by_state_and_oldest_due,
                 list_filters_by_created_time,
+                stats_throughput_by_window,
+                per_key_running_cap,
+                lease_gate_admits_by_key,
             ]
         );
     };

@@ -47,6 +47,9 @@ pub const CHECKS: &[&str] = &[
     "delete_waiting_and_finished_not_running",
     "stats_count_by_state_and_oldest_due",
     "list_filters_by_created_time",
+    "stats_throughput_by_window",
+    "per_key_running_cap",
+    "lease_gate_admits_by_key",
 ];
 
 /// Runs every check in turn on one store.
@@ -76,6 +79,9 @@ pub async fn run(s: Store, c: Time) {
     delete_waiting_and_finished_not_running(&s, &c).await;
     stats_count_by_state_and_oldest_due(&s, &c).await;
     list_filters_by_created_time(&s, &c).await;
+    stats_throughput_by_window(&s, &c).await;
+    per_key_running_cap(&s, &c).await;
+    lease_gate_admits_by_key(&s, &c).await;
 }
 
 fn fresh_queue(check: &str) -> QueueName {
@@ -109,6 +115,8 @@ fn lease_req(scope: LeaseScope, q: &QueueName, limit: u32) -> JobLease {
         worker: worker(),
         limit,
         max_running_per_tenant: None,
+        max_running_per_key: None,
+        gate: None,
     }
 }
 
@@ -1121,4 +1129,168 @@ pub async fn list_filters_by_created_time(s: &Store, c: &Time) {
         .map(|j| j.id)
         .collect();
     assert_eq!(got, vec![jobs[2].id.clone(), jobs[1].id.clone()]);
+}
+
+/// Stats count the queue's jobs completed and failed for good (dead) in the last 1, 5 and 15
+/// minutes; jobs finished earlier, other queues' and other tenants' are not counted.
+pub async fn stats_throughput_by_window(s: &Store, c: &Time) {
+    let (t, q) = (TenantId::generate(), fresh_queue("throughput"));
+    let windows = |st: &palisade_jobs::QueueStats| -> Vec<(i64, u64, u64)> {
+        st.throughput
+            .iter()
+            .map(|w| (w.window_ms, w.completed, w.failed))
+            .collect()
+    };
+    let empty = s.job_stats(&t, &q).await.unwrap();
+    assert_eq!(
+        windows(&empty),
+        [(60_000, 0, 0), (300_000, 0, 0), (900_000, 0, 0)]
+    );
+    for _ in 0..3 {
+        add(s, &t, enq(&q)).await;
+    }
+    add(s, &TenantId::generate(), enq(&q)).await;
+    let other_q = fresh_queue("throughput-other");
+    add(s, &t, enq(&other_q)).await;
+    let l = lease_one(s, &t, &other_q).await;
+    s.job_complete(&t, &done(&l)).await.unwrap();
+    let l = lease_one(s, &t, &q).await;
+    s.job_complete(&t, &done(&l)).await.unwrap();
+    c.advance(Duration::from_secs(4 * 60));
+    let l = lease_one(s, &t, &q).await;
+    s.job_complete(&t, &done(&l)).await.unwrap();
+    let l = lease_one(s, &t, &q).await;
+    s.job_fail(&t, &fail(&l, FailOutcome::GiveUp))
+        .await
+        .unwrap();
+    let st = s.job_stats(&t, &q).await.unwrap();
+    assert_eq!(
+        windows(&st),
+        [(60_000, 1, 1), (300_000, 2, 1), (900_000, 2, 1)],
+        "the first completion is 4 minutes old"
+    );
+    assert_eq!(st.throughput[1].completed_per_minute(), 0.4);
+    c.advance(Duration::from_secs(16 * 60));
+    let old = s.job_stats(&t, &q).await.unwrap();
+    assert_eq!(
+        windows(&old),
+        [(60_000, 0, 0), (300_000, 0, 0), (900_000, 0, 0)]
+    );
+}
+
+fn keyed(q: &QueueName, key: Option<&str>) -> JobEnqueue {
+    let mut e = enq(q);
+    e.limit_key = key.map(|k| palisade_jobs::LimitKey::parse(k).unwrap());
+    e
+}
+
+fn key_of(l: &Leased) -> String {
+    l.job.limit_key_str().to_owned()
+}
+
+/// A per-key cap holds each limit key of a tenant (none named: the tenant's own) at that many
+/// running jobs; a finished job frees a slot of its key only.
+pub async fn per_key_running_cap(s: &Store, _c: &Time) {
+    let (t, other, q) = (
+        TenantId::generate(),
+        TenantId::generate(),
+        fresh_queue("key-cap"),
+    );
+    for key in [
+        Some("a"),
+        Some("a"),
+        Some("a"),
+        Some("b"),
+        Some("b"),
+        Some("b"),
+        None,
+        None,
+    ] {
+        add(s, &t, keyed(&q, key)).await;
+    }
+    for _ in 0..3 {
+        add(s, &other, keyed(&q, Some("a"))).await;
+    }
+    let mut req = lease_req(LeaseScope::AllTenants, &q, 100);
+    req.max_running_per_key = Some(2);
+    let got = s.job_lease(&req).await.unwrap();
+    let count = |got: &[Leased], t: &TenantId, k: &str| {
+        got.iter()
+            .filter(|l| &l.job.tenant == t && key_of(l) == k)
+            .count()
+    };
+    assert_eq!(
+        (
+            count(&got, &t, "a"),
+            count(&got, &t, "b"),
+            count(&got, &t, "")
+        ),
+        (2, 2, 2)
+    );
+    assert_eq!(count(&got, &other, "a"), 2, "keys are per tenant");
+    assert!(
+        s.job_lease(&req).await.unwrap().is_empty(),
+        "every key at its cap"
+    );
+    let a = got
+        .iter()
+        .find(|l| l.job.tenant == t && key_of(l) == "a")
+        .unwrap();
+    s.job_complete(&t, &done(a)).await.unwrap();
+    let more = s.job_lease(&req).await.unwrap();
+    assert_eq!(more.len(), 1);
+    assert_eq!((&more[0].job.tenant, key_of(&more[0]).as_str()), (&t, "a"));
+}
+
+/// Admits one start of key `a`, none of any other key; counts the questions.
+#[derive(Debug, Default)]
+struct OneOfA {
+    asked: std::sync::atomic::AtomicU32,
+    admitted_a: std::sync::atomic::AtomicBool,
+}
+
+#[async_trait::async_trait]
+impl palisade_jobs::LeaseGate for OneOfA {
+    async fn admit(&self, job: &Job) -> bool {
+        use std::sync::atomic::Ordering::SeqCst;
+        self.asked.fetch_add(1, SeqCst);
+        job.limit_key_str() == "a" && !self.admitted_a.swap(true, SeqCst)
+    }
+}
+
+/// A lease with a gate takes only the jobs the gate admits (asking once per refused key);
+/// the refused ones stay waiting, untouched, for a later lease.
+pub async fn lease_gate_admits_by_key(s: &Store, _c: &Time) {
+    let (t, q) = (TenantId::generate(), fresh_queue("gate"));
+    let mut ids = Vec::new();
+    for key in [Some("b"), Some("a"), Some("b"), Some("a")] {
+        ids.push(add(s, &t, keyed(&q, key)).await.id);
+    }
+    let gate = Arc::new(OneOfA::default());
+    let mut req = lease_req(LeaseScope::Tenant(t.clone()), &q, 10);
+    req.gate = Some(gate.clone());
+    let got = s.job_lease(&req).await.unwrap();
+    assert_eq!(got.len(), 1, "one start of a admitted");
+    assert_eq!(key_of(&got[0]), "a");
+    assert_eq!(
+        gate.asked.load(std::sync::atomic::Ordering::SeqCst),
+        3,
+        "b asked once, a twice"
+    );
+    for id in &ids {
+        let j = get(s, &t, id).await;
+        if j.id != got[0].job.id {
+            assert_eq!((j.state, j.attempt, j.events), (JobState::Queued, 0, 1));
+        }
+    }
+    assert!(
+        s.job_lease(&req).await.unwrap().is_empty(),
+        "nothing more admitted"
+    );
+    req.gate = None;
+    assert_eq!(
+        s.job_lease(&req).await.unwrap().len(),
+        3,
+        "the refused jobs wait on"
+    );
 }

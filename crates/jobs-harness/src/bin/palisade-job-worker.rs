@@ -50,6 +50,9 @@ enum Cmd {
         /// On PostgreSQL, wake on LISTEN/NOTIFY as well as polling.
         #[arg(long)]
         listen: bool,
+        /// Most running jobs per limit key of the queue, across every worker.
+        #[arg(long)]
+        max_running_per_key: Option<u32>,
     },
     /// Enqueues `count` jobs, `concurrency` at a time; with `keys > 0` job `i` has unique
     /// key `k{i % keys}`. Prints `enqueued created=… duplicate=… errors=…`.
@@ -97,6 +100,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             poll_ms,
             grace_ms,
             listen,
+            max_running_per_key,
         } => {
             let mut cfg =
                 WorkerConfig::new(QueueName::parse(&queue).map_err(|e| format!("{e:?}"))?);
@@ -105,6 +109,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             }
             cfg.concurrency = concurrency;
             cfg.poll = Duration::from_millis(poll_ms);
+            cfg.max_running_per_key = max_running_per_key;
             work(opened, cfg, Duration::from_millis(grace_ms), listen).await
         }
         Cmd::Enqueue {

@@ -3,6 +3,7 @@
 
 mod common;
 mod crash;
+mod limits;
 mod restart;
 mod shutdown;
 mod txn;

@@ -168,6 +168,8 @@ async fn sql_function_enqueue_exists_iff_committed_and_runs() {
         worker: WorkerConfig::new(QueueName::parse("mail").unwrap()).id,
         limit: 10,
         max_running_per_tenant: None,
+        max_running_per_key: None,
+        gate: None,
     };
     let leased = s.job_lease(&lease).await.unwrap();
     assert_eq!(

@@ -10,13 +10,13 @@ use std::time::{Duration, Instant};
 
 /// The job calls of a tenant's [`Api`].
 impl Api {
-    async fn enqueue(&self, body: Value) -> Value {
+    pub(crate) async fn enqueue(&self, body: Value) -> Value {
         let r = self.post("/v1/jobs", body).await;
         assert_eq!(r.status(), 201, "{:?}", r.text().await);
         r.json::<Value>().await.unwrap()["job"].clone()
     }
 
-    async fn enqueue_with_key(&self, key: &str, body: &Value) -> Response {
+    pub(crate) async fn enqueue_with_key(&self, key: &str, body: &Value) -> Response {
         self.c
             .post(format!("{}/v1/jobs", self.url))
             .bearer_auth(&self.key)
@@ -27,7 +27,7 @@ impl Api {
             .unwrap()
     }
 
-    async fn lease(&self, queue: &str, worker: &str, wait_ms: u64) -> Vec<Value> {
+    pub(crate) async fn lease(&self, queue: &str, worker: &str, wait_ms: u64) -> Vec<Value> {
         let body = json!({"queue": queue, "worker": worker, "wait_ms": wait_ms});
         let r = self.post("/v1/jobs/lease", body).await;
         assert_eq!(r.status(), 200, "{:?}", r.text().await);
@@ -35,29 +35,29 @@ impl Api {
         v["jobs"].as_array().unwrap().clone()
     }
 
-    async fn lease_one(&self, queue: &str) -> (String, u64) {
+    pub(crate) async fn lease_one(&self, queue: &str) -> (String, u64) {
         let got = self.lease(queue, "w1", 2_000).await;
         assert_eq!(got.len(), 1, "{got:?}");
         let id = got[0]["job"]["id"].as_str().unwrap().to_owned();
         (id, got[0]["token"].as_u64().unwrap())
     }
 
-    async fn job_call(&self, id: &str, op: &str, body: Value) -> Response {
+    pub(crate) async fn job_call(&self, id: &str, op: &str, body: Value) -> Response {
         self.post(&format!("/v1/jobs/{id}/{op}"), body).await
     }
 
-    async fn job(&self, id: &str) -> Value {
+    pub(crate) async fn job(&self, id: &str) -> Value {
         let r = self.get(&format!("/v1/jobs/{id}")).await;
         assert_eq!(r.status(), 200);
         r.json().await.unwrap()
     }
 }
 
-fn job(queue: &str) -> Value {
+pub(crate) fn job(queue: &str) -> Value {
     json!({"queue": queue, "kind": "email.send", "payload": {"to": "user-1"}})
 }
 
-async fn ok(r: Response) -> Value {
+pub(crate) async fn ok(r: Response) -> Value {
     let status = r.status();
     let body: Value = r.json().await.unwrap();
     assert!(status.is_success(), "{status}: {body}");
@@ -689,7 +689,8 @@ fn check_config_names_every_bad_jobs_key_and_accepts_a_valid_section() {
     let file = dir.join("jobs.toml");
     let toml = "[jobs]\nmax_payload_bytes = 0\nmin_lease = \"10s\"\nmax_lease = \"5s\"\n\
                 rescue_interval = \"2m\"\n[jobs.backoff.kinds.\"email.send\"]\n\
-                base_ms = 0\nmax_ms = 10\nfactor = 2.0\njitter = 0.1\n";
+                base_ms = 0\nmax_ms = 10\nfactor = 2.0\njitter = 0.1\n\
+                [jobs.limits.reports]\nconcurrency_per_key = 0\nrate_window = \"10ms\"\n";
     std::fs::write(&file, toml).unwrap();
     let out = check_config_file(&file);
     let err = assert_config_errors(
@@ -700,6 +701,8 @@ fn check_config_names_every_bad_jobs_key_and_accepts_a_valid_section() {
             "jobs.default_lease",
             "jobs.rescue_interval",
             "jobs.backoff.kinds.email.send.base_ms",
+            "jobs.limits.reports.concurrency_per_key",
+            "jobs.limits.reports.rate_window",
         ],
     );
     assert!(!err.contains("panicked"));
@@ -709,7 +712,8 @@ fn check_config_names_every_bad_jobs_key_and_accepts_a_valid_section() {
         &file,
         "[jobs]\ndefault_lease = \"1m\"\nmax_running_per_tenant = 50\n\
          [jobs.backoff.kinds.\"email.send\"]\nbase_ms = 5000\nmax_ms = 600000\n\
-         factor = 3.0\njitter = 0.3\n",
+         factor = 3.0\njitter = 0.3\n\
+         [jobs.limits.reports]\nconcurrency_per_key = 2\nrate_per_key = 5\n",
     )
     .unwrap();
     let out = check_config_file(&file);

@@ -193,6 +193,8 @@ async fn graceful_shutdown_gives_leases_back() {
         worker: WorkerConfig::new(s.queue.clone()).id,
         limit: 10,
         max_running_per_tenant: None,
+        max_running_per_key: None,
+        gate: None,
     };
     let leased = s.store.job_lease(&other).await.unwrap();
     assert_eq!(leased.len(), 1, "another worker cannot take it at once");

@@ -4,8 +4,8 @@ use palisade_core::{FieldError, Problem};
 use palisade_jobs::params::check_size;
 use palisade_jobs::{
     Backoff, FailOutcome, Job, JobEnqueue, JobError, JobEvent, JobFilter, JobKind, JobState,
-    JobsSettings, Leased, Owner, Priority, Progress, QueueName, QueueStats, Tag, UniqueSpec,
-    UniqueStates, WorkerId,
+    JobsSettings, Leased, LimitKey, Owner, Priority, Progress, QueueName, QueueStats, Tag,
+    Throughput, UniqueSpec, UniqueStates, WorkerId,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -42,9 +42,13 @@ pub struct EnqueueBody {
     #[serde(default)]
     #[schema(value_type = Object)]
     pub payload: Value,
-    /// The principal owning the job (optional).
+    /// The principal owning the job (optional): see docs/jobs.md, Owner visibility.
     #[schema(value_type = Option<String>)]
     pub owner: Option<Owner>,
+    /// The key its queue's per-key limits (`jobs.limits.<queue>`) count it under, within
+    /// this tenant, 1..=200 characters (default: the tenant itself).
+    #[schema(value_type = Option<String>)]
+    pub limit_key: Option<LimitKey>,
     /// 0 (first) ..= 9; default 5.
     #[schema(value_type = Option<i64>)]
     pub priority: Option<Priority>,
@@ -136,6 +140,7 @@ impl EnqueueBody {
         let mut e = JobEnqueue::new(self.queue, self.kind, self.payload);
         e.backoff = settings.backoff.resolve(&e.kind, self.backoff);
         e.owner = self.owner;
+        e.limit_key = self.limit_key;
         e.priority = self.priority.unwrap_or_default();
         e.run_at_ms = run_at_ms;
         e.max_attempts = self.max_attempts.unwrap_or(e.max_attempts);
@@ -173,6 +178,8 @@ pub struct JobView {
     pub payload: Value,
     /// The owning principal, if any.
     pub owner: Option<String>,
+    /// The key of its queue's per-key limits, if it names one (else the tenant's).
+    pub limit_key: Option<String>,
     /// 0 (first) ..= 9.
     pub priority: i64,
     /// queued, scheduled, running, retrying, completed, dead or cancelled.
@@ -226,6 +233,7 @@ impl From<Job> for JobView {
             kind: j.kind.to_string(),
             payload: j.payload,
             owner: j.owner.map(|o| o.to_string()),
+            limit_key: j.limit_key.map(|k| k.to_string()),
             priority: j.priority.into(),
             state: j.state.as_str().to_owned(),
             run_at_ms: j.run_at_ms,
@@ -307,6 +315,7 @@ impl ListQuery {
             ),
             created_from_ms: self.created_from_ms,
             created_before_ms: self.created_before_ms,
+            viewer: None,
         };
         if errs.is_empty() {
             Ok(f)
@@ -426,6 +435,35 @@ pub struct StatsView {
     pub counts: serde_json::Map<String, Value>,
     /// Age of the longest-waiting due job (ms); absent when none is due.
     pub oldest_due_age_ms: Option<i64>,
+    /// Jobs completed and failed for good in the last 1, 5 and 15 minutes.
+    pub throughput: Vec<ThroughputView>,
+}
+
+/// A queue's finished jobs in one recent window.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ThroughputView {
+    /// The window: the last this many ms (60000, 300000, 900000).
+    pub window_ms: i64,
+    /// Jobs completed in the window.
+    pub completed: u64,
+    /// Jobs that failed for good (went dead) in the window.
+    pub failed: u64,
+    /// `completed` per minute of the window.
+    pub completed_per_minute: f64,
+    /// `failed` per minute of the window.
+    pub failed_per_minute: f64,
+}
+
+impl From<&Throughput> for ThroughputView {
+    fn from(t: &Throughput) -> Self {
+        Self {
+            window_ms: t.window_ms,
+            completed: t.completed,
+            failed: t.failed,
+            completed_per_minute: t.completed_per_minute(),
+            failed_per_minute: t.failed_per_minute(),
+        }
+    }
 }
 
 impl StatsView {
@@ -439,6 +477,7 @@ impl StatsView {
                 .map(|(st, n)| (st.as_str().to_owned(), Value::from(*n)))
                 .collect(),
             oldest_due_age_ms: s.oldest_due_at_ms.map(|at| (s.now_ms - at).max(0)),
+            throughput: s.throughput.iter().map(ThroughputView::from).collect(),
         }
     }
 }

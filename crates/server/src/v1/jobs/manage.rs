@@ -4,7 +4,7 @@ use super::dto::{
     CancelBody, CancelView, EnqueueBody, EnqueuedView, EventsQuery, EventsView, JobPage, JobView,
     RetriedView, RetryBody, StatsView,
 };
-use super::{job_id, max_wait, refused, JobConflicts};
+use super::{job_id, max_wait, refused, visible_job, JobConflicts};
 use crate::error::{ApiError, ApiResult};
 use crate::http::docs::CommonErrors;
 use crate::http::extract::{ApiJson, ApiPath, ApiQuery, PageQuery};
@@ -14,7 +14,9 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use palisade_core::{Caller, FieldError, Problem};
-use palisade_jobs::{metrics, Cancelled, Job, JobEvents, JobList, JobRetry, JobState, QueueName};
+use palisade_jobs::{
+    metrics, Cancelled, Job, JobEvents, JobFilter, JobList, JobRetry, JobState, QueueName, Topic,
+};
 use std::time::Duration;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -72,7 +74,7 @@ fn reused(existing: &Job, queue: &QueueName, kind: &str, payload: &serde_json::V
               (status = 200, body = EnqueuedView, description = "Duplicate: the existing job"),
               (status = 422, body = crate::http::docs::ProblemDoc,
                description = "`idempotency-key-reused`: the key was used for another request"),
-              CommonErrors))]
+              JobConflicts, CommonErrors))]
 async fn job_enqueue(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -93,6 +95,10 @@ async fn job_enqueue(
         .await
         .map_err(refused)?;
     metrics::enqueued(&done);
+    if done.duplicate && !done.job.visible_to(&caller.principal) {
+        // The key's holder is another key's job: never shown, only refused.
+        return Err(refused(palisade_jobs::JobError::UniqueConflict));
+    }
     if done.duplicate && by_header && reused(&done.job, &queue, kind.as_str(), &payload) {
         return Err(palisade_idempotency::mismatch_problem().into());
     }
@@ -117,11 +123,7 @@ async fn job_get(
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Json<JobView>> {
     let id = job_id(&id)?;
-    match state.jobs.store.job_get(&caller.tenant, &id).await {
-        Ok(Some(j)) => Ok(Json(j.into())),
-        Ok(None) => Err(Problem::not_found("job").into()),
-        Err(e) => Err(refused(e)),
-    }
+    Ok(Json(visible_job(&state, &caller, &id).await?.into()))
 }
 
 /// A page of the tenant's jobs, newest first, filtered by queue, kind, state, tag and
@@ -140,7 +142,13 @@ async fn job_list(
     }
     .page();
     let (filter, page) = match (filter, page) {
-        (Ok(f), Ok(p)) => (f, p),
+        (Ok(f), Ok(p)) => (
+            JobFilter {
+                viewer: Some(caller.principal.clone()),
+                ..f
+            },
+            p,
+        ),
         (f, p) => return Err(merge(f.err(), p.err()).into()),
     };
     let req = JobList { filter, page };
@@ -177,8 +185,10 @@ async fn job_events(
     ApiQuery(q): ApiQuery<EventsQuery>,
 ) -> ApiResult<Json<EventsView>> {
     let from = q.from.unwrap_or(0);
+    let id = job_id(&id)?;
+    visible_job(&state, &caller, &id).await?;
     let req = JobEvents {
-        id: job_id(&id)?,
+        id,
         from,
         limit: q.limit.unwrap_or(100),
     };
@@ -222,7 +232,9 @@ async fn job_cancel(
         );
         return Err(Problem::invalid(vec![FieldError::new("wait_ms", msg)]).into());
     }
+    visible_job(&state, &caller, &id).await?;
     let store = &state.jobs.store;
+    let mut woken = state.jobs.wakeups.waiter(Topic::Stopped(id.to_string()));
     let job = match store.job_cancel(&caller.tenant, &id).await {
         Ok(Cancelled::Done(j)) => {
             metrics::ended(JobState::Cancelled);
@@ -243,10 +255,15 @@ async fn job_cancel(
         if tokio::time::Instant::now() >= deadline || state.lifecycle.is_lame_duck() {
             return Ok(cancel_answer(job, false));
         }
-        tokio::time::sleep_until(
-            deadline.min(tokio::time::Instant::now() + state.config.jobs.poll_interval),
-        )
-        .await;
+        let now = tokio::time::Instant::now();
+        let lease_end = job.lease_expires_at_ms.map_or(Duration::ZERO, |at| {
+            Duration::from_millis((at - state.clock.now_ms()).max(0) as u64)
+        });
+        let poll = state.config.jobs.poll_interval.min(lease_end);
+        tokio::select! {
+            _ = tokio::time::sleep_until(deadline.min(now + poll)) => {}
+            _ = woken.wait() => {}
+        }
         job = match store.job_get(&caller.tenant, &id).await.map_err(refused)? {
             Some(j) => j,
             None => return Err(Problem::not_found("job").into()),
@@ -276,7 +293,9 @@ async fn job_retry(
     Extension(caller): Extension<Caller>,
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Json<JobView>> {
-    let req = JobRetry::One(job_id(&id)?);
+    let id = job_id(&id)?;
+    visible_job(&state, &caller, &id).await?;
+    let req = JobRetry::One(id);
     let mut jobs = state
         .jobs
         .store
@@ -300,10 +319,11 @@ async fn job_retry_dead(
     ApiJson(body): ApiJson<RetryBody>,
 ) -> ApiResult<Json<RetriedView>> {
     let req = JobRetry::Dead {
-        filter: palisade_jobs::JobFilter {
+        filter: JobFilter {
             queue: body.queue,
             kind: body.kind,
             tag: body.tag,
+            viewer: Some(caller.principal.clone()),
             ..Default::default()
         },
         limit: body.limit.unwrap_or(100),
@@ -331,6 +351,7 @@ async fn job_delete(
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<StatusCode> {
     let id = job_id(&id)?;
+    visible_job(&state, &caller, &id).await?;
     state
         .jobs
         .store

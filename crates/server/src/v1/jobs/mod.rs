@@ -7,6 +7,7 @@
 
 mod dto;
 mod manage;
+mod rate;
 mod worker;
 
 use crate::app::Capability;
@@ -14,8 +15,9 @@ use crate::config::Config;
 use crate::error::ApiError;
 use crate::state::AppState;
 use crate::stores::Stores;
-use palisade_core::{Problem, SystemClock};
-use palisade_jobs::{metrics, JobError, JobId, Jobs};
+use palisade_core::{Caller, Problem, SystemClock};
+use palisade_jobs::{metrics, Job, JobError, JobId, Jobs, Wakeups};
+use palisade_store_postgres::{JobWakeups, PgStore};
 use std::collections::BTreeMap;
 use std::time::Duration;
 use utoipa::openapi::response::ResponseBuilder;
@@ -36,12 +38,20 @@ pub const CAPABILITY: Capability = Capability {
     maintenance: |s| s.jobs.maintenance(),
 };
 
-/// The jobs runtime over the durable store.
-pub fn start(cfg: &Config, stores: &Stores) -> Jobs {
-    Jobs::new(
+/// The jobs runtime over the durable store. On PostgreSQL (unless `jobs.listen` is off) a
+/// `LISTEN` feeds its wake-ups, so waiting leases and cancels wake on other instances'
+/// changes; otherwise only this process's changes wake them and they poll.
+pub async fn start(cfg: &Config, stores: &Stores) -> Jobs {
+    let wakeups = Wakeups::new();
+    let pg = stores.durable.as_any().downcast_ref::<PgStore>();
+    if let (Some(pg), true) = (pg, cfg.jobs.listen) {
+        JobWakeups::feed(pg, &wakeups).await;
+    }
+    Jobs::with_wakeups(
         stores.durable.clone(),
         cfg.jobs.clone(),
         SystemClock::shared(),
+        wakeups,
     )
 }
 
@@ -53,6 +63,17 @@ fn refused(e: JobError) -> ApiError {
     match e {
         JobError::Store(s) => s.into(),
         other => other.problem().into(),
+    }
+}
+
+/// The caller's job `id`, checked visible to it ([`Job::visible_to`]): another key's job
+/// answers 404 like a missing one. (The owner never changes, so the check holds for the
+/// operation that follows.)
+async fn visible_job(state: &AppState, caller: &Caller, id: &JobId) -> Result<Job, ApiError> {
+    match state.jobs.store.job_get(&caller.tenant, id).await {
+        Ok(Some(j)) if j.visible_to(&caller.principal) => Ok(j),
+        Ok(_) => Err(Problem::not_found("job").into()),
+        Err(e) => Err(refused(e)),
     }
 }
 
@@ -79,7 +100,8 @@ impl IntoResponses for JobConflicts {
                     stop working on it), `job-finished` (cancel of a finished job), \
                     `job-not-dead` (retry of a job that is not dead or cancelled), \
                     `job-running` (delete of a running job) or `job-unique-conflict` (a \
-                    re-drive would make a second live job of a unique key)";
+                    re-drive would make a second live job of a unique key, or an enqueue's \
+                    key is held by a job the calling key may not see)";
         let content = ContentBuilder::new().schema(Some(schema)).build();
         let r = ResponseBuilder::new()
             .description(desc)

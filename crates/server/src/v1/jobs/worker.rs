@@ -5,6 +5,7 @@ use super::dto::{
     CheckpointBody, FailBody, HeartbeatBody, HeartbeatView, JobView, LeaseBody, LeaseView,
     LeasedView, ProgressBody, TokenBody,
 };
+use super::rate::RateGate;
 use super::{job_id, max_wait, refused, JobConflicts};
 use crate::error::{ApiError, ApiResult};
 use crate::http::docs::CommonErrors;
@@ -14,7 +15,8 @@ use axum::extract::State;
 use axum::{Extension, Json};
 use palisade_core::{Caller, FieldError, Problem};
 use palisade_jobs::{
-    metrics, JobComplete, JobFail, JobHeartbeat, JobLease, JobRelease, LeaseScope, Leased, Progress,
+    metrics, JobComplete, JobFail, JobHeartbeat, JobLease, JobRelease, LeaseScope, Leased,
+    Progress, Topic,
 };
 use std::time::Duration;
 use tokio::time::Instant;
@@ -71,15 +73,20 @@ async fn job_lease(
     ApiJson(body): ApiJson<LeaseBody>,
 ) -> ApiResult<Json<LeaseView>> {
     let (count, wait) = lease_bounds(&body, max_wait(&state))?;
+    let limits = state.config.jobs.queue_limits(body.queue.as_str());
     let req = JobLease {
         scope: LeaseScope::Tenant(caller.tenant.clone()),
         queue: body.queue,
         worker: body.worker,
         limit: count,
         max_running_per_tenant: state.config.jobs.max_running_per_tenant,
+        max_running_per_key: limits.concurrency_per_key,
+        gate: RateGate::for_queue(&state.ratelimit, &limits),
     };
     let deadline = Instant::now() + wait;
     let poll = state.config.jobs.poll_interval;
+    // Subscribed before each look at the store: a job enqueued after the look wakes the wait.
+    let mut woken = state.jobs.wakeups.waiter(Topic::Due(req.queue.to_string()));
     loop {
         let got: Vec<Leased> = state.jobs.store.job_lease(&req).await.map_err(refused)?;
         let now = Instant::now();
@@ -88,7 +95,10 @@ async fn job_lease(
             let jobs = got.into_iter().map(LeasedView::from).collect();
             return Ok(Json(LeaseView { jobs }));
         }
-        tokio::time::sleep_until(deadline.min(now + poll)).await;
+        tokio::select! {
+            _ = tokio::time::sleep_until(deadline.min(now + poll)) => {}
+            _ = woken.wait() => {}
+        }
     }
 }
 
