@@ -680,7 +680,7 @@ async fn openapi_documents_the_lock_routes_with_409() {
             "{method} {path} 409"
         );
     }
-    let lease = &doc["components"]["schemas"]["LeaseView"]["properties"];
+    let lease = &doc["components"]["schemas"]["LockLeaseView"]["properties"];
     assert!(
         lease["token"].is_object(),
         "the token is in every lease answer"
