@@ -12,7 +12,7 @@
 /// | `tenancy`, `ratelimit_config` | the store |
 /// | `locks`, `idempotency`, `ratelimit` | `(store, Time)` |
 /// | `corrupt` | `(store, damage)`: `damage(table, column)` breaks that column of every row |
-/// | `jobs` | `(store, Arc<ManualClock>)`: the store reads that clock |
+/// | `jobs`, `realtime` | `(store, Arc<ManualClock>)`: the store reads that clock |
 /// | `cron` | a [`crate::cron::Subject`]: the cron store, its jobs store and their clock |
 ///
 /// `ratelimit` takes the clock kind first: `ratelimit, manual_clock` (the exact sequences and
@@ -165,6 +165,21 @@ macro_rules! conformance {
                 delete_waiting_and_finished_not_running,
                 stats_count_by_state_and_oldest_due,
                 list_filters_by_created_time,
+            ]
+        );
+    };
+    (realtime, $subject:expr) => {
+        $crate::__conformance_tests!(
+            realtime,
+            clocked,
+            $subject,
+            [
+                publish_and_read_back,
+                concurrent_publishes_get_consecutive_ids,
+                history_bounded_by_count_reports_gap,
+                history_bounded_by_age,
+                tenants_and_topics_are_isolated,
+                revocations_by_token_and_principal,
             ]
         );
     };

@@ -1,0 +1,136 @@
+//! Conformance suite of the realtime stores ([`conformance!`](crate::conformance)`(realtime, ..)`):
+//! topic ids, bounded history and gaps, isolation, revocations.
+
+use palisade_core::{Clock, ManualClock, TenantId};
+use palisade_realtime::{HistoryBounds, RealtimeStore, Revocation, TopicName};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The store under test.
+pub type Store = Arc<dyn RealtimeStore>;
+
+fn topic(name: &str) -> TopicName {
+    TopicName::parse(name).unwrap()
+}
+
+fn bounds(max_events: u64) -> HistoryBounds {
+    HistoryBounds {
+        max_events,
+        max_age: Duration::from_secs(3_600),
+    }
+}
+
+fn seqs(r: &palisade_realtime::TopicRead) -> Vec<u64> {
+    r.events.iter().map(|e| e.seq).collect()
+}
+
+/// Ids are 1, 2, 3 per topic; a read after an id answers the later events and the latest id.
+pub async fn publish_and_read_back(s: &Store, clock: &Arc<ManualClock>) {
+    let (t, tp) = (TenantId::generate(), topic("orders"));
+    let empty = s.topic_read(&t, &tp, 0, 10, bounds(10)).await.unwrap();
+    assert_eq!((empty.events.len(), empty.last_seq, empty.gap), (0, 0, false));
+    for i in 1..=3u64 {
+        let e = s
+            .topic_publish(&t, &tp, &format!("{{\"n\":{i}}}"), bounds(10))
+            .await
+            .unwrap();
+        assert_eq!(e.seq, i);
+        assert_eq!(e.at_ms, clock.now_ms());
+        assert_eq!(e.data, format!("{{\"n\":{i}}}"));
+    }
+    let r = s.topic_read(&t, &tp, 1, 10, bounds(10)).await.unwrap();
+    assert_eq!((seqs(&r), r.last_seq, r.gap), (vec![2, 3], 3, false));
+    assert_eq!(r.events[0].data, "{\"n\":2}");
+    let r = s.topic_read(&t, &tp, 0, 2, bounds(10)).await.unwrap();
+    assert_eq!(seqs(&r), vec![1, 2], "limit");
+    let r = s.topic_read(&t, &tp, 3, 10, bounds(10)).await.unwrap();
+    assert_eq!((seqs(&r), r.gap), (vec![], false), "up to date");
+}
+
+/// Concurrent publishes to one topic get distinct, consecutive ids.
+pub async fn concurrent_publishes_get_consecutive_ids(s: &Store, _clock: &Arc<ManualClock>) {
+    let (t, tp) = (TenantId::generate(), topic("race"));
+    let tasks: Vec<_> = (0..20)
+        .map(|_| {
+            let (s, t, tp) = (s.clone(), t.clone(), tp.clone());
+            tokio::spawn(async move { s.topic_publish(&t, &tp, "{}", bounds(100)).await })
+        })
+        .collect();
+    let mut ids = Vec::new();
+    for task in tasks {
+        ids.push(task.await.unwrap().unwrap().seq);
+    }
+    ids.sort();
+    assert_eq!(ids, (1..=20).collect::<Vec<_>>());
+}
+
+/// The history keeps the newest `max_events`; a read from before them reports a gap.
+pub async fn history_bounded_by_count_reports_gap(s: &Store, _clock: &Arc<ManualClock>) {
+    let (t, tp) = (TenantId::generate(), topic("count"));
+    for _ in 0..5 {
+        s.topic_publish(&t, &tp, "{}", bounds(3)).await.unwrap();
+    }
+    let r = s.topic_read(&t, &tp, 0, 10, bounds(3)).await.unwrap();
+    assert_eq!((seqs(&r), r.gap), (vec![3, 4, 5], true));
+    let r = s.topic_read(&t, &tp, 2, 10, bounds(3)).await.unwrap();
+    assert_eq!((seqs(&r), r.gap), (vec![3, 4, 5], false), "2 is the last seen");
+}
+
+/// Events older than `max_age` are no longer served (a gap) and are pruned by a publish.
+pub async fn history_bounded_by_age(s: &Store, clock: &Arc<ManualClock>) {
+    let (t, tp) = (TenantId::generate(), topic("age"));
+    let b = HistoryBounds {
+        max_events: 100,
+        max_age: Duration::from_secs(60),
+    };
+    s.topic_publish(&t, &tp, "{}", b).await.unwrap();
+    clock.advance(Duration::from_secs(61));
+    let r = s.topic_read(&t, &tp, 0, 10, b).await.unwrap();
+    assert_eq!((seqs(&r), r.last_seq, r.gap), (vec![], 1, true));
+    s.topic_publish(&t, &tp, "{}", b).await.unwrap();
+    let r = s.topic_read(&t, &tp, 0, 10, b).await.unwrap();
+    assert_eq!((seqs(&r), r.gap), (vec![2], true));
+}
+
+/// Another tenant's topic of the same name, and another topic, are separate.
+pub async fn tenants_and_topics_are_isolated(s: &Store, _clock: &Arc<ManualClock>) {
+    let (a, b) = (TenantId::generate(), TenantId::generate());
+    s.topic_publish(&a, &topic("x"), "{\"a\":1}", bounds(10))
+        .await
+        .unwrap();
+    let rb = s.topic_read(&b, &topic("x"), 0, 10, bounds(10)).await.unwrap();
+    assert_eq!((rb.events.len(), rb.last_seq), (0, 0));
+    let ry = s.topic_read(&a, &topic("y"), 0, 10, bounds(10)).await.unwrap();
+    assert_eq!((ry.events.len(), ry.last_seq), (0, 0));
+    let e = s.topic_publish(&b, &topic("x"), "{}", bounds(10)).await.unwrap();
+    assert_eq!(e.seq, 1, "b's ids start at 1");
+}
+
+/// A token revoked by id, or by principal (tokens minted until then), is revoked; others are
+/// not; revocations are pruned after their time.
+pub async fn revocations_by_token_and_principal(s: &Store, clock: &Arc<ManualClock>) {
+    let (t, other) = (TenantId::generate(), TenantId::generate());
+    let now = clock.now_ms();
+    let rev = Revocation::Token {
+        tenant: t.clone(),
+        token_id: "tok_a".into(),
+    };
+    s.revocation_add(&rev, now + 10_000).await.unwrap();
+    assert!(s.revocation_check(&t, "tok_a", "u1", now).await.unwrap());
+    assert!(!s.revocation_check(&t, "tok_b", "u1", now).await.unwrap());
+    assert!(!s.revocation_check(&other, "tok_a", "u1", now).await.unwrap());
+    let rev = Revocation::Principal {
+        tenant: t.clone(),
+        principal: "u2".into(),
+        at_ms: now,
+    };
+    s.revocation_add(&rev, now + 20_000).await.unwrap();
+    assert!(s.revocation_check(&t, "tok_c", "u2", now - 1).await.unwrap());
+    assert!(s.revocation_check(&t, "tok_c", "u2", now).await.unwrap());
+    assert!(!s.revocation_check(&t, "tok_d", "u2", now + 1).await.unwrap(), "minted later");
+    assert!(!s.revocation_check(&other, "tok_c", "u2", now).await.unwrap());
+    clock.advance(Duration::from_secs(10));
+    assert_eq!(s.revocation_prune().await.unwrap(), 1);
+    assert!(!s.revocation_check(&t, "tok_a", "u1", now).await.unwrap());
+    assert!(s.revocation_check(&t, "tok_c", "u2", now).await.unwrap());
+}
