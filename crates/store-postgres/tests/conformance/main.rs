@@ -3,6 +3,7 @@
 
 mod common;
 mod decisions;
+mod fanout;
 mod fencing;
 mod jobs_index;
 mod tls;
