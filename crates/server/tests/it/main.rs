@@ -16,5 +16,6 @@ mod logs;
 mod metrics;
 mod previews;
 mod ratelimit;
+mod realtime;
 mod shutdown;
 mod tenants;

@@ -1,0 +1,400 @@
+//! Realtime streams over HTTP: tokens, SSE topic and job streams, resume, expiry, revocation,
+//! cleanup, and two instances over PostgreSQL.
+
+use crate::common::{metrics, spawn_in, temp_dir, Api, Proc};
+use palisade_testkit::backends::{postgres_or_skip, unique};
+use reqwest::Response;
+use serde_json::{json, Value};
+use std::time::{Duration, Instant};
+
+/// One server-sent event.
+#[derive(Debug, Clone, PartialEq)]
+struct Sse {
+    id: Option<String>,
+    event: String,
+    data: Value,
+}
+
+/// Reads server-sent events from a streaming response (comments skipped, counted).
+struct SseReader {
+    res: Response,
+    buf: String,
+    comments: usize,
+}
+
+impl SseReader {
+    fn new(res: Response) -> Self {
+        assert_eq!(res.status(), 200);
+        let ct = res.headers()["content-type"].to_str().unwrap().to_owned();
+        assert!(ct.starts_with("text/event-stream"), "{ct}");
+        Self {
+            res,
+            buf: String::new(),
+            comments: 0,
+        }
+    }
+
+    /// The next event within `within`, or `None` when the stream ended or the time passed.
+    async fn next(&mut self, within: Duration) -> Option<Sse> {
+        let deadline = Instant::now() + within;
+        loop {
+            if let Some(at) = self.buf.find("\n\n") {
+                let block: String = self.buf.drain(..at + 2).collect();
+                let mut ev = Sse {
+                    id: None,
+                    event: "message".into(),
+                    data: Value::Null,
+                };
+                let mut is_event = false;
+                for line in block.lines() {
+                    if line.starts_with(':') {
+                        self.comments += 1;
+                    } else if let Some(v) = line.strip_prefix("id: ") {
+                        ev.id = Some(v.to_owned());
+                    } else if let Some(v) = line.strip_prefix("event: ") {
+                        ev.event = v.to_owned();
+                    } else if let Some(v) = line.strip_prefix("data: ") {
+                        ev.data = serde_json::from_str(v).unwrap();
+                        is_event = true;
+                    }
+                }
+                if is_event {
+                    return Some(ev);
+                }
+                continue;
+            }
+            let left = deadline.checked_duration_since(Instant::now())?;
+            match tokio::time::timeout(left, self.res.chunk()).await {
+                Ok(Ok(Some(c))) => self.buf.push_str(std::str::from_utf8(&c).unwrap()),
+                _ => return None,
+            }
+        }
+    }
+
+    /// The next `n` events (panics when they do not come within 5 s each).
+    async fn take(&mut self, n: usize) -> Vec<Sse> {
+        let mut out = Vec::new();
+        for _ in 0..n {
+            out.push(self.next(Duration::from_secs(5)).await.expect("an event"));
+        }
+        out
+    }
+}
+
+impl Api {
+    async fn mint(&self, body: Value) -> (String, String) {
+        let r = self.post("/v1/streams/tokens", body).await;
+        assert_eq!(r.status(), 201, "{:?}", r.text().await);
+        let v: Value = r.json().await.unwrap();
+        (
+            v["token"].as_str().unwrap().to_owned(),
+            v["token_id"].as_str().unwrap().to_owned(),
+        )
+    }
+
+    async fn publish(&self, topic: &str, body: Value) -> u64 {
+        let r = self.post(&format!("/v1/topics/{topic}/events"), body).await;
+        assert_eq!(r.status(), 201, "{:?}", r.text().await);
+        r.json::<Value>().await.unwrap()["id"].as_u64().unwrap()
+    }
+}
+
+/// Opens a stream at `path` (with its query) and `Last-Event-ID` when given.
+async fn open(url: &str, path: &str, last: Option<&str>) -> Response {
+    let mut req = reqwest::Client::new().get(format!("{url}{path}"));
+    if let Some(l) = last {
+        req = req.header("last-event-id", l);
+    }
+    req.send().await.unwrap()
+}
+
+async fn problem(r: Response) -> (u16, String) {
+    let status = r.status().as_u16();
+    let v: Value = r.json().await.unwrap();
+    (status, v["code"].as_str().unwrap_or_default().to_owned())
+}
+
+fn data_ids(events: &[Sse]) -> Vec<String> {
+    events.iter().filter_map(|e| e.id.clone()).collect()
+}
+
+/// A server with quick heartbeats and a small history, in a fresh directory.
+fn server(extra: &str) -> Proc {
+    let dir = temp_dir();
+    let toml = format!(
+        "[realtime]\nheartbeat_interval = \"200ms\"\nhistory_max_events = 3\n\
+         max_event_bytes = 1024\n{extra}"
+    );
+    std::fs::write(dir.join("palisade.toml"), toml).unwrap();
+    spawn_in(dir, &[])
+}
+
+#[tokio::test]
+async fn streams_refuse_missing_bad_expired_and_uncovered_tokens() {
+    let p = server("");
+    let a = p.tenant_api("rt-auth-a").await;
+    let b = p.tenant_api("rt-auth-b").await;
+    let q = |t: &str| format!("/v1/topics/orders/events?token={t}");
+    assert_eq!(
+        problem(open(&p.url, "/v1/topics/orders/events", None).await).await,
+        (401, "stream-token-invalid".into())
+    );
+    assert_eq!(
+        problem(open(&p.url, &q("pst1.k.e30.AAAA"), None).await).await,
+        (401, "stream-token-invalid".into())
+    );
+    // A tenant key is not a stream token.
+    assert_eq!(
+        problem(open(&p.url, &q(&a.key), None).await).await.0,
+        401
+    );
+    // Tampered: another payload under a valid signature.
+    let (tok, _) = a.mint(json!({"principal": "u1", "topics": ["orders"]})).await;
+    let parts: Vec<&str> = tok.split('.').collect();
+    let forged = format!("{}.{}.{}x.{}", parts[0], parts[1], parts[2], parts[3]);
+    assert_eq!(problem(open(&p.url, &q(&forged), None).await).await.0, 401);
+    // Covered topic: 200; another topic: 404.
+    let ok = open(&p.url, &q(&tok), None).await;
+    assert_eq!(ok.status(), 200);
+    drop(ok);
+    let other = format!("/v1/topics/invoices/events?token={tok}");
+    assert_eq!(
+        problem(open(&p.url, &other, None).await).await,
+        (404, "not-found".into())
+    );
+    // B's token for the same topic name streams B's events, never A's.
+    let (tok_b, _) = b.mint(json!({"principal": "u1", "topics": ["orders"]})).await;
+    let mut sb = SseReader::new(open(&p.url, &q(&tok_b), None).await);
+    a.publish("orders", json!({"tenant": "a"})).await;
+    b.publish("orders", json!({"tenant": "b"})).await;
+    let got = sb.take(1).await;
+    assert_eq!(got[0].data, json!({"tenant": "b"}));
+    // Expired.
+    let (short, _) = a
+        .mint(json!({"principal": "u1", "topics": ["orders"], "ttl_ms": 1000}))
+        .await;
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
+    assert_eq!(
+        problem(open(&p.url, &q(&short), None).await).await,
+        (401, "stream-token-expired".into())
+    );
+    // Bad mint input names the fields.
+    let r = a
+        .post("/v1/streams/tokens", json!({"principal": "", "topics": ["a b"], "ttl_ms": 10}))
+        .await;
+    let (status, body) = (r.status(), r.json::<Value>().await.unwrap());
+    assert_eq!(status, 400, "{body}");
+    let fields: Vec<&str> = body["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["field"].as_str().unwrap())
+        .collect();
+    assert_eq!(fields, ["topics[0]"], "{body}");
+    // No token ever reaches the log.
+    assert!(!p.stderr().contains(&tok), "token in the log");
+    assert!(!p.stderr().contains(&tok_b), "token in the log");
+}
+
+#[tokio::test]
+async fn topic_events_arrive_in_order_and_resume_exactly_or_with_a_gap() {
+    let p = server("");
+    let a = p.tenant_api("rt-resume").await;
+    let (tok, _) = a.mint(json!({"principal": "u1", "topics": ["t"]})).await;
+    let path = format!("/v1/topics/t/events?token={tok}");
+    let mut s = SseReader::new(open(&p.url, &path, None).await);
+    for n in 1..=2 {
+        assert_eq!(a.publish("t", json!({"n": n})).await, n);
+    }
+    let got = s.take(2).await;
+    assert_eq!(data_ids(&got), ["1", "2"]);
+    assert_eq!(got[1].data, json!({"n": 2}));
+    drop(s);
+    for n in 3..=7 {
+        a.publish("t", json!({"n": n})).await;
+    }
+    // History keeps 5, 6, 7: resuming after 4 gets exactly 5..7.
+    let mut s = SseReader::new(open(&p.url, &path, Some("4")).await);
+    let got = s.take(3).await;
+    assert_eq!(data_ids(&got), ["5", "6", "7"]);
+    assert!(got.iter().all(|e| e.event == "message"));
+    // Resuming after 2: 3 and 4 are gone, so a gap first.
+    let mut s = SseReader::new(open(&p.url, &path, Some("2")).await);
+    let got = s.take(4).await;
+    assert_eq!(got[0].event, "gap");
+    assert_eq!(data_ids(&got[1..]), ["5", "6", "7"]);
+    // ?last_event_id= works as the header does; heartbeats flow while idle.
+    let q = format!("{path}&last_event_id=6");
+    let mut s = SseReader::new(open(&p.url, &q, None).await);
+    assert_eq!(data_ids(&s.take(1).await), ["7"]);
+    assert!(s.next(Duration::from_millis(700)).await.is_none());
+    assert!(s.comments >= 2, "heartbeats: {}", s.comments);
+    // A bad resume point is a 400, an oversized event a 413.
+    assert_eq!(problem(open(&p.url, &path, Some("x")).await).await.0, 400);
+    let big = json!({"pad": "x".repeat(2_000)});
+    let r = a.post("/v1/topics/t/events", big).await;
+    assert_eq!(problem(r).await, (413, "event-too-large".into()));
+}
+
+#[tokio::test]
+async fn expiry_and_revocation_close_streams_with_a_final_event() {
+    let p = server("");
+    let a = p.tenant_api("rt-life").await;
+    let open_topic = async |tok: &str| {
+        SseReader::new(open(&p.url, &format!("/v1/topics/t/events?token={tok}"), None).await)
+    };
+    // Expiry.
+    let (short, _) = a
+        .mint(json!({"principal": "u1", "topics": ["t"], "ttl_ms": 1500}))
+        .await;
+    let mut s = open_topic(&short).await;
+    a.publish("t", json!({"n": 1})).await;
+    assert_eq!(data_ids(&s.take(1).await), ["1"]);
+    let close = s.next(Duration::from_secs(3)).await.expect("a close event");
+    assert_eq!(close.event, "close");
+    assert_eq!(close.data["reason"], "token-expired");
+    assert_eq!(close.data["last_event_id"], "1");
+    assert_eq!(close.data["reconnect"], "new-token");
+    assert!(s.next(Duration::from_secs(1)).await.is_none(), "ended");
+    // Revocation by token id: only that token's streams close, within 1 s.
+    let (t1, t1_id) = a.mint(json!({"principal": "u2", "topics": ["t"]})).await;
+    let (t2, _) = a.mint(json!({"principal": "u3", "topics": ["t"]})).await;
+    let (mut s1, mut s2) = (open_topic(&t1).await, open_topic(&t2).await);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let at = Instant::now();
+    let r = a.post("/v1/streams/revocations", json!({"token_id": t1_id})).await;
+    assert_eq!(r.status(), 204);
+    let close = s1.next(Duration::from_secs(1)).await.expect("closed within 1 s");
+    assert!(at.elapsed() < Duration::from_secs(1));
+    assert_eq!(close.data["reason"], "revoked");
+    a.publish("t", json!({"n": 2})).await;
+    assert_eq!(data_ids(&s2.take(1).await), ["2"], "the other stream lives");
+    // A revoked token cannot open again; revocation by principal.
+    let r = open(&p.url, &format!("/v1/topics/t/events?token={t1}"), None).await;
+    assert_eq!(problem(r).await, (401, "stream-token-revoked".into()));
+    let r = a.post("/v1/streams/revocations", json!({"principal": "u3"})).await;
+    assert_eq!(r.status(), 204);
+    let close = s2.next(Duration::from_secs(1)).await.expect("closed within 1 s");
+    assert_eq!(close.data["reason"], "revoked");
+}
+
+#[tokio::test]
+async fn job_stream_delivers_the_log_and_refuses_other_tenants() {
+    let p = server("job_poll_interval = \"50ms\"\n");
+    let a = p.tenant_api("rt-job-a").await;
+    let b = p.tenant_api("rt-job-b").await;
+    let r = a
+        .post("/v1/jobs", json!({"queue": "q", "kind": "k", "payload": {}}))
+        .await;
+    assert_eq!(r.status(), 201);
+    let id = r.json::<Value>().await.unwrap()["job"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (tok, _) = a.mint(json!({"principal": "u1", "jobs": [id]})).await;
+    let path = format!("/v1/jobs/{id}/events/stream?token={tok}");
+    let mut s = SseReader::new(open(&p.url, &path, None).await);
+    let first = s.take(1).await;
+    assert_eq!((first[0].id.as_deref(), &first[0].data["kind"]), (Some("0"), &json!("enqueued")));
+    // Lease, progress, complete: each arrives, then the stream closes.
+    let r = a
+        .post("/v1/jobs/lease", json!({"queue": "q", "worker": "w", "wait_ms": 1000}))
+        .await;
+    let leased: Value = r.json().await.unwrap();
+    let token = leased["jobs"][0]["token"].as_u64().unwrap();
+    let progress = json!({"token": token, "percent": 50});
+    assert_eq!(a.post(&format!("/v1/jobs/{id}/progress"), progress).await.status(), 200);
+    let done = json!({"token": token});
+    assert!(a.post(&format!("/v1/jobs/{id}/complete"), done).await.status().is_success());
+    let got = s.take(4).await;
+    let kinds: Vec<&str> = got.iter().map(|e| e.data["kind"].as_str().unwrap_or("")).collect();
+    assert_eq!(kinds, ["started", "progress", "completed", ""], "{got:?}");
+    assert_eq!(got[1].data["data"]["percent"], 50);
+    assert_eq!((got[3].event.as_str(), &got[3].data["reason"]), ("close", &json!("job-finished")));
+    // Resume after the first event gets the rest.
+    let mut s = SseReader::new(open(&p.url, &path, Some("1")).await);
+    assert_eq!(data_ids(&s.take(2).await), ["2", "3"]);
+    // B minting a token for A's job id: 404; A's token for another job: 404.
+    let (tok_b, _) = b.mint(json!({"principal": "u1", "jobs": [id]})).await;
+    let r = open(&p.url, &format!("/v1/jobs/{id}/events/stream?token={tok_b}"), None).await;
+    assert_eq!(problem(r).await, (404, "not-found".into()));
+    let other = "job_0000000003e8abcdefabcdef";
+    let r = open(&p.url, &format!("/v1/jobs/{other}/events/stream?token={tok}"), None).await;
+    assert_eq!(problem(r).await.0, 404);
+}
+
+/// The open-streams gauge of `kind`.
+fn open_streams(text: &str, kind: &str) -> f64 {
+    let prefix = format!("palisade_realtime_streams_open{{kind=\"{kind}\"}} ");
+    text.lines()
+        .find_map(|l| l.strip_prefix(&prefix))
+        .map_or(0.0, |v| v.trim().parse().unwrap())
+}
+
+#[tokio::test]
+async fn abandoned_streams_are_released_and_the_gauge_returns_to_zero() {
+    let p = server("");
+    let a = p.tenant_api("rt-leak").await;
+    let (tok, _) = a.mint(json!({"principal": "u1", "topics": ["t"]})).await;
+    let path = format!("/v1/topics/t/events?token={tok}");
+    let mut open_now = Vec::new();
+    for _ in 0..200 {
+        // One client per stream: dropping it closes its connection.
+        open_now.push(SseReader::new(open(&p.url, &path, None).await));
+    }
+    let m = metrics(&p.url, &p.operator_key()).await;
+    assert_eq!(open_streams(&m, "topic"), 200.0);
+    // Half read an event then leave, half leave at once.
+    a.publish("t", json!({"n": 1})).await;
+    for (i, mut s) in open_now.into_iter().enumerate() {
+        if i % 2 == 0 {
+            assert_eq!(data_ids(&s.take(1).await), ["1"]);
+        }
+    }
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let m = metrics(&p.url, &p.operator_key()).await;
+        if open_streams(&m, "topic") == 0.0 {
+            assert!(m.contains("palisade_realtime_streams_closed_total{kind=\"topic\",reason=\"client-gone\"} 200"), "{m}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "streams still open: {}", open_streams(&m, "topic"));
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn on_postgres_events_and_revocations_cross_instances() {
+    let Some(pg) = postgres_or_skip("realtime_two_instances").await else {
+        return;
+    };
+    let schema = unique("rt_it");
+    let toml = format!(
+        "[storage]\nurl = \"{pg}\"\nschema = \"{schema}\"\n[realtime]\n\
+         [[realtime.signing_keys]]\nid = \"k1\"\nsecret = \"{}\"\n",
+        "s".repeat(40)
+    );
+    let start = || {
+        let dir = temp_dir();
+        std::fs::write(dir.join("palisade.toml"), &toml).unwrap();
+        spawn_in(dir, &[("PALISADE_OPERATOR_KEY", "op-key-realtime-test-0123456789abcdef")])
+    };
+    let (p1, p2) = (start(), start());
+    let a1 = p1.tenant_api("rt-pg").await;
+    let a2 = p2.api(&a1.key);
+    let (tok, tok_id) = a1.mint(json!({"principal": "u1", "topics": ["t"]})).await;
+    let path = format!("/v1/topics/t/events?token={tok}");
+    let mut on2 = SseReader::new(open(&p2.url, &path, None).await);
+    let mut on1 = SseReader::new(open(&p1.url, &path, None).await);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    a1.publish("t", json!({"from": 1})).await;
+    a2.publish("t", json!({"from": 2})).await;
+    assert_eq!(data_ids(&on2.take(2).await), ["1", "2"]);
+    assert_eq!(data_ids(&on1.take(2).await), ["1", "2"]);
+    let at = Instant::now();
+    let r = a1.post("/v1/streams/revocations", json!({"token_id": tok_id})).await;
+    assert_eq!(r.status(), 204);
+    let close = on2.next(Duration::from_secs(1)).await.expect("closed on the other instance");
+    assert!(at.elapsed() < Duration::from_secs(1));
+    assert_eq!(close.data["reason"], "revoked");
+}
