@@ -81,9 +81,15 @@ mod tests {
 
     #[test]
     fn codes() {
-        assert_eq!(RealtimeError::from(TokenRejection::Expired).code(), "stream-token-expired");
+        assert_eq!(
+            RealtimeError::from(TokenRejection::Expired).code(),
+            "stream-token-expired"
+        );
         assert!(RealtimeError::TooLarge { limit: 1 }.is_invalid());
-        assert_eq!(RealtimeError::Store(StoreError::Timeout).code(), "store-unavailable");
+        assert_eq!(
+            RealtimeError::Store(StoreError::Timeout).code(),
+            "store-unavailable"
+        );
         assert!(RealtimeError::Token(TokenRejection::Malformed).is_unauthenticated());
     }
 }

@@ -108,7 +108,9 @@ impl RealtimeStore for MemoryRealtimeStore {
             } => (RevKey::Principal(principal.clone()), *at_ms),
         };
         let mut g = self.revocations.lock();
-        let slot = g.entry((rev.tenant().clone(), key)).or_insert((at, keep_until_ms));
+        let slot = g
+            .entry((rev.tenant().clone(), key))
+            .or_insert((at, keep_until_ms));
         *slot = (slot.0.max(at), slot.1.max(keep_until_ms));
         Ok(())
     }

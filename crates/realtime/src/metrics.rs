@@ -24,8 +24,7 @@ pub(crate) fn delivered(kind: &'static str, n: usize) {
 }
 
 pub(crate) fn fanout_latency(ms: i64) {
-    metrics::histogram!("palisade_realtime_fanout_latency_seconds")
-        .record(ms.max(0) as f64 / 1e3);
+    metrics::histogram!("palisade_realtime_fanout_latency_seconds").record(ms.max(0) as f64 / 1e3);
 }
 
 /// Counts an event published to a topic.

@@ -145,7 +145,11 @@ impl Revocation {
                 tenant,
                 principal,
                 at_ms,
-            } => *tenant == claims.tenant && *principal == claims.principal && claims.iat_ms <= *at_ms,
+            } => {
+                *tenant == claims.tenant
+                    && *principal == claims.principal
+                    && claims.iat_ms <= *at_ms
+            }
         }
     }
 }

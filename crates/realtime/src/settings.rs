@@ -153,6 +153,9 @@ mod tests {
         let e = s.errors("realtime");
         assert_eq!(e.len(), 3, "{e:?}");
         assert!(e[0].starts_with("realtime.signing_keys[0].id"));
-        assert!(e.iter().all(|m| !m.contains("short")), "never echoes the secret");
+        assert!(
+            e.iter().all(|m| !m.contains("short")),
+            "never echoes the secret"
+        );
     }
 }

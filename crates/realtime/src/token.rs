@@ -162,7 +162,8 @@ impl Keyring {
             return Err(TokenRejection::Malformed);
         }
         let json = B64.decode(payload).map_err(|_| TokenRejection::Malformed)?;
-        let claims: Claims = serde_json::from_slice(&json).map_err(|_| TokenRejection::Malformed)?;
+        let claims: Claims =
+            serde_json::from_slice(&json).map_err(|_| TokenRejection::Malformed)?;
         if claims.exp_ms <= now_ms {
             return Err(TokenRejection::Expired);
         }
@@ -236,7 +237,13 @@ mod tests {
             k.verify(&stranger.sign(&claims(1_000)), 0),
             Err(TokenRejection::Malformed)
         );
-        for bad in ["", "pst1", "pst1.k1.x", &format!("{signed}.!!"), &"a".repeat(9000)] {
+        for bad in [
+            "",
+            "pst1",
+            "pst1.k1.x",
+            &format!("{signed}.!!"),
+            &"a".repeat(9000),
+        ] {
             assert_eq!(k.verify(bad, 0), Err(TokenRejection::Malformed), "{bad:?}");
         }
     }

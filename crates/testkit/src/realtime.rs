@@ -28,7 +28,10 @@ fn seqs(r: &palisade_realtime::TopicRead) -> Vec<u64> {
 pub async fn publish_and_read_back(s: &Store, clock: &Arc<ManualClock>) {
     let (t, tp) = (TenantId::generate(), topic("orders"));
     let empty = s.topic_read(&t, &tp, 0, 10, bounds(10)).await.unwrap();
-    assert_eq!((empty.events.len(), empty.last_seq, empty.gap), (0, 0, false));
+    assert_eq!(
+        (empty.events.len(), empty.last_seq, empty.gap),
+        (0, 0, false)
+    );
     for i in 1..=3u64 {
         let e = s
             .topic_publish(&t, &tp, &format!("{{\"n\":{i}}}"), bounds(10))
@@ -73,7 +76,11 @@ pub async fn history_bounded_by_count_reports_gap(s: &Store, _clock: &Arc<Manual
     let r = s.topic_read(&t, &tp, 0, 10, bounds(3)).await.unwrap();
     assert_eq!((seqs(&r), r.gap), (vec![3, 4, 5], true));
     let r = s.topic_read(&t, &tp, 2, 10, bounds(3)).await.unwrap();
-    assert_eq!((seqs(&r), r.gap), (vec![3, 4, 5], false), "2 is the last seen");
+    assert_eq!(
+        (seqs(&r), r.gap),
+        (vec![3, 4, 5], false),
+        "2 is the last seen"
+    );
 }
 
 /// Events older than `max_age` are no longer served (a gap) and are pruned by a publish.
@@ -98,11 +105,20 @@ pub async fn tenants_and_topics_are_isolated(s: &Store, _clock: &Arc<ManualClock
     s.topic_publish(&a, &topic("x"), "{\"a\":1}", bounds(10))
         .await
         .unwrap();
-    let rb = s.topic_read(&b, &topic("x"), 0, 10, bounds(10)).await.unwrap();
+    let rb = s
+        .topic_read(&b, &topic("x"), 0, 10, bounds(10))
+        .await
+        .unwrap();
     assert_eq!((rb.events.len(), rb.last_seq), (0, 0));
-    let ry = s.topic_read(&a, &topic("y"), 0, 10, bounds(10)).await.unwrap();
+    let ry = s
+        .topic_read(&a, &topic("y"), 0, 10, bounds(10))
+        .await
+        .unwrap();
     assert_eq!((ry.events.len(), ry.last_seq), (0, 0));
-    let e = s.topic_publish(&b, &topic("x"), "{}", bounds(10)).await.unwrap();
+    let e = s
+        .topic_publish(&b, &topic("x"), "{}", bounds(10))
+        .await
+        .unwrap();
     assert_eq!(e.seq, 1, "b's ids start at 1");
 }
 
@@ -118,17 +134,31 @@ pub async fn revocations_by_token_and_principal(s: &Store, clock: &Arc<ManualClo
     s.revocation_add(&rev, now + 10_000).await.unwrap();
     assert!(s.revocation_check(&t, "tok_a", "u1", now).await.unwrap());
     assert!(!s.revocation_check(&t, "tok_b", "u1", now).await.unwrap());
-    assert!(!s.revocation_check(&other, "tok_a", "u1", now).await.unwrap());
+    assert!(!s
+        .revocation_check(&other, "tok_a", "u1", now)
+        .await
+        .unwrap());
     let rev = Revocation::Principal {
         tenant: t.clone(),
         principal: "u2".into(),
         at_ms: now,
     };
     s.revocation_add(&rev, now + 20_000).await.unwrap();
-    assert!(s.revocation_check(&t, "tok_c", "u2", now - 1).await.unwrap());
+    assert!(s
+        .revocation_check(&t, "tok_c", "u2", now - 1)
+        .await
+        .unwrap());
     assert!(s.revocation_check(&t, "tok_c", "u2", now).await.unwrap());
-    assert!(!s.revocation_check(&t, "tok_d", "u2", now + 1).await.unwrap(), "minted later");
-    assert!(!s.revocation_check(&other, "tok_c", "u2", now).await.unwrap());
+    assert!(
+        !s.revocation_check(&t, "tok_d", "u2", now + 1)
+            .await
+            .unwrap(),
+        "minted later"
+    );
+    assert!(!s
+        .revocation_check(&other, "tok_c", "u2", now)
+        .await
+        .unwrap());
     clock.advance(Duration::from_secs(10));
     assert_eq!(s.revocation_prune().await.unwrap(), 1);
     assert!(!s.revocation_check(&t, "tok_a", "u1", now).await.unwrap());

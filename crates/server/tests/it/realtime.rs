@@ -144,12 +144,11 @@ async fn streams_refuse_missing_bad_expired_and_uncovered_tokens() {
         (401, "stream-token-invalid".into())
     );
     // A tenant key is not a stream token.
-    assert_eq!(
-        problem(open(&p.url, &q(&a.key), None).await).await.0,
-        401
-    );
+    assert_eq!(problem(open(&p.url, &q(&a.key), None).await).await.0, 401);
     // Tampered: another payload under a valid signature.
-    let (tok, _) = a.mint(json!({"principal": "u1", "topics": ["orders"]})).await;
+    let (tok, _) = a
+        .mint(json!({"principal": "u1", "topics": ["orders"]}))
+        .await;
     let parts: Vec<&str> = tok.split('.').collect();
     let forged = format!("{}.{}.{}x.{}", parts[0], parts[1], parts[2], parts[3]);
     assert_eq!(problem(open(&p.url, &q(&forged), None).await).await.0, 401);
@@ -163,7 +162,9 @@ async fn streams_refuse_missing_bad_expired_and_uncovered_tokens() {
         (404, "not-found".into())
     );
     // B's token for the same topic name streams B's events, never A's.
-    let (tok_b, _) = b.mint(json!({"principal": "u1", "topics": ["orders"]})).await;
+    let (tok_b, _) = b
+        .mint(json!({"principal": "u1", "topics": ["orders"]}))
+        .await;
     let mut sb = SseReader::new(open(&p.url, &q(&tok_b), None).await);
     a.publish("orders", json!({"tenant": "a"})).await;
     b.publish("orders", json!({"tenant": "b"})).await;
@@ -180,7 +181,10 @@ async fn streams_refuse_missing_bad_expired_and_uncovered_tokens() {
     );
     // Bad mint input names the fields.
     let r = a
-        .post("/v1/streams/tokens", json!({"principal": "", "topics": ["a b"], "ttl_ms": 10}))
+        .post(
+            "/v1/streams/tokens",
+            json!({"principal": "", "topics": ["a b"], "ttl_ms": 10}),
+        )
         .await;
     let (status, body) = (r.status(), r.json::<Value>().await.unwrap());
     assert_eq!(status, 400, "{body}");
@@ -262,9 +266,14 @@ async fn expiry_and_revocation_close_streams_with_a_final_event() {
     let (mut s1, mut s2) = (open_topic(&t1).await, open_topic(&t2).await);
     tokio::time::sleep(Duration::from_millis(100)).await;
     let at = Instant::now();
-    let r = a.post("/v1/streams/revocations", json!({"token_id": t1_id})).await;
+    let r = a
+        .post("/v1/streams/revocations", json!({"token_id": t1_id}))
+        .await;
     assert_eq!(r.status(), 204);
-    let close = s1.next(Duration::from_secs(1)).await.expect("closed within 1 s");
+    let close = s1
+        .next(Duration::from_secs(1))
+        .await
+        .expect("closed within 1 s");
     assert!(at.elapsed() < Duration::from_secs(1));
     assert_eq!(close.data["reason"], "revoked");
     a.publish("t", json!({"n": 2})).await;
@@ -272,9 +281,14 @@ async fn expiry_and_revocation_close_streams_with_a_final_event() {
     // A revoked token cannot open again; revocation by principal.
     let r = open(&p.url, &format!("/v1/topics/t/events?token={t1}"), None).await;
     assert_eq!(problem(r).await, (401, "stream-token-revoked".into()));
-    let r = a.post("/v1/streams/revocations", json!({"principal": "u3"})).await;
+    let r = a
+        .post("/v1/streams/revocations", json!({"principal": "u3"}))
+        .await;
     assert_eq!(r.status(), 204);
-    let close = s2.next(Duration::from_secs(1)).await.expect("closed within 1 s");
+    let close = s2
+        .next(Duration::from_secs(1))
+        .await
+        .expect("closed within 1 s");
     assert_eq!(close.data["reason"], "revoked");
 }
 
@@ -284,7 +298,10 @@ async fn job_stream_delivers_the_log_and_refuses_other_tenants() {
     let a = p.tenant_api("rt-job-a").await;
     let b = p.tenant_api("rt-job-b").await;
     let r = a
-        .post("/v1/jobs", json!({"queue": "q", "kind": "k", "payload": {}}))
+        .post(
+            "/v1/jobs",
+            json!({"queue": "q", "kind": "k", "payload": {}}),
+        )
         .await;
     assert_eq!(r.status(), 201);
     let id = r.json::<Value>().await.unwrap()["job"]["id"]
@@ -295,31 +312,62 @@ async fn job_stream_delivers_the_log_and_refuses_other_tenants() {
     let path = format!("/v1/jobs/{id}/events/stream?token={tok}");
     let mut s = SseReader::new(open(&p.url, &path, None).await);
     let first = s.take(1).await;
-    assert_eq!((first[0].id.as_deref(), &first[0].data["kind"]), (Some("0"), &json!("enqueued")));
+    assert_eq!(
+        (first[0].id.as_deref(), &first[0].data["kind"]),
+        (Some("0"), &json!("enqueued"))
+    );
     // Lease, progress, complete: each arrives, then the stream closes.
     let r = a
-        .post("/v1/jobs/lease", json!({"queue": "q", "worker": "w", "wait_ms": 1000}))
+        .post(
+            "/v1/jobs/lease",
+            json!({"queue": "q", "worker": "w", "wait_ms": 1000}),
+        )
         .await;
     let leased: Value = r.json().await.unwrap();
     let token = leased["jobs"][0]["token"].as_u64().unwrap();
     let progress = json!({"token": token, "percent": 50});
-    assert_eq!(a.post(&format!("/v1/jobs/{id}/progress"), progress).await.status(), 200);
+    assert_eq!(
+        a.post(&format!("/v1/jobs/{id}/progress"), progress)
+            .await
+            .status(),
+        200
+    );
     let done = json!({"token": token});
-    assert!(a.post(&format!("/v1/jobs/{id}/complete"), done).await.status().is_success());
+    assert!(a
+        .post(&format!("/v1/jobs/{id}/complete"), done)
+        .await
+        .status()
+        .is_success());
     let got = s.take(4).await;
-    let kinds: Vec<&str> = got.iter().map(|e| e.data["kind"].as_str().unwrap_or("")).collect();
+    let kinds: Vec<&str> = got
+        .iter()
+        .map(|e| e.data["kind"].as_str().unwrap_or(""))
+        .collect();
     assert_eq!(kinds, ["started", "progress", "completed", ""], "{got:?}");
     assert_eq!(got[1].data["data"]["percent"], 50);
-    assert_eq!((got[3].event.as_str(), &got[3].data["reason"]), ("close", &json!("job-finished")));
+    assert_eq!(
+        (got[3].event.as_str(), &got[3].data["reason"]),
+        ("close", &json!("job-finished"))
+    );
     // Resume after the first event gets the rest.
     let mut s = SseReader::new(open(&p.url, &path, Some("1")).await);
     assert_eq!(data_ids(&s.take(2).await), ["2", "3"]);
     // B minting a token for A's job id: 404; A's token for another job: 404.
     let (tok_b, _) = b.mint(json!({"principal": "u1", "jobs": [id]})).await;
-    let r = open(&p.url, &format!("/v1/jobs/{id}/events/stream?token={tok_b}"), None).await;
+    let r = open(
+        &p.url,
+        &format!("/v1/jobs/{id}/events/stream?token={tok_b}"),
+        None,
+    )
+    .await;
     assert_eq!(problem(r).await, (404, "not-found".into()));
     let other = "job_0000000003e8abcdefabcdef";
-    let r = open(&p.url, &format!("/v1/jobs/{other}/events/stream?token={tok}"), None).await;
+    let r = open(
+        &p.url,
+        &format!("/v1/jobs/{other}/events/stream?token={tok}"),
+        None,
+    )
+    .await;
     assert_eq!(problem(r).await.0, 404);
 }
 
@@ -331,36 +379,138 @@ fn open_streams(text: &str, kind: &str) -> f64 {
         .map_or(0.0, |v| v.trim().parse().unwrap())
 }
 
+/// Opens a stream over a raw connection and reads its response head.
+async fn raw_stream(addr: &str, path: &str) -> tokio::net::TcpStream {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut c = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let req = format!("GET {path} HTTP/1.1\r\nHost: palisade\r\n\r\n");
+    c.write_all(req.as_bytes()).await.unwrap();
+    let mut head = Vec::new();
+    let mut buf = [0u8; 1024];
+    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+        let n = c.read(&mut buf).await.unwrap();
+        assert!(n > 0, "closed before the head");
+        head.extend_from_slice(&buf[..n]);
+    }
+    assert!(
+        head.starts_with(b"HTTP/1.1 200"),
+        "{}",
+        String::from_utf8_lossy(&head)
+    );
+    c
+}
+
+/// The server process's resident set (kB).
+fn rss_kb(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
+    line.split_whitespace().nth(1).unwrap().parse().unwrap()
+}
+
+/// Opens `n` streams, then abandons them, half with a clean close and half with a reset, and
+/// waits for the open-streams gauge to come back to 0; the closed counter grows by `n`.
+async fn open_and_abandon(p: &Proc, path: &str, n: usize) {
+    let addr = p.url.trim_start_matches("http://").to_owned();
+    let before = closed_client_gone(&metrics(&p.url, &p.operator_key()).await);
+    let mut conns = Vec::with_capacity(n);
+    for _ in 0..n {
+        conns.push(raw_stream(&addr, path).await);
+    }
+    let m = metrics(&p.url, &p.operator_key()).await;
+    assert_eq!(open_streams(&m, "topic"), n as f64);
+    for (i, c) in conns.into_iter().enumerate() {
+        if i % 2 == 0 {
+            // Linger 0: the drop sends a reset at once (the deprecation is about blocking on
+            // drop with a non-zero linger).
+            #[allow(deprecated)]
+            c.set_linger(Some(Duration::ZERO)).unwrap();
+        }
+        drop(c);
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let m = metrics(&p.url, &p.operator_key()).await;
+        if open_streams(&m, "topic") == 0.0 {
+            assert_eq!(closed_client_gone(&m) - before, n as f64);
+            return;
+        }
+        let open = open_streams(&m, "topic");
+        assert!(Instant::now() < deadline, "streams still open: {open}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn closed_client_gone(text: &str) -> f64 {
+    let prefix = "palisade_realtime_streams_closed_total{kind=\"topic\",reason=\"client-gone\"} ";
+    text.lines()
+        .find_map(|l| l.strip_prefix(prefix))
+        .map_or(0.0, |v| v.trim().parse().unwrap())
+}
+
 #[tokio::test]
 async fn abandoned_streams_are_released_and_the_gauge_returns_to_zero() {
     let p = server("");
     let a = p.tenant_api("rt-leak").await;
     let (tok, _) = a.mint(json!({"principal": "u1", "topics": ["t"]})).await;
     let path = format!("/v1/topics/t/events?token={tok}");
-    let mut open_now = Vec::new();
-    for _ in 0..200 {
-        // One client per stream: dropping it closes its connection.
-        open_now.push(SseReader::new(open(&p.url, &path, None).await));
+    // Streams that got an event, then left.
+    let mut readers = Vec::new();
+    for _ in 0..50 {
+        readers.push(SseReader::new(open(&p.url, &path, None).await));
     }
-    let m = metrics(&p.url, &p.operator_key()).await;
-    assert_eq!(open_streams(&m, "topic"), 200.0);
-    // Half read an event then leave, half leave at once.
     a.publish("t", json!({"n": 1})).await;
-    for (i, mut s) in open_now.into_iter().enumerate() {
-        if i % 2 == 0 {
-            assert_eq!(data_ids(&s.take(1).await), ["1"]);
-        }
+    for mut s in readers {
+        assert_eq!(data_ids(&s.take(1).await), ["1"]);
     }
-    let deadline = Instant::now() + Duration::from_secs(5);
+    // Rounds of 1,000 streams left by a close or a reset: the gauge returns to 0 each time,
+    // and the second round leaves the resident set where the first did (within 4 MB).
+    open_and_abandon(&p, &path, 1_000).await;
+    let rss_first = rss_kb(p.child.id());
+    open_and_abandon(&p, &path, 1_000).await;
+    let rss_second = rss_kb(p.child.id());
+    assert!(
+        rss_second <= rss_first + 4_096,
+        "resident set grew from {rss_first} kB to {rss_second} kB"
+    );
+}
+
+#[tokio::test]
+async fn shutdown_closes_every_stream_with_a_final_event_and_exits_promptly() {
+    let mut p = server("");
+    let a = p.tenant_api("rt-shutdown").await;
+    let (tok, _) = a.mint(json!({"principal": "u1", "topics": ["t"]})).await;
+    let path = format!("/v1/topics/t/events?token={tok}");
+    let mut streams = Vec::new();
+    for _ in 0..3 {
+        streams.push(SseReader::new(open(&p.url, &path, None).await));
+    }
+    let at = Instant::now();
+    let pid = p.child.id().to_string();
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status();
+    assert!(killed.unwrap().success());
+    for s in &mut streams {
+        let close = s.next(Duration::from_secs(2)).await.expect("a close event");
+        assert_eq!(
+            (close.event.as_str(), &close.data["reason"]),
+            ("close", &json!("shutdown"))
+        );
+    }
     loop {
-        let m = metrics(&p.url, &p.operator_key()).await;
-        if open_streams(&m, "topic") == 0.0 {
-            assert!(m.contains("palisade_realtime_streams_closed_total{kind=\"topic\",reason=\"client-gone\"} 200"), "{m}");
+        if let Some(status) = p.child.try_wait().unwrap() {
+            assert!(status.success());
             break;
         }
-        assert!(Instant::now() < deadline, "streams still open: {}", open_streams(&m, "topic"));
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        // Well inside http.shutdown_timeout (10 s): open streams do not hold the drain.
+        assert!(at.elapsed() < Duration::from_secs(5), "still running");
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    assert!(
+        !p.stderr().contains("drain deadline passed"),
+        "{}",
+        p.stderr()
+    );
 }
 
 #[tokio::test]
@@ -377,7 +527,13 @@ async fn on_postgres_events_and_revocations_cross_instances() {
     let start = || {
         let dir = temp_dir();
         std::fs::write(dir.join("palisade.toml"), &toml).unwrap();
-        spawn_in(dir, &[("PALISADE_OPERATOR_KEY", "op-key-realtime-test-0123456789abcdef")])
+        spawn_in(
+            dir,
+            &[(
+                "PALISADE_OPERATOR_KEY",
+                "op-key-realtime-test-0123456789abcdef",
+            )],
+        )
     };
     let (p1, p2) = (start(), start());
     let a1 = p1.tenant_api("rt-pg").await;
@@ -392,9 +548,14 @@ async fn on_postgres_events_and_revocations_cross_instances() {
     assert_eq!(data_ids(&on2.take(2).await), ["1", "2"]);
     assert_eq!(data_ids(&on1.take(2).await), ["1", "2"]);
     let at = Instant::now();
-    let r = a1.post("/v1/streams/revocations", json!({"token_id": tok_id})).await;
+    let r = a1
+        .post("/v1/streams/revocations", json!({"token_id": tok_id}))
+        .await;
     assert_eq!(r.status(), 204);
-    let close = on2.next(Duration::from_secs(1)).await.expect("closed on the other instance");
+    let close = on2
+        .next(Duration::from_secs(1))
+        .await
+        .expect("closed on the other instance");
     assert!(at.elapsed() < Duration::from_secs(1));
     assert_eq!(close.data["reason"], "revoked");
 }

@@ -20,15 +20,22 @@ async fn events_and_revocations_reach_every_instance() {
         return;
     };
     let (hub_a, hub_b) = (Hub::new(16), Hub::new(16));
-    let a = PgFanout::start(&store, hub_a.clone(), bounds()).await.unwrap();
-    let _b = PgFanout::start(&store, hub_b.clone(), bounds()).await.unwrap();
+    let a = PgFanout::start(&store, hub_a.clone(), bounds())
+        .await
+        .unwrap();
+    let _b = PgFanout::start(&store, hub_b.clone(), bounds())
+        .await
+        .unwrap();
     let (t, topic) = (TenantId::generate(), TopicName::parse("orders").unwrap());
     let mut sub_a = hub_a.subscribe(&t, &topic);
     let mut sub_b = hub_b.subscribe(&t, &topic);
     let mut revs_b = hub_b.revocations();
     let big = format!("{{\"pad\":\"{}\"}}", "x".repeat(20_000));
     for data in ["{\"n\":1}".to_owned(), big.clone()] {
-        let event = store.topic_publish(&t, &topic, &data, bounds()).await.unwrap();
+        let event = store
+            .topic_publish(&t, &topic, &data, bounds())
+            .await
+            .unwrap();
         let signal = Signal::Event {
             tenant: t.clone(),
             topic: topic.clone(),

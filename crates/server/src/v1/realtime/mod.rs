@@ -71,7 +71,13 @@ fn problem(e: RealtimeError) -> ApiError {
                 palisade_realtime::TokenRejection::Revoked => "the stream token was revoked",
                 _ => "pass a valid stream token as ?token= (mint one with POST /v1/streams/tokens)",
             };
-            Problem::new(StatusCode::UNAUTHORIZED, t.code(), "Unauthenticated", detail).into()
+            Problem::new(
+                StatusCode::UNAUTHORIZED,
+                t.code(),
+                "Unauthenticated",
+                detail,
+            )
+            .into()
         }
         RealtimeError::NotFound => Problem::not_found("stream").into(),
         RealtimeError::Store(s) => s.into(),

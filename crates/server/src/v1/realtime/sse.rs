@@ -55,7 +55,9 @@ async fn authorize(state: &AppState, q: &StreamQuery) -> ApiResult<Claims> {
 /// The id to resume after: the `Last-Event-ID` header, else `?last_event_id=`; 400 when it
 /// is not an event id.
 fn resume_point(headers: &HeaderMap, q: &StreamQuery) -> ApiResult<Option<u64>> {
-    let header = headers.get("last-event-id").map(|v| v.to_str().unwrap_or("?"));
+    let header = headers
+        .get("last-event-id")
+        .map(|v| v.to_str().unwrap_or("?"));
     let Some(raw) = header.or(q.last_event_id.as_deref()) else {
         return Ok(None);
     };

@@ -71,9 +71,7 @@ fn parse_list<T>(
     items
         .iter()
         .enumerate()
-        .map(|(i, s)| {
-            parse(s).map_err(|e| FieldError::new(format!("{field}[{i}]"), e.message))
-        })
+        .map(|(i, s)| parse(s).map_err(|e| FieldError::new(format!("{field}[{i}]"), e.message)))
         .collect()
 }
 
