@@ -361,6 +361,31 @@ async fn job_stream_delivers_the_log_and_refuses_other_tenants() {
     )
     .await;
     assert_eq!(problem(r).await, (404, "not-found".into()));
+    // Deleting a waiting job closes its stream (job-gone) within a second.
+    let r = a
+        .post(
+            "/v1/jobs",
+            json!({"queue": "q2", "kind": "k", "payload": {}}),
+        )
+        .await;
+    let id2 = r.json::<Value>().await.unwrap()["job"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (tok2, _) = a.mint(json!({"principal": "u1", "jobs": [id2]})).await;
+    let path2 = format!("/v1/jobs/{id2}/events/stream?token={tok2}");
+    let mut s2 = SseReader::new(open(&p.url, &path2, None).await);
+    assert_eq!(data_ids(&s2.take(1).await), ["0"]);
+    assert!(a
+        .delete(&format!("/v1/jobs/{id2}"))
+        .await
+        .status()
+        .is_success());
+    let close = s2
+        .next(Duration::from_secs(1))
+        .await
+        .expect("closed within 1 s");
+    assert_eq!(close.data["reason"], "job-gone");
     let other = "job_0000000003e8abcdefabcdef";
     let r = open(
         &p.url,
