@@ -18,6 +18,11 @@ pub trait Feed: Send + 'static {
 
     /// The id of the last event delivered (to resume after).
     fn last_id(&self) -> Option<String>;
+
+    /// Frames that signals lost by the fan-out would have brought (read from the store).
+    async fn resync(&mut self) -> Result<Vec<Frame>, Close> {
+        Ok(Vec::new())
+    }
 }
 
 /// A topic's events in id order, each once: live from the hub, and from the history when an
@@ -114,5 +119,9 @@ impl Feed for TopicFeed {
 
     fn last_id(&self) -> Option<String> {
         (self.last > 0).then(|| self.last.to_string())
+    }
+
+    async fn resync(&mut self) -> Result<Vec<Frame>, Close> {
+        self.catch_up().await.map_err(|_| Close::StoreFailed)
     }
 }

@@ -16,6 +16,7 @@ type Key = (TenantId, TopicName);
 pub struct Hub {
     topics: Mutex<HashMap<Key, broadcast::Sender<Arc<Event>>>>,
     revocations: broadcast::Sender<Arc<Revocation>>,
+    resync: tokio::sync::watch::Sender<u64>,
     buffer: usize,
 }
 
@@ -28,6 +29,7 @@ impl Hub {
         Arc::new(Self {
             topics: Mutex::default(),
             revocations: broadcast::channel(REVOCATION_BUFFER).0,
+            resync: tokio::sync::watch::channel(0).0,
             buffer: buffer.max(1),
         })
     }
@@ -50,6 +52,17 @@ impl Hub {
     /// Every revocation this process learns from now on.
     pub fn revocations(&self) -> broadcast::Receiver<Arc<Revocation>> {
         self.revocations.subscribe()
+    }
+
+    /// Tells every stream that signals may have been lost (a fan-out listener reconnected):
+    /// each re-checks its token's revocation and reads what it missed from the store.
+    pub fn resync(&self) {
+        self.resync.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
+    /// The resync signal, for one stream.
+    pub fn resyncs(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.resync.subscribe()
     }
 
     /// Delivers a signal to this process's streams, recording its fan-out latency.

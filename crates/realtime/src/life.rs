@@ -153,6 +153,7 @@ impl Drop for OpenStream {
 pub(crate) struct Life {
     pub claims: Claims,
     pub revocations: broadcast::Receiver<Arc<Revocation>>,
+    pub resync: tokio::sync::watch::Receiver<u64>,
     pub ends_at: Instant,
     pub on_end: Close,
     pub shutdown: CancellationToken,
@@ -209,25 +210,30 @@ impl<F: Feed> State<F> {
     /// Waits for the feed's next frames or the end of the stream's life.
     async fn step(&mut self) -> Result<Vec<Frame>, Close> {
         let life = &mut self.life;
-        tokio::select! {
+        let resync = tokio::select! {
             biased;
-            _ = life.shutdown.cancelled() => Err(Close::Shutdown),
-            _ = tokio::time::sleep_until(life.ends_at) => Err(life.on_end),
+            _ = life.shutdown.cancelled() => return Err(Close::Shutdown),
+            _ = tokio::time::sleep_until(life.ends_at) => return Err(life.on_end),
             r = life.revocations.recv() => match r {
-                Ok(rev) if rev.covers(&life.claims) => Err(Close::Revoked),
-                Ok(_) => Ok(Vec::new()),
-                Err(broadcast::error::RecvError::Lagged(_)) => {
-                    // Missed revocations: ask the store.
-                    let c = &life.claims;
-                    match life.store.revocation_check(&c.tenant, &c.token_id, &c.principal, c.iat_ms).await {
-                        Ok(false) => Ok(Vec::new()),
-                        Ok(true) => Err(Close::Revoked),
-                        Err(_) => Err(Close::StoreFailed),
-                    }
-                }
-                Err(broadcast::error::RecvError::Closed) => Err(Close::Shutdown),
+                Ok(rev) if rev.covers(&life.claims) => return Err(Close::Revoked),
+                Ok(_) => return Ok(Vec::new()),
+                // Missed revocations: ask the store.
+                Err(broadcast::error::RecvError::Lagged(_)) => false,
+                Err(broadcast::error::RecvError::Closed) => return Err(Close::Shutdown),
             },
-            r = self.feed.next() => r,
+            Ok(()) = life.resync.changed() => true,
+            r = self.feed.next() => return r,
+        };
+        let c = &self.life.claims;
+        let store = &self.life.store;
+        match store
+            .revocation_check(&c.tenant, &c.token_id, &c.principal, c.iat_ms)
+            .await
+        {
+            Ok(false) if resync => self.feed.resync().await,
+            Ok(false) => Ok(Vec::new()),
+            Ok(true) => Err(Close::Revoked),
+            Err(_) => Err(Close::StoreFailed),
         }
     }
 }

@@ -197,6 +197,7 @@ impl Realtime {
         let life = Life {
             claims,
             revocations: self.hub.revocations(),
+            resync: self.hub.resyncs(),
             ends_at: tokio::time::Instant::now() + ends_in,
             on_end,
             shutdown: self.shutdown.clone(),

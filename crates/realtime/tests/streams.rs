@@ -134,3 +134,30 @@ async fn a_token_for_another_topic_is_not_found_and_oversized_events_are_refused
         Err(palisade_realtime::RealtimeError::TooLarge { limit: 10 })
     ));
 }
+
+#[tokio::test]
+async fn a_resync_recovers_signals_the_fanout_lost() {
+    let rt = runtime(RealtimeSettings::default());
+    let t = TenantId::generate();
+    let c = claims(&rt, &t, Duration::from_secs(60)).await;
+    let c2 = claims(&rt, &t, Duration::from_secs(60)).await;
+    let token_id = c.token_id.clone();
+    let mut s = Box::pin(rt.topic_stream(c, topic(), None).await.unwrap());
+    let mut s2 = Box::pin(rt.topic_stream(c2, topic(), None).await.unwrap());
+    // An event and a revocation stored, but their fan-out messages lost.
+    let h = rt.settings.history();
+    rt.store
+        .topic_publish(&t, &topic(), "{\"n\":1}", h)
+        .await
+        .unwrap();
+    let rev = Revocation::Token {
+        tenant: t.clone(),
+        token_id,
+    };
+    rt.store.revocation_add(&rev, i64::MAX).await.unwrap();
+    let quiet = tokio::time::timeout(Duration::from_millis(200), s2.next()).await;
+    assert!(quiet.is_err(), "nothing arrives before the resync");
+    rt.hub.resync();
+    assert_eq!(reason(&next(&mut s).await), "revoked");
+    assert_eq!(next(&mut s2).await.id.as_deref(), Some("1"));
+}

@@ -5,7 +5,8 @@
 //! payload limit (8000 bytes) is sent as a reference, `<schema>|r|<tenant, topic, id>`, and
 //! each listener reads it from the topic history (the table the publish wrote it to). A
 //! notification lost while a listener reconnects delays that instance's streams to the next
-//! event of the topic, when the id jump makes them read the history.
+//! event of the topic, when the id jump makes them read the history; and after a reconnect
+//! every stream re-checks its revocation and reads its topic's history ([`Hub::resync`]).
 
 use crate::PgStore;
 use palisade_core::{StoreError, TenantId};
@@ -140,9 +141,11 @@ impl Receiver {
                     }
                 }
                 Err(e) => {
-                    // The listener reconnects at the next recv.
+                    // The listener reconnects at the next recv; meanwhile signals may be
+                    // lost, so every stream re-checks the store.
                     tracing::warn!(error = %e, "realtime: LISTEN connection lost, reconnecting");
                     tokio::time::sleep(Duration::from_secs(1)).await;
+                    self.hub.resync();
                 }
             }
         }
