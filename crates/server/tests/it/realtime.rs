@@ -590,3 +590,45 @@ async fn on_postgres_events_and_revocations_cross_instances() {
     assert!(at.elapsed() < Duration::from_secs(1));
     assert_eq!(close.data["reason"], "revoked");
 }
+
+#[tokio::test]
+async fn a_server_may_stream_with_its_tenant_key() {
+    let p = server("");
+    let a = p.tenant_api("rt-key-a").await;
+    let b = p.tenant_api("rt-key-b").await;
+    let with_key = async |key: &str, path: &str| {
+        reqwest::Client::new()
+            .get(p.at(path))
+            .bearer_auth(key)
+            .send()
+            .await
+            .unwrap()
+    };
+    let mut sa = SseReader::new(with_key(&a.key, "/v1/topics/t/events").await);
+    let mut sb = SseReader::new(with_key(&b.key, "/v1/topics/t/events").await);
+    a.publish("t", json!({"tenant": "a"})).await;
+    b.publish("t", json!({"tenant": "b"})).await;
+    assert_eq!(sa.take(1).await[0].data, json!({"tenant": "a"}));
+    assert_eq!(sb.take(1).await[0].data, json!({"tenant": "b"}));
+    // Another tenant's job: 404; a wrong key: 401.
+    let r = a
+        .post(
+            "/v1/jobs",
+            json!({"queue": "q", "kind": "k", "payload": {}}),
+        )
+        .await;
+    let id = r.json::<Value>().await.unwrap()["job"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let path = format!("/v1/jobs/{id}/events/stream");
+    assert_eq!(
+        SseReader::new(with_key(&a.key, &path).await).take(1).await[0].data["kind"],
+        "enqueued"
+    );
+    assert_eq!(
+        problem(with_key(&b.key, &path).await).await,
+        (404, "not-found".into())
+    );
+    assert_eq!(problem(with_key("pal_nope", &path).await).await.0, 401);
+}

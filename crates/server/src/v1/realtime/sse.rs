@@ -1,7 +1,8 @@
 //! The SSE streams a browser opens with a stream token: a topic, or a job's event log.
 //!
 //! The token comes as `?token=` (`EventSource` cannot send headers); the access log records
-//! the route template only, never the query string. A stream resumes after the
+//! the route template only, never the query string. A server may stream with its tenant key
+//! (`Authorization: Bearer`) instead of a token. A stream resumes after the
 //! `Last-Event-ID` header or, when reconnecting with a new token, `?last_event_id=`.
 
 use super::job_feed::JobFeed;
@@ -10,7 +11,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::http::extract::{ApiPath, ApiQuery};
 use crate::state::AppState;
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue};
+use axum::http::{header, HeaderMap, HeaderValue};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use futures::{Stream, StreamExt};
@@ -42,14 +43,43 @@ pub struct StreamQuery {
     pub last_event_id: Option<String>,
 }
 
-/// The claims of the query's token, or 401.
-async fn authorize(state: &AppState, q: &StreamQuery) -> ApiResult<Claims> {
-    let token = q
-        .token
-        .as_deref()
-        .ok_or(RealtimeError::Token(TokenRejection::Malformed))
-        .map_err(problem)?;
-    state.realtime.token_verify(token).await.map_err(problem)
+/// What a stream asks to read (as its path names it).
+enum Asked<'a> {
+    Topic(&'a str),
+    Job(&'a str),
+}
+
+/// The claims of the query's token; without one, of the tenant key in `Authorization` (for
+/// the asked topic or job only, for `realtime.max_stream_lifetime`); else 401.
+async fn authorize(
+    state: &AppState,
+    q: &StreamQuery,
+    headers: &HeaderMap,
+    asked: Asked<'_>,
+) -> ApiResult<Claims> {
+    if let Some(token) = q.token.as_deref() {
+        return state.realtime.token_verify(token).await.map_err(problem);
+    }
+    if !headers.contains_key(header::AUTHORIZATION) {
+        return Err(problem(RealtimeError::Token(TokenRejection::Malformed)));
+    }
+    let caller = crate::auth::tenant_caller(state, headers).await?;
+    let now = state.realtime.store.realtime_now_ms();
+    let lifetime = state.realtime.settings.max_stream_lifetime.as_millis() as i64;
+    let (topics, jobs) = match asked {
+        Asked::Topic(t) => (TopicName::parse(t).into_iter().collect(), Vec::new()),
+        Asked::Job(j) => (Vec::new(), vec![j.to_owned()]),
+    };
+    Ok(Claims {
+        token_id: format!("key:{}", caller.principal),
+        tenant: caller.tenant,
+        principal: caller.principal,
+        topics,
+        jobs,
+        iat_ms: now,
+        // Past the stream's lifetime, so the stream ends at its lifetime, not as expired.
+        exp_ms: now + lifetime + 1_000,
+    })
 }
 
 /// The id to resume after: the `Last-Event-ID` header, else `?last_event_id=`; 400 when it
@@ -104,7 +134,8 @@ fn sse(state: &AppState, frames: impl Stream<Item = Frame> + Send + 'static) -> 
 /// reaches back. The stream ends with an `event: close` whose `reason` is `token-expired`
 /// (mint a new token and reconnect with `last_event_id`), `revoked`, `max-lifetime`,
 /// `slow-consumer`, `shutdown` or `store-failed`. A topic nobody published to yet is
-/// subscribable (empty). 404 when the token does not cover the topic.
+/// subscribable (empty). 404 when the token does not cover the topic. A server may send its
+/// tenant key (`Authorization: Bearer`) instead of a token.
 #[utoipa::path(get, path = "/v1/topics/{topic}/events", tag = "realtime",
     params(("topic" = String, Path, description = "Topic"), StreamQuery),
     responses((status = 200, content_type = "text/event-stream", body = String,
@@ -118,7 +149,7 @@ async fn topic_stream(
     ApiQuery(q): ApiQuery<StreamQuery>,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
-    let claims = authorize(&state, &q).await?;
+    let claims = authorize(&state, &q, &headers, Asked::Topic(&topic)).await?;
     let topic = TopicName::parse(&topic).map_err(|_| not_found())?;
     let after = resume_point(&headers, &q)?;
     let frames = state
@@ -136,7 +167,8 @@ async fn topic_stream(
 /// `Last-Event-ID` (or `?last_event_id=`); the whole log is kept while the job is. Ends after
 /// the job completes, dies or is cancelled (`close` reason `job-finished`), when it is
 /// deleted (`job-gone`), or as a topic stream does. 404 when the token does not cover the
-/// job, or the job is not the token tenant's.
+/// job, or the job is not the token tenant's. A server may send its tenant key instead of a
+/// token.
 #[utoipa::path(get, path = "/v1/jobs/{id}/events/stream", tag = "realtime",
     params(("id" = String, Path, description = "Job id"), StreamQuery),
     responses((status = 200, content_type = "text/event-stream", body = String,
@@ -150,7 +182,7 @@ async fn job_stream(
     ApiQuery(q): ApiQuery<StreamQuery>,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
-    let claims = authorize(&state, &q).await?;
+    let claims = authorize(&state, &q, &headers, Asked::Job(&id)).await?;
     if !claims.covers_job(&id) {
         return Err(not_found());
     }
