@@ -24,6 +24,7 @@ fuzz_target!(|input: (&str, u16, u8, &str)| {
         token_id: "stok_x".into(),
         tenant: TenantId::generate(),
         principal: principal.to_owned(),
+        key_id: None,
         topics: TopicName::parse(text).into_iter().collect(),
         jobs: vec![],
         iat_ms: 0,

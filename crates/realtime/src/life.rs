@@ -224,12 +224,7 @@ impl<F: Feed> State<F> {
             Ok(()) = life.resync.changed() => true,
             r = self.feed.next() => return r,
         };
-        let c = &self.life.claims;
-        let store = &self.life.store;
-        match store
-            .revocation_check(&c.tenant, &c.token_id, &c.principal, c.iat_ms)
-            .await
-        {
+        match self.life.store.revocation_check(&self.life.claims).await {
             Ok(false) if resync => self.feed.resync().await,
             Ok(false) => Ok(Vec::new()),
             Ok(true) => Err(Close::Revoked),

@@ -2,6 +2,7 @@
 
 use crate::model::{Event, HistoryBounds, Revocation, TopicName, TopicRead};
 use crate::store::RealtimeStore;
+use crate::token::Claims;
 use palisade_core::{SharedClock, StoreError, SystemClock, TenantId};
 use parking_lot::Mutex;
 use std::collections::{HashMap, VecDeque};
@@ -17,6 +18,7 @@ pub struct MemoryRealtimeStore {
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 enum RevKey {
     Token(String),
+    Key(String),
     Principal(String),
 }
 
@@ -103,6 +105,7 @@ impl RealtimeStore for MemoryRealtimeStore {
     async fn revocation_add(&self, rev: &Revocation, keep_until_ms: i64) -> Result<(), StoreError> {
         let (key, at) = match rev {
             Revocation::Token { token_id, .. } => (RevKey::Token(token_id.clone()), 0),
+            Revocation::Key { key_id, .. } => (RevKey::Key(key_id.clone()), 0),
             Revocation::Principal {
                 principal, at_ms, ..
             } => (RevKey::Principal(principal.clone()), *at_ms),
@@ -115,19 +118,18 @@ impl RealtimeStore for MemoryRealtimeStore {
         Ok(())
     }
 
-    async fn revocation_check(
-        &self,
-        tenant: &TenantId,
-        token_id: &str,
-        principal: &str,
-        iat_ms: i64,
-    ) -> Result<bool, StoreError> {
+    async fn revocation_check(&self, c: &Claims) -> Result<bool, StoreError> {
         let g = self.revocations.lock();
-        let token = g.contains_key(&(tenant.clone(), RevKey::Token(token_id.to_owned())));
+        let has = |k: RevKey| g.contains_key(&(c.tenant.clone(), k));
+        let token = has(RevKey::Token(c.token_id.clone()));
+        let key = c
+            .key_id
+            .as_ref()
+            .is_some_and(|k| has(RevKey::Key(k.clone())));
         let by_principal = g
-            .get(&(tenant.clone(), RevKey::Principal(principal.to_owned())))
-            .is_some_and(|(at, _)| iat_ms <= *at);
-        Ok(token || by_principal)
+            .get(&(c.tenant.clone(), RevKey::Principal(c.principal.clone())))
+            .is_some_and(|(at, _)| c.iat_ms <= *at);
+        Ok(token || key || by_principal)
     }
 
     async fn revocation_prune(&self) -> Result<u64, StoreError> {

@@ -116,6 +116,13 @@ pub enum Revocation {
         /// The token's id.
         token_id: String,
     },
+    /// Every token minted by a tenant key (the key was revoked).
+    Key {
+        /// Its tenant.
+        tenant: TenantId,
+        /// The key's id.
+        key_id: String,
+    },
     /// Every token of a principal minted at or before `at_ms`.
     Principal {
         /// Its tenant.
@@ -131,7 +138,9 @@ impl Revocation {
     /// Its tenant.
     pub fn tenant(&self) -> &TenantId {
         match self {
-            Self::Token { tenant, .. } | Self::Principal { tenant, .. } => tenant,
+            Self::Token { tenant, .. }
+            | Self::Key { tenant, .. }
+            | Self::Principal { tenant, .. } => tenant,
         }
     }
 
@@ -140,6 +149,9 @@ impl Revocation {
         match self {
             Self::Token { tenant, token_id } => {
                 *tenant == claims.tenant && *token_id == claims.token_id
+            }
+            Self::Key { tenant, key_id } => {
+                *tenant == claims.tenant && claims.key_id.as_deref() == Some(key_id.as_str())
             }
             Self::Principal {
                 tenant,

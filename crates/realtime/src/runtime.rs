@@ -92,6 +92,7 @@ impl Realtime {
             token_id: format!("stok_{}", palisade_core::secret::random_token(20)),
             tenant: tenant.clone(),
             principal: req.principal,
+            key_id: req.key_id,
             topics: req.topics,
             jobs: req.jobs,
             iat_ms: now,
@@ -106,11 +107,7 @@ impl Realtime {
     /// The claims of a valid, unexpired, unrevoked token.
     pub async fn token_verify(&self, token: &str) -> Result<Claims, RealtimeError> {
         let claims = self.keys.verify(token, self.store.realtime_now_ms())?;
-        let c = &claims;
-        let revoked = self
-            .store
-            .revocation_check(&c.tenant, &c.token_id, &c.principal, c.iat_ms)
-            .await?;
+        let revoked = self.store.revocation_check(&claims).await?;
         if revoked {
             return Err(crate::TokenRejection::Revoked.into());
         }

@@ -1,6 +1,7 @@
 //! The realtime store trait every backend implements: topic history and revocations.
 
 use crate::model::{Event, HistoryBounds, Revocation, TopicName, TopicRead};
+use crate::token::Claims;
 use palisade_core::{StoreError, TenantId};
 
 /// Topic history and revocations, scoped by tenant.
@@ -36,14 +37,9 @@ pub trait RealtimeStore: Send + Sync + std::fmt::Debug {
     /// Records a revocation, kept until `keep_until_ms`.
     async fn revocation_add(&self, rev: &Revocation, keep_until_ms: i64) -> Result<(), StoreError>;
 
-    /// True when the token `token_id` of `principal`, minted at `iat_ms`, is revoked.
-    async fn revocation_check(
-        &self,
-        tenant: &TenantId,
-        token_id: &str,
-        principal: &str,
-        iat_ms: i64,
-    ) -> Result<bool, StoreError>;
+    /// True when the token of `claims` is revoked: by its id, its minting key, or its
+    /// principal (minted at or before the principal's revocation).
+    async fn revocation_check(&self, claims: &Claims) -> Result<bool, StoreError>;
 
     /// Deletes revocations kept past their time; how many.
     async fn revocation_prune(&self) -> Result<u64, StoreError>;

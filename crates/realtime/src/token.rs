@@ -34,6 +34,9 @@ pub struct Claims {
     /// The app's end user it was minted for.
     #[serde(rename = "sub")]
     pub principal: String,
+    /// The id of the tenant key that minted it (revoking the key revokes the token).
+    #[serde(rename = "key", default, skip_serializing_if = "Option::is_none")]
+    pub key_id: Option<String>,
     /// The topics it may read.
     #[serde(rename = "top", default)]
     pub topics: Vec<TopicName>,
@@ -71,6 +74,8 @@ pub struct MintRequest {
     pub jobs: Vec<String>,
     /// Lifetime; `None`: the default.
     pub ttl: Option<std::time::Duration>,
+    /// The id of the tenant key minting it.
+    pub key_id: Option<String>,
 }
 
 /// A minted token.
@@ -180,6 +185,7 @@ mod tests {
             token_id: "tok1".into(),
             tenant: TenantId::parse("ten_a").unwrap_or_else(|_| TenantId::generate()),
             principal: "user-1".into(),
+            key_id: Some("key_1".into()),
             topics: vec![TopicName::parse("orders").unwrap()],
             jobs: vec![],
             iat_ms: 0,

@@ -27,6 +27,7 @@ async fn claims(rt: &Realtime, tenant: &TenantId, ttl: Duration) -> Claims {
         topics: vec![topic()],
         jobs: vec![],
         ttl: Some(ttl),
+        key_id: Some("key_1".into()),
     };
     let minted = rt.token_mint(tenant, req).unwrap();
     rt.token_verify(&minted.token).await.unwrap()

@@ -10,7 +10,9 @@
 use crate::{Dialect, SqlStore, Value};
 use async_trait::async_trait;
 use palisade_core::{StoreError, TenantId};
-use palisade_realtime::{Event, HistoryBounds, RealtimeStore, Revocation, TopicName, TopicRead};
+use palisade_realtime::{
+    Claims, Event, HistoryBounds, RealtimeStore, Revocation, TopicName, TopicRead,
+};
 use sqlx::{ColumnIndex, Encode, Executor, IntoArguments, Type};
 
 const NEXT_SEQ: &str = "
@@ -45,6 +47,7 @@ const REVOKED: &str = "
 SELECT COUNT(*) AS n FROM realtime_revocations
 WHERE tenant_id = $1
   AND ((kind = 'token' AND subject = $2)
+       OR (kind = 'key' AND subject = $5)
        OR (kind = 'principal' AND subject = $3 AND revoked_at_ms >= $4))";
 
 const PRUNE_REVOCATIONS: &str = "DELETE FROM realtime_revocations WHERE keep_until_ms <= $1";
@@ -151,6 +154,7 @@ where
     async fn revocation_add(&self, rev: &Revocation, keep_until_ms: i64) -> Result<(), StoreError> {
         let (kind, subject, at) = match rev {
             Revocation::Token { token_id, .. } => ("token", token_id.as_str(), self.now_ms()),
+            Revocation::Key { key_id, .. } => ("key", key_id.as_str(), self.now_ms()),
             Revocation::Principal {
                 principal, at_ms, ..
             } => ("principal", principal.as_str(), *at_ms),
@@ -167,18 +171,14 @@ where
         Ok(())
     }
 
-    async fn revocation_check(
-        &self,
-        tenant: &TenantId,
-        token_id: &str,
-        principal: &str,
-        iat_ms: i64,
-    ) -> Result<bool, StoreError> {
+    async fn revocation_check(&self, c: &Claims) -> Result<bool, StoreError> {
+        // Key ids are never empty: a token minted without one matches no key revocation.
         let row = sqlx::query(REVOKED)
-            .bind(tenant.as_str())
-            .bind(token_id)
-            .bind(principal)
-            .bind(iat_ms)
+            .bind(c.tenant.as_str())
+            .bind(c.token_id.as_str())
+            .bind(c.principal.as_str())
+            .bind(c.iat_ms)
+            .bind(c.key_id.as_deref().unwrap_or(""))
             .fetch_one(self.pool())
             .await
             .map_err(D::map_err)?;

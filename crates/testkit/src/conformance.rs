@@ -179,7 +179,7 @@ macro_rules! conformance {
                 history_bounded_by_count_reports_gap,
                 history_bounded_by_age,
                 tenants_and_topics_are_isolated,
-                revocations_by_token_and_principal,
+                revocations_by_token_key_and_principal,
             ]
         );
     };

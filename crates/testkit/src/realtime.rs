@@ -2,7 +2,7 @@
 //! topic ids, bounded history and gaps, isolation, revocations.
 
 use palisade_core::{Clock, ManualClock, TenantId};
-use palisade_realtime::{HistoryBounds, RealtimeStore, Revocation, TopicName};
+use palisade_realtime::{Claims, HistoryBounds, RealtimeStore, Revocation, TopicName};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -122,45 +122,77 @@ pub async fn tenants_and_topics_are_isolated(s: &Store, _clock: &Arc<ManualClock
     assert_eq!(e.seq, 1, "b's ids start at 1");
 }
 
-/// A token revoked by id, or by principal (tokens minted until then), is revoked; others are
-/// not; revocations are pruned after their time.
-pub async fn revocations_by_token_and_principal(s: &Store, clock: &Arc<ManualClock>) {
+/// Claims of a token for the revocation checks.
+fn claims(tenant: &TenantId, token_id: &str, principal: &str, iat_ms: i64) -> Claims {
+    Claims {
+        token_id: token_id.into(),
+        tenant: tenant.clone(),
+        principal: principal.into(),
+        key_id: Some("key_1".into()),
+        topics: vec![],
+        jobs: vec![],
+        iat_ms,
+        exp_ms: iat_ms + 60_000,
+    }
+}
+
+/// A token revoked by id, by its minting key, or by principal (tokens minted until then) is
+/// revoked; others are not; revocations are pruned after their time.
+pub async fn revocations_by_token_key_and_principal(s: &Store, clock: &Arc<ManualClock>) {
     let (t, other) = (TenantId::generate(), TenantId::generate());
     let now = clock.now_ms();
+    let check = async |tenant: &TenantId, id: &str, principal: &str, iat: i64| {
+        s.revocation_check(&claims(tenant, id, principal, iat))
+            .await
+            .unwrap()
+    };
     let rev = Revocation::Token {
         tenant: t.clone(),
         token_id: "tok_a".into(),
     };
     s.revocation_add(&rev, now + 10_000).await.unwrap();
-    assert!(s.revocation_check(&t, "tok_a", "u1", now).await.unwrap());
-    assert!(!s.revocation_check(&t, "tok_b", "u1", now).await.unwrap());
-    assert!(!s
-        .revocation_check(&other, "tok_a", "u1", now)
-        .await
-        .unwrap());
+    assert!(check(&t, "tok_a", "u1", now).await);
+    assert!(!check(&t, "tok_b", "u1", now).await);
+    assert!(!check(&other, "tok_a", "u1", now).await);
     let rev = Revocation::Principal {
         tenant: t.clone(),
         principal: "u2".into(),
         at_ms: now,
     };
     s.revocation_add(&rev, now + 20_000).await.unwrap();
-    assert!(s
-        .revocation_check(&t, "tok_c", "u2", now - 1)
-        .await
-        .unwrap());
-    assert!(s.revocation_check(&t, "tok_c", "u2", now).await.unwrap());
+    assert!(check(&t, "tok_c", "u2", now - 1).await);
+    assert!(check(&t, "tok_c", "u2", now).await);
+    assert!(!check(&t, "tok_d", "u2", now + 1).await, "minted later");
+    assert!(!check(&other, "tok_c", "u2", now).await);
+    // By key: every token minted by key_1 (the claims' key), whatever its id or principal.
+    let rev = Revocation::Key {
+        tenant: t.clone(),
+        key_id: "key_1".into(),
+    };
+    let mut unkeyed = claims(&t, "tok_e", "u3", now);
+    unkeyed.key_id = None;
+    assert!(!s.revocation_check(&unkeyed).await.unwrap());
+    assert!(!check(&t, "tok_e", "u3", now).await);
+    s.revocation_add(&rev, now + 20_000).await.unwrap();
+    assert!(check(&t, "tok_e", "u3", now).await);
     assert!(
-        !s.revocation_check(&t, "tok_d", "u2", now + 1)
-            .await
-            .unwrap(),
-        "minted later"
+        !s.revocation_check(&unkeyed).await.unwrap(),
+        "no key, no match"
     );
-    assert!(!s
-        .revocation_check(&other, "tok_c", "u2", now)
-        .await
-        .unwrap());
+    assert!(!check(&other, "tok_e", "u3", now).await);
     clock.advance(Duration::from_secs(10));
     assert_eq!(s.revocation_prune().await.unwrap(), 1);
-    assert!(!s.revocation_check(&t, "tok_a", "u1", now).await.unwrap());
-    assert!(s.revocation_check(&t, "tok_c", "u2", now).await.unwrap());
+    // (Unkeyed claims: key_1's revocation is still kept.)
+    let mut a = claims(&t, "tok_a", "u1", now);
+    a.key_id = None;
+    assert!(
+        !s.revocation_check(&a).await.unwrap(),
+        "tok_a's revocation pruned"
+    );
+    let mut c = claims(&t, "tok_c", "u2", now);
+    c.key_id = None;
+    assert!(
+        s.revocation_check(&c).await.unwrap(),
+        "u2's revocation kept"
+    );
 }

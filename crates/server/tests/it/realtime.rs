@@ -632,3 +632,49 @@ async fn a_server_may_stream_with_its_tenant_key() {
     );
     assert_eq!(problem(with_key("pal_nope", &path).await).await.0, 401);
 }
+
+#[tokio::test]
+async fn revoking_the_minting_key_closes_its_streams() {
+    let p = server("");
+    let (tenant, key) = p.tenant_with_key("rt-key-revoke").await;
+    let a = p.api(&key);
+    let other_key = {
+        let r = p
+            .operator()
+            .post(
+                &format!("/v1/tenants/{tenant}/keys"),
+                json!({"name": "second"}),
+            )
+            .await;
+        assert_eq!(r.status(), 201, "{:?}", r.text().await);
+        p.api(r.json::<Value>().await.unwrap()["secret"].as_str().unwrap())
+    };
+    let (tok, _) = a.mint(json!({"principal": "u1", "topics": ["t"]})).await;
+    let (tok_other, _) = other_key
+        .mint(json!({"principal": "u1", "topics": ["t"]}))
+        .await;
+    let path = |t: &str| format!("/v1/topics/t/events?token={t}");
+    let mut s = SseReader::new(open(&p.url, &path(&tok), None).await);
+    let mut s_other = SseReader::new(open(&p.url, &path(&tok_other), None).await);
+    let me: Value = a.get_json("/v1/me").await;
+    let key_id = me["key_id"].as_str().unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let r = p
+        .operator()
+        .delete(&format!("/v1/tenants/{tenant}/keys/{key_id}"))
+        .await;
+    assert_eq!(r.status(), 204);
+    let close = s
+        .next(Duration::from_secs(1))
+        .await
+        .expect("closed within 1 s");
+    assert_eq!(close.data["reason"], "revoked");
+    let r = open(&p.url, &path(&tok), None).await;
+    assert_eq!(problem(r).await, (401, "stream-token-revoked".into()));
+    other_key.publish("t", json!({"n": 1})).await;
+    assert_eq!(
+        data_ids(&s_other.take(1).await),
+        ["1"],
+        "the other key's stream lives"
+    );
+}

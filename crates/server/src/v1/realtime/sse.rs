@@ -73,6 +73,7 @@ async fn authorize(
     Ok(Claims {
         token_id: format!("key:{}", caller.principal),
         tenant: caller.tenant,
+        key_id: Some(caller.principal.clone()),
         principal: caller.principal,
         topics,
         jobs,

@@ -104,6 +104,7 @@ async fn stream_token_mint(
         topics,
         jobs,
         ttl: body.ttl_ms.map(Duration::from_millis),
+        key_id: Some(caller.principal.clone()),
     };
     let minted = state
         .realtime
