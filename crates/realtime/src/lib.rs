@@ -45,4 +45,4 @@ pub use model::{
 pub use runtime::{Realtime, RevocationPrune};
 pub use settings::{RealtimeSettings, SigningKey};
 pub use store::RealtimeStore;
-pub use token::{Claims, Keyring, MintRequest, Minted};
+pub use token::{Claims, Keyring, MintRequest, Minted, MAX_TOKEN_BYTES};

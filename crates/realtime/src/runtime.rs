@@ -98,10 +98,15 @@ impl Realtime {
             iat_ms: now,
             exp_ms: now + ttl.as_millis() as i64,
         };
-        Ok(Minted {
-            token: self.keys.sign(&claims),
-            claims,
-        })
+        let token = self.keys.sign(&claims);
+        if token.len() > crate::token::MAX_TOKEN_BYTES {
+            return Err(RealtimeError::Invalid(vec![FieldError::new(
+                "topics",
+                "the topics, jobs and principal are too long together: the token would exceed \
+                 6144 bytes; mint several tokens",
+            )]));
+        }
+        Ok(Minted { token, claims })
     }
 
     /// The claims of a valid, unexpired, unrevoked token.

@@ -18,8 +18,9 @@ use std::collections::HashMap;
 
 /// The token's version prefix.
 const PREFIX: &str = "pst1";
-/// The longest token verified (bytes); longer ones are malformed.
-pub const MAX_TOKEN_BYTES: usize = 8 * 1024;
+/// The longest token minted or verified (bytes): it travels in a request target of at most
+/// 8 KiB with its path. A longer one is malformed.
+pub const MAX_TOKEN_BYTES: usize = 6 * 1024;
 
 /// What a token grants: read access to some topics and jobs of one tenant, for one principal,
 /// until it expires.

@@ -162,3 +162,22 @@ async fn a_resync_recovers_signals_the_fanout_lost() {
     assert_eq!(reason(&next(&mut s).await), "revoked");
     assert_eq!(next(&mut s2).await.id.as_deref(), Some("1"));
 }
+
+#[tokio::test]
+async fn a_token_too_long_for_a_request_target_is_refused_at_mint() {
+    let rt = runtime(RealtimeSettings::default());
+    let long = |i: usize| TopicName::parse(&format!("{i:02}{}", "x".repeat(198))).unwrap();
+    let req = |n: usize| MintRequest {
+        principal: "u1".into(),
+        topics: (0..n).map(long).collect(),
+        jobs: vec![],
+        ttl: None,
+        key_id: Some("key_1".into()),
+    };
+    let t = TenantId::generate();
+    let ok = rt.token_mint(&t, req(10)).unwrap();
+    assert!(ok.token.len() <= palisade_realtime::MAX_TOKEN_BYTES);
+    assert!(rt.token_verify(&ok.token).await.is_ok());
+    let err = rt.token_mint(&t, req(32)).unwrap_err();
+    assert!(err.is_invalid(), "{err:?}");
+}
