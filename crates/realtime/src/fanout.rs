@@ -21,6 +21,13 @@ pub enum Signal {
         /// When it was sent (ms), for the fan-out latency.
         sent_at_ms: i64,
     },
+    /// A deleted topic: its streams close.
+    TopicDeleted {
+        /// Its tenant.
+        tenant: TenantId,
+        /// The topic.
+        topic: TopicName,
+    },
     /// A revocation: streams it covers close.
     Revoked {
         /// The revocation.

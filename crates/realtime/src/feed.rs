@@ -106,7 +106,8 @@ impl Feed for TopicFeed {
         let ev = match self.sub.recv().await {
             Ok(ev) => ev,
             Err(RecvError::Lagged(_)) => return Err(Close::SlowConsumer),
-            Err(RecvError::Closed) => return Err(Close::Shutdown),
+            // The hub drops a topic's channel only when the topic is deleted.
+            Err(RecvError::Closed) => return Err(Close::TopicDeleted),
         };
         let mut frames = Vec::new();
         if ev.seq > self.last + 1 {

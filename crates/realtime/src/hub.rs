@@ -80,6 +80,10 @@ impl Hub {
                     let _ = tx.send(Arc::new(event));
                 }
             }
+            Signal::TopicDeleted { tenant, topic } => {
+                // Dropping the sender ends every subscription of the topic.
+                self.topics.lock().remove(&(tenant, topic));
+            }
             Signal::Revoked { revocation } => {
                 let _ = self.revocations.send(Arc::new(revocation));
             }

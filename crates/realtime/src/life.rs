@@ -94,6 +94,8 @@ pub enum Close {
     JobFinished,
     /// The job is gone (deleted, or pruned after it finished).
     JobGone,
+    /// The topic was deleted.
+    TopicDeleted,
     /// The store failed: reconnect later.
     StoreFailed,
 }
@@ -109,6 +111,7 @@ impl Close {
             Self::Shutdown => "shutdown",
             Self::JobFinished => "job-finished",
             Self::JobGone => "job-gone",
+            Self::TopicDeleted => "topic-deleted",
             Self::StoreFailed => "store-failed",
         }
     }
@@ -117,7 +120,7 @@ impl Close {
     pub fn reconnect(self) -> &'static str {
         match self {
             Self::TokenExpired => "new-token",
-            Self::Revoked | Self::JobFinished | Self::JobGone => "none",
+            Self::Revoked | Self::JobFinished | Self::JobGone | Self::TopicDeleted => "none",
             _ => "retry",
         }
     }

@@ -102,6 +102,17 @@ impl RealtimeStore for MemoryRealtimeStore {
         Ok(TopicRead::new(after, events, t.last_seq))
     }
 
+    async fn topic_delete(&self, tenant: &TenantId, topic: &TopicName) -> Result<bool, StoreError> {
+        let mut g = self.topics.lock();
+        Ok(match g.get_mut(&(tenant.clone(), topic.clone())) {
+            Some(t) => {
+                t.events.clear();
+                true
+            }
+            None => false,
+        })
+    }
+
     async fn revocation_add(&self, rev: &Revocation, keep_until_ms: i64) -> Result<(), StoreError> {
         let (key, at) = match rev {
             Revocation::Token { token_id, .. } => (RevKey::Token(token_id.clone()), 0),

@@ -150,6 +150,24 @@ impl Realtime {
         Ok(event)
     }
 
+    /// Deletes `topic`'s history and closes its streams on every instance; false when the
+    /// topic never had an event.
+    pub async fn topic_delete(
+        &self,
+        tenant: &TenantId,
+        topic: &TopicName,
+    ) -> Result<bool, RealtimeError> {
+        if !self.store.topic_delete(tenant, topic).await? {
+            return Ok(false);
+        }
+        let signal = Signal::TopicDeleted {
+            tenant: tenant.clone(),
+            topic: topic.clone(),
+        };
+        self.fanout.fanout_send(signal).await?;
+        Ok(true)
+    }
+
     /// Records `rev` and closes every stream it covers, on every instance.
     pub async fn revoke(&self, rev: Revocation) -> Result<(), RealtimeError> {
         let keep = self.store.realtime_now_ms() + self.settings.token_max_ttl.as_millis() as i64;

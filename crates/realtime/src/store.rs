@@ -34,6 +34,10 @@ pub trait RealtimeStore: Send + Sync + std::fmt::Debug {
         bounds: HistoryBounds,
     ) -> Result<TopicRead, StoreError>;
 
+    /// Deletes the kept events of `topic` (its ids go on from the latest); false when the
+    /// topic never had an event.
+    async fn topic_delete(&self, tenant: &TenantId, topic: &TopicName) -> Result<bool, StoreError>;
+
     /// Records a revocation, kept until `keep_until_ms`.
     async fn revocation_add(&self, rev: &Revocation, keep_until_ms: i64) -> Result<(), StoreError>;
 

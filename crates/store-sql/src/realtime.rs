@@ -34,6 +34,8 @@ SELECT seq, at_ms, data FROM realtime_events
 WHERE tenant_id = $1 AND topic = $2 AND seq > $3 AND at_ms >= $4
 ORDER BY seq LIMIT $5";
 
+const DELETE_EVENTS: &str = "DELETE FROM realtime_events WHERE tenant_id = $1 AND topic = $2";
+
 const REVOKE: &str = "
 INSERT INTO realtime_revocations (tenant_id, kind, subject, revoked_at_ms, keep_until_ms)
 VALUES ($1, $2, $3, $4, $5)
@@ -146,6 +148,27 @@ where
                 })
                 .collect::<Result<Vec<_>, StoreError>>()?;
             Ok::<_, StoreError>(TopicRead::new(after, events, last.unwrap_or(0) as u64))
+        }
+        .await;
+        Self::end(tx, result).await
+    }
+
+    async fn topic_delete(&self, tenant: &TenantId, topic: &TopicName) -> Result<bool, StoreError> {
+        let mut tx = self.begin(D::BEGIN_WRITE).await?;
+        let result = async {
+            let row = sqlx::query(LAST_SEQ)
+                .bind(tenant.as_str())
+                .bind(topic.as_str())
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(D::map_err)?;
+            sqlx::query(DELETE_EVENTS)
+                .bind(tenant.as_str())
+                .bind(topic.as_str())
+                .execute(&mut *tx)
+                .await
+                .map_err(D::map_err)?;
+            Ok::<_, StoreError>(row.is_some())
         }
         .await;
         Self::end(tx, result).await

@@ -180,6 +180,7 @@ macro_rules! conformance {
                 history_bounded_by_age,
                 tenants_and_topics_are_isolated,
                 revocations_by_token_key_and_principal,
+                topic_delete_drops_history_keeps_ids,
             ]
         );
     };

@@ -196,3 +196,23 @@ pub async fn revocations_by_token_key_and_principal(s: &Store, clock: &Arc<Manua
         "u2's revocation kept"
     );
 }
+
+/// Deleting a topic drops its history; its ids go on from the latest; an unknown topic is
+/// reported as such; another tenant's topic of that name is untouched.
+pub async fn topic_delete_drops_history_keeps_ids(s: &Store, _clock: &Arc<ManualClock>) {
+    let (t, other, tp) = (TenantId::generate(), TenantId::generate(), topic("del"));
+    assert!(!s.topic_delete(&t, &tp).await.unwrap(), "never published");
+    for _ in 0..2 {
+        s.topic_publish(&t, &tp, "{}", bounds(10)).await.unwrap();
+    }
+    s.topic_publish(&other, &tp, "{}", bounds(10))
+        .await
+        .unwrap();
+    assert!(s.topic_delete(&t, &tp).await.unwrap());
+    let r = s.topic_read(&t, &tp, 0, 10, bounds(10)).await.unwrap();
+    assert_eq!((seqs(&r), r.last_seq, r.gap), (vec![], 2, true));
+    let e = s.topic_publish(&t, &tp, "{}", bounds(10)).await.unwrap();
+    assert_eq!(e.seq, 3);
+    let r = s.topic_read(&other, &tp, 0, 10, bounds(10)).await.unwrap();
+    assert_eq!(seqs(&r), vec![1], "the other tenant's topic is untouched");
+}

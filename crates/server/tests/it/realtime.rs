@@ -589,6 +589,19 @@ async fn on_postgres_events_and_revocations_cross_instances() {
         .expect("closed on the other instance");
     assert!(at.elapsed() < Duration::from_secs(1));
     assert_eq!(close.data["reason"], "revoked");
+    // Deleting the topic on one instance closes its streams on the other.
+    let (tok, _) = a1.mint(json!({"principal": "u1", "topics": ["t"]})).await;
+    let path = format!("/v1/topics/t/events?token={tok}");
+    let mut on2 = SseReader::new(open(&p2.url, &path, None).await);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let at = Instant::now();
+    assert_eq!(a1.delete("/v1/topics/t").await.status(), 204);
+    let close = on2
+        .next(Duration::from_secs(1))
+        .await
+        .expect("closed on the other instance");
+    assert!(at.elapsed() < Duration::from_secs(1));
+    assert_eq!(close.data["reason"], "topic-deleted");
 }
 
 #[tokio::test]
@@ -676,5 +689,37 @@ async fn revoking_the_minting_key_closes_its_streams() {
         data_ids(&s_other.take(1).await),
         ["1"],
         "the other key's stream lives"
+    );
+}
+
+#[tokio::test]
+async fn deleting_a_topic_closes_its_streams() {
+    let p = server("");
+    let a = p.tenant_api("rt-topic-delete").await;
+    assert_eq!(
+        problem(a.delete("/v1/topics/t").await).await,
+        (404, "not-found".into())
+    );
+    a.publish("t", json!({"n": 1})).await;
+    let (tok, _) = a.mint(json!({"principal": "u1", "topics": ["t"]})).await;
+    let path = format!("/v1/topics/t/events?token={tok}");
+    let mut s = SseReader::new(open(&p.url, &path, Some("0")).await);
+    assert_eq!(data_ids(&s.take(1).await), ["1"]);
+    assert_eq!(a.delete("/v1/topics/t").await.status(), 204);
+    let close = s
+        .next(Duration::from_secs(1))
+        .await
+        .expect("closed within 1 s");
+    assert_eq!(
+        (close.event.as_str(), &close.data["reason"]),
+        ("close", &json!("topic-deleted"))
+    );
+    // Ids go on; a resume from before the deletion gets a gap.
+    assert_eq!(a.publish("t", json!({"n": 2})).await, 2);
+    let mut s = SseReader::new(open(&p.url, &path, Some("0")).await);
+    let got = s.take(2).await;
+    assert_eq!(
+        (got[0].event.as_str(), got[1].id.as_deref()),
+        ("gap", Some("2"))
     );
 }

@@ -17,7 +17,9 @@ use utoipa_axum::routes;
 
 /// The publish route.
 pub fn routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(topic_publish))
+    OpenApiRouter::new()
+        .routes(routes!(topic_publish))
+        .routes(routes!(topic_delete))
 }
 
 /// A published event.
@@ -59,4 +61,24 @@ async fn topic_publish(
         at_ms: event.at_ms,
     };
     Ok((StatusCode::CREATED, Json(view)))
+}
+
+/// Delete a topic: its history is dropped and every stream of it closes (`close` reason
+/// `topic-deleted`) within a second, on every instance. Later events go on from the next id.
+/// 404 for a topic that never had an event.
+#[utoipa::path(delete, path = "/v1/topics/{topic}", tag = "realtime",
+    params(("topic" = String, Path, description = "Topic")),
+    security(("tenant_key" = [])),
+    responses((status = 204, description = "Deleted"), CommonErrors))]
+async fn topic_delete(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    ApiPath(topic): ApiPath<String>,
+) -> ApiResult<StatusCode> {
+    let topic = TopicName::parse(&topic).map_err(|e| Problem::invalid(vec![e]))?;
+    match state.realtime.topic_delete(&caller.tenant, &topic).await {
+        Ok(true) => Ok(StatusCode::NO_CONTENT),
+        Ok(false) => Err(Problem::not_found("topic").into()),
+        Err(e) => Err(problem(e)),
+    }
 }
