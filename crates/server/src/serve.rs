@@ -66,7 +66,8 @@ pub async fn start(cfg: Config) -> Result<Running, String> {
 }
 
 impl Running {
-    /// Ends lock waits early (each waiting acquire answers with one last attempt), runs the
+    /// Ends lock waits early (each waiting acquire answers with one last attempt) and realtime
+    /// streams (each with a final `close` event), runs the
     /// listener's shutdown (lame duck, stop accepting, drain up to `shutdown_timeout`: see
     /// [`crate::lifecycle`]) while stopping every maintenance task within the same deadline,
     /// writes every queued audit event, closes the pools. True when every request finished in
@@ -74,6 +75,7 @@ impl Running {
     pub async fn shutdown(self) -> bool {
         let _ = self.stop.send(true);
         self.state.locks.end_waits();
+        self.state.realtime.shutdown();
         let http = &self.state.config.http;
         let (deadline, lame_duck) = (http.shutdown_timeout, http.lame_duck);
         let times = crate::lifecycle::ShutdownTimes {

@@ -54,6 +54,8 @@ pub struct Shared {
     pub cron: Arc<dyn palisade_jobs::cron::CronStore>,
     /// Durable jobs: store, settings, maintenance tasks.
     pub jobs: palisade_jobs::Jobs,
+    /// Realtime streams: tokens, topics, hub, fan-out.
+    pub realtime: palisade_realtime::Realtime,
     /// Wall clock.
     pub clock: SharedClock,
     /// Lame duck on shutdown (`/readyz` fails).

@@ -8,6 +8,7 @@ use palisade_jobs::cron::CronStore;
 use palisade_jobs::JobStore;
 use palisade_locks::LockStore;
 use palisade_ratelimit::{RateLimitPolicyStore, RateLimitStore};
+use palisade_realtime::RealtimeStore;
 use palisade_store_postgres::{PgOptions, PgStore, PoolSizing};
 use palisade_store_redis::{RedisOptions, RedisStore};
 use palisade_store_sqlite::{SqliteOptions, SqliteStore};
@@ -28,6 +29,7 @@ pub trait Durable:
     + AuditStore
     + JobStore
     + CronStore
+    + RealtimeStore
 {
     /// The concrete store (tests reach a backend's pool through it).
     fn as_any(&self) -> &dyn Any;
@@ -36,7 +38,7 @@ pub trait Durable:
 impl<T> Durable for T
 where
     T: Backend + TenantStore + LockStore + IdempotencyStore + RateLimitPolicyStore + RateLimitStore,
-    T: AuditStore + JobStore + CronStore,
+    T: AuditStore + JobStore + CronStore + RealtimeStore,
     T: 'static,
 {
     fn as_any(&self) -> &dyn Any {

@@ -9,9 +9,11 @@
 
 mod pool;
 mod ratelimit;
+mod realtime;
 mod wakeups;
 
 pub use pool::{pool_size, PoolSizing};
+pub use realtime::{PgFanout, REALTIME_CHANNEL};
 pub use wakeups::JobWakeups;
 
 use palisade_core::StoreError;

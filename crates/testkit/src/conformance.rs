@@ -12,7 +12,7 @@
 /// | `tenancy`, `ratelimit_config` | the store |
 /// | `locks`, `idempotency`, `ratelimit` | `(store, Time)` |
 /// | `corrupt` | `(store, damage)`: `damage(table, column)` breaks that column of every row |
-/// | `jobs` | `(store, Arc<ManualClock>)`: the store reads that clock |
+/// | `jobs`, `realtime` | `(store, Arc<ManualClock>)`: the store reads that clock |
 /// | `cron` | a [`crate::cron::Subject`]: the cron store, its jobs store and their clock |
 ///
 /// `ratelimit` takes the clock kind first: `ratelimit, manual_clock` (the exact sequences and
@@ -168,6 +168,22 @@ macro_rules! conformance {
                 stats_throughput_by_window,
                 per_key_running_cap,
                 lease_gate_admits_by_key,
+            ]
+        );
+    };
+    (realtime, $subject:expr) => {
+        $crate::__conformance_tests!(
+            realtime,
+            clocked,
+            $subject,
+            [
+                publish_and_read_back,
+                concurrent_publishes_get_consecutive_ids,
+                history_bounded_by_count_reports_gap,
+                history_bounded_by_age,
+                tenants_and_topics_are_isolated,
+                revocations_by_token_key_and_principal,
+                topic_delete_drops_history_keeps_ids,
             ]
         );
     };

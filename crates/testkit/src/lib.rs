@@ -20,6 +20,7 @@ pub mod own_postgres;
 pub mod own_redis;
 pub mod ratelimit;
 pub mod ratelimit_config;
+pub mod realtime;
 pub mod tenancy;
 
 /// How a conformance suite controls the store's time.

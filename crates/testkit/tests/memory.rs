@@ -78,3 +78,11 @@ palisade_testkit::conformance!(cron, async |_| {
         clock,
     })
 });
+
+palisade_testkit::conformance!(realtime, async |_| {
+    let clock = ManualClock::new(1_700_000_000_000);
+    Some((
+        palisade_realtime::MemoryRealtimeStore::new(clock.clone()),
+        clock,
+    ))
+});

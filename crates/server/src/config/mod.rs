@@ -83,6 +83,8 @@ pub struct Config {
     pub cron: palisade_jobs::cron::CronSettings,
     /// Durable jobs.
     pub jobs: JobsSettings,
+    /// Realtime streams.
+    pub realtime: palisade_realtime::RealtimeSettings,
 }
 
 /// Logging settings.
@@ -158,6 +160,7 @@ impl Default for Config {
             previews: PreviewsConfig::default(),
             cron: palisade_jobs::cron::CronSettings::default(),
             jobs: JobsSettings::default(),
+            realtime: palisade_realtime::RealtimeSettings::default(),
         }
     }
 }

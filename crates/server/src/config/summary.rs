@@ -23,6 +23,7 @@ pub fn summary(cfg: &Config, file: Option<&Path>) -> String {
     line(&mut s, "ratelimit", ratelimit(cfg));
     line(&mut s, "idempotency", idempotency(cfg));
     line(&mut s, "jobs", jobs(cfg));
+    line(&mut s, "realtime", realtime(cfg));
     line(&mut s, "metrics", metrics(cfg));
     line(
         &mut s,
@@ -118,6 +119,24 @@ fn jobs(cfg: &Config) -> String {
         d(j.rescue_interval),
         j.max_payload_bytes,
         d(j.max_lease_wait)
+    )
+}
+
+/// The signing keys by id (never their secrets), token lifetimes, history bounds.
+fn realtime(cfg: &Config) -> String {
+    let r = &cfg.realtime;
+    let d = humantime::format_duration;
+    let keys = match r.signing_keys.first() {
+        Some(k) => format!("signing key {} of {}", k.id, r.signing_keys.len()),
+        None => "random key per process (tokens valid on this instance only)".into(),
+    };
+    format!(
+        "{keys}, tokens {} (max {}), history {} events / {}, heartbeat {}",
+        d(r.token_default_ttl),
+        d(r.token_max_ttl),
+        r.history_max_events,
+        d(r.history_max_age),
+        d(r.heartbeat_interval)
     )
 }
 

@@ -44,6 +44,7 @@ fn api(state: &AppState) -> OpenApiRouter<AppState> {
         .merge(crate::app::operator_routes())
         .merge(audit::routes())
         .merge(auth_routes::tenant_scoped(state))
+        .merge(crate::v1::realtime::stream_routes())
 }
 
 /// The whole application.

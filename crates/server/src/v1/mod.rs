@@ -6,4 +6,5 @@ pub mod jobs;
 pub mod locks;
 pub mod previews;
 pub mod ratelimit;
+pub mod realtime;
 pub mod tenants;

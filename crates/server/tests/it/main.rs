@@ -20,5 +20,6 @@ mod logs;
 mod metrics;
 mod previews;
 mod ratelimit;
+mod realtime;
 mod shutdown;
 mod tenants;

@@ -3,6 +3,7 @@
 
 mod common;
 mod decisions;
+mod fanout;
 mod fencing;
 mod jobs_index;
 mod tls;
@@ -16,5 +17,6 @@ palisade_testkit::conformance!(idempotency, timed);
 palisade_testkit::conformance!(ratelimit, manual_clock_purged, timed);
 palisade_testkit::conformance!(ratelimit_config, store);
 palisade_testkit::conformance!(jobs, clocked);
+palisade_testkit::conformance!(realtime, clocked);
 palisade_testkit::conformance!(cron, cron);
 palisade_testkit::conformance!(corrupt, corrupt_subject);

@@ -391,6 +391,14 @@ async fn key_revoke(
         state
             .audit
             .key_changed(AuditEventType::KeyRevoked, &tenant.id, &key_id);
+        let streams = palisade_realtime::Revocation::Key {
+            tenant: tenant.id.clone(),
+            key_id: key_id.clone(),
+        };
+        if let Err(e) = state.realtime.revoke(streams).await {
+            // The key is revoked; its stream tokens then end at their expiry.
+            tracing::error!(error = %e, "realtime: revoking the key's stream tokens failed");
+        }
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(Problem::not_found("key").into())

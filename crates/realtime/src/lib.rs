@@ -1,0 +1,48 @@
+//! Realtime streams: signed stream tokens for browsers, tenant topics with a bounded history,
+//! fan-out across instances, and the life of one stream (expiry, revocation, shutdown, cleanup).
+//!
+//! # Guarantees
+//!
+//! - **Tokens.** A stream token is minted by Palisade for a tenant's backend: bound to the
+//!   tenant, a principal (the app's end user), the topics and jobs it may read, and an expiry.
+//!   It is signed with HMAC-SHA256 under a key id, so keys rotate without dropping valid tokens
+//!   ([`Keyring`]), and the signature is compared in constant time. A token is revocable by its
+//!   id and by principal ([`Revocation`]).
+//! - **Topics.** Events published to a topic get consecutive ids (`1, 2, …` per tenant and
+//!   topic) in one atomic store step, and are kept in a history bounded by count and age.
+//! - **Order and resume.** A stream delivers a topic's events in id order, each once. A stream
+//!   resuming after an id gets the missed events from the history, or a `gap` frame when the
+//!   history no longer reaches back.
+//! - **Life.** A stream ends (with a final `close` frame naming the reason) when its token
+//!   expires, its token or principal is revoked, its maximum lifetime passes, its consumer
+//!   falls a whole buffer behind, or the server shuts down; every resource it holds is
+//!   released when it is dropped, on every exit path ([`OpenStream`]).
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod error;
+mod fanout;
+mod feed;
+mod hub;
+mod life;
+mod memory;
+pub mod metrics;
+mod model;
+mod runtime;
+mod settings;
+mod store;
+mod token;
+
+pub use error::{RealtimeError, TokenRejection};
+pub use fanout::{Fanout, LocalFanout, Signal};
+pub use feed::{Feed, TopicFeed};
+pub use hub::{Hub, TopicSubscription};
+pub use life::{Close, Frame, OpenStream, StreamKind};
+pub use memory::MemoryRealtimeStore;
+pub use model::{
+    Event, HistoryBounds, Revocation, TopicName, TopicRead, MAX_TOPICS_PER_TOKEN, MAX_TOPIC_LEN,
+};
+pub use runtime::{Realtime, RevocationPrune};
+pub use settings::{RealtimeSettings, SigningKey};
+pub use store::RealtimeStore;
+pub use token::{Claims, Keyring, MintRequest, Minted, MAX_TOKEN_BYTES};

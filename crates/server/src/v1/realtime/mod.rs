@@ -1,0 +1,89 @@
+//! `/v1/streams`, `/v1/topics` and job streams: realtime over HTTP.
+//!
+//! A tenant's backend mints stream tokens and publishes topic events with its tenant key; a
+//! browser opens an SSE stream with `?token=` (see docs/realtime.md). A token that does not
+//! cover the topic or job, or of another tenant, answers 404 like a missing one.
+
+mod job_feed;
+mod sse;
+mod tokens;
+mod topics;
+
+pub use sse::stream_routes;
+
+use crate::app::Capability;
+use crate::config::Config;
+use crate::error::ApiError;
+use crate::stores::Stores;
+use axum::http::StatusCode;
+use palisade_core::Problem;
+use palisade_realtime::{Fanout, Hub, LocalFanout, Realtime, RealtimeError, RealtimeStore};
+use palisade_store_postgres::{PgFanout, PgStore};
+use std::sync::Arc;
+use utoipa_axum::router::OpenApiRouter;
+
+/// The tenant-key routes: mint tokens, revoke, publish.
+pub fn routes() -> OpenApiRouter<crate::state::AppState> {
+    tokens::routes().merge(topics::routes())
+}
+
+/// Realtime as the server hosts it: routes, and the revocation pruner.
+pub const CAPABILITY: Capability = Capability {
+    name: "realtime",
+    operator_routes: crate::app::none,
+    tenant_routes: routes,
+    maintenance: |s| s.realtime.maintenance(),
+};
+
+/// The realtime runtime over the durable store: fan-out through PostgreSQL `LISTEN`/`NOTIFY`
+/// when the durable store is PostgreSQL, in-process otherwise.
+pub async fn start(cfg: &Config, stores: &Stores) -> Result<Realtime, String> {
+    let settings = cfg.realtime.clone();
+    let hub = Hub::new(settings.stream_buffer);
+    let store: Arc<dyn RealtimeStore> = stores.durable.clone();
+    let fanout: Arc<dyn Fanout> = match stores.durable.as_any().downcast_ref::<PgStore>() {
+        Some(pg) => Arc::new(
+            PgFanout::start(pg, hub.clone(), settings.history())
+                .await
+                .map_err(|e| format!("realtime: cannot LISTEN on PostgreSQL: {e}"))?,
+        ),
+        None => Arc::new(LocalFanout::new(hub.clone())),
+    };
+    Ok(Realtime::new(store, hub, fanout, settings))
+}
+
+/// A realtime error as its problem: 400, 401, 404, 413, or the store's 503/500.
+fn problem(e: RealtimeError) -> ApiError {
+    match e {
+        RealtimeError::Invalid(errors) => Problem::invalid(errors).into(),
+        RealtimeError::TooLarge { limit } => Problem::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "event-too-large",
+            "Event too large",
+            format!("an event's JSON may be at most {limit} bytes"),
+        )
+        .into(),
+        RealtimeError::Token(t) => {
+            let detail = match t {
+                palisade_realtime::TokenRejection::Expired => {
+                    "the stream token expired: mint a new one and reconnect with last_event_id"
+                }
+                palisade_realtime::TokenRejection::Revoked => "the stream token was revoked",
+                _ => "pass a valid stream token as ?token= (mint one with POST /v1/streams/tokens)",
+            };
+            Problem::new(
+                StatusCode::UNAUTHORIZED,
+                t.code(),
+                "Unauthenticated",
+                detail,
+            )
+            .into()
+        }
+        RealtimeError::NotFound => Problem::not_found("stream").into(),
+        RealtimeError::Store(s) => s.into(),
+        other => {
+            tracing::error!(error = %other, "unexpected realtime error");
+            Problem::internal().into()
+        }
+    }
+}
