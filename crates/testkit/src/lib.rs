@@ -16,6 +16,7 @@ pub mod cron;
 pub mod idempotency;
 pub mod jobs;
 pub mod locks;
+pub mod otp;
 pub mod own_postgres;
 pub mod own_redis;
 pub mod ratelimit;

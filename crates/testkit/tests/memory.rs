@@ -78,3 +78,8 @@ palisade_testkit::conformance!(cron, async |_| {
         clock,
     })
 });
+
+palisade_testkit::conformance!(otp, async |_| {
+    let clock = ManualClock::new(1_700_000_000_000);
+    Some((palisade_otp::MemoryOtpStore::new(clock.clone()), clock))
+});

@@ -16,5 +16,6 @@ palisade_testkit::conformance!(idempotency, timed);
 palisade_testkit::conformance!(ratelimit, manual_clock_purged, timed);
 palisade_testkit::conformance!(ratelimit_config, async |_| Some(store().await));
 palisade_testkit::conformance!(jobs, clocked);
+palisade_testkit::conformance!(otp, clocked);
 palisade_testkit::conformance!(cron, cron);
 palisade_testkit::conformance!(corrupt, corrupt_subject);
