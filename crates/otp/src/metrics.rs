@@ -14,3 +14,8 @@ pub fn verify(outcome: &'static str) {
 pub fn lockout() {
     metrics::counter!("palisade_otp_lockouts_total").increment(1);
 }
+
+/// Counts a request refused by a per-IP quota: `issue` or `verify`.
+pub fn ip_limited(operation: &'static str) {
+    metrics::counter!("palisade_otp_ip_limited_total", "operation" => operation).increment(1);
+}

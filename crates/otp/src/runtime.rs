@@ -78,10 +78,14 @@ impl Otp {
             .max(1)
     }
 
+    /// A presented code of the configured shape, or the field error naming `field`.
+    pub fn code_parse(&self, code: &str, field: &str) -> Result<Code, palisade_core::FieldError> {
+        let s = &self.settings;
+        Code::parse(code, s.alphabet, s.code_length, field)
+    }
+
     /// Issues a new code for `identity`, replacing its live one.
-    pub async fn issue(&self, tenant: &TenantId, identity: &str) -> Result<Issued, OtpError> {
-        let identity =
-            Identity::parse(identity, "identity").map_err(|e| OtpError::Invalid(vec![e]))?;
+    pub async fn issue(&self, tenant: &TenantId, identity: &Identity) -> Result<Issued, OtpError> {
         let s = &self.settings;
         let code = Code::generate(s.alphabet, s.code_length);
         let id = self.key.identity_hash(tenant, identity.as_str());
@@ -111,25 +115,15 @@ impl Otp {
         }
     }
 
-    /// Verifies `code` for `identity`, consuming it when it matches. Every field is checked
-    /// before the store is asked; an identity never issued to answers [`OtpError::CodeInvalid`]
-    /// like a wrong code.
+    /// Verifies `code` for `identity`, consuming it when it matches. An identity never issued
+    /// to answers [`OtpError::CodeInvalid`] like a wrong code.
     pub async fn verify(
         &self,
         tenant: &TenantId,
-        identity: &str,
-        code: &str,
+        identity: &Identity,
+        code: &Code,
     ) -> Result<(), OtpError> {
         let s = &self.settings;
-        let identity = Identity::parse(identity, "identity");
-        let code = Code::parse(code, s.alphabet, s.code_length, "code");
-        let (identity, code) = match (identity, code) {
-            (Ok(i), Ok(c)) => (i, c),
-            (i, c) => {
-                let errors = [i.err(), c.err()].into_iter().flatten().collect();
-                return Err(OtpError::Invalid(errors));
-            }
-        };
         let id = self.key.identity_hash(tenant, identity.as_str());
         let req = OtpVerify {
             code: self.key.code_hash(&id, code.expose()),
@@ -185,9 +179,7 @@ impl Otp {
     }
 
     /// Ends `identity`'s lockout (and clears its failures and window); `true` when it was locked.
-    pub async fn unlock(&self, tenant: &TenantId, identity: &str) -> Result<bool, OtpError> {
-        let identity =
-            Identity::parse(identity, "identity").map_err(|e| OtpError::Invalid(vec![e]))?;
+    pub async fn unlock(&self, tenant: &TenantId, identity: &Identity) -> Result<bool, OtpError> {
         let id = self.key.identity_hash(tenant, identity.as_str());
         Ok(self.store.otp_unlock(tenant, &id).await?)
     }

@@ -35,6 +35,7 @@ pub const CAPABILITIES: &[Capability] = &[
     v1::previews::CAPABILITY,
     v1::cron::CAPABILITY,
     v1::jobs::CAPABILITY,
+    v1::otp::CAPABILITY,
 ];
 
 /// Routes with no capability of their own.
@@ -60,6 +61,8 @@ pub struct Runtimes {
     pub cron: Arc<dyn palisade_jobs::cron::CronStore>,
     /// Durable jobs.
     pub jobs: palisade_jobs::Jobs,
+    /// One-time passcodes.
+    pub otp: palisade_otp::Otp,
 }
 
 impl Runtimes {
@@ -74,6 +77,7 @@ impl Runtimes {
             previews: v1::previews::start(cfg, audit.sink())?,
             cron: v1::cron::start(cfg, stores).await?,
             jobs: v1::jobs::start(cfg, stores),
+            otp: v1::otp::start(cfg, stores, audit.sink()).await?,
         })
     }
 }
@@ -99,6 +103,7 @@ pub async fn state(
         previews: rt.previews,
         cron: rt.cron,
         jobs: rt.jobs,
+        otp: rt.otp,
         operator_key_hashes,
         metrics,
         clock,

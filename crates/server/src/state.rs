@@ -34,6 +34,8 @@ pub struct AppState {
     pub cron: Arc<dyn palisade_jobs::cron::CronStore>,
     /// Durable jobs: store, settings, maintenance tasks.
     pub jobs: palisade_jobs::Jobs,
+    /// One-time passcodes: store, hash key, settings.
+    pub otp: palisade_otp::Otp,
     /// Wall clock.
     pub clock: SharedClock,
     /// Lame duck on shutdown (`/readyz` fails).

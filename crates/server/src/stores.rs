@@ -7,6 +7,7 @@ use palisade_idempotency::IdempotencyStore;
 use palisade_jobs::cron::CronStore;
 use palisade_jobs::JobStore;
 use palisade_locks::LockStore;
+use palisade_otp::OtpStore;
 use palisade_ratelimit::{RateLimitPolicyStore, RateLimitStore};
 use palisade_store_postgres::{PgOptions, PgStore, PoolSizing};
 use palisade_store_redis::{RedisOptions, RedisStore};
@@ -28,6 +29,7 @@ pub trait Durable:
     + AuditStore
     + JobStore
     + CronStore
+    + OtpStore
 {
     /// The concrete store (tests reach a backend's pool through it).
     fn as_any(&self) -> &dyn Any;
@@ -36,7 +38,7 @@ pub trait Durable:
 impl<T> Durable for T
 where
     T: Backend + TenantStore + LockStore + IdempotencyStore + RateLimitPolicyStore + RateLimitStore,
-    T: AuditStore + JobStore + CronStore,
+    T: AuditStore + JobStore + CronStore + OtpStore,
     T: 'static,
 {
     fn as_any(&self) -> &dyn Any {

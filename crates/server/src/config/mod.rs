@@ -83,6 +83,8 @@ pub struct Config {
     pub cron: palisade_jobs::cron::CronSettings,
     /// Durable jobs.
     pub jobs: JobsSettings,
+    /// One-time passcodes.
+    pub otp: palisade_otp::OtpSettings,
 }
 
 /// Logging settings.
@@ -158,6 +160,7 @@ impl Default for Config {
             previews: PreviewsConfig::default(),
             cron: palisade_jobs::cron::CronSettings::default(),
             jobs: JobsSettings::default(),
+            otp: palisade_otp::OtpSettings::default(),
         }
     }
 }

@@ -4,6 +4,7 @@ pub mod cron;
 pub mod idempotency;
 pub mod jobs;
 pub mod locks;
+pub mod otp;
 pub mod previews;
 pub mod ratelimit;
 pub mod tenants;

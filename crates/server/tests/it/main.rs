@@ -14,6 +14,7 @@ mod keys;
 mod locks;
 mod logs;
 mod metrics;
+mod otp;
 mod previews;
 mod ratelimit;
 mod shutdown;
