@@ -185,7 +185,7 @@ where
 
     async fn otp_key(&self, candidate: &[u8]) -> Result<Vec<u8>, StoreError> {
         sqlx::query("INSERT INTO otp_key (id, key) VALUES (1, $1) ON CONFLICT (id) DO NOTHING")
-            .bind(hex_encode(candidate))
+            .bind(hex::encode(candidate))
             .execute(self.pool())
             .await
             .map_err(D::map_err)?;
@@ -194,20 +194,6 @@ where
             .await
             .map_err(D::map_err)?;
         let key: String = Self::col(&row, "key")?;
-        hex_decode(&key).ok_or_else(|| StoreError::Corrupt("otp_key.key is not hex".into()))
+        hex::decode(&key).map_err(|_| StoreError::Corrupt("otp_key.key is not hex".into()))
     }
-}
-
-fn hex_encode(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
-
-fn hex_decode(s: &str) -> Option<Vec<u8>> {
-    if s.len() % 2 != 0 {
-        return None;
-    }
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
-        .collect()
 }
