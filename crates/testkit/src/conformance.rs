@@ -12,7 +12,7 @@
 /// | `tenancy`, `ratelimit_config` | the store |
 /// | `locks`, `idempotency`, `ratelimit` | `(store, Time)` |
 /// | `corrupt` | `(store, damage)`: `damage(table, column)` breaks that column of every row |
-/// | `jobs`, `otp` | `(store, Arc<ManualClock>)`: the store reads that clock |
+/// | `jobs`, `otp`, `csrf` | `(store, Arc<ManualClock>)`: the store reads that clock |
 /// | `cron` | a [`crate::cron::Subject`]: the cron store, its jobs store and their clock |
 ///
 /// `ratelimit` takes the clock kind first: `ratelimit, manual_clock` (the exact sequences and
@@ -208,6 +208,21 @@ macro_rules! conformance {
                 concurrent_attempts_all_counted,
                 purge_keeps_live_state,
                 key_is_stored_once,
+            ]
+        );
+    };
+    (csrf, $subject:expr) => {
+        $crate::__conformance_tests!(
+            csrf,
+            clocked,
+            $subject,
+            [
+                issue_then_consume_once,
+                another_session_cannot_use_it,
+                expired_token_is_refused,
+                tenants_are_isolated,
+                concurrent_consumes_succeed_once,
+                purge_deletes_only_expired,
             ]
         );
     };

@@ -13,6 +13,7 @@ pub mod backends;
 mod conformance;
 pub mod corrupt;
 pub mod cron;
+pub mod csrf;
 pub mod idempotency;
 pub mod jobs;
 pub mod locks;
