@@ -36,6 +36,7 @@ pub const CAPABILITIES: &[Capability] = &[
     v1::cron::CAPABILITY,
     v1::jobs::CAPABILITY,
     v1::otp::CAPABILITY,
+    v1::csrf::CAPABILITY,
 ];
 
 /// Routes with no capability of their own.
@@ -63,6 +64,8 @@ pub struct Runtimes {
     pub jobs: palisade_jobs::Jobs,
     /// One-time passcodes.
     pub otp: palisade_otp::Otp,
+    /// One-time CSRF tokens.
+    pub csrf: palisade_csrf::Csrf,
 }
 
 impl Runtimes {
@@ -78,6 +81,7 @@ impl Runtimes {
             cron: v1::cron::start(cfg, stores).await?,
             jobs: v1::jobs::start(cfg, stores),
             otp: v1::otp::start(cfg, stores, audit.sink()).await?,
+            csrf: v1::csrf::start(cfg, stores, audit.sink()),
         })
     }
 }
@@ -104,6 +108,7 @@ pub async fn state(
         cron: rt.cron,
         jobs: rt.jobs,
         otp: rt.otp,
+        csrf: rt.csrf,
         operator_key_hashes,
         metrics,
         clock,

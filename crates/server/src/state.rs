@@ -36,6 +36,8 @@ pub struct AppState {
     pub jobs: palisade_jobs::Jobs,
     /// One-time passcodes: store, hash key, settings.
     pub otp: palisade_otp::Otp,
+    /// One-time CSRF tokens.
+    pub csrf: palisade_csrf::Csrf,
     /// Wall clock.
     pub clock: SharedClock,
     /// Lame duck on shutdown (`/readyz` fails).

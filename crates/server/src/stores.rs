@@ -3,6 +3,7 @@
 use crate::config::Config;
 use palisade_audit::AuditStore;
 use palisade_core::{Backend, StoreError};
+use palisade_csrf::CsrfStore;
 use palisade_idempotency::IdempotencyStore;
 use palisade_jobs::cron::CronStore;
 use palisade_jobs::JobStore;
@@ -30,6 +31,7 @@ pub trait Durable:
     + JobStore
     + CronStore
     + OtpStore
+    + CsrfStore
 {
     /// The concrete store (tests reach a backend's pool through it).
     fn as_any(&self) -> &dyn Any;
@@ -38,7 +40,7 @@ pub trait Durable:
 impl<T> Durable for T
 where
     T: Backend + TenantStore + LockStore + IdempotencyStore + RateLimitPolicyStore + RateLimitStore,
-    T: AuditStore + JobStore + CronStore + OtpStore,
+    T: AuditStore + JobStore + CronStore + OtpStore + CsrfStore,
     T: 'static,
 {
     fn as_any(&self) -> &dyn Any {

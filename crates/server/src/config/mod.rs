@@ -85,6 +85,8 @@ pub struct Config {
     pub jobs: JobsSettings,
     /// One-time passcodes.
     pub otp: palisade_otp::OtpSettings,
+    /// One-time CSRF tokens.
+    pub csrf: palisade_csrf::CsrfSettings,
 }
 
 /// Logging settings.
@@ -161,6 +163,7 @@ impl Default for Config {
             cron: palisade_jobs::cron::CronSettings::default(),
             jobs: JobsSettings::default(),
             otp: palisade_otp::OtpSettings::default(),
+            csrf: palisade_csrf::CsrfSettings::default(),
         }
     }
 }

@@ -1,6 +1,7 @@
 //! The `/v1` API: one module per capability, each registered in [`crate::app`].
 
 pub mod cron;
+pub mod csrf;
 pub mod idempotency;
 pub mod jobs;
 pub mod locks;

@@ -5,6 +5,7 @@ mod body_limit;
 mod common;
 mod config;
 mod cron;
+mod csrf;
 mod errors;
 mod health;
 mod idempotency;
