@@ -288,3 +288,32 @@ async fn brute_force_on_three_instances_locks_out_at_the_documented_count() {
     drop(ps);
     drop_schema(&pg, &schema).await;
 }
+
+#[test]
+fn check_config_names_bad_otp_and_csrf_keys_and_summarises_otp() {
+    use crate::common::{assert_config_errors, check_config};
+    let dir = temp_dir();
+    let bad = [
+        ("PALISADE_OTP__LOCKOUT_AFTER", "101"),
+        ("PALISADE_OTP__CODE_LENGTH", "5"),
+        ("PALISADE_OTP__HASH_KEY", "too-short-key"),
+        ("PALISADE_CSRF__TOKEN_TTL", "2s"),
+    ];
+    let err = assert_config_errors(
+        &check_config(&dir, &bad),
+        &[
+            "otp.lockout_after: must be between 1 and 100",
+            "otp.code_length",
+            "otp.hash_key: must be at least 32 bytes",
+            "csrf.token_ttl",
+        ],
+    );
+    assert!(!err.contains("too-short-key"), "{err}");
+    let ok = check_config(&dir, &[("PALISADE_OTP__ALPHABET", "alphanumeric")]);
+    assert_eq!(ok.status.code(), Some(0));
+    let out = String::from_utf8_lossy(&ok.stdout);
+    assert!(
+        out.contains("10 alphanumeric symbols valid 10m, 20 verifies per identity per 1h, lockout after 50 for 1day"),
+        "{out}"
+    );
+}
