@@ -13,7 +13,8 @@ fuzz_target!(|input: (&str, &str, Vec<(u8, &[u8])>, bool)| {
         assert!(token.starts_with("csrf_") && token.len() == 48);
     }
     let key = DoubleSubmitKey::new(vec![42; 32]).unwrap();
-    assert!(!double_submit_verify(&key, session, token) || token.contains('.'));
+    // A token the fuzzer made would need an HMAC forgery to verify.
+    assert!(!double_submit_verify(&key, session, token));
     let fresh = double_submit_token(&key, session);
     assert!(double_submit_verify(&key, session, &fresh));
     let names = ["sec-fetch-site", "origin", "referer", "host"];
