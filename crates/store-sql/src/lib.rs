@@ -6,8 +6,8 @@
 //! the change feed (`ChangeFeed`) in `changes.rs`,
 //! `LockStore` in `locks.rs`, `IdempotencyStore` in `idempotency.rs`, `RateLimitPolicyStore` in
 //! `ratelimit/config.rs`, `JobStore` in `jobs.rs`, `CronStore` in `cron.rs`, `OtpStore` in
-//! `otp.rs`, `CsrfStore` in `csrf.rs`, and `RateLimitStore` in `ratelimit/decisions.rs` through the store crate's [`RateLimitDecisions`]. The statements
-//! are written once with `$n` placeholders, which both drivers accept. What differs per
+//! `otp.rs`, `CsrfStore` in `csrf.rs`, and `RateLimitStore` in `ratelimit/decisions.rs`
+//! through the store crate's [`RateLimitDecisions`]. The statements are written once with `$n` placeholders, which both drivers accept. What differs per
 //! database is a [`Dialect`] method, or a method of the capability's own dialect trait
 //! ([`IdempotencyDialect`], [`JobDialect`], [`RateLimitConfigDialect`]).
 //! `palisade-store-sqlite` and `palisade-store-postgres` own their pools, migrations and
