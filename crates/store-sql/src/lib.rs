@@ -7,8 +7,9 @@
 //! `LockStore` in `locks.rs`, `IdempotencyStore` in `idempotency.rs`, `RateLimitPolicyStore` in
 //! `ratelimit/config.rs`, `JobStore` in `jobs.rs`, `CronStore` in `cron.rs`, `OtpStore` in
 //! `otp.rs`, `CsrfStore` in `csrf.rs`, and `RateLimitStore` in `ratelimit/decisions.rs`
-//! through the store crate's [`RateLimitDecisions`]. The statements are written once with `$n` placeholders, which both drivers accept. What differs per
-//! database is a [`Dialect`] method, or a method of the capability's own dialect trait
+//! through the store crate's [`RateLimitDecisions`]. The statements are written once with
+//! `$n` placeholders, which both drivers accept. What differs per database is a [`Dialect`]
+//! method, or a method of the capability's own dialect trait
 //! ([`IdempotencyDialect`], [`JobDialect`], [`RateLimitConfigDialect`]).
 //! `palisade-store-sqlite` and `palisade-store-postgres` own their pools, migrations and
 //! rate-limit decisions, and name their store `SqlStore<Db, TheirBackend>`.
