@@ -36,6 +36,8 @@ pub const CAPABILITIES: &[Capability] = &[
     v1::cron::CAPABILITY,
     v1::jobs::CAPABILITY,
     v1::realtime::CAPABILITY,
+    v1::otp::CAPABILITY,
+    v1::csrf::CAPABILITY,
 ];
 
 /// Routes with no capability of their own.
@@ -63,6 +65,10 @@ pub struct Runtimes {
     pub jobs: palisade_jobs::Jobs,
     /// Realtime streams.
     pub realtime: palisade_realtime::Realtime,
+    /// One-time passcodes.
+    pub otp: palisade_otp::Otp,
+    /// One-time CSRF tokens.
+    pub csrf: palisade_csrf::Csrf,
 }
 
 impl Runtimes {
@@ -78,6 +84,8 @@ impl Runtimes {
             cron: v1::cron::start(cfg, stores).await?,
             jobs: v1::jobs::start(cfg, stores).await,
             realtime: v1::realtime::start(cfg, stores).await?,
+            otp: v1::otp::start(cfg, stores, audit.sink()).await?,
+            csrf: v1::csrf::start(cfg, stores, audit.sink()),
         })
     }
 }
@@ -104,6 +112,8 @@ pub async fn state(
         cron: rt.cron,
         jobs: rt.jobs,
         realtime: rt.realtime,
+        otp: rt.otp,
+        csrf: rt.csrf,
         operator_key_hashes,
         metrics,
         clock,

@@ -56,6 +56,10 @@ pub struct Shared {
     pub jobs: palisade_jobs::Jobs,
     /// Realtime streams: tokens, topics, hub, fan-out.
     pub realtime: palisade_realtime::Realtime,
+    /// One-time passcodes: store, hash key, settings.
+    pub otp: palisade_otp::Otp,
+    /// One-time CSRF tokens.
+    pub csrf: palisade_csrf::Csrf,
     /// Wall clock.
     pub clock: SharedClock,
     /// Lame duck on shutdown (`/readyz` fails).

@@ -3,10 +3,12 @@
 use crate::config::Config;
 use palisade_audit::AuditStore;
 use palisade_core::{Backend, StoreError};
+use palisade_csrf::CsrfStore;
 use palisade_idempotency::IdempotencyStore;
 use palisade_jobs::cron::CronStore;
 use palisade_jobs::JobStore;
 use palisade_locks::LockStore;
+use palisade_otp::OtpStore;
 use palisade_ratelimit::{RateLimitPolicyStore, RateLimitStore};
 use palisade_realtime::RealtimeStore;
 use palisade_store_postgres::{PgOptions, PgStore, PoolSizing};
@@ -30,6 +32,8 @@ pub trait Durable:
     + JobStore
     + CronStore
     + RealtimeStore
+    + OtpStore
+    + CsrfStore
 {
     /// The concrete store (tests reach a backend's pool through it).
     fn as_any(&self) -> &dyn Any;
@@ -38,7 +42,7 @@ pub trait Durable:
 impl<T> Durable for T
 where
     T: Backend + TenantStore + LockStore + IdempotencyStore + RateLimitPolicyStore + RateLimitStore,
-    T: AuditStore + JobStore + CronStore + RealtimeStore,
+    T: AuditStore + JobStore + CronStore + RealtimeStore + OtpStore + CsrfStore,
     T: 'static,
 {
     fn as_any(&self) -> &dyn Any {

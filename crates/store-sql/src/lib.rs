@@ -5,10 +5,11 @@
 //! directly, for every [`Dialect`] (SQLite and PostgreSQL): `TenantStore` in `tenants.rs`,
 //! the change feed (`ChangeFeed`) in `changes.rs`,
 //! `LockStore` in `locks.rs`, `IdempotencyStore` in `idempotency.rs`, `RateLimitPolicyStore` in
-//! `ratelimit/config.rs`, `JobStore` in `jobs.rs`, `CronStore` in `cron.rs`, `RealtimeStore` in `realtime.rs`, and `RateLimitStore` in
-//! `ratelimit/decisions.rs` through the store crate's [`RateLimitDecisions`]. The statements
-//! are written once with `$n` placeholders, which both drivers accept. What differs per
-//! database is a [`Dialect`] method, or a method of the capability's own dialect trait
+//! `ratelimit/config.rs`, `JobStore` in `jobs.rs`, `CronStore` in `cron.rs`, `RealtimeStore`
+//! in `realtime.rs`, `OtpStore` in `otp.rs`, `CsrfStore` in `csrf.rs`, and `RateLimitStore`
+//! in `ratelimit/decisions.rs` through the store crate's [`RateLimitDecisions`]. The
+//! statements are written once with `$n` placeholders, which both drivers accept. What differs
+//! per database is a [`Dialect`] method, or a method of the capability's own dialect trait
 //! ([`IdempotencyDialect`], [`JobDialect`], [`RateLimitConfigDialect`]).
 //! `palisade-store-sqlite` and `palisade-store-postgres` own their pools, migrations and
 //! rate-limit decisions, and name their store `SqlStore<Db, TheirBackend>`.
@@ -19,10 +20,12 @@ mod audit;
 mod backend;
 mod changes;
 mod cron;
+mod csrf;
 mod dialect;
 mod idempotency;
 mod jobs;
 mod locks;
+mod otp;
 mod ratelimit;
 mod realtime;
 mod tenants;

@@ -13,6 +13,7 @@
 /// | `locks`, `idempotency`, `ratelimit` | `(store, Time)` |
 /// | `corrupt` | `(store, damage)`: `damage(table, column)` breaks that column of every row |
 /// | `jobs`, `realtime` | `(store, Arc<ManualClock>)`: the store reads that clock |
+/// | `jobs`, `otp`, `csrf` | `(store, Arc<ManualClock>)`: the store reads that clock |
 /// | `cron` | a [`crate::cron::Subject`]: the cron store, its jobs store and their clock |
 ///
 /// `ratelimit` takes the clock kind first: `ratelimit, manual_clock` (the exact sequences and
@@ -205,6 +206,43 @@ macro_rules! conformance {
                 disabled_schedule_fires_nothing,
                 due_lists_due_enabled_schedules,
                 bad_input_refused,
+            ]
+        );
+    };
+    (otp, $subject:expr) => {
+        $crate::__conformance_tests!(
+            otp,
+            clocked,
+            $subject,
+            [
+                issue_then_verify_once,
+                new_issue_replaces_previous_code,
+                expired_code_is_invalid,
+                unknown_identity_answers_like_wrong_code,
+                verify_limit_per_identity,
+                lockout_after_consecutive_failures,
+                success_resets_failures,
+                unlock_ends_lockout,
+                tenants_are_isolated,
+                concurrent_verifies_succeed_once,
+                concurrent_attempts_all_counted,
+                purge_keeps_live_state,
+                key_is_stored_once,
+            ]
+        );
+    };
+    (csrf, $subject:expr) => {
+        $crate::__conformance_tests!(
+            csrf,
+            clocked,
+            $subject,
+            [
+                issue_then_consume_once,
+                another_session_cannot_use_it,
+                expired_token_is_refused,
+                tenants_are_isolated,
+                concurrent_consumes_succeed_once,
+                purge_deletes_only_expired,
             ]
         );
     };

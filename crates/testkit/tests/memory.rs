@@ -86,3 +86,13 @@ palisade_testkit::conformance!(realtime, async |_| {
         clock,
     ))
 });
+
+palisade_testkit::conformance!(otp, async |_| {
+    let clock = ManualClock::new(1_700_000_000_000);
+    Some((palisade_otp::MemoryOtpStore::new(clock.clone()), clock))
+});
+
+palisade_testkit::conformance!(csrf, async |_| {
+    let clock = ManualClock::new(1_700_000_000_000);
+    Some((palisade_csrf::MemoryCsrfStore::new(clock.clone()), clock))
+});

@@ -85,6 +85,10 @@ pub struct Config {
     pub jobs: JobsSettings,
     /// Realtime streams.
     pub realtime: palisade_realtime::RealtimeSettings,
+    /// One-time passcodes.
+    pub otp: palisade_otp::OtpSettings,
+    /// One-time CSRF tokens.
+    pub csrf: palisade_csrf::CsrfSettings,
 }
 
 /// Logging settings.
@@ -161,6 +165,8 @@ impl Default for Config {
             cron: palisade_jobs::cron::CronSettings::default(),
             jobs: JobsSettings::default(),
             realtime: palisade_realtime::RealtimeSettings::default(),
+            otp: palisade_otp::OtpSettings::default(),
+            csrf: palisade_csrf::CsrfSettings::default(),
         }
     }
 }

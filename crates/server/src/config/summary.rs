@@ -24,6 +24,7 @@ pub fn summary(cfg: &Config, file: Option<&Path>) -> String {
     line(&mut s, "idempotency", idempotency(cfg));
     line(&mut s, "jobs", jobs(cfg));
     line(&mut s, "realtime", realtime(cfg));
+    line(&mut s, "otp", otp(cfg));
     line(&mut s, "metrics", metrics(cfg));
     line(
         &mut s,
@@ -138,6 +139,26 @@ fn realtime(cfg: &Config) -> String {
         d(r.history_max_age),
         d(r.heartbeat_interval)
     )
+}
+
+fn otp(cfg: &Config) -> String {
+    let o = &cfg.otp;
+    let d = humantime::format_duration;
+    let key = match o.hash_key {
+        Some(_) => "configured",
+        None => "kept in the durable store",
+    };
+    format!(
+        "{} {:?} symbols valid {}, {} verifies per identity per {}, lockout after {} for {}, hash key {key}",
+        o.code_length,
+        o.alphabet,
+        d(o.code_ttl),
+        o.verify_limit,
+        d(o.verify_window),
+        o.lockout_after,
+        d(o.lockout_cooldown)
+    )
+    .to_lowercase()
 }
 
 fn idempotency(cfg: &Config) -> String {

@@ -114,6 +114,8 @@ pub(super) fn errors(cfg: &Config) -> Vec<String> {
     e.extend(cfg.cron.errors("cron"));
     e.extend(cfg.jobs.errors("jobs"));
     e.extend(cfg.realtime.errors("realtime"));
+    e.extend(cfg.otp.errors("otp"));
+    e.extend(cfg.csrf.errors("csrf"));
     e
 }
 
