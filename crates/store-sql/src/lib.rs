@@ -25,6 +25,7 @@ mod jobs;
 mod locks;
 mod ratelimit;
 mod tenants;
+mod webhooks;
 
 pub use backend::SqlBackend;
 pub use changes::ChangeDialect;

@@ -21,6 +21,7 @@ pub mod own_redis;
 pub mod ratelimit;
 pub mod ratelimit_config;
 pub mod tenancy;
+pub mod webhooks;
 
 /// How a conformance suite controls the store's time.
 #[derive(Debug, Clone)]

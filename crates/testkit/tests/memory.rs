@@ -78,3 +78,12 @@ palisade_testkit::conformance!(cron, async |_| {
         clock,
     })
 });
+
+palisade_testkit::webhooks_conformance!(async |_| {
+    let jobs = std::sync::Arc::new(palisade_jobs::MemoryJobStore::default());
+    let inbox = palisade_webhooks::MemoryInboxStore::new(jobs.clone());
+    Some(palisade_testkit::webhooks::Subject {
+        inbox: std::sync::Arc::new(inbox),
+        jobs,
+    })
+});

@@ -18,3 +18,10 @@ palisade_testkit::conformance!(ratelimit_config, store);
 palisade_testkit::conformance!(jobs, clocked);
 palisade_testkit::conformance!(cron, cron);
 palisade_testkit::conformance!(corrupt, corrupt_subject);
+palisade_testkit::webhooks_conformance!(async |test| {
+    let s = std::sync::Arc::new(store(test).await?);
+    Some(palisade_testkit::webhooks::Subject {
+        inbox: s.clone(),
+        jobs: s,
+    })
+});

@@ -18,3 +18,10 @@ palisade_testkit::conformance!(ratelimit_config, async |_| Some(store().await));
 palisade_testkit::conformance!(jobs, clocked);
 palisade_testkit::conformance!(cron, cron);
 palisade_testkit::conformance!(corrupt, corrupt_subject);
+palisade_testkit::webhooks_conformance!(async |_| {
+    let s = std::sync::Arc::new(store().await);
+    Some(palisade_testkit::webhooks::Subject {
+        inbox: s.clone(),
+        jobs: s,
+    })
+});
