@@ -20,6 +20,8 @@ pub struct Capability {
     pub operator_routes: fn() -> OpenApiRouter<AppState>,
     /// Its routes behind tenant authentication.
     pub tenant_routes: fn() -> OpenApiRouter<AppState>,
+    /// Its public routes (no key: the request carries its own proof, e.g. a signature).
+    pub public_routes: fn() -> OpenApiRouter<AppState>,
     /// Its background tasks, from its started runtime.
     pub maintenance: fn(&AppState) -> Vec<Arc<dyn Maintenance>>,
 }
@@ -35,6 +37,7 @@ pub const CAPABILITIES: &[Capability] = &[
     v1::previews::CAPABILITY,
     v1::cron::CAPABILITY,
     v1::jobs::CAPABILITY,
+    v1::webhooks::CAPABILITY,
 ];
 
 /// Routes with no capability of their own.
@@ -60,6 +63,8 @@ pub struct Runtimes {
     pub cron: Arc<dyn palisade_jobs::cron::CronStore>,
     /// Durable jobs.
     pub jobs: palisade_jobs::Jobs,
+    /// Inbound webhooks.
+    pub webhooks: palisade_webhooks::Webhooks,
 }
 
 impl Runtimes {
@@ -74,6 +79,7 @@ impl Runtimes {
             previews: v1::previews::start(cfg, audit.sink())?,
             cron: v1::cron::start(cfg, stores).await?,
             jobs: v1::jobs::start(cfg, stores),
+            webhooks: v1::webhooks::start(cfg, stores, audit)?,
         })
     }
 }
@@ -99,6 +105,7 @@ pub async fn state(
         previews: rt.previews,
         cron: rt.cron,
         jobs: rt.jobs,
+        webhooks: rt.webhooks,
         operator_key_hashes,
         metrics,
         clock,
@@ -119,6 +126,13 @@ pub fn tenant_routes() -> OpenApiRouter<AppState> {
     CAPABILITIES
         .iter()
         .fold(OpenApiRouter::new(), |r, c| r.merge((c.tenant_routes)()))
+}
+
+/// Every capability's public routes.
+pub fn public_routes() -> OpenApiRouter<AppState> {
+    CAPABILITIES
+        .iter()
+        .fold(OpenApiRouter::new(), |r, c| r.merge((c.public_routes)()))
 }
 
 /// Every capability's maintenance tasks.

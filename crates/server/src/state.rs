@@ -34,6 +34,8 @@ pub struct AppState {
     pub cron: Arc<dyn palisade_jobs::cron::CronStore>,
     /// Durable jobs: store, settings, maintenance tasks.
     pub jobs: palisade_jobs::Jobs,
+    /// Inbound webhooks: inbox, sealing keys, settings.
+    pub webhooks: palisade_webhooks::Webhooks,
     /// Wall clock.
     pub clock: SharedClock,
     /// Lame duck on shutdown (`/readyz` fails).

@@ -12,6 +12,7 @@ use palisade_store_postgres::{PgOptions, PgStore, PoolSizing};
 use palisade_store_redis::{RedisOptions, RedisStore};
 use palisade_store_sqlite::{SqliteOptions, SqliteStore};
 use palisade_tenancy::TenantStore;
+use palisade_webhooks::InboxStore;
 use std::any::Any;
 use std::sync::Arc;
 
@@ -28,6 +29,7 @@ pub trait Durable:
     + AuditStore
     + JobStore
     + CronStore
+    + InboxStore
 {
     /// The concrete store (tests reach a backend's pool through it).
     fn as_any(&self) -> &dyn Any;
@@ -36,7 +38,7 @@ pub trait Durable:
 impl<T> Durable for T
 where
     T: Backend + TenantStore + LockStore + IdempotencyStore + RateLimitPolicyStore + RateLimitStore,
-    T: AuditStore + JobStore + CronStore,
+    T: AuditStore + JobStore + CronStore + InboxStore,
     T: 'static,
 {
     fn as_any(&self) -> &dyn Any {

@@ -82,6 +82,8 @@ pub struct Config {
     pub cron: palisade_jobs::cron::CronSettings,
     /// Durable jobs.
     pub jobs: JobsSettings,
+    /// Inbound webhooks.
+    pub webhooks: palisade_webhooks::WebhooksSettings,
 }
 
 /// Logging settings.
@@ -155,6 +157,7 @@ impl Default for Config {
             previews: PreviewsConfig::default(),
             cron: palisade_jobs::cron::CronSettings::default(),
             jobs: JobsSettings::default(),
+            webhooks: palisade_webhooks::WebhooksSettings::default(),
         }
     }
 }

@@ -103,6 +103,15 @@ pub(super) fn errors(cfg: &Config) -> Vec<String> {
     e.extend(cfg.previews.errors());
     e.extend(cfg.cron.errors("cron"));
     e.extend(cfg.jobs.errors("jobs"));
+    e.extend(
+        cfg.webhooks
+            .check()
+            .into_iter()
+            .map(|f| format!("{}: {}", f.field, f.message)),
+    );
+    if cfg.webhooks.default_max_body > cfg.http.body_limit {
+        e.push("webhooks.default_max_body: must be at most http.body_limit".into());
+    }
     e
 }
 

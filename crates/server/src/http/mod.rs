@@ -41,6 +41,7 @@ impl utoipa::Modify for Security {
 fn api(state: &AppState) -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(crate::app::operator_routes())
+        .merge(crate::app::public_routes())
         .merge(audit::routes())
         .merge(auth_routes::tenant_scoped(state))
 }

@@ -7,3 +7,4 @@ pub mod locks;
 pub mod previews;
 pub mod ratelimit;
 pub mod tenants;
+pub mod webhooks;
