@@ -18,3 +18,4 @@ mod previews;
 mod ratelimit;
 mod shutdown;
 mod tenants;
+mod webhooks;

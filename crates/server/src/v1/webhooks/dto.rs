@@ -216,6 +216,8 @@ pub struct EventView {
     pub id: String,
     /// The source it came through.
     pub source: String,
+    /// Its replay-guard key: `id:<the provider's id>`, `body:<field>` or `sha256:<digest>`.
+    pub key: String,
     /// `pending`, `delivered` or `failed`.
     pub status: String,
     /// Delivery attempts started.
@@ -242,6 +244,7 @@ impl EventView {
         Self {
             id: e.id.to_string(),
             source: e.source.to_string(),
+            key: e.key,
             status: e.status.as_str().to_owned(),
             attempts: e.attempts,
             last_error: e.last_error,
