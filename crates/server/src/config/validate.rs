@@ -109,9 +109,6 @@ pub(super) fn errors(cfg: &Config) -> Vec<String> {
             .into_iter()
             .map(|f| format!("{}: {}", f.field, f.message)),
     );
-    if cfg.webhooks.default_max_body > cfg.http.body_limit {
-        e.push("webhooks.default_max_body: must be at most http.body_limit".into());
-    }
     e
 }
 
