@@ -44,3 +44,5 @@ CREATE INDEX webhook_events_source ON webhook_events (tenant_id, source, status,
 CREATE INDEX webhook_events_tenant ON webhook_events (tenant_id, seq);
 -- Settled events by age, for retention.
 CREATE INDEX webhook_events_settled ON webhook_events (received_at_ms) WHERE status <> 'pending';
+-- Pending events by due time, for the resume sweep.
+CREATE INDEX webhook_events_due ON webhook_events (next_attempt_at_ms) WHERE status = 'pending';

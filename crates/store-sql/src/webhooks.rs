@@ -2,9 +2,9 @@
 //! [`InboxStore`] implemented on [`SqlStore`].
 //!
 //! The replay guard is the unique constraint `(tenant_id, source, event_key)`: an insert is
-//! `INSERT … ON CONFLICT DO NOTHING RETURNING seq`, and the event's delivery job is inserted
-//! in the same write transaction (the jobs table's own `INSERT`), so an acknowledged event
-//! always has its job. A claim locks its source row (`FOR UPDATE` on PostgreSQL; SQLite's
+//! `INSERT … ON CONFLICT DO NOTHING RETURNING seq`; for a pushing source the event's delivery
+//! job is inserted in the same write transaction (the jobs table's own `INSERT`), so an
+//! acknowledged event always has its job (a pulled event is the one statement alone). A claim locks its source row (`FOR UPDATE` on PostgreSQL; SQLite's
 //! `BEGIN IMMEDIATE` serialises every writer) before it counts the source's attempts in
 //! flight and its earlier pending events, so concurrency, order and rate hold across
 //! instances. Source updates compare and set `version`.
@@ -14,10 +14,11 @@ use crate::{SqlStore, Value};
 use palisade_core::{Page, PageRequest, StoreError, TenantId};
 use palisade_jobs::JobError;
 use palisade_webhooks::params::{
-    claim_apply, claim_decide, replay_apply, settle_apply, ClaimView, MAX_REPLAY,
+    claim_apply, claim_decide, replay_apply, resume_pick, settle_apply, ClaimView, MAX_REPLAY,
 };
 use palisade_webhooks::{
-    delivery_job, Claim, Event, EventClaim, EventId, EventList, EventSettle, EventStatus,
+    delivery_job, Claim, Event, EventClaim, EventId, EventList, EventResume, EventSettle,
+    EventStatus,
     InboxStats, InboxStore, Inserted, Source, SourceName, WebhookError,
 };
 use sqlx::{ColumnIndex, Encode, Executor, IntoArguments, Transaction, Type};
@@ -213,20 +214,26 @@ where
             .map_err(job_error)
     }
 
-    /// The first pending event of `source` when it is an ordered pushing source.
-    async fn event_next_ordered(
+    /// The oldest pending, due, unheld event of `source` other than `except`, when the
+    /// source pushes.
+    async fn event_next_due(
         tx: &mut Transaction<'static, D>,
         source: &Source,
+        except: &EventId,
+        now: i64,
     ) -> Result<Option<EventId>, StoreError> {
-        if !source.pushes() || !source.target.as_ref().is_some_and(|t| t.ordered) {
+        if !source.pushes() {
             return Ok(None);
         }
         let row = sqlx::query(
             "SELECT id FROM webhook_events WHERE tenant_id = $1 AND source = $2
-             AND status = 'pending' ORDER BY seq LIMIT 1",
+             AND status = 'pending' AND id <> $3 AND next_attempt_at_ms <= $4
+             AND (claimed_until_ms IS NULL OR claimed_until_ms <= $4) ORDER BY seq LIMIT 1",
         )
         .bind(source.tenant.as_str())
         .bind(source.name.as_str())
+        .bind(except.as_str())
+        .bind(now)
         .fetch_optional(&mut **tx)
         .await
         .map_err(D::map_err)?;
@@ -340,10 +347,8 @@ where
             .await
             .map_err(D::map_err)?;
         }
-        if e.status != EventStatus::Pending {
-            if let Some(next) = Self::event_next_ordered(tx, &source).await? {
-                self.event_job(tx, tenant, &next).await?;
-            }
+        if let Some(next) = Self::event_next_due(tx, &source, &e.id, req.now_ms).await? {
+            self.event_job(tx, tenant, &next).await?;
         }
         Ok(Some(e))
     }
@@ -439,6 +444,53 @@ where
             event: Self::event_row(&r)?,
             duplicate: true,
         })
+    }
+
+    /// The insert of an event without a job: `INSERT … ON CONFLICT DO NOTHING RETURNING`
+    /// alone, then the existing event for a duplicate (tried again when retention deleted it
+    /// in between).
+    async fn insert_alone(&self, mut event: Event) -> Result<Inserted, WebhookError> {
+        let sql = format!(
+            "SELECT {EVENT_COLS} FROM webhook_events
+             WHERE tenant_id = $1 AND source = $2 AND event_key = $3"
+        );
+        for _ in 0..3 {
+            let row = sqlx::query(EVENT_INSERT)
+                .bind(event.id.as_str())
+                .bind(event.tenant.as_str())
+                .bind(event.source.as_str())
+                .bind(event.key.as_str())
+                .bind(event.content_type.clone())
+                .bind(event.body.clone())
+                .bind(event.status.as_str())
+                .bind(i64::from(event.attempts))
+                .bind(event.next_attempt_at_ms)
+                .bind(event.received_at_ms)
+                .fetch_optional(self.pool())
+                .await
+                .map_err(D::map_err)?;
+            if let Some(r) = row {
+                event.seq = Self::col(&r, "seq")?;
+                return Ok(Inserted {
+                    event,
+                    duplicate: false,
+                });
+            }
+            let first = sqlx::query(&sql)
+                .bind(event.tenant.as_str())
+                .bind(event.source.as_str())
+                .bind(event.key.as_str())
+                .fetch_optional(self.pool())
+                .await
+                .map_err(D::map_err)?;
+            if let Some(r) = first {
+                return Ok(Inserted {
+                    event: Self::event_row(&r)?,
+                    duplicate: true,
+                });
+            }
+        }
+        Err(StoreError::Conflict("webhooks: event key kept changing hands".into()).into())
     }
 
     async fn ack_in(
@@ -544,6 +596,10 @@ where
     }
 
     async fn event_insert(&self, event: Event, push: bool) -> Result<Inserted, WebhookError> {
+        if !push {
+            // no job to write with it: one autocommit statement (and a read for a duplicate)
+            return self.insert_alone(event).await;
+        }
         let mut tx = self.begin(D::BEGIN_WRITE).await?;
         let r = self.insert_in(&mut tx, event, push).await;
         Self::end(tx, r).await
@@ -664,6 +720,56 @@ where
             }
         }
         Ok(s)
+    }
+
+    async fn event_resume(&self, req: &EventResume) -> Result<u64, WebhookError> {
+        let rows = sqlx::query(
+            "SELECT e.tenant_id, e.id, e.source FROM webhook_events e JOIN webhook_sources s
+               ON s.tenant_id = e.tenant_id AND s.name = e.source
+             WHERE e.status = 'pending' AND e.next_attempt_at_ms <= $1
+               AND (e.claimed_until_ms IS NULL OR e.claimed_until_ms <= $2)
+               AND s.target IS NOT NULL
+             ORDER BY e.seq LIMIT $3",
+        )
+        .bind(req.now_ms - req.grace_ms)
+        .bind(req.now_ms)
+        .bind(i64::from(req.limit))
+        .fetch_all(self.pool())
+        .await
+        .map_err(D::map_err)?;
+        let mut due = Vec::with_capacity(rows.len());
+        let mut sources: std::collections::HashMap<(String, String), Option<Source>> =
+            Default::default();
+        for r in &rows {
+            let (t, id, src): (String, String, String) =
+                (Self::col(r, "tenant_id")?, Self::col(r, "id")?, Self::col(r, "source")?);
+            let tenant = TenantId::parse(&t).map_err(|_| corrupt("tenant_id"))?;
+            let name = SourceName::parse(&src).map_err(|_| corrupt("source"))?;
+            let key = (t, src);
+            if !sources.contains_key(&key) {
+                let s = self.source_get(&tenant, &name).await?;
+                sources.insert(key.clone(), s);
+            }
+            let Some(source) = sources[&key].clone() else {
+                continue;
+            };
+            let id = EventId::parse(&id).map_err(|_| corrupt("id"))?;
+            let Some(event) = self.event_get(&tenant, &id).await? else {
+                continue;
+            };
+            due.push((event, source));
+        }
+        let mut made = 0;
+        for e in resume_pick(&due) {
+            let mut tx = self.begin(D::BEGIN_WRITE).await?;
+            let r = self
+                .job_enqueue_in(&mut tx, &e.tenant, delivery_job(&e.id))
+                .await
+                .map_err(job_error);
+            let done = Self::end(tx, r).await?;
+            made += u64::from(!done.duplicate);
+        }
+        Ok(made)
     }
 
     async fn event_prune(&self, before_ms: i64, limit: u32) -> Result<u64, WebhookError> {

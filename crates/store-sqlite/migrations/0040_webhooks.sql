@@ -43,3 +43,5 @@ CREATE TABLE webhook_events (
 CREATE INDEX webhook_events_source ON webhook_events (tenant_id, source, status, seq);
 CREATE INDEX webhook_events_tenant ON webhook_events (tenant_id, seq);
 CREATE INDEX webhook_events_settled ON webhook_events (received_at_ms) WHERE status <> 'pending';
+-- Pending events by due time, for the resume sweep.
+CREATE INDEX webhook_events_due ON webhook_events (next_attempt_at_ms) WHERE status = 'pending';

@@ -44,6 +44,8 @@ macro_rules! webhooks_conformance {
                 insert_and_job_are_one_write,
                 tenant_isolation,
                 claim_respects_concurrency,
+                settle_hands_the_turn_on,
+                resume_enqueues_stranded_events,
                 ordered_source_blocks_then_hands_on,
                 settle_needs_the_claim,
                 gone_disables_the_target,
@@ -290,19 +292,78 @@ pub async fn claim_respects_concurrency(s: &Subject) {
     let out = join_all(tries).await;
     let granted = out.iter().filter(|c| matches!(c, Claim::Granted { .. })).count();
     assert_eq!(granted, 2, "{out:?}");
-    assert!(out.iter().any(|c| matches!(c, Claim::Wait(_))));
+    assert!(out.iter().any(|c| matches!(c, Claim::Busy)));
     // a granted attempt's event cannot be claimed again while held
     let held = ids.iter().zip(&out).find(|(_, c)| matches!(c, Claim::Granted { .. })).unwrap().0;
     let again = s.inbox.event_claim(&t, &claim(held, "other", now + 1)).await.unwrap();
     assert_eq!(again, Claim::Wait(now + 30_000));
     // after the hold ends, the slot is free again
     let late = now + 30_001;
-    let third = ids.iter().zip(&out).find(|(_, c)| matches!(c, Claim::Wait(_))).unwrap().0;
+    let third = ids.iter().zip(&out).find(|(_, c)| matches!(c, Claim::Busy)).unwrap().0;
     granted_one(s, &t, third, late).await;
 }
 
 async fn granted_one(s: &Subject, t: &TenantId, id: &EventId, now: i64) {
     granted(s, t, id, "late", now).await;
+}
+
+/// A parked event (the source's concurrency used) gets its job when an attempt settles.
+pub async fn settle_hands_the_turn_on(s: &Subject) {
+    let t = tenant();
+    let src = made(s, source(&t, "s", Some(target(1, false)))).await;
+    let e1 = insert(s, &src, "1", T0).await;
+    let e2 = insert(s, &src, "2", T0).await;
+    granted(s, &t, &e1.id, "a", T0).await;
+    assert_eq!(s.inbox.event_claim(&t, &claim(&e2.id, "b", T0)).await.unwrap(), Claim::Busy);
+    // both jobs ran: e1's is delivering, e2's ended parked
+    drain_jobs(s, &t).await;
+    assert_eq!(live_jobs(s, &t).await, 0);
+    let retry = Outcome::Retry {
+        at_ms: T0 + 60_000,
+        error: "the target answered 500".into(),
+        status: Some(500),
+    };
+    settle(s, &t, &e1.id, "a", T0 + 1, retry).await.unwrap();
+    assert_eq!(live_jobs(s, &t).await, 1, "the parked event's job is back");
+    granted(s, &t, &e2.id, "b", T0 + 2).await;
+}
+
+/// The resume sweep gives a stranded pending event of a pushing source its job again: once
+/// (a live job is kept), an ordered source's head only, never a pulled or disabled source's.
+pub async fn resume_enqueues_stranded_events(s: &Subject) {
+    use palisade_webhooks::EventResume;
+    let t = tenant();
+    let push = made(s, source(&t, "push", Some(target(4, false)))).await;
+    let ordered = made(s, source(&t, "ordered", Some(target(4, true)))).await;
+    let pull = made(s, source(&t, "pull", None)).await;
+    let mut off = target(4, false);
+    off.disabled = true;
+    let disabled = made(s, source(&t, "off", Some(off))).await;
+    // far in the past, so other checks' events on a shared store stay out of the window
+    let old = 2_000;
+    insert(s, &push, "p", old).await;
+    insert(s, &ordered, "o1", old).await;
+    insert(s, &ordered, "o2", old).await;
+    insert(s, &pull, "l", old).await;
+    s.inbox.event_insert(event(&disabled, "d", old), false).await.unwrap();
+    drain_jobs(s, &t).await;
+    assert_eq!(live_jobs(s, &t).await, 0);
+    let req = EventResume {
+        now_ms: old + 120_000,
+        grace_ms: 60_000,
+        limit: 1000,
+    };
+    s.inbox.event_resume(&req).await.unwrap();
+    assert_eq!(live_jobs(s, &t).await, 2, "the pushed event and the ordered head");
+    s.inbox.event_resume(&req).await.unwrap();
+    assert_eq!(live_jobs(s, &t).await, 2, "live jobs are kept, none added");
+    let early = EventResume {
+        now_ms: old + 30_000,
+        ..req
+    };
+    drain_jobs(s, &t).await;
+    s.inbox.event_resume(&early).await.unwrap();
+    assert_eq!(live_jobs(s, &t).await, 0, "within the grace nothing is resumed");
 }
 
 /// On an ordered source a later event waits until the earlier one settles, whose settling

@@ -183,11 +183,7 @@ impl Delivery {
             now_ms: now,
             outcome: outcome.clone(),
         };
-        let settled = self
-            .store
-            .event_settle(&source.tenant, &settle)
-            .await
-            .map_err(|e| HandlerError::retry(format!("settling the event: {e}")))?;
+        let settled = self.settle(&source.tenant, &settle).await?;
         match (settled, outcome) {
             (None, _) => Ok(()),
             (Some(_), Outcome::Retry { at_ms, error, .. }) => Err(HandlerError {
@@ -197,6 +193,28 @@ impl Delivery {
             (Some(_), Outcome::Failed { error, .. }) => Err(HandlerError::give_up(error)),
             (Some(_), _) => Ok(()),
         }
+    }
+}
+
+impl Delivery {
+    /// Settles, trying a retryable store failure again for a few seconds: the target has the
+    /// event, and an unsettled claim would deliver it again once its hold ends.
+    async fn settle(
+        &self,
+        tenant: &palisade_core::TenantId,
+        req: &EventSettle,
+    ) -> Result<Option<crate::model::Event>, HandlerError> {
+        let mut pause = std::time::Duration::from_millis(100);
+        for _ in 0..6 {
+            match self.store.event_settle(tenant, req).await {
+                Err(e) if e.is_retryable() => {
+                    tokio::time::sleep(pause).await;
+                    pause *= 2;
+                }
+                r => return r.map_err(|e| HandlerError::retry(format!("settling the event: {e}"))),
+            }
+        }
+        Err(HandlerError::retry("settling the event: the store stayed unavailable"))
     }
 }
 
@@ -227,7 +245,7 @@ impl JobHandler for Delivery {
             .await
             .map_err(|e| HandlerError::retry(format!("claiming the event: {e}")))?;
         match claimed {
-            Claim::Settled | Claim::Paused | Claim::Blocked => Ok(()),
+            Claim::Settled | Claim::Paused | Claim::Blocked | Claim::Busy => Ok(()),
             Claim::Wait(at) => Err(HandlerError {
                 message: "waiting for the source's turn".into(),
                 outcome: FailOutcome::RetryAt(at),

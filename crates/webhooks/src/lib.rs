@@ -34,10 +34,12 @@ pub use delivery::{delivery_job, Delivery};
 pub use error::WebhookError;
 pub use memory::MemoryInboxStore;
 pub use model::{Event, EventId, EventIdRule, EventStatus, Source, SourceName, SourceSecret, Target};
-pub use params::{Claim, EventClaim, EventList, EventSettle, InboxStats, Inserted, Outcome};
+pub use params::{
+    Claim, EventClaim, EventList, EventResume, EventSettle, InboxStats, Inserted, Outcome,
+};
 pub use runtime::{SourceSpec, Webhooks};
 pub use seal::{Sealed, SecretBox};
 pub use settings::WebhooksSettings;
 pub use store::InboxStore;
-pub use tasks::{Deliverer, Pruner};
+pub use tasks::{Deliverer, Pruner, Resumer};
 pub use verify::{verify, Inbound, Provider, SecretError, Verified, VerifyError};

@@ -4,8 +4,8 @@ use crate::delivery::delivery_job;
 use crate::error::WebhookError;
 use crate::model::{Event, EventId, EventStatus, Source, SourceName};
 use crate::params::{
-    claim_apply, claim_decide, replay_apply, settle_apply, Claim, ClaimView, EventClaim,
-    EventList, EventSettle, InboxStats, Inserted,
+    claim_apply, claim_decide, replay_apply, resume_pick, settle_apply, Claim, ClaimView,
+    EventClaim, EventList, EventResume, EventSettle, InboxStats, Inserted,
 };
 use crate::store::InboxStore;
 use palisade_core::{Page, PageRequest, StoreError, TenantId};
@@ -72,14 +72,25 @@ impl Inner {
             .filter(move |e| &e.tenant == tenant && &e.source == source)
     }
 
-    /// The first pending event of an ordered pushing source.
-    fn next_ordered(&self, tenant: &TenantId, name: &SourceName) -> Option<EventId> {
+    /// The oldest pending, due, unheld event of a pushing source other than `except`.
+    fn next_due(
+        &self,
+        tenant: &TenantId,
+        name: &SourceName,
+        except: &EventId,
+        now: i64,
+    ) -> Option<EventId> {
         let (s, _) = self.sources.get(&(tenant.clone(), name.clone()))?;
-        if !s.pushes() || !s.target.as_ref().is_some_and(|t| t.ordered) {
+        if !s.pushes() {
             return None;
         }
         self.of_source(tenant, name)
-            .find(|e| e.status == EventStatus::Pending)
+            .find(|e| {
+                &e.id != except
+                    && e.status == EventStatus::Pending
+                    && e.next_attempt_at_ms <= now
+                    && !e.is_claimed(now)
+            })
             .map(|e| e.id.clone())
     }
 }
@@ -276,10 +287,8 @@ impl InboxStore for MemoryInboxStore {
                 s.updated_at_ms = req.now_ms;
             }
         }
-        if event.status != EventStatus::Pending {
-            if let Some(next) = g.next_ordered(tenant, &event.source) {
-                self.enqueue(tenant, &next).await?;
-            }
+        if let Some(next) = g.next_due(tenant, &event.source, &event.id, req.now_ms) {
+            self.enqueue(tenant, &next).await?;
         }
         Ok(Some(event))
     }
@@ -350,6 +359,34 @@ impl InboxStore for MemoryInboxStore {
             }
         }
         Ok(s)
+    }
+
+    async fn event_resume(&self, req: &EventResume) -> Result<u64, WebhookError> {
+        let g = self.inner.lock().await;
+        let due: Vec<(Event, Source)> = g
+            .events
+            .values()
+            .filter(|e| {
+                e.status == EventStatus::Pending
+                    && e.next_attempt_at_ms <= req.now_ms - req.grace_ms
+                    && !e.is_claimed(req.now_ms)
+            })
+            .filter_map(|e| {
+                let (s, _) = g.sources.get(&(e.tenant.clone(), e.source.clone()))?;
+                Some((e.clone(), s.clone()))
+            })
+            .take(req.limit as usize)
+            .collect();
+        let mut made = 0;
+        for e in resume_pick(&due) {
+            let r = self.jobs.job_enqueue(&e.tenant, delivery_job(&e.id)).await;
+            match r {
+                Ok(done) => made += u64::from(!done.duplicate),
+                Err(JobError::Store(s)) => return Err(s.into()),
+                Err(e) => return Err(StoreError::Backend(format!("delivery job: {e}")).into()),
+            }
+        }
+        Ok(made)
     }
 
     async fn event_prune(&self, before_ms: i64, limit: u32) -> Result<u64, WebhookError> {

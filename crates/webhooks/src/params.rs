@@ -2,7 +2,7 @@
 //! store makes the same way.
 
 use crate::model::{Event, EventId, EventStatus, Source, SourceName};
-use palisade_core::PageRequest;
+use palisade_core::{PageRequest, TenantId};
 
 /// Most events one replay names.
 pub const MAX_REPLAY: usize = 1_000;
@@ -82,6 +82,9 @@ pub enum Claim {
     Paused,
     /// An earlier event of the ordered source is pending: its settling hands the turn on.
     Blocked,
+    /// The source's concurrency is used: the attempt ends without counting, and the next
+    /// settling attempt of the source (or the resume sweep) hands the turn on.
+    Busy,
     /// Not now (another attempt holds it, the source's concurrency or rate is used, or its
     /// retry time has not come): ask again at this time (ms).
     Wait(i64),
@@ -126,6 +129,36 @@ pub struct EventSettle {
     pub now_ms: i64,
     /// How it went.
     pub outcome: Outcome,
+}
+
+/// `event_resume`: the sweep that gives stranded events their delivery job back.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EventResume {
+    /// Now (ms).
+    pub now_ms: i64,
+    /// Only events due for at least this long (ms) and not held by an attempt.
+    pub grace_ms: i64,
+    /// Most events looked at.
+    pub limit: u32,
+}
+
+/// Of `due` (pending, due, unheld events of pushing sources, oldest first, each with its
+/// source), the ones a resume enqueues: an ordered source's first only, at most a source's
+/// concurrency of the others.
+pub fn resume_pick<'a>(due: &'a [(Event, Source)]) -> Vec<&'a Event> {
+    let mut taken: std::collections::HashMap<(&TenantId, &SourceName), u32> = Default::default();
+    let mut out = Vec::new();
+    for (e, s) in due {
+        let Some(t) = s.target.as_ref().filter(|t| !t.disabled) else {
+            continue;
+        };
+        let n = taken.entry((&e.tenant, &e.source)).or_default();
+        if *n < t.effective_concurrency() {
+            *n += 1;
+            out.push(e);
+        }
+    }
+    out
 }
 
 /// A tenant's inbox in numbers.
@@ -174,7 +207,7 @@ pub fn claim_decide(v: ClaimView<'_>, now_ms: i64) -> Option<Claim> {
         return Some(Claim::Blocked);
     }
     if v.in_flight >= target.effective_concurrency() {
-        return Some(Claim::Wait(now_ms + 200));
+        return Some(Claim::Busy);
     }
     if let (Some(rate), Some(last)) = (target.rate_per_sec, v.last_claim_ms) {
         let gap = (1_000 / i64::from(rate.max(1))).max(1);

@@ -2,7 +2,9 @@
 
 use crate::error::WebhookError;
 use crate::model::{Event, EventId, Source, SourceName};
-use crate::params::{Claim, EventClaim, EventList, EventSettle, InboxStats, Inserted};
+use crate::params::{
+    Claim, EventClaim, EventList, EventResume, EventSettle, InboxStats, Inserted,
+};
 use palisade_core::{Page, PageRequest, TenantId};
 
 /// Sources and inbox events of every tenant. Every method takes the tenant (except the
@@ -65,7 +67,8 @@ pub trait InboxStore: Send + Sync + std::fmt::Debug {
         -> Result<Claim, WebhookError>;
 
     /// Ends a claimed attempt. `None` when the claim is no longer the event's (nothing
-    /// changed). On an ordered source a final outcome enqueues the next pending event's job.
+    /// changed). Hands the source's turn on in the same step: the job of its oldest pending,
+    /// due, unheld event other than this one is enqueued (nothing when it has a live one).
     async fn event_settle(
         &self,
         tenant: &TenantId,
@@ -97,6 +100,12 @@ pub trait InboxStore: Send + Sync + std::fmt::Debug {
         tenant: &TenantId,
         source: Option<&SourceName>,
     ) -> Result<InboxStats, WebhookError>;
+
+    /// The resume sweep (every tenant's): pending events of pushing sources due for at least
+    /// `grace_ms` and not held get their delivery job again ([`crate::params::resume_pick`];
+    /// an event with a live job keeps it). Covers a job that died or parked while its event
+    /// waits. The number of jobs created.
+    async fn event_resume(&self, req: &EventResume) -> Result<u64, WebhookError>;
 
     /// Deletes up to `limit` delivered or failed events (every tenant's) that arrived before
     /// `before_ms`; pending events are kept whatever their age.

@@ -20,7 +20,7 @@ use crate::state::AppState;
 use crate::stores::Stores;
 use palisade_core::{Maintenance, SystemClock};
 use palisade_fetch::Fetcher;
-use palisade_webhooks::{Deliverer, Delivery, Pruner, WebhookError, Webhooks};
+use palisade_webhooks::{Deliverer, Delivery, Pruner, Resumer, WebhookError, Webhooks};
 use std::sync::Arc;
 use std::time::Duration;
 use utoipa_axum::router::OpenApiRouter;
@@ -68,7 +68,7 @@ fn maintenance(state: &AppState) -> Vec<Arc<dyn Maintenance>> {
         Ok(f) => f,
         Err(_) => {
             tracing::error!("webhooks: the outbound client could not start; no deliveries");
-            return vec![pruner(w)];
+            return vec![pruner(w), resumer(w)];
         }
     };
     let hold = w.settings.delivery_timeout;
@@ -87,7 +87,18 @@ fn maintenance(state: &AppState) -> Vec<Arc<dyn Maintenance>> {
         w.wake.clone(),
         hold,
     );
-    vec![Arc::new(deliverer), pruner(w)]
+    vec![Arc::new(deliverer), pruner(w), resumer(w)]
+}
+
+/// Every 30 s, events due for over a minute without an attempt get their job back.
+fn resumer(w: &Webhooks) -> Arc<dyn Maintenance> {
+    Arc::new(Resumer::new(
+        w.store.clone(),
+        w.clock.clone(),
+        Duration::from_secs(60),
+        Duration::from_secs(30),
+        w.wake.clone(),
+    ))
 }
 
 fn pruner(w: &Webhooks) -> Arc<dyn Maintenance> {

@@ -72,7 +72,15 @@ async fn thousand_concurrent_copies_across_three_instances_deliver_once() {
     let api = ps[1].api(&key);
     let page = api.get_json("/v1/webhooks/events").await;
     assert_eq!(page["items"].as_array().unwrap().len(), 1);
-    assert_eq!(page["items"][0]["status"], "delivered");
+    let id = page["items"][0]["id"].as_str().unwrap().to_owned();
+    let start = Instant::now();
+    let mut e = api.get_json(&format!("/v1/webhooks/events/{id}")).await;
+    while e["status"] != "delivered" && start.elapsed() < Duration::from_secs(20) {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        e = api.get_json(&format!("/v1/webhooks/events/{id}")).await;
+    }
+    assert_eq!(e["status"], "delivered", "{e}");
+    assert_eq!(target.hits().len(), 1, "exactly one delivery");
     drop(ps);
     drop_schema(&url, &schema).await;
 }
