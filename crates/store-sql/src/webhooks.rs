@@ -12,7 +12,7 @@
 use crate::JobDialect;
 use crate::{SqlStore, Value};
 use palisade_core::{Page, PageRequest, StoreError, TenantId};
-use palisade_jobs::JobError;
+use palisade_jobs::JobId;
 use palisade_webhooks::params::{
     claim_apply, claim_decide, replay_apply, resume_pick, settle_apply, ClaimView, MAX_REPLAY,
 };
@@ -61,12 +61,6 @@ fn from_json<T: serde::de::DeserializeOwned>(s: &str, what: &str) -> Result<T, S
     serde_json::from_str(s).map_err(|_| corrupt(what))
 }
 
-fn job_error(e: JobError) -> WebhookError {
-    match e {
-        JobError::Store(s) => s.into(),
-        other => StoreError::Backend(format!("webhooks: delivery job: {other}")).into(),
-    }
-}
 
 impl<D, B> SqlStore<D, B>
 where
@@ -201,17 +195,24 @@ where
         Ok(())
     }
 
-    /// Inserts `id`'s delivery job in `tx` (nothing when a live job of the event exists).
+    /// Inserts `id`'s delivery job in `tx`; true when it made one (none when a live job of
+    /// the event holds its unique key). Like cron's enqueue, it sends no PostgreSQL `NOTIFY`:
+    /// notifying transactions serialise at commit (one global queue lock), which would cap
+    /// ingress at one commit at a time; the delivery runner is woken in process and polls.
     async fn event_job(
         &self,
         tx: &mut Transaction<'static, D>,
         tenant: &TenantId,
         id: &EventId,
-    ) -> Result<(), WebhookError> {
-        self.job_enqueue_in(tx, tenant, delivery_job(id))
-            .await
-            .map(drop)
-            .map_err(job_error)
+    ) -> Result<bool, WebhookError> {
+        let now = self.now_ms();
+        let mut job = delivery_job(id).into_job(tenant, JobId::generate(now), now);
+        let e = palisade_jobs::transition::enqueued(&mut job);
+        if Self::job_insert(tx, &job).await? {
+            Self::job_log(tx, &job, &[e]).await?;
+            return Ok(true);
+        }
+        Ok(false)
     }
 
     /// The oldest pending, due, unheld event of `source` other than `except`, when the
@@ -762,12 +763,8 @@ where
         let mut made = 0;
         for e in resume_pick(&due) {
             let mut tx = self.begin(D::BEGIN_WRITE).await?;
-            let r = self
-                .job_enqueue_in(&mut tx, &e.tenant, delivery_job(&e.id))
-                .await
-                .map_err(job_error);
-            let done = Self::end(tx, r).await?;
-            made += u64::from(!done.duplicate);
+            let r = self.event_job(&mut tx, &e.tenant, &e.id).await;
+            made += u64::from(Self::end(tx, r).await?);
         }
         Ok(made)
     }
