@@ -18,8 +18,7 @@ use palisade_webhooks::params::{
 };
 use palisade_webhooks::{
     delivery_job, Claim, Event, EventClaim, EventId, EventList, EventResume, EventSettle,
-    EventStatus,
-    InboxStats, InboxStore, Inserted, Source, SourceName, WebhookError,
+    EventStatus, InboxStats, InboxStore, Inserted, Source, SourceName, WebhookError,
 };
 use sqlx::{ColumnIndex, Encode, Executor, IntoArguments, Transaction, Type};
 
@@ -60,7 +59,6 @@ fn to_json<T: serde::Serialize>(v: &T) -> String {
 fn from_json<T: serde::de::DeserializeOwned>(s: &str, what: &str) -> Result<T, StoreError> {
     serde_json::from_str(s).map_err(|_| corrupt(what))
 }
-
 
 impl<D, B> SqlStore<D, B>
 where
@@ -166,7 +164,8 @@ where
         tenant: &TenantId,
         id: &EventId,
     ) -> Result<Option<Event>, StoreError> {
-        let sql = format!("SELECT {EVENT_COLS} FROM webhook_events WHERE tenant_id = $1 AND id = $2");
+        let sql =
+            format!("SELECT {EVENT_COLS} FROM webhook_events WHERE tenant_id = $1 AND id = $2");
         let row = sqlx::query(&sql)
             .bind(tenant.as_str())
             .bind(id.as_str())
@@ -298,13 +297,15 @@ where
         }
         claim_apply(&mut event, req);
         Self::event_write(tx, &event).await?;
-        sqlx::query("UPDATE webhook_sources SET last_claim_ms = $3 WHERE tenant_id = $1 AND name = $2")
-            .bind(tenant.as_str())
-            .bind(source.name.as_str())
-            .bind(now)
-            .execute(&mut **tx)
-            .await
-            .map_err(D::map_err)?;
+        sqlx::query(
+            "UPDATE webhook_sources SET last_claim_ms = $3 WHERE tenant_id = $1 AND name = $2",
+        )
+        .bind(tenant.as_str())
+        .bind(source.name.as_str())
+        .bind(now)
+        .execute(&mut **tx)
+        .await
+        .map_err(D::map_err)?;
         Ok(Claim::Granted {
             event: Box::new(event),
             source: Box::new(source),
@@ -541,14 +542,19 @@ where
         tenant: &TenantId,
         name: &SourceName,
     ) -> Result<Option<Source>, WebhookError> {
-        let sql = format!("SELECT {SOURCE_COLS} FROM webhook_sources WHERE tenant_id = $1 AND name = $2");
+        let sql =
+            format!("SELECT {SOURCE_COLS} FROM webhook_sources WHERE tenant_id = $1 AND name = $2");
         let row = sqlx::query(&sql)
             .bind(tenant.as_str())
             .bind(name.as_str())
             .fetch_optional(self.pool())
             .await
             .map_err(D::map_err)?;
-        Ok(row.as_ref().map(Self::source_row).transpose()?.map(|(s, _)| s))
+        Ok(row
+            .as_ref()
+            .map(Self::source_row)
+            .transpose()?
+            .map(|(s, _)| s))
     }
 
     async fn source_list(
@@ -611,7 +617,8 @@ where
         tenant: &TenantId,
         id: &EventId,
     ) -> Result<Option<Event>, WebhookError> {
-        let sql = format!("SELECT {EVENT_COLS} FROM webhook_events WHERE tenant_id = $1 AND id = $2");
+        let sql =
+            format!("SELECT {EVENT_COLS} FROM webhook_events WHERE tenant_id = $1 AND id = $2");
         let row = sqlx::query(&sql)
             .bind(tenant.as_str())
             .bind(id.as_str())
@@ -742,8 +749,11 @@ where
         let mut sources: std::collections::HashMap<(String, String), Option<Source>> =
             Default::default();
         for r in &rows {
-            let (t, id, src): (String, String, String) =
-                (Self::col(r, "tenant_id")?, Self::col(r, "id")?, Self::col(r, "source")?);
+            let (t, id, src): (String, String, String) = (
+                Self::col(r, "tenant_id")?,
+                Self::col(r, "id")?,
+                Self::col(r, "source")?,
+            );
             let tenant = TenantId::parse(&t).map_err(|_| corrupt("tenant_id"))?;
             let name = SourceName::parse(&src).map_err(|_| corrupt("source"))?;
             let key = (t, src);

@@ -8,8 +8,8 @@ use palisade_core::{PageRequest, TenantId};
 use palisade_jobs::{JobState, JobStore, QueueName};
 use palisade_webhooks::params::EventList;
 use palisade_webhooks::{
-    Claim, Event, EventClaim, EventId, EventIdRule, EventSettle, EventStatus, InboxStore,
-    Outcome, Provider, Sealed, Source, SourceName, SourceSecret, Target, WebhookError,
+    Claim, Event, EventClaim, EventId, EventIdRule, EventSettle, EventStatus, InboxStore, Outcome,
+    Provider, Sealed, Source, SourceName, SourceSecret, Target, WebhookError,
 };
 use std::sync::Arc;
 
@@ -108,7 +108,13 @@ pub fn target(concurrency: u32, ordered: bool) -> Target {
 }
 
 fn event(s: &Source, key: &str, at: i64) -> Event {
-    Event::new(s, format!("id:{key}"), Some("application/json".into()), b"{\"a\":1}".to_vec(), at)
+    Event::new(
+        s,
+        format!("id:{key}"),
+        Some("application/json".into()),
+        b"{\"a\":1}".to_vec(),
+        at,
+    )
 }
 
 /// Live delivery jobs of the tenant (waiting or running).
@@ -127,7 +133,11 @@ async fn made(s: &Subject, src: Source) -> Source {
 }
 
 async fn insert(s: &Subject, src: &Source, key: &str, at: i64) -> Event {
-    let i = s.inbox.event_insert(event(src, key, at), src.pushes()).await.unwrap();
+    let i = s
+        .inbox
+        .event_insert(event(src, key, at), src.pushes())
+        .await
+        .unwrap();
     assert!(!i.duplicate, "{key} is new");
     i.event
 }
@@ -142,13 +152,25 @@ fn claim(id: &EventId, token: &str, now: i64) -> EventClaim {
 }
 
 async fn granted(s: &Subject, t: &TenantId, id: &EventId, token: &str, now: i64) -> Event {
-    match s.inbox.event_claim(t, &claim(id, token, now)).await.unwrap() {
+    match s
+        .inbox
+        .event_claim(t, &claim(id, token, now))
+        .await
+        .unwrap()
+    {
         Claim::Granted { event, .. } => *event,
         other => panic!("claim of {id} refused: {other:?}"),
     }
 }
 
-async fn settle(s: &Subject, t: &TenantId, id: &EventId, token: &str, now: i64, o: Outcome) -> Option<Event> {
+async fn settle(
+    s: &Subject,
+    t: &TenantId,
+    id: &EventId,
+    token: &str,
+    now: i64,
+    o: Outcome,
+) -> Option<Event> {
     let req = EventSettle {
         id: id.clone(),
         token: token.into(),
@@ -169,7 +191,11 @@ pub async fn source_create_get_list_delete(s: &Subject) {
     let a = SourceName::parse("a").unwrap();
     let got = s.inbox.source_get(&t, &a).await.unwrap().unwrap();
     assert_eq!(got, source(&t, "a", None));
-    let p1 = s.inbox.source_list(&t, &PageRequest::first(2)).await.unwrap();
+    let p1 = s
+        .inbox
+        .source_list(&t, &PageRequest::first(2))
+        .await
+        .unwrap();
     let names: Vec<_> = p1.items.iter().map(|s| s.name.to_string()).collect();
     assert_eq!(names, ["a", "b"]);
     let p2 = PageRequest {
@@ -213,13 +239,27 @@ pub async fn duplicate_insert_answers_the_first(s: &Subject) {
     let t = tenant();
     let src = made(s, source(&t, "s", Some(target(4, false)))).await;
     let first = insert(s, &src, "k", T0).await;
-    let again = s.inbox.event_insert(event(&src, "k", T0 + 5), true).await.unwrap();
+    let again = s
+        .inbox
+        .event_insert(event(&src, "k", T0 + 5), true)
+        .await
+        .unwrap();
     assert!(again.duplicate);
     assert_eq!(again.event.id, first.id);
     assert_eq!(live_jobs(s, &t).await, 1);
     let other = insert(s, &src, "k2", T0 + 6).await;
     assert!(other.seq > first.seq, "arrival order");
-    let page = s.inbox.event_list(&t, &EventList { page: PageRequest::first(10), ..Default::default() }).await.unwrap();
+    let page = s
+        .inbox
+        .event_list(
+            &t,
+            &EventList {
+                page: PageRequest::first(10),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
     assert_eq!(page.items.len(), 2);
 }
 
@@ -246,7 +286,11 @@ pub async fn insert_and_job_are_one_write(s: &Subject) {
     insert(s, &pull, "a", T0).await;
     assert_eq!(live_jobs(s, &t).await, 0);
     insert(s, &push, "a", T0).await;
-    assert_eq!(live_jobs(s, &t).await, 1, "same key in another source is another event");
+    assert_eq!(
+        live_jobs(s, &t).await,
+        1,
+        "same key in another source is another event"
+    );
 }
 
 /// Another tenant sees none of a tenant's sources or events; its keys are its own.
@@ -261,9 +305,30 @@ pub async fn tenant_isolation(s: &Subject) {
         s.inbox.event_ack(&b, &ea.id, T0).await,
         Err(WebhookError::NotFound)
     ));
-    assert_eq!(s.inbox.event_claim(&b, &claim(&ea.id, "x", T0)).await.unwrap(), Claim::Settled);
-    assert!(s.inbox.event_replay(&b, &[ea.id.clone()], T0).await.unwrap().is_empty());
-    let list = s.inbox.event_list(&b, &EventList { page: PageRequest::first(10), ..Default::default() }).await.unwrap();
+    assert_eq!(
+        s.inbox
+            .event_claim(&b, &claim(&ea.id, "x", T0))
+            .await
+            .unwrap(),
+        Claim::Settled
+    );
+    assert!(s
+        .inbox
+        .event_replay(&b, std::slice::from_ref(&ea.id), T0)
+        .await
+        .unwrap()
+        .is_empty());
+    let list = s
+        .inbox
+        .event_list(
+            &b,
+            &EventList {
+                page: PageRequest::first(10),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
     assert_eq!(list.items.len(), 1);
     assert_eq!(list.items[0].tenant, b);
     assert_eq!(s.inbox.event_stats(&b, None).await.unwrap().pending, 1);
@@ -290,16 +355,33 @@ pub async fn claim_respects_concurrency(s: &Subject) {
         async move { inbox.event_claim(&t, &c).await.unwrap() }
     });
     let out = join_all(tries).await;
-    let granted = out.iter().filter(|c| matches!(c, Claim::Granted { .. })).count();
+    let granted = out
+        .iter()
+        .filter(|c| matches!(c, Claim::Granted { .. }))
+        .count();
     assert_eq!(granted, 2, "{out:?}");
     assert!(out.iter().any(|c| matches!(c, Claim::Busy)));
     // a granted attempt's event cannot be claimed again while held
-    let held = ids.iter().zip(&out).find(|(_, c)| matches!(c, Claim::Granted { .. })).unwrap().0;
-    let again = s.inbox.event_claim(&t, &claim(held, "other", now + 1)).await.unwrap();
+    let held = ids
+        .iter()
+        .zip(&out)
+        .find(|(_, c)| matches!(c, Claim::Granted { .. }))
+        .unwrap()
+        .0;
+    let again = s
+        .inbox
+        .event_claim(&t, &claim(held, "other", now + 1))
+        .await
+        .unwrap();
     assert_eq!(again, Claim::Wait(now + 30_000));
     // after the hold ends, the slot is free again
     let late = now + 30_001;
-    let third = ids.iter().zip(&out).find(|(_, c)| matches!(c, Claim::Busy)).unwrap().0;
+    let third = ids
+        .iter()
+        .zip(&out)
+        .find(|(_, c)| matches!(c, Claim::Busy))
+        .unwrap()
+        .0;
     granted_one(s, &t, third, late).await;
 }
 
@@ -314,7 +396,13 @@ pub async fn settle_hands_the_turn_on(s: &Subject) {
     let e1 = insert(s, &src, "1", T0).await;
     let e2 = insert(s, &src, "2", T0).await;
     granted(s, &t, &e1.id, "a", T0).await;
-    assert_eq!(s.inbox.event_claim(&t, &claim(&e2.id, "b", T0)).await.unwrap(), Claim::Busy);
+    assert_eq!(
+        s.inbox
+            .event_claim(&t, &claim(&e2.id, "b", T0))
+            .await
+            .unwrap(),
+        Claim::Busy
+    );
     // both jobs ran: e1's is delivering, e2's ended parked
     drain_jobs(s, &t).await;
     assert_eq!(live_jobs(s, &t).await, 0);
@@ -345,7 +433,10 @@ pub async fn resume_enqueues_stranded_events(s: &Subject) {
     insert(s, &ordered, "o1", old).await;
     insert(s, &ordered, "o2", old).await;
     insert(s, &pull, "l", old).await;
-    s.inbox.event_insert(event(&disabled, "d", old), false).await.unwrap();
+    s.inbox
+        .event_insert(event(&disabled, "d", old), false)
+        .await
+        .unwrap();
     drain_jobs(s, &t).await;
     assert_eq!(live_jobs(s, &t).await, 0);
     let req = EventResume {
@@ -354,7 +445,11 @@ pub async fn resume_enqueues_stranded_events(s: &Subject) {
         limit: 1000,
     };
     s.inbox.event_resume(&req).await.unwrap();
-    assert_eq!(live_jobs(s, &t).await, 2, "the pushed event and the ordered head");
+    assert_eq!(
+        live_jobs(s, &t).await,
+        2,
+        "the pushed event and the ordered head"
+    );
     s.inbox.event_resume(&req).await.unwrap();
     assert_eq!(live_jobs(s, &t).await, 2, "live jobs are kept, none added");
     let early = EventResume {
@@ -363,7 +458,11 @@ pub async fn resume_enqueues_stranded_events(s: &Subject) {
     };
     drain_jobs(s, &t).await;
     s.inbox.event_resume(&early).await.unwrap();
-    assert_eq!(live_jobs(s, &t).await, 0, "within the grace nothing is resumed");
+    assert_eq!(
+        live_jobs(s, &t).await,
+        0,
+        "within the grace nothing is resumed"
+    );
 }
 
 /// On an ordered source a later event waits until the earlier one settles, whose settling
@@ -373,19 +472,40 @@ pub async fn ordered_source_blocks_then_hands_on(s: &Subject) {
     let src = made(s, source(&t, "s", Some(target(8, true)))).await;
     let e1 = insert(s, &src, "1", T0).await;
     let e2 = insert(s, &src, "2", T0).await;
-    assert_eq!(s.inbox.event_claim(&t, &claim(&e2.id, "b", T0)).await.unwrap(), Claim::Blocked);
+    assert_eq!(
+        s.inbox
+            .event_claim(&t, &claim(&e2.id, "b", T0))
+            .await
+            .unwrap(),
+        Claim::Blocked
+    );
     let held = granted(s, &t, &e1.id, "a", T0).await;
     assert_eq!(held.attempts, 1);
     assert_eq!(
-        s.inbox.event_claim(&t, &claim(&e2.id, "b", T0)).await.unwrap(),
+        s.inbox
+            .event_claim(&t, &claim(&e2.id, "b", T0))
+            .await
+            .unwrap(),
         Claim::Blocked
     );
     // simulate the jobs of both events having run (e2's completed as blocked)
     drain_jobs(s, &t).await;
     assert_eq!(live_jobs(s, &t).await, 0);
-    let done = settle(s, &t, &e1.id, "a", T0 + 1, Outcome::Delivered { status: 200 }).await;
+    let done = settle(
+        s,
+        &t,
+        &e1.id,
+        "a",
+        T0 + 1,
+        Outcome::Delivered { status: 200 },
+    )
+    .await;
     assert_eq!(done.unwrap().status, EventStatus::Delivered);
-    assert_eq!(live_jobs(s, &t).await, 1, "the next event's job is enqueued");
+    assert_eq!(
+        live_jobs(s, &t).await,
+        1,
+        "the next event's job is enqueued"
+    );
     granted(s, &t, &e2.id, "b", T0 + 2).await;
 }
 
@@ -413,17 +533,59 @@ pub async fn settle_needs_the_claim(s: &Subject) {
     let t = tenant();
     let src = made(s, source(&t, "s", Some(target(4, false)))).await;
     let e = insert(s, &src, "1", T0).await;
-    assert!(settle(s, &t, &e.id, "nobody", T0, Outcome::Delivered { status: 200 }).await.is_none());
+    assert!(settle(
+        s,
+        &t,
+        &e.id,
+        "nobody",
+        T0,
+        Outcome::Delivered { status: 200 }
+    )
+    .await
+    .is_none());
     granted(s, &t, &e.id, "mine", T0).await;
-    assert!(settle(s, &t, &e.id, "other", T0, Outcome::Delivered { status: 200 }).await.is_none());
+    assert!(settle(
+        s,
+        &t,
+        &e.id,
+        "other",
+        T0,
+        Outcome::Delivered { status: 200 }
+    )
+    .await
+    .is_none());
     let got = s.inbox.event_get(&t, &e.id).await.unwrap().unwrap();
     assert_eq!(got.status, EventStatus::Pending);
-    let done = settle(s, &t, &e.id, "mine", T0 + 1, Outcome::Delivered { status: 204 }).await.unwrap();
+    let done = settle(
+        s,
+        &t,
+        &e.id,
+        "mine",
+        T0 + 1,
+        Outcome::Delivered { status: 204 },
+    )
+    .await
+    .unwrap();
     assert_eq!(done.status, EventStatus::Delivered);
     assert_eq!(done.delivered_at_ms, Some(T0 + 1));
     assert_eq!(done.last_status, Some(204));
-    assert!(settle(s, &t, &e.id, "mine", T0 + 2, Outcome::Delivered { status: 200 }).await.is_none());
-    assert_eq!(s.inbox.event_claim(&t, &claim(&e.id, "x", T0 + 3)).await.unwrap(), Claim::Settled);
+    assert!(settle(
+        s,
+        &t,
+        &e.id,
+        "mine",
+        T0 + 2,
+        Outcome::Delivered { status: 200 }
+    )
+    .await
+    .is_none());
+    assert_eq!(
+        s.inbox
+            .event_claim(&t, &claim(&e.id, "x", T0 + 3))
+            .await
+            .unwrap(),
+        Claim::Settled
+    );
 }
 
 /// A 410 fails the event and disables the source's target: its other events pause.
@@ -433,12 +595,23 @@ pub async fn gone_disables_the_target(s: &Subject) {
     let e1 = insert(s, &src, "1", T0).await;
     let e2 = insert(s, &src, "2", T0).await;
     granted(s, &t, &e1.id, "a", T0).await;
-    let gone = settle(s, &t, &e1.id, "a", T0 + 1, Outcome::Gone).await.unwrap();
-    assert_eq!((gone.status, gone.last_status), (EventStatus::Failed, Some(410)));
+    let gone = settle(s, &t, &e1.id, "a", T0 + 1, Outcome::Gone)
+        .await
+        .unwrap();
+    assert_eq!(
+        (gone.status, gone.last_status),
+        (EventStatus::Failed, Some(410))
+    );
     let now = s.inbox.source_get(&t, &src.name).await.unwrap().unwrap();
     assert!(now.target.as_ref().unwrap().disabled);
     assert!(now.version > src.version);
-    assert_eq!(s.inbox.event_claim(&t, &claim(&e2.id, "b", T0 + 2)).await.unwrap(), Claim::Paused);
+    assert_eq!(
+        s.inbox
+            .event_claim(&t, &claim(&e2.id, "b", T0 + 2))
+            .await
+            .unwrap(),
+        Claim::Paused
+    );
 }
 
 /// A retry holds the event until its time; the attempt count grows per granted claim.
@@ -455,7 +628,13 @@ pub async fn retry_waits_for_its_time(s: &Subject) {
     let r = settle(s, &t, &e.id, "a", T0 + 1, retry).await.unwrap();
     assert_eq!(r.status, EventStatus::Pending);
     assert_eq!(r.last_error.as_deref(), Some("the target answered 503"));
-    assert_eq!(s.inbox.event_claim(&t, &claim(&e.id, "b", T0 + 10)).await.unwrap(), Claim::Wait(T0 + 5_000));
+    assert_eq!(
+        s.inbox
+            .event_claim(&t, &claim(&e.id, "b", T0 + 10))
+            .await
+            .unwrap(),
+        Claim::Wait(T0 + 5_000)
+    );
     let again = granted(s, &t, &e.id, "b", T0 + 5_000).await;
     assert_eq!(again.attempts, 2);
     let failed = Outcome::Failed {
@@ -475,7 +654,13 @@ pub async fn rate_spaces_claims(s: &Subject) {
     let e1 = insert(s, &src, "1", T0).await;
     let e2 = insert(s, &src, "2", T0).await;
     granted(s, &t, &e1.id, "a", T0).await;
-    assert_eq!(s.inbox.event_claim(&t, &claim(&e2.id, "b", T0 + 100)).await.unwrap(), Claim::Wait(T0 + 500));
+    assert_eq!(
+        s.inbox
+            .event_claim(&t, &claim(&e2.id, "b", T0 + 100))
+            .await
+            .unwrap(),
+        Claim::Wait(T0 + 500)
+    );
     granted(s, &t, &e2.id, "b", T0 + 500).await;
 }
 
@@ -487,15 +672,31 @@ pub async fn replay_makes_pending_and_enqueues(s: &Subject) {
     let e = insert(s, &src, "1", T0).await;
     drain_jobs(s, &t).await;
     granted(s, &t, &e.id, "a", T0).await;
-    settle(s, &t, &e.id, "a", T0 + 1, Outcome::Delivered { status: 200 }).await.unwrap();
+    settle(
+        s,
+        &t,
+        &e.id,
+        "a",
+        T0 + 1,
+        Outcome::Delivered { status: 200 },
+    )
+    .await
+    .unwrap();
     assert_eq!(live_jobs(s, &t).await, 0);
     let ghost = EventId::generate(T0);
-    let out = s.inbox.event_replay(&t, &[e.id.clone(), ghost], T0 + 10).await.unwrap();
+    let out = s
+        .inbox
+        .event_replay(&t, &[e.id.clone(), ghost], T0 + 10)
+        .await
+        .unwrap();
     assert_eq!(out.len(), 1);
     assert_eq!((out[0].status, out[0].attempts), (EventStatus::Pending, 0));
     assert_eq!(out[0].delivered_at_ms, None);
     assert_eq!(live_jobs(s, &t).await, 1);
-    s.inbox.event_replay(&t, &[e.id.clone()], T0 + 11).await.unwrap();
+    s.inbox
+        .event_replay(&t, std::slice::from_ref(&e.id), T0 + 11)
+        .await
+        .unwrap();
     assert_eq!(live_jobs(s, &t).await, 1, "one live job per event");
     granted(s, &t, &e.id, "b", T0 + 12).await;
 }
@@ -505,13 +706,25 @@ pub async fn ack_delivers_a_pending_event(s: &Subject) {
     let t = tenant();
     let src = made(s, source(&t, "s", None)).await;
     let e = insert(s, &src, "1", T0).await;
-    assert_eq!(s.inbox.event_claim(&t, &claim(&e.id, "a", T0)).await.unwrap(), Claim::Paused);
+    assert_eq!(
+        s.inbox
+            .event_claim(&t, &claim(&e.id, "a", T0))
+            .await
+            .unwrap(),
+        Claim::Paused
+    );
     let a = s.inbox.event_ack(&t, &e.id, T0 + 1).await.unwrap();
-    assert_eq!((a.status, a.delivered_at_ms), (EventStatus::Delivered, Some(T0 + 1)));
+    assert_eq!(
+        (a.status, a.delivered_at_ms),
+        (EventStatus::Delivered, Some(T0 + 1))
+    );
     let b = s.inbox.event_ack(&t, &e.id, T0 + 2).await.unwrap();
     assert_eq!(b.delivered_at_ms, Some(T0 + 1));
     let ghost = EventId::generate(T0);
-    assert!(matches!(s.inbox.event_ack(&t, &ghost, T0).await, Err(WebhookError::NotFound)));
+    assert!(matches!(
+        s.inbox.event_ack(&t, &ghost, T0).await,
+        Err(WebhookError::NotFound)
+    ));
 }
 
 /// Listing is newest first, by cursor, filtered by source, status and arrival time.
@@ -529,18 +742,54 @@ pub async fn list_filters_and_paginates(s: &Subject) {
         let (inbox, t) = (s.inbox.clone(), t.clone());
         async move { inbox.event_list(&t, &req).await.unwrap() }
     };
-    let all = list(EventList { page: PageRequest::first(4), ..Default::default() }).await;
+    let all = list(EventList {
+        page: PageRequest::first(4),
+        ..Default::default()
+    })
+    .await;
     assert_eq!(all.items[0].id, eb.id);
     assert_eq!(all.items.len(), 4);
-    let rest = list(EventList { page: PageRequest { after: all.next.clone(), limit: 4 }, ..Default::default() }).await;
-    assert_eq!(rest.items.iter().map(|e| &e.id).collect::<Vec<_>>(), [&ids[1], &ids[0]]);
+    let rest = list(EventList {
+        page: PageRequest {
+            after: all.next.clone(),
+            limit: 4,
+        },
+        ..Default::default()
+    })
+    .await;
+    assert_eq!(
+        rest.items.iter().map(|e| &e.id).collect::<Vec<_>>(),
+        [&ids[1], &ids[0]]
+    );
     assert_eq!(rest.next, None);
-    let of_a = list(EventList { source: Some(a.name.clone()), page: PageRequest::first(10), ..Default::default() }).await;
+    let of_a = list(EventList {
+        source: Some(a.name.clone()),
+        page: PageRequest::first(10),
+        ..Default::default()
+    })
+    .await;
     assert_eq!(of_a.items.len(), 5);
-    let delivered = list(EventList { status: Some(EventStatus::Delivered), page: PageRequest::first(10), ..Default::default() }).await;
-    assert_eq!(delivered.items.iter().map(|e| &e.id).collect::<Vec<_>>(), [&ids[1]]);
-    let window = list(EventList { since_ms: Some(T0 + 1000), until_ms: Some(T0 + 3000), page: PageRequest::first(10), ..Default::default() }).await;
-    assert_eq!(window.items.iter().map(|e| &e.id).collect::<Vec<_>>(), [&ids[2], &ids[1]]);
+    let delivered = list(EventList {
+        status: Some(EventStatus::Delivered),
+        page: PageRequest::first(10),
+        ..Default::default()
+    })
+    .await;
+    assert_eq!(
+        delivered.items.iter().map(|e| &e.id).collect::<Vec<_>>(),
+        [&ids[1]]
+    );
+    let window = list(EventList {
+        since_ms: Some(T0 + 1000),
+        until_ms: Some(T0 + 3000),
+        page: PageRequest::first(10),
+        ..Default::default()
+    })
+    .await;
+    assert_eq!(
+        window.items.iter().map(|e| &e.id).collect::<Vec<_>>(),
+        [&ids[2], &ids[1]]
+    );
 }
 
 /// Counts per status and the oldest pending arrival, for the tenant or one source.
@@ -576,6 +825,10 @@ pub async fn prune_keeps_pending_events(s: &Subject) {
     assert_eq!(n, 1);
     assert!(s.inbox.event_get(&t, &done.id).await.unwrap().is_none());
     assert!(s.inbox.event_get(&t, &pending.id).await.unwrap().is_some());
-    let again = s.inbox.event_insert(event(&src, "done", T0), false).await.unwrap();
+    let again = s
+        .inbox
+        .event_insert(event(&src, "done", T0), false)
+        .await
+        .unwrap();
     assert!(!again.duplicate);
 }

@@ -15,8 +15,8 @@ use hmac::{Hmac, Mac};
 use http::HeaderMap;
 use palisade_core::TenantId;
 use palisade_webhooks::{
-    delivery, ingest, EventIdRule, Inbound, InboxStore, Provider, SecretBox, Source,
-    SourceName, SourceSecret,
+    delivery, ingest, EventIdRule, Inbound, InboxStore, Provider, SecretBox, Source, SourceName,
+    SourceSecret,
 };
 use sha2::Sha256;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -53,7 +53,8 @@ enum Plain {
 
 impl Plain {
     async fn setup(&self) {
-        let sql = "CREATE TABLE IF NOT EXISTS bench_plain (id TEXT PRIMARY KEY, body TEXT NOT NULL)";
+        let sql =
+            "CREATE TABLE IF NOT EXISTS bench_plain (id TEXT PRIMARY KEY, body TEXT NOT NULL)";
         match self {
             Plain::Lite(p) => drop(sqlx::query(sql).execute(p).await.unwrap()),
             Plain::Pg(p) => drop(sqlx::query(sql).execute(p).await.unwrap()),
@@ -63,8 +64,22 @@ impl Plain {
     async fn insert(&self, id: &str, body: &str) {
         let sql = "INSERT INTO bench_plain (id, body) VALUES ($1, $2)";
         match self {
-            Plain::Lite(p) => drop(sqlx::query(sql).bind(id).bind(body).execute(p).await.unwrap()),
-            Plain::Pg(p) => drop(sqlx::query(sql).bind(id).bind(body).execute(p).await.unwrap()),
+            Plain::Lite(p) => drop(
+                sqlx::query(sql)
+                    .bind(id)
+                    .bind(body)
+                    .execute(p)
+                    .await
+                    .unwrap(),
+            ),
+            Plain::Pg(p) => drop(
+                sqlx::query(sql)
+                    .bind(id)
+                    .bind(body)
+                    .execute(p)
+                    .await
+                    .unwrap(),
+            ),
         }
     }
 }
@@ -130,7 +145,9 @@ async fn main() {
         "sqlite" => {
             let mut o = palisade_store_sqlite::SqliteOptions::new(a.url.clone());
             o.max_connections = pool_size;
-            let s = palisade_store_sqlite::SqliteStore::connect(&o).await.unwrap();
+            let s = palisade_store_sqlite::SqliteStore::connect(&o)
+                .await
+                .unwrap();
             s.migrate().await.unwrap();
             let p = Plain::Lite(s.pool().clone());
             (Arc::new(s), p)
@@ -150,7 +167,8 @@ async fn main() {
     let keys = Arc::new(SecretBox::new(("k1".into(), [7u8; 32]), vec![]));
     let tenant = TenantId::generate();
     let name = SourceName::parse("bench").unwrap();
-    let sealed = |id: &str, plain: &str| keys.seal(plain.as_bytes(), &Source::aad(&tenant, &name, id));
+    let sealed =
+        |id: &str, plain: &str| keys.seal(plain.as_bytes(), &Source::aad(&tenant, &name, id));
     let now_ms = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
@@ -215,12 +233,18 @@ async fn main() {
             let (s, k, src, reqs) = (s.clone(), k.clone(), src.clone(), reqs.clone());
             async move {
                 let (h, b) = &reqs[i];
-                let req = Inbound { url: "https://x/hooks", headers: h, body: b };
+                let req = Inbound {
+                    url: "https://x/hooks",
+                    headers: h,
+                    body: b,
+                };
                 let now = std::time::SystemTime::now()
                     .duration_since(std::time::UNIX_EPOCH)
                     .unwrap()
                     .as_millis() as i64;
-                let r = ingest::ingest(s.as_ref(), &k, 60, &src, &req, now).await.unwrap();
+                let r = ingest::ingest(s.as_ref(), &k, 60, &src, &req, now)
+                    .await
+                    .unwrap();
                 assert!(!r.duplicate);
             }
         })

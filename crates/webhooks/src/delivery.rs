@@ -13,8 +13,7 @@ use palisade_core::SharedClock;
 use palisade_fetch::{FetchError, FetchRequest, Fetcher};
 use palisade_jobs::params::FailOutcome;
 use palisade_jobs::{
-    HandlerError, JobContext, JobEnqueue, JobHandler, JobKind, QueueName, UniqueSpec,
-    UniqueStates,
+    HandlerError, JobContext, JobEnqueue, JobHandler, JobKind, QueueName, UniqueSpec, UniqueStates,
 };
 use std::sync::Arc;
 
@@ -175,7 +174,14 @@ impl Delivery {
             },
         };
         let now = self.clock.now_ms();
-        let outcome = outcome_of(status, retry_after, error, event.attempts, &self.delays_ms, now);
+        let outcome = outcome_of(
+            status,
+            retry_after,
+            error,
+            event.attempts,
+            &self.delays_ms,
+            now,
+        );
         metrics::delivered(&outcome);
         let settle = EventSettle {
             id: event.id.clone(),
@@ -214,7 +220,9 @@ impl Delivery {
                 r => return r.map_err(|e| HandlerError::retry(format!("settling the event: {e}"))),
             }
         }
-        Err(HandlerError::retry("settling the event: the store stayed unavailable"))
+        Err(HandlerError::retry(
+            "settling the event: the store stayed unavailable",
+        ))
     }
 }
 
@@ -267,7 +275,10 @@ mod tests {
             outcome_of(Some(204), None, "x".into(), 1, &d, now),
             Outcome::Delivered { status: 204 }
         );
-        assert_eq!(outcome_of(Some(410), None, "x".into(), 1, &d, now), Outcome::Gone);
+        assert_eq!(
+            outcome_of(Some(410), None, "x".into(), 1, &d, now),
+            Outcome::Gone
+        );
         let retry = |at_ms, status| Outcome::Retry {
             at_ms,
             error: "x".into(),

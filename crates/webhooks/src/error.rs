@@ -104,7 +104,8 @@ impl WebhookError {
         let unauth = |title, detail: String| {
             Problem::new(StatusCode::UNAUTHORIZED, self.code(), title, detail)
         };
-        let conflict = |title, detail| Problem::new(StatusCode::CONFLICT, self.code(), title, detail);
+        let conflict =
+            |title, detail| Problem::new(StatusCode::CONFLICT, self.code(), title, detail);
         match self {
             Self::Invalid(errs) => Problem::invalid(errs.clone()),
             Self::NotFound => Problem::not_found("webhook resource"),
@@ -151,7 +152,11 @@ mod tests {
         let cases = [
             (WebhookError::NotFound, 404, "not-found"),
             (WebhookError::SourceExists, 409, "webhook-source-exists"),
-            (WebhookError::TooLarge { limit: 5 }, 413, "webhook-body-too-large"),
+            (
+                WebhookError::TooLarge { limit: 5 },
+                413,
+                "webhook-body-too-large",
+            ),
             (
                 WebhookError::Signature(VerifyError::BadSignature),
                 401,
@@ -168,8 +173,16 @@ mod tests {
                 "webhook-signature-duplicate",
             ),
             (WebhookError::TimestampStale, 401, "webhook-timestamp-stale"),
-            (WebhookError::TimestampFuture, 401, "webhook-timestamp-future"),
-            (WebhookError::KeyUnavailable, 503, "webhooks-key-unavailable"),
+            (
+                WebhookError::TimestampFuture,
+                401,
+                "webhook-timestamp-future",
+            ),
+            (
+                WebhookError::KeyUnavailable,
+                503,
+                "webhooks-key-unavailable",
+            ),
             (
                 WebhookError::Store(StoreError::Timeout),
                 503,

@@ -174,7 +174,11 @@ impl InboxStore for MemoryInboxStore {
 
     async fn event_insert(&self, mut event: Event, push: bool) -> Result<Inserted, WebhookError> {
         let mut g = self.inner.lock().await;
-        let key = (event.tenant.clone(), event.source.clone(), event.key.clone());
+        let key = (
+            event.tenant.clone(),
+            event.source.clone(),
+            event.key.clone(),
+        );
         if let Some(seq) = g.by_key.get(&key) {
             return Ok(Inserted {
                 event: g.events[seq].clone(),

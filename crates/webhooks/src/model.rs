@@ -78,7 +78,10 @@ impl EventId {
         if ok {
             Ok(Self(s.to_owned()))
         } else {
-            Err(FieldError::new("id", "an event id (evt_ and 24 alphanumerics)"))
+            Err(FieldError::new(
+                "id",
+                "an event id (evt_ and 24 alphanumerics)",
+            ))
         }
     }
 
@@ -164,9 +167,7 @@ impl EventIdRule {
     /// Every invalid field.
     pub fn check(&self) -> Vec<FieldError> {
         match self {
-            Self::BodyField { pointer }
-                if !pointer.starts_with('/') || pointer.len() > MAX_KEY =>
-            {
+            Self::BodyField { pointer } if !pointer.starts_with('/') || pointer.len() > MAX_KEY => {
                 vec![FieldError::new(
                     "event_id.pointer",
                     "a JSON pointer starting with / (at most 200 characters)",
@@ -209,9 +210,15 @@ impl Target {
             ));
         }
         if !(1..=MAX_CONCURRENCY).contains(&self.concurrency) {
-            errs.push(FieldError::new("target.concurrency", "an integer from 1 to 64"));
+            errs.push(FieldError::new(
+                "target.concurrency",
+                "an integer from 1 to 64",
+            ));
         }
-        if self.rate_per_sec.is_some_and(|r| !(1..=10_000).contains(&r)) {
+        if self
+            .rate_per_sec
+            .is_some_and(|r| !(1..=10_000).contains(&r))
+        {
             errs.push(FieldError::new(
                 "target.rate_per_sec",
                 "an integer from 1 to 10000",

@@ -145,7 +145,7 @@ pub struct EventResume {
 /// Of `due` (pending, due, unheld events of pushing sources, oldest first, each with its
 /// source), the ones a resume enqueues: an ordered source's first only, at most a source's
 /// concurrency of the others.
-pub fn resume_pick<'a>(due: &'a [(Event, Source)]) -> Vec<&'a Event> {
+pub fn resume_pick(due: &[(Event, Source)]) -> Vec<&Event> {
     let mut taken: std::collections::HashMap<(&TenantId, &SourceName), u32> = Default::default();
     let mut out = Vec::new();
     for (e, s) in due {

@@ -10,7 +10,9 @@ use crate::settings::WebhooksSettings;
 use crate::store::InboxStore;
 use crate::verify::{Inbound, Provider};
 use crate::{delivery, metrics, sign};
-use palisade_core::{AuditEvent, AuditEventType, FieldError, SharedAuditSink, SharedClock, TenantId};
+use palisade_core::{
+    AuditEvent, AuditEventType, FieldError, SharedAuditSink, SharedClock, TenantId,
+};
 use std::sync::Arc;
 use tokio::sync::Notify;
 
@@ -94,7 +96,11 @@ impl Webhooks {
     }
 
     /// Steps 2 to 4 of ingress for a body already read within the source's limit.
-    pub async fn receive(&self, source: &Source, req: &Inbound<'_>) -> Result<Inserted, WebhookError> {
+    pub async fn receive(
+        &self,
+        source: &Source,
+        req: &Inbound<'_>,
+    ) -> Result<Inserted, WebhookError> {
         let skew = self.settings.max_future_skew.as_secs() as i64;
         let now = self.clock.now_ms();
         ingest::ingest(self.store.as_ref(), &self.keys, skew, source, req, now).await
@@ -128,7 +134,8 @@ impl Webhooks {
             errs.push(FieldError::new("secrets", "1 to 5 secrets"));
         }
         for s in &spec.secrets {
-            if let Err(WebhookError::Invalid(e)) = Self::secret_check(&spec.provider, s, "secrets") {
+            if let Err(WebhookError::Invalid(e)) = Self::secret_check(&spec.provider, s, "secrets")
+            {
                 errs.extend(e);
             }
         }

@@ -86,7 +86,10 @@ impl WebhooksSettings {
         }
         for (id, k) in &self.old_secret_keys {
             if SecretBox::key_from_base64(k.expose()).is_none() || !key_id_ok(id) {
-                bad("old_secret_keys", "ids of 1 to 32 of A-Z a-z 0-9 _ - to 32 bytes in base64");
+                bad(
+                    "old_secret_keys",
+                    "ids of 1 to 32 of A-Z a-z 0-9 _ - to 32 bytes in base64",
+                );
             }
         }
         if !key_id_ok(&self.secret_key_id) {
@@ -161,7 +164,9 @@ fn key_id_ok(id: &str) -> bool {
 fn key_file(file: &Path) -> Result<[u8; 32], String> {
     use std::io::Write as _;
     use std::os::unix::fs::OpenOptionsExt as _;
-    let err = |what: &str, e: std::io::Error| format!("webhooks key file {}: {what}: {e}", file.display());
+    let err = |what: &str, e: std::io::Error| {
+        format!("webhooks key file {}: {what}: {e}", file.display())
+    };
     if !file.exists() {
         if let Some(dir) = file.parent() {
             std::fs::create_dir_all(dir).map_err(|e| err("creating its directory", e))?;
@@ -181,8 +186,12 @@ fn key_file(file: &Path) -> Result<[u8; 32], String> {
         }
     }
     let text = std::fs::read_to_string(file).map_err(|e| err("reading", e))?;
-    SecretBox::key_from_base64(&text)
-        .ok_or_else(|| format!("webhooks key file {}: not 32 bytes in base64", file.display()))
+    SecretBox::key_from_base64(&text).ok_or_else(|| {
+        format!(
+            "webhooks key file {}: not 32 bytes in base64",
+            file.display()
+        )
+    })
 }
 
 #[cfg(test)]

@@ -2,9 +2,7 @@
 
 use crate::error::WebhookError;
 use crate::model::{Event, EventId, Source, SourceName};
-use crate::params::{
-    Claim, EventClaim, EventList, EventResume, EventSettle, InboxStats, Inserted,
-};
+use crate::params::{Claim, EventClaim, EventList, EventResume, EventSettle, InboxStats, Inserted};
 use palisade_core::{Page, PageRequest, TenantId};
 
 /// Sources and inbox events of every tenant. Every method takes the tenant (except the

@@ -69,7 +69,10 @@ impl Maintenance for Deliverer {
         let ran = Arc::new(AtomicU64::new(0));
         let counted = ran.clone();
         let worker = Worker::new(self.jobs.clone(), cfg)
-            .handle(JobKind::parse(KIND).expect("a valid kind"), self.handler.clone())
+            .handle(
+                JobKind::parse(KIND).expect("a valid kind"),
+                self.handler.clone(),
+            )
             .wake_on(self.wake.clone())
             .observe(Arc::new(move |_, _| {
                 counted.fetch_add(1, Ordering::Relaxed);

@@ -94,10 +94,20 @@ impl Provider {
     }
 
     /// POSTs event `id` signed with [`SECRET`] now.
-    pub async fn send(&self, tenant: &str, source: &str, id: &str, body: &[u8]) -> reqwest::Response {
-        self.send_at(tenant, source, SECRET, id, now_secs(), body).await
+    pub async fn send(
+        &self,
+        tenant: &str,
+        source: &str,
+        id: &str,
+        body: &[u8],
+    ) -> reqwest::Response {
+        self.send_at(tenant, source, SECRET, id, now_secs(), body)
+            .await
     }
 }
+
+/// A status to answer, with a `Retry-After` value.
+pub type Answer = (u16, Option<&'static str>);
 
 /// One request the target received.
 #[derive(Clone, Debug)]
@@ -111,7 +121,7 @@ pub struct Hit {
 #[derive(Clone, Default)]
 pub struct Target {
     pub hits: Arc<Mutex<Vec<Hit>>>,
-    pub answers: Arc<Mutex<VecDeque<(u16, Option<&'static str>)>>>,
+    pub answers: Arc<Mutex<VecDeque<Answer>>>,
     pub port: u16,
 }
 
@@ -155,7 +165,10 @@ impl Target {
     }
 
     pub fn answer(&self, status: u16, retry_after: Option<&'static str>) {
-        self.answers.lock().unwrap().push_back((status, retry_after));
+        self.answers
+            .lock()
+            .unwrap()
+            .push_back((status, retry_after));
     }
 }
 

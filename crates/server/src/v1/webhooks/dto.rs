@@ -4,8 +4,7 @@ use base64::Engine as _;
 use palisade_core::{FieldError, PageRequest, Problem};
 use palisade_webhooks::params::EventList;
 use palisade_webhooks::{
-    Event, EventIdRule, EventStatus, InboxStats, Provider, Source, SourceName, SourceSpec,
-    Target,
+    Event, EventIdRule, EventStatus, InboxStats, Provider, Source, SourceName, SourceSpec, Target,
 };
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -95,7 +94,9 @@ pub struct SourcePatch {
     pub target: Option<Option<TargetBody>>,
 }
 
-fn some<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<T>, D::Error> {
+fn some<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(
+    d: D,
+) -> Result<Option<T>, D::Error> {
     T::deserialize(d).map(Some)
 }
 

@@ -2,7 +2,9 @@
 //! their status, attempts and last error; replay one or a filtered set; acknowledge (pull).
 
 use super::api;
-use super::dto::{filters, EventPage, EventQuery, EventView, ReplayBody, Replayed, StatsQuery, StatsView};
+use super::dto::{
+    filters, EventPage, EventQuery, EventView, ReplayBody, Replayed, StatsQuery, StatsView,
+};
 use crate::error::{ApiError, ApiResult};
 use crate::http::docs::CommonErrors;
 use crate::http::extract::{ApiJson, ApiPath, ApiQuery, PageQuery};
@@ -44,7 +46,13 @@ async fn event_list(
         cursor: q.cursor.clone(),
     }
     .page()?;
-    let req = filters(q.source.as_deref(), q.status.as_deref(), q.since_ms, q.until_ms, page)?;
+    let req = filters(
+        q.source.as_deref(),
+        q.status.as_deref(),
+        q.since_ms,
+        q.until_ms,
+        page,
+    )?;
     let body = q.include_body.unwrap_or(false);
     let p = state
         .webhooks
@@ -53,7 +61,11 @@ async fn event_list(
         .await
         .map_err(api)?;
     Ok(Json(EventPage {
-        items: p.items.into_iter().map(|e| EventView::of(e, body)).collect(),
+        items: p
+            .items
+            .into_iter()
+            .map(|e| EventView::of(e, body))
+            .collect(),
         next: p.next,
     }))
 }
@@ -69,7 +81,13 @@ async fn event_get(
     ApiPath(path): ApiPath<String>,
 ) -> ApiResult<Json<EventView>> {
     let id = id_of(&path)?;
-    match state.webhooks.store.event_get(&caller.tenant, &id).await.map_err(api)? {
+    match state
+        .webhooks
+        .store
+        .event_get(&caller.tenant, &id)
+        .await
+        .map_err(api)?
+    {
         Some(e) => Ok(Json(EventView::of(e, true))),
         None => Err(Problem::not_found("event").into()),
     }
@@ -89,7 +107,11 @@ async fn event_replay(
     let id = id_of(&path)?;
     let w = &state.webhooks;
     let now = w.clock.now_ms();
-    let mut out = w.store.event_replay(&caller.tenant, &[id], now).await.map_err(api)?;
+    let mut out = w
+        .store
+        .event_replay(&caller.tenant, &[id], now)
+        .await
+        .map_err(api)?;
     w.wake.notify_one();
     match out.pop() {
         Some(e) => Ok(Json(EventView::of(e, false))),
@@ -114,11 +136,21 @@ async fn event_replay_many(
     }
     let status = body.status.as_deref().unwrap_or("failed");
     let page = PageRequest::first(palisade_core::page::MAX_PAGE);
-    let mut req = filters(body.source.as_deref(), Some(status), body.since_ms, body.until_ms, page)?;
+    let mut req = filters(
+        body.source.as_deref(),
+        Some(status),
+        body.since_ms,
+        body.until_ms,
+        page,
+    )?;
     let w = &state.webhooks;
     let mut ids = Vec::new();
     while ids.len() < max as usize {
-        let p = w.store.event_list(&caller.tenant, &req).await.map_err(api)?;
+        let p = w
+            .store
+            .event_list(&caller.tenant, &req)
+            .await
+            .map_err(api)?;
         ids.extend(p.items.into_iter().map(|e| e.id));
         match p.next {
             Some(n) => req.page.after = Some(n),
@@ -127,7 +159,11 @@ async fn event_replay_many(
     }
     ids.truncate(max as usize);
     let now = w.clock.now_ms();
-    let out = w.store.event_replay(&caller.tenant, &ids, now).await.map_err(api)?;
+    let out = w
+        .store
+        .event_replay(&caller.tenant, &ids, now)
+        .await
+        .map_err(api)?;
     w.wake.notify_one();
     Ok(Json(Replayed {
         replayed: out.len(),
@@ -166,7 +202,10 @@ async fn inbox_stats(
 ) -> ApiResult<Json<StatsView>> {
     let source = match q.source.as_deref() {
         Some(s) => Some(SourceName::parse(s).map_err(|_| {
-            Problem::invalid(vec![FieldError::new("source", "1 to 64 of A-Z a-z 0-9 _ -")])
+            Problem::invalid(vec![FieldError::new(
+                "source",
+                "1 to 64 of A-Z a-z 0-9 _ -",
+            )])
         })?),
         None => None,
     };

@@ -89,7 +89,13 @@ async fn source_get(
     ApiPath(path): ApiPath<String>,
 ) -> ApiResult<Json<SourceView>> {
     let name = name_of(&path)?;
-    match state.webhooks.store.source_get(&caller.tenant, &name).await.map_err(api)? {
+    match state
+        .webhooks
+        .store
+        .source_get(&caller.tenant, &name)
+        .await
+        .map_err(api)?
+    {
         Some(s) => Ok(Json(s.into())),
         None => Err(Problem::not_found("source").into()),
     }
@@ -197,7 +203,13 @@ async fn secret_add(
         .secret_add(&caller.tenant, &name, &body.secret)
         .await
         .map_err(api)?;
-    Ok((StatusCode::CREATED, Json(SecretAdded { id, source: s.into() })))
+    Ok((
+        StatusCode::CREATED,
+        Json(SecretAdded {
+            id,
+            source: s.into(),
+        }),
+    ))
 }
 
 /// Retire a secret: it still verifies for `grace_secs` (default a day), then never again.

@@ -53,7 +53,16 @@ async fn target_down_then_up_gets_each_event_once_in_order_of_arrival() {
     let mut ids = Vec::new();
     for i in 0..5 {
         let body = format!("{{\"n\":{i}}}");
-        ids.push(accepted(&prov, &tenant, "ordered", &format!("msg_{i}"), body.as_bytes()).await);
+        ids.push(
+            accepted(
+                &prov,
+                &tenant,
+                "ordered",
+                &format!("msg_{i}"),
+                body.as_bytes(),
+            )
+            .await,
+        );
     }
     // down for a while: the first event's attempts fail, none is delivered
     let first = eventually_async(Duration::from_secs(10), || async {
@@ -63,18 +72,30 @@ async fn target_down_then_up_gets_each_event_once_in_order_of_arrival() {
     .await
     .expect("the first event is retried while the app is down");
     assert_eq!(first["status"], "pending");
-    assert!(first["last_error"].as_str().unwrap().contains("fetch-"), "{first}");
+    assert!(
+        first["last_error"].as_str().unwrap().contains("fetch-"),
+        "{first}"
+    );
     for id in &ids[1..] {
-        assert_eq!(event(&api, id).await["attempts"], 0, "later events wait their turn");
+        assert_eq!(
+            event(&api, id).await["attempts"],
+            0,
+            "later events wait their turn"
+        );
     }
     // up again
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await.unwrap();
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+        .await
+        .unwrap();
     let target = Target::on(listener);
     for id in &ids {
         settled(&api, id, "delivered", Duration::from_secs(30)).await;
     }
     let hits = target.hits();
-    let bodies: Vec<String> = hits.iter().map(|h| String::from_utf8_lossy(&h.body).into_owned()).collect();
+    let bodies: Vec<String> = hits
+        .iter()
+        .map(|h| String::from_utf8_lossy(&h.body).into_owned())
+        .collect();
     let want: Vec<String> = (0..5).map(|i| format!("{{\"n\":{i}}}")).collect();
     assert_eq!(bodies, want, "each once, in order of arrival");
     for (h, id) in hits.iter().zip(&ids) {
@@ -101,7 +122,10 @@ async fn retry_after_is_honoured_and_the_last_attempt_fails_then_replay_redelive
     let start = Instant::now();
     let id = accepted(&prov, &tenant, "s", "m1", b"{}").await;
     let e = settled(&api, &id, "failed", Duration::from_secs(20)).await;
-    assert!(start.elapsed() >= Duration::from_secs(3), "waited as Retry-After asked");
+    assert!(
+        start.elapsed() >= Duration::from_secs(3),
+        "waited as Retry-After asked"
+    );
     assert_eq!(e["attempts"], 2);
     assert_eq!(e["last_status"], 500);
     assert_eq!(e["last_error"], "the target answered 500");
@@ -117,7 +141,9 @@ async fn retry_after_is_honoured_and_the_last_attempt_fails_then_replay_redelive
     let e = settled(&api, &id, "delivered", Duration::from_secs(10)).await;
     assert_eq!(e["attempts"], 1, "a replay starts a fresh count");
     // one replay of a delivered event delivers it once more
-    let r = api.post(&format!("/v1/webhooks/events/{id}/replay"), json!({})).await;
+    let r = api
+        .post(&format!("/v1/webhooks/events/{id}/replay"), json!({}))
+        .await;
     assert_eq!(r.status(), 200);
     let done = eventually_async(Duration::from_secs(10), || async {
         (target.hits().len() == 4).then_some(())
@@ -164,7 +190,12 @@ async fn concurrent_copies_of_one_event_are_delivered_once() {
     let prov = Provider::new(&p.url);
     let sends = (0..200).map(|_| {
         let (prov, tenant) = (prov.clone(), tenant.clone());
-        async move { prov.send(&tenant, "s", "the-one", b"{}").await.status().as_u16() }
+        async move {
+            prov.send(&tenant, "s", "the-one", b"{}")
+                .await
+                .status()
+                .as_u16()
+        }
     });
     let statuses = futures::future::join_all(sends).await;
     assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");

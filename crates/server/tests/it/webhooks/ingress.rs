@@ -19,8 +19,14 @@ async fn accepts_signed_events_answers_duplicates_and_serves_pull() {
     let (tenant, key) = p.tenant_with_key("wh-accept").await;
     let api = p.api(&key);
     let created = source_create(&api, pull_source("stripe")).await;
-    assert!(created["delivery_secret"].as_str().unwrap().starts_with("whsec_"));
-    assert!(!created.to_string().contains(&SECRET[6..]), "secrets are write-only");
+    assert!(created["delivery_secret"]
+        .as_str()
+        .unwrap()
+        .starts_with("whsec_"));
+    assert!(
+        !created.to_string().contains(&SECRET[6..]),
+        "secrets are write-only"
+    );
     assert_eq!(
         created["source"]["ingress_path"],
         format!("/hooks/{tenant}/stripe")
@@ -34,16 +40,23 @@ async fn accepts_signed_events_answers_duplicates_and_serves_pull() {
     assert_eq!(first["status"], "accepted");
     // the provider retries the same event (signed again, later)
     let ts = now_secs() + 1;
-    let again = prov.send_at(&tenant, "stripe", SECRET, "msg_1", ts, body).await;
+    let again = prov
+        .send_at(&tenant, "stripe", SECRET, "msg_1", ts, body)
+        .await;
     assert_eq!(again.status(), 200);
     assert_eq!(again.headers()["palisade-duplicate"], "true");
     let again: Value = again.json().await.unwrap();
-    assert_eq!((again["status"].as_str(), &again["id"]), (Some("duplicate"), &first["id"]));
+    assert_eq!(
+        (again["status"].as_str(), &again["id"]),
+        (Some("duplicate"), &first["id"])
+    );
 
     let pending = events(&api, "status=pending&include_body=true").await;
     assert_eq!(pending.len(), 1);
     let b64 = base64::engine::general_purpose::STANDARD;
-    let got = b64.decode(pending[0]["body_base64"].as_str().unwrap()).unwrap();
+    let got = b64
+        .decode(pending[0]["body_base64"].as_str().unwrap())
+        .unwrap();
     assert_eq!(got, body);
     assert_eq!(pending[0]["content_type"], "application/json");
     let id = pending[0]["id"].as_str().unwrap();
@@ -55,7 +68,10 @@ async fn accepts_signed_events_answers_duplicates_and_serves_pull() {
         .unwrap();
     assert_eq!(acked["status"], "delivered");
     let stats = api.get_json("/v1/webhooks/stats").await;
-    assert_eq!((stats["pending"].as_u64(), stats["delivered"].as_u64()), (Some(0), Some(1)));
+    assert_eq!(
+        (stats["pending"].as_u64(), stats["delivered"].as_u64()),
+        (Some(0), Some(1))
+    );
     // the acknowledged event is still a duplicate
     let third = prov.send(&tenant, "stripe", "msg_1", body).await;
     assert_eq!(third.headers()["palisade-duplicate"], "true");
@@ -77,7 +93,11 @@ async fn every_refusal_has_its_code_is_audited_counted_and_stores_nothing() {
     let sig = |id: &str, ts: i64| signature(SECRET, id, ts, &body);
 
     // unknown source, another tenant's source, a malformed tenant: the same 404
-    for (t, s) in [(tenant.as_str(), "nope"), (tenant.as_str(), "theirs"), ("bad!", "s")] {
+    for (t, s) in [
+        (tenant.as_str(), "nope"),
+        (tenant.as_str(), "theirs"),
+        ("bad!", "s"),
+    ] {
         let r = prov.send(t, s, "m", &body).await;
         problem(r, 404, "not-found").await;
     }
@@ -86,8 +106,16 @@ async fn every_refusal_has_its_code_is_audited_counted_and_stores_nothing() {
     let r = prov.send_at(&tenant, "s", SECRET2, "m1", now, &body).await;
     problem(r, 401, "webhook-signature-invalid").await;
     // a signature header missing
-    let h = [("webhook-id", "m2".into()), ("webhook-timestamp", now.to_string())];
-    problem(prov.raw(&tenant, "s", &h, body.clone()).await, 401, "webhook-signature-missing").await;
+    let h = [
+        ("webhook-id", "m2".into()),
+        ("webhook-timestamp", now.to_string()),
+    ];
+    problem(
+        prov.raw(&tenant, "s", &h, body.clone()).await,
+        401,
+        "webhook-signature-missing",
+    )
+    .await;
     // a signed header given twice
     let h = [
         ("webhook-id", "m3".into()),
@@ -95,21 +123,40 @@ async fn every_refusal_has_its_code_is_audited_counted_and_stores_nothing() {
         ("webhook-timestamp", now.to_string()),
         ("webhook-signature", sig("m3", now)),
     ];
-    problem(prov.raw(&tenant, "s", &h, body.clone()).await, 401, "webhook-signature-duplicate").await;
+    problem(
+        prov.raw(&tenant, "s", &h, body.clone()).await,
+        401,
+        "webhook-signature-duplicate",
+    )
+    .await;
     // stale, future, absurd timestamps
-    let stale = prov.send_at(&tenant, "s", SECRET, "m4", now - 301, &body).await;
+    let stale = prov
+        .send_at(&tenant, "s", SECRET, "m4", now - 301, &body)
+        .await;
     let detail = problem(stale, 401, "webhook-timestamp-stale").await;
-    assert!(!detail.to_string().contains(&(now - 301).to_string()), "no value echoed");
-    let future = prov.send_at(&tenant, "s", SECRET, "m5", now + 120, &body).await;
+    assert!(
+        !detail.to_string().contains(&(now - 301).to_string()),
+        "no value echoed"
+    );
+    let future = prov
+        .send_at(&tenant, "s", SECRET, "m5", now + 120, &body)
+        .await;
     problem(future, 401, "webhook-timestamp-future").await;
-    let huge = prov.send_at(&tenant, "s", SECRET, "m6", i64::MAX, &body).await;
+    let huge = prov
+        .send_at(&tenant, "s", SECRET, "m6", i64::MAX, &body)
+        .await;
     problem(huge, 401, "webhook-timestamp-future").await;
     let h = [
         ("webhook-id", "m7".into()),
         ("webhook-timestamp", "99999999999999999999999".into()),
         ("webhook-signature", sig("m7", now)),
     ];
-    problem(prov.raw(&tenant, "s", &h, body.clone()).await, 401, "webhook-signature-malformed").await;
+    problem(
+        prov.raw(&tenant, "s", &h, body.clone()).await,
+        401,
+        "webhook-signature-malformed",
+    )
+    .await;
     // over the source's limit (declared), and a streamed one without a length
     let big = vec![b'x'; 2000];
     let r = prov.send_at(&tenant, "s", SECRET, "m8", now, &big).await;
@@ -124,11 +171,16 @@ async fn every_refusal_has_its_code_is_audited_counted_and_stores_nothing() {
     assert_eq!(r.status(), 200);
     let all = events(&api, "include_body=true").await;
     let b64 = base64::engine::general_purpose::STANDARD;
-    assert_eq!(b64.decode(all[0]["body_base64"].as_str().unwrap()).unwrap(), raw);
+    assert_eq!(
+        b64.decode(all[0]["body_base64"].as_str().unwrap()).unwrap(),
+        raw
+    );
 
     // each refusal with a source is an audit event of its tenant
     let audited = eventually_async(Duration::from_secs(10), || async {
-        let page = api.get_json("/v1/audit?type=webhook.signature_invalid&limit=200").await;
+        let page = api
+            .get_json("/v1/audit?type=webhook.signature_invalid&limit=200")
+            .await;
         let items = page["items"].as_array().unwrap().clone();
         (items.len() >= 8).then_some(items)
     })
@@ -136,9 +188,20 @@ async fn every_refusal_has_its_code_is_audited_counted_and_stores_nothing() {
     .expect("eight refusals audited");
     let reasons: Vec<String> = audited
         .iter()
-        .map(|e| e["detail"]["reason"].as_str().unwrap_or_default().to_owned())
+        .map(|e| {
+            e["detail"]["reason"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned()
+        })
         .collect();
-    for r in ["bad_signature", "bad_signature_header", "stale", "future", "too_large"] {
+    for r in [
+        "bad_signature",
+        "bad_signature_header",
+        "stale",
+        "future",
+        "too_large",
+    ] {
         assert!(reasons.iter().any(|x| x == r), "{r} in {reasons:?}");
     }
     let m = p.metrics().await;
@@ -184,11 +247,17 @@ async fn secrets_rotate_stay_write_only_and_are_sealed_at_rest() {
     // the last secret cannot be retired; a secret of the wrong form is named
     let new_id = v["secrets"][0]["id"].as_str().unwrap();
     let last = api
-        .post(&format!("/v1/webhooks/sources/r/secrets/{new_id}/retire"), json!({}))
+        .post(
+            &format!("/v1/webhooks/sources/r/secrets/{new_id}/retire"),
+            json!({}),
+        )
         .await;
     problem(last, 400, "invalid-request").await;
     let bad = api
-        .post("/v1/webhooks/sources/r/secrets", json!({"secret": "not base64!"}))
+        .post(
+            "/v1/webhooks/sources/r/secrets",
+            json!({"secret": "not base64!"}),
+        )
         .await;
     let body = problem(bad, 400, "invalid-request").await;
     assert_eq!(body["errors"][0]["field"], "secret");
@@ -206,29 +275,91 @@ async fn secrets_rotate_stay_write_only_and_are_sealed_at_rest() {
 async fn bad_source_input_is_named_and_foreign_sources_are_404() {
     let p = spawn(&[]);
     let api = p.tenant_api("wh-input").await;
-    let bad = json!({"name": "a/b", "provider": {"kind": "standard_webhooks"}, "secrets": [SECRET]});
-    let r = problem(api.post("/v1/webhooks/sources", bad).await, 400, "invalid-request").await;
+    let bad =
+        json!({"name": "a/b", "provider": {"kind": "standard_webhooks"}, "secrets": [SECRET]});
+    let r = problem(
+        api.post("/v1/webhooks/sources", bad).await,
+        400,
+        "invalid-request",
+    )
+    .await;
     assert_eq!(r["errors"][0]["field"], "name");
     let bad = json!({"name": "ok", "provider": {"kind": "standard_webhooks"}, "secrets": [],
                      "tolerance_secs": 10, "target": {"url": "ftp://x", "concurrency": 0}});
-    let r = problem(api.post("/v1/webhooks/sources", bad).await, 400, "invalid-request").await;
-    let fields: Vec<&str> = r["errors"].as_array().unwrap().iter().map(|e| e["field"].as_str().unwrap()).collect();
-    for f in ["secrets", "tolerance_secs", "target.url", "target.concurrency"] {
+    let r = problem(
+        api.post("/v1/webhooks/sources", bad).await,
+        400,
+        "invalid-request",
+    )
+    .await;
+    let fields: Vec<&str> = r["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["field"].as_str().unwrap())
+        .collect();
+    for f in [
+        "secrets",
+        "tolerance_secs",
+        "target.url",
+        "target.concurrency",
+    ] {
         assert!(fields.contains(&f), "{f} in {fields:?}");
     }
-    let unknown = json!({"name": "ok", "provider": {"kind": "carrier_pigeon"}, "secrets": [SECRET]});
-    problem(api.post("/v1/webhooks/sources", unknown).await, 400, "invalid-request").await;
+    let unknown =
+        json!({"name": "ok", "provider": {"kind": "carrier_pigeon"}, "secrets": [SECRET]});
+    problem(
+        api.post("/v1/webhooks/sources", unknown).await,
+        400,
+        "invalid-request",
+    )
+    .await;
     source_create(&api, pull_source("mine")).await;
-    problem(api.post("/v1/webhooks/sources", pull_source("mine")).await, 409, "webhook-source-exists").await;
+    problem(
+        api.post("/v1/webhooks/sources", pull_source("mine")).await,
+        409,
+        "webhook-source-exists",
+    )
+    .await;
     let other = p.tenant_api("wh-input-2").await;
-    problem(other.get("/v1/webhooks/sources/mine").await, 404, "not-found").await;
-    problem(other.delete("/v1/webhooks/sources/mine").await, 404, "not-found").await;
+    problem(
+        other.get("/v1/webhooks/sources/mine").await,
+        404,
+        "not-found",
+    )
+    .await;
+    problem(
+        other.delete("/v1/webhooks/sources/mine").await,
+        404,
+        "not-found",
+    )
+    .await;
     let ghost = "evt_000000000000aaaaaaaaaaaa";
-    problem(other.get(&format!("/v1/webhooks/events/{ghost}")).await, 404, "not-found").await;
-    problem(other.get("/v1/webhooks/events/nope").await, 400, "invalid-request").await;
-    problem(other.get("/v1/webhooks/events?status=dead").await, 400, "invalid-request").await;
+    problem(
+        other.get(&format!("/v1/webhooks/events/{ghost}")).await,
+        404,
+        "not-found",
+    )
+    .await;
+    problem(
+        other.get("/v1/webhooks/events/nope").await,
+        400,
+        "invalid-request",
+    )
+    .await;
+    problem(
+        other.get("/v1/webhooks/events?status=dead").await,
+        400,
+        "invalid-request",
+    )
+    .await;
     let doc = p.openapi().await;
-    for path in ["/hooks/{tenant}/{source}", "/v1/webhooks/sources", "/v1/webhooks/events/{id}/replay", "/v1/webhooks/stats"] {
+    for path in [
+        "/hooks/{tenant}/{source}",
+        "/v1/webhooks/sources",
+        "/v1/webhooks/events/{id}/replay",
+        "/v1/webhooks/stats",
+    ] {
         assert!(doc["paths"].get(path).is_some(), "{path} in /openapi.json");
     }
 }
@@ -247,12 +378,18 @@ async fn chunked_post(base: &str, path: &str, ts: i64, body: &[u8]) -> String {
     );
     s.write_all(head.as_bytes()).await.unwrap();
     for part in body.chunks(500) {
-        s.write_all(format!("{:x}\r\n", part.len()).as_bytes()).await.unwrap();
+        s.write_all(format!("{:x}\r\n", part.len()).as_bytes())
+            .await
+            .unwrap();
         s.write_all(part).await.unwrap();
         s.write_all(b"\r\n").await.unwrap();
     }
     let _ = s.write_all(b"0\r\n\r\n").await;
     let mut out = Vec::new();
     let _ = s.read_to_end(&mut out).await;
-    String::from_utf8_lossy(&out).lines().next().unwrap_or_default().to_owned()
+    String::from_utf8_lossy(&out)
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .to_owned()
 }

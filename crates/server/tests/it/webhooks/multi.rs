@@ -51,7 +51,9 @@ async fn thousand_concurrent_copies_across_three_instances_deliver_once() {
     };
     let schema = backends::unique("whk");
     let target = Target::start().await;
-    let ps: Vec<Proc> = (0..3).map(|_| instance(target.port, &url, &schema)).collect();
+    let ps: Vec<Proc> = (0..3)
+        .map(|_| instance(target.port, &url, &schema))
+        .collect();
     let (tenant, key) = ps[0].api(OP_KEY).tenant_with_key("wh-multi").await;
     source_create(&ps[0].api(&key), push_source("s", target.port, false)).await;
     let provs: Vec<Provider> = ps.iter().map(|p| Provider::new(&p.url)).collect();
@@ -60,8 +62,14 @@ async fn thousand_concurrent_copies_across_three_instances_deliver_once() {
         async move { send_until_stored(&prov, &tenant, "evt-the-one").await }
     });
     let answers = futures::future::join_all(sends).await;
-    assert!(answers.iter().all(|(s, _)| *s == 200), "every copy answered 2xx");
-    let accepted = answers.iter().filter(|(_, b)| b.contains("\"accepted\"")).count();
+    assert!(
+        answers.iter().all(|(s, _)| *s == 200),
+        "every copy answered 2xx"
+    );
+    let accepted = answers
+        .iter()
+        .filter(|(_, b)| b.contains("\"accepted\""))
+        .count();
     assert_eq!(accepted, 1, "one copy stored, 999 duplicates");
     let start = Instant::now();
     while target.hits().is_empty() && start.elapsed() < Duration::from_secs(20) {
@@ -142,7 +150,10 @@ async fn postgres_restart_mid_ingest_loses_no_acknowledged_event() {
     assert!(count() >= during + 100, "ingest resumed after the restart");
     let refused = refused.lock().unwrap().clone();
     assert!(!refused.is_empty(), "the restart was felt by the providers");
-    assert!(refused.iter().all(|s| *s == 503), "non-2xx are 503s: {refused:?}");
+    assert!(
+        refused.iter().all(|s| *s == 503),
+        "non-2xx are 503s: {refused:?}"
+    );
     let stored = stored_keys(&api).await;
     let acked = acked.lock().unwrap().clone();
     let lost: Vec<_> = acked.iter().filter(|id| !stored.contains(*id)).collect();
