@@ -20,6 +20,8 @@ pub struct Capability {
     pub operator_routes: fn() -> OpenApiRouter<AppState>,
     /// Its routes behind tenant authentication.
     pub tenant_routes: fn() -> OpenApiRouter<AppState>,
+    /// Its public routes (no key: the request carries its own proof, e.g. a signature).
+    pub public_routes: fn() -> OpenApiRouter<AppState>,
     /// Its background tasks, from its started runtime.
     pub maintenance: fn(&AppState) -> Vec<Arc<dyn Maintenance>>,
 }
@@ -38,6 +40,7 @@ pub const CAPABILITIES: &[Capability] = &[
     v1::realtime::CAPABILITY,
     v1::otp::CAPABILITY,
     v1::csrf::CAPABILITY,
+    v1::webhooks::CAPABILITY,
 ];
 
 /// Routes with no capability of their own.
@@ -69,6 +72,8 @@ pub struct Runtimes {
     pub otp: palisade_otp::Otp,
     /// One-time CSRF tokens.
     pub csrf: palisade_csrf::Csrf,
+    /// Inbound webhooks.
+    pub webhooks: palisade_webhooks::Webhooks,
 }
 
 impl Runtimes {
@@ -86,6 +91,7 @@ impl Runtimes {
             realtime: v1::realtime::start(cfg, stores).await?,
             otp: v1::otp::start(cfg, stores, audit.sink()).await?,
             csrf: v1::csrf::start(cfg, stores, audit.sink()),
+            webhooks: v1::webhooks::start(cfg, stores, audit)?,
         })
     }
 }
@@ -114,6 +120,7 @@ pub async fn state(
         realtime: rt.realtime,
         otp: rt.otp,
         csrf: rt.csrf,
+        webhooks: rt.webhooks,
         operator_key_hashes,
         metrics,
         clock,
@@ -134,6 +141,13 @@ pub fn tenant_routes() -> OpenApiRouter<AppState> {
     CAPABILITIES
         .iter()
         .fold(OpenApiRouter::new(), |r, c| r.merge((c.tenant_routes)()))
+}
+
+/// Every capability's public routes.
+pub fn public_routes() -> OpenApiRouter<AppState> {
+    CAPABILITIES
+        .iter()
+        .fold(OpenApiRouter::new(), |r, c| r.merge((c.public_routes)()))
 }
 
 /// Every capability's maintenance tasks.

@@ -60,6 +60,8 @@ pub struct Shared {
     pub otp: palisade_otp::Otp,
     /// One-time CSRF tokens.
     pub csrf: palisade_csrf::Csrf,
+    /// Inbound webhooks: inbox, sealing keys, settings.
+    pub webhooks: palisade_webhooks::Webhooks,
     /// Wall clock.
     pub clock: SharedClock,
     /// Lame duck on shutdown (`/readyz` fails).

@@ -15,6 +15,7 @@ use palisade_store_postgres::{PgOptions, PgStore, PoolSizing};
 use palisade_store_redis::{RedisOptions, RedisStore};
 use palisade_store_sqlite::{SqliteOptions, SqliteStore};
 use palisade_tenancy::TenantStore;
+use palisade_webhooks::InboxStore;
 use std::any::Any;
 use std::sync::Arc;
 
@@ -34,6 +35,7 @@ pub trait Durable:
     + RealtimeStore
     + OtpStore
     + CsrfStore
+    + InboxStore
 {
     /// The concrete store (tests reach a backend's pool through it).
     fn as_any(&self) -> &dyn Any;
@@ -42,7 +44,7 @@ pub trait Durable:
 impl<T> Durable for T
 where
     T: Backend + TenantStore + LockStore + IdempotencyStore + RateLimitPolicyStore + RateLimitStore,
-    T: AuditStore + JobStore + CronStore + RealtimeStore + OtpStore + CsrfStore,
+    T: AuditStore + JobStore + CronStore + RealtimeStore + OtpStore + CsrfStore + InboxStore,
     T: 'static,
 {
     fn as_any(&self) -> &dyn Any {

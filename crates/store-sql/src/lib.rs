@@ -29,6 +29,7 @@ mod otp;
 mod ratelimit;
 mod realtime;
 mod tenants;
+mod webhooks;
 
 pub use backend::SqlBackend;
 pub use changes::ChangeDialect;

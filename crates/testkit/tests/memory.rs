@@ -96,3 +96,12 @@ palisade_testkit::conformance!(csrf, async |_| {
     let clock = ManualClock::new(1_700_000_000_000);
     Some((palisade_csrf::MemoryCsrfStore::new(clock.clone()), clock))
 });
+
+palisade_testkit::webhooks_conformance!(async |_| {
+    let jobs = std::sync::Arc::new(palisade_jobs::MemoryJobStore::default());
+    let inbox = palisade_webhooks::MemoryInboxStore::new(jobs.clone());
+    Some(palisade_testkit::webhooks::Subject {
+        inbox: std::sync::Arc::new(inbox),
+        jobs,
+    })
+});

@@ -89,6 +89,8 @@ pub struct Config {
     pub otp: palisade_otp::OtpSettings,
     /// One-time CSRF tokens.
     pub csrf: palisade_csrf::CsrfSettings,
+    /// Inbound webhooks.
+    pub webhooks: palisade_webhooks::WebhooksSettings,
 }
 
 /// Logging settings.
@@ -167,6 +169,7 @@ impl Default for Config {
             realtime: palisade_realtime::RealtimeSettings::default(),
             otp: palisade_otp::OtpSettings::default(),
             csrf: palisade_csrf::CsrfSettings::default(),
+            webhooks: palisade_webhooks::WebhooksSettings::default(),
         }
     }
 }

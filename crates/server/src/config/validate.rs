@@ -116,6 +116,12 @@ pub(super) fn errors(cfg: &Config) -> Vec<String> {
     e.extend(cfg.realtime.errors("realtime"));
     e.extend(cfg.otp.errors("otp"));
     e.extend(cfg.csrf.errors("csrf"));
+    e.extend(
+        cfg.webhooks
+            .check()
+            .into_iter()
+            .map(|f| format!("{}: {}", f.field, f.message)),
+    );
     e
 }
 

@@ -42,6 +42,7 @@ impl utoipa::Modify for Security {
 fn api(state: &AppState) -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(crate::app::operator_routes())
+        .merge(crate::app::public_routes())
         .merge(audit::routes())
         .merge(auth_routes::tenant_scoped(state))
         .merge(crate::v1::realtime::stream_routes())

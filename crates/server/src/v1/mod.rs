@@ -10,3 +10,4 @@ pub mod previews;
 pub mod ratelimit;
 pub mod realtime;
 pub mod tenants;
+pub mod webhooks;

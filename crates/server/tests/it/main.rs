@@ -25,3 +25,4 @@ mod ratelimit;
 mod realtime;
 mod shutdown;
 mod tenants;
+mod webhooks;

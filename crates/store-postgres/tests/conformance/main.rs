@@ -22,3 +22,10 @@ palisade_testkit::conformance!(otp, clocked);
 palisade_testkit::conformance!(csrf, clocked);
 palisade_testkit::conformance!(cron, cron);
 palisade_testkit::conformance!(corrupt, corrupt_subject);
+palisade_testkit::webhooks_conformance!(async |test| {
+    let s = std::sync::Arc::new(store(test).await?);
+    Some(palisade_testkit::webhooks::Subject {
+        inbox: s.clone(),
+        jobs: s,
+    })
+});

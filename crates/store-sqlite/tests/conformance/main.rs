@@ -21,3 +21,10 @@ palisade_testkit::conformance!(otp, clocked);
 palisade_testkit::conformance!(csrf, clocked);
 palisade_testkit::conformance!(cron, cron);
 palisade_testkit::conformance!(corrupt, corrupt_subject);
+palisade_testkit::webhooks_conformance!(async |_| {
+    let s = std::sync::Arc::new(store().await);
+    Some(palisade_testkit::webhooks::Subject {
+        inbox: s.clone(),
+        jobs: s,
+    })
+});

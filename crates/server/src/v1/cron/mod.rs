@@ -35,6 +35,7 @@ pub const CAPABILITY: Capability = Capability {
     name: "cron",
     operator_routes: crate::app::none,
     tenant_routes: routes,
+    public_routes: crate::app::none,
     maintenance,
 };
 

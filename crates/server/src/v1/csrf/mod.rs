@@ -36,6 +36,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
 pub const CAPABILITY: Capability = Capability {
     name: "csrf",
     operator_routes: crate::app::none,
+    public_routes: crate::app::none,
     tenant_routes: routes,
     maintenance,
 };

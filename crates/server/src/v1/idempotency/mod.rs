@@ -51,6 +51,7 @@ pub const CAPABILITY: Capability = Capability {
     name: "idempotency",
     operator_routes: crate::app::none,
     tenant_routes: routes,
+    public_routes: crate::app::none,
     maintenance: |s| {
         let every = s.config.idempotency.sweep_interval;
         vec![Arc::new(ExpiredSweep::new(s.idempotency.clone(), every))]

@@ -46,6 +46,7 @@ pub const CAPABILITY: Capability = Capability {
     name: "locks",
     operator_routes: crate::app::none,
     tenant_routes: routes,
+    public_routes: crate::app::none,
     maintenance: |_| Vec::new(),
 };
 

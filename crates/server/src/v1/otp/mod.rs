@@ -41,6 +41,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
 pub const CAPABILITY: Capability = Capability {
     name: "otp",
     operator_routes: crate::app::none,
+    public_routes: crate::app::none,
     tenant_routes: routes,
     maintenance,
 };

@@ -42,6 +42,7 @@ pub const CAPABILITY: Capability = Capability {
     name: "previews",
     operator_routes: crate::app::none,
     tenant_routes: routes,
+    public_routes: crate::app::none,
     maintenance: |_| Vec::new(),
 };
 

@@ -36,6 +36,7 @@ pub const CAPABILITY: Capability = Capability {
     name: "ratelimit",
     operator_routes: crate::app::none,
     tenant_routes: routes,
+    public_routes: crate::app::none,
     maintenance: |s| s.ratelimit.maintenance(),
 };
 

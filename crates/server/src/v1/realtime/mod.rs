@@ -31,6 +31,7 @@ pub fn routes() -> OpenApiRouter<crate::state::AppState> {
 pub const CAPABILITY: Capability = Capability {
     name: "realtime",
     operator_routes: crate::app::none,
+    public_routes: crate::app::none,
     tenant_routes: routes,
     maintenance: |s| s.realtime.maintenance(),
 };

@@ -41,6 +41,7 @@ pub const CAPABILITY: Capability = Capability {
     name: "tenancy",
     operator_routes,
     tenant_routes,
+    public_routes: crate::app::none,
     maintenance: |s| {
         palisade_tenancy::runtime::tasks(s.tenants.clone(), s.keys.clone(), s.clock.clone())
     },

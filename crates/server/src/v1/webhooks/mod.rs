@@ -1,0 +1,120 @@
+//! Inbound webhooks over HTTP: the public ingress `POST /hooks/{tenant}/{source}` (the
+//! signature is the authentication) and `/v1/webhooks` (tenant key): sources with write-only
+//! secrets and their rotation, the inbox's events, replay, acknowledgement (pull) and stats.
+//!
+//! Ingress answers 2xx only once the event is durably stored with its delivery job; every
+//! refusal is problem+json with a stable code, an audit event (`webhook.signature_invalid`
+//! with the reason) and `palisade_webhooks_ingress_total{provider,result}`. Another tenant's
+//! source or event is a 404 like a missing one. See docs/webhooks.md.
+
+mod dto;
+mod events;
+mod ingress;
+mod sources;
+
+use crate::app::Capability;
+use crate::audit::Audit;
+use crate::config::Config;
+use crate::error::ApiError;
+use crate::state::AppState;
+use crate::stores::Stores;
+use palisade_core::{Maintenance, SystemClock};
+use palisade_fetch::Fetcher;
+use palisade_webhooks::{Deliverer, Delivery, Pruner, Resumer, WebhookError, Webhooks};
+use std::sync::Arc;
+use std::time::Duration;
+use utoipa_axum::router::OpenApiRouter;
+
+/// The `/v1/webhooks` routes (tenant-authenticated).
+pub fn routes() -> OpenApiRouter<AppState> {
+    sources::routes().merge(events::routes())
+}
+
+/// Inbound webhooks as the server hosts them: the ingress route, the API, the delivery
+/// runner and the retention sweep.
+pub const CAPABILITY: Capability = Capability {
+    name: "webhooks",
+    operator_routes: crate::app::none,
+    tenant_routes: routes,
+    public_routes: ingress::routes,
+    maintenance,
+};
+
+/// The runtime over the durable store, with the sealing keys of `[webhooks]` (the key file
+/// in the data directory when no key is configured).
+pub fn start(cfg: &Config, stores: &Stores, audit: &Audit) -> Result<Webhooks, String> {
+    let keys = cfg.webhooks.secret_box(&cfg.data_dir)?;
+    if cfg.is_postgres() && cfg.webhooks.secret_key.is_none() {
+        tracing::warn!(
+            "webhooks.secret_key is not set: source secrets are sealed with the key file in \
+             the data directory; every instance sharing the database needs the same key"
+        );
+    }
+    Ok(Webhooks::new(
+        stores.durable.clone(),
+        Arc::new(keys),
+        cfg.webhooks.clone(),
+        SystemClock::shared(),
+        audit.sink(),
+    ))
+}
+
+fn maintenance(state: &AppState) -> Vec<Arc<dyn Maintenance>> {
+    let w = &state.webhooks;
+    let fetcher = match Fetcher::builder(state.config.fetch.clone())
+        .audit(state.audit.sink())
+        .build()
+    {
+        Ok(f) => f,
+        Err(_) => {
+            tracing::error!("webhooks: the outbound client could not start; no deliveries");
+            return vec![pruner(w), resumer(w)];
+        }
+    };
+    let hold = w.settings.delivery_timeout;
+    let handler = Delivery::new(
+        w.store.clone(),
+        fetcher,
+        w.keys.clone(),
+        w.settings.retry_delays_ms(),
+        hold.as_millis() as i64,
+        w.clock.clone(),
+    );
+    let deliverer = Deliverer::new(
+        state.jobs.store.clone(),
+        Arc::new(handler),
+        w.settings.delivery_workers,
+        w.wake.clone(),
+        hold,
+    );
+    vec![Arc::new(deliverer), pruner(w), resumer(w)]
+}
+
+/// Every 30 s, events due for over a minute without an attempt get their job back.
+fn resumer(w: &Webhooks) -> Arc<dyn Maintenance> {
+    Arc::new(Resumer::new(
+        w.store.clone(),
+        w.clock.clone(),
+        Duration::from_secs(60),
+        Duration::from_secs(30),
+        w.wake.clone(),
+    ))
+}
+
+fn pruner(w: &Webhooks) -> Arc<dyn Maintenance> {
+    let every = Duration::from_secs(60);
+    Arc::new(Pruner::new(
+        w.store.clone(),
+        w.clock.clone(),
+        w.settings.retention,
+        every,
+    ))
+}
+
+/// A webhook error as the API answers it (store detail only in the log).
+fn api(e: WebhookError) -> ApiError {
+    match e {
+        WebhookError::Store(s) => ApiError::Store(s),
+        other => ApiError::Problem(other.problem()),
+    }
+}

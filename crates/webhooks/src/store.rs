@@ -1,0 +1,111 @@
+//! [`InboxStore`]: sources and the durable inbox, every operation atomic in the store.
+
+use crate::error::WebhookError;
+use crate::model::{Event, EventId, Source, SourceName};
+use crate::params::{Claim, EventClaim, EventList, EventResume, EventSettle, InboxStats, Inserted};
+use palisade_core::{Page, PageRequest, TenantId};
+
+/// Sources and inbox events of every tenant. Every method takes the tenant (except the
+/// retention sweep) and decides in one atomic step of the store.
+///
+/// The replay guard is the store's uniqueness of (tenant, source, event key): of any number
+/// of concurrent inserts of one key, on any number of instances, one stores the event and the
+/// others answer it as a duplicate. An event and its delivery job are written in the same
+/// atomic step, so no crash separates them.
+#[async_trait::async_trait]
+pub trait InboxStore: Send + Sync + std::fmt::Debug {
+    /// Creates a source ([`WebhookError::SourceExists`] when the name is taken).
+    async fn source_create(&self, source: &Source) -> Result<Source, WebhookError>;
+
+    /// One source of the tenant.
+    async fn source_get(
+        &self,
+        tenant: &TenantId,
+        name: &SourceName,
+    ) -> Result<Option<Source>, WebhookError>;
+
+    /// A page of the tenant's sources by name (the cursor is the last name).
+    async fn source_list(
+        &self,
+        tenant: &TenantId,
+        page: &PageRequest,
+    ) -> Result<Page<Source>, WebhookError>;
+
+    /// Replaces a source when its stored version is still `source.version` (compare and
+    /// set): the stored source with the version bumped, [`WebhookError::SourceChanged`] when
+    /// another update came first, [`WebhookError::NotFound`] when it is gone.
+    async fn source_update(&self, source: &Source) -> Result<Source, WebhookError>;
+
+    /// Deletes a source with its events.
+    async fn source_delete(&self, tenant: &TenantId, name: &SourceName)
+        -> Result<(), WebhookError>;
+
+    /// Stores `event` unless an event of its source with its key exists (then answers that
+    /// one as a duplicate and writes nothing); with `push`, its delivery job
+    /// ([`crate::delivery::delivery_job`]) in the same atomic step.
+    async fn event_insert(&self, event: Event, push: bool) -> Result<Inserted, WebhookError>;
+
+    /// One event of the tenant.
+    async fn event_get(
+        &self,
+        tenant: &TenantId,
+        id: &EventId,
+    ) -> Result<Option<Event>, WebhookError>;
+
+    /// A page of the tenant's events, newest first.
+    async fn event_list(
+        &self,
+        tenant: &TenantId,
+        req: &EventList,
+    ) -> Result<Page<Event>, WebhookError>;
+
+    /// A delivery attempt asks to hold an event: decided by [`crate::params::claim_decide`]
+    /// against the source's concurrency, order and rate, atomically per source.
+    async fn event_claim(&self, tenant: &TenantId, req: &EventClaim)
+        -> Result<Claim, WebhookError>;
+
+    /// Ends a claimed attempt. `None` when the claim is no longer the event's (nothing
+    /// changed). Hands the source's turn on in the same step: the job of its oldest pending,
+    /// due, unheld event other than this one is enqueued (nothing when it has a live one).
+    async fn event_settle(
+        &self,
+        tenant: &TenantId,
+        req: &EventSettle,
+    ) -> Result<Option<Event>, WebhookError>;
+
+    /// Makes the named events pending again (a fresh attempt count; a pending one keeps its
+    /// schedule) and makes sure each of a pushing source has a delivery job. The events
+    /// replayed (unknown ids are skipped).
+    async fn event_replay(
+        &self,
+        tenant: &TenantId,
+        ids: &[EventId],
+        now_ms: i64,
+    ) -> Result<Vec<Event>, WebhookError>;
+
+    /// A pulling app acknowledges a pending event: delivered. Acknowledging a delivered one
+    /// again answers it unchanged; a failed one too.
+    async fn event_ack(
+        &self,
+        tenant: &TenantId,
+        id: &EventId,
+        now_ms: i64,
+    ) -> Result<Event, WebhookError>;
+
+    /// The tenant's inbox (or one source's) in numbers.
+    async fn event_stats(
+        &self,
+        tenant: &TenantId,
+        source: Option<&SourceName>,
+    ) -> Result<InboxStats, WebhookError>;
+
+    /// The resume sweep (every tenant's): pending events of pushing sources due for at least
+    /// `grace_ms` and not held get their delivery job again ([`crate::params::resume_pick`];
+    /// an event with a live job keeps it). Covers a job that died or parked while its event
+    /// waits. The number of jobs created.
+    async fn event_resume(&self, req: &EventResume) -> Result<u64, WebhookError>;
+
+    /// Deletes up to `limit` delivered or failed events (every tenant's) that arrived before
+    /// `before_ms`; pending events are kept whatever their age.
+    async fn event_prune(&self, before_ms: i64, limit: u32) -> Result<u64, WebhookError>;
+}
