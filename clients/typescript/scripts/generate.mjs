@@ -48,27 +48,6 @@ function successSchemas(doc) {
   return out;
 }
 
-/**
- * Known defect of the served document: the jobs lease answer and the lock lease are both
- * named `LeaseView` in the Rust code, so the document describes `POST /v1/jobs/lease` with the
- * lock's schema. Until the server names them apart, describe the jobs answer inline
- * (`{jobs: LeasedView[]}`, crates/server/src/v1/jobs/dto.rs). A no-op once fixed.
- */
-function patchJobsLease(doc) {
-  const r = doc.paths?.["/v1/jobs/lease"]?.post?.responses?.["200"]?.content?.["application/json"];
-  const named = doc.components?.schemas?.LeaseView;
-  if (r?.schema?.$ref === "#/components/schemas/LeaseView" && named?.properties?.jobs === undefined) {
-    console.error("generate: patching the jobs lease answer (LeaseView names two schemas on the server)");
-    r.schema = {
-      type: "object",
-      description: "The answer of a lease.",
-      required: ["jobs"],
-      properties: { jobs: { type: "array", items: { $ref: "#/components/schemas/LeasedView" } } },
-    };
-  }
-}
-
-patchJobsLease(doc);
 const types = astToString(await openapiTS(doc, { alphabetize: true, emptyObjectsUnknown: true }));
 const schemas = JSON.stringify(sorted(bare(doc.components?.schemas ?? {}, true)), null, 2);
 const responses = JSON.stringify(sorted(bare(successSchemas(doc), true)), null, 2);

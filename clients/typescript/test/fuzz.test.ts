@@ -81,7 +81,7 @@ test("generated answers: data matching the schema, or a PalisadeError / Palisade
     answer = () => new Response(status === 204 ? null : text, { status, headers });
     try {
       const lease = await client.locks.acquire("l", { holder: "h", ttlMs: 1000 });
-      assert.equal(violation(lease, { $ref: "#/components/schemas/LeaseView" }), undefined);
+      assert.equal(violation(lease, { $ref: "#/components/schemas/LockLeaseView" }), undefined);
       assert.equal(typeof lease.token, "number");
       counts.ok++;
     } catch (e) {

@@ -382,6 +382,43 @@ export const schemas: Record<string, unknown> = {
     ],
     "type": "object"
   },
+  "CsrfIssueBody": {
+    "additionalProperties": false,
+    "properties": {
+      "session_id": {
+        "type": "string"
+      }
+    },
+    "type": "object"
+  },
+  "CsrfTokenView": {
+    "properties": {
+      "expires_at_ms": {
+        "format": "int64",
+        "type": "integer"
+      },
+      "token": {
+        "type": "string"
+      }
+    },
+    "required": [
+      "token",
+      "expires_at_ms"
+    ],
+    "type": "object"
+  },
+  "CsrfVerifyBody": {
+    "additionalProperties": false,
+    "properties": {
+      "session_id": {
+        "type": "string"
+      },
+      "token": {
+        "type": "string"
+      }
+    },
+    "type": "object"
+  },
   "DecisionView": {
     "properties": {
       "allowed": {
@@ -456,6 +493,12 @@ export const schemas: Record<string, unknown> = {
         "format": "int64",
         "type": [
           "integer",
+          "null"
+        ]
+      },
+      "limit_key": {
+        "type": [
+          "string",
           "null"
         ]
       },
@@ -535,6 +578,26 @@ export const schemas: Record<string, unknown> = {
     "required": [
       "job",
       "duplicate"
+    ],
+    "type": "object"
+  },
+  "EventPage": {
+    "properties": {
+      "items": {
+        "items": {
+          "$ref": "#/components/schemas/EventView"
+        },
+        "type": "array"
+      },
+      "next": {
+        "type": [
+          "string",
+          "null"
+        ]
+      }
+    },
+    "required": [
+      "items"
     ],
     "type": "object"
   },
@@ -717,6 +780,48 @@ export const schemas: Record<string, unknown> = {
     ],
     "type": "object"
   },
+  "IssueBody": {
+    "additionalProperties": false,
+    "properties": {
+      "identity": {
+        "type": "string"
+      },
+      "ip": {
+        "type": "string"
+      }
+    },
+    "type": "object"
+  },
+  "IssuedView": {
+    "properties": {
+      "code": {
+        "type": "string"
+      },
+      "expires_at_ms": {
+        "format": "int64",
+        "type": "integer"
+      }
+    },
+    "required": [
+      "code",
+      "expires_at_ms"
+    ],
+    "type": "object"
+  },
+  "JobLeaseView": {
+    "properties": {
+      "jobs": {
+        "items": {
+          "$ref": "#/components/schemas/LeasedView"
+        },
+        "type": "array"
+      }
+    },
+    "required": [
+      "jobs"
+    ],
+    "type": "object"
+  },
   "JobPage": {
     "properties": {
       "items": {
@@ -794,6 +899,12 @@ export const schemas: Record<string, unknown> = {
       "lease_ms": {
         "format": "int64",
         "type": "integer"
+      },
+      "limit_key": {
+        "type": [
+          "string",
+          "null"
+        ]
       },
       "max_attempts": {
         "format": "int32",
@@ -997,7 +1108,24 @@ export const schemas: Record<string, unknown> = {
     ],
     "type": "object"
   },
-  "LeaseView": {
+  "LeasedView": {
+    "properties": {
+      "job": {
+        "$ref": "#/components/schemas/JobView"
+      },
+      "token": {
+        "format": "int64",
+        "minimum": 0,
+        "type": "integer"
+      }
+    },
+    "required": [
+      "job",
+      "token"
+    ],
+    "type": "object"
+  },
+  "LockLeaseView": {
     "properties": {
       "expires_at_ms": {
         "format": "int64",
@@ -1023,23 +1151,6 @@ export const schemas: Record<string, unknown> = {
     ],
     "type": "object"
   },
-  "LeasedView": {
-    "properties": {
-      "job": {
-        "$ref": "#/components/schemas/JobView"
-      },
-      "token": {
-        "format": "int64",
-        "minimum": 0,
-        "type": "integer"
-      }
-    },
-    "required": [
-      "job",
-      "token"
-    ],
-    "type": "object"
-  },
   "Me": {
     "properties": {
       "key_id": {
@@ -1052,6 +1163,38 @@ export const schemas: Record<string, unknown> = {
     "required": [
       "tenant",
       "key_id"
+    ],
+    "type": "object"
+  },
+  "MintBody": {
+    "additionalProperties": false,
+    "properties": {
+      "jobs": {
+        "items": {
+          "type": "string"
+        },
+        "type": "array"
+      },
+      "principal": {
+        "type": "string"
+      },
+      "topics": {
+        "items": {
+          "type": "string"
+        },
+        "type": "array"
+      },
+      "ttl_ms": {
+        "format": "int64",
+        "minimum": 0,
+        "type": [
+          "integer",
+          "null"
+        ]
+      }
+    },
+    "required": [
+      "principal"
     ],
     "type": "object"
   },
@@ -1191,7 +1334,6 @@ export const schemas: Record<string, unknown> = {
       }
     },
     "required": [
-      "name",
       "algorithm",
       "quota",
       "window",
@@ -1382,6 +1524,39 @@ export const schemas: Record<string, unknown> = {
     ],
     "type": "object"
   },
+  "PublishedView": {
+    "properties": {
+      "at_ms": {
+        "format": "int64",
+        "type": "integer"
+      },
+      "id": {
+        "format": "int64",
+        "minimum": 0,
+        "type": "integer"
+      }
+    },
+    "required": [
+      "id",
+      "at_ms"
+    ],
+    "type": "object"
+  },
+  "Received": {
+    "properties": {
+      "id": {
+        "type": "string"
+      },
+      "status": {
+        "type": "string"
+      }
+    },
+    "required": [
+      "status",
+      "id"
+    ],
+    "type": "object"
+  },
   "RecoveryPointBody": {
     "additionalProperties": false,
     "properties": {
@@ -1467,6 +1642,65 @@ export const schemas: Record<string, unknown> = {
     },
     "type": "object"
   },
+  "ReplayBody": {
+    "additionalProperties": false,
+    "properties": {
+      "max": {
+        "format": "int32",
+        "minimum": 0,
+        "type": [
+          "integer",
+          "null"
+        ]
+      },
+      "since_ms": {
+        "format": "int64",
+        "type": [
+          "integer",
+          "null"
+        ]
+      },
+      "source": {
+        "type": [
+          "string",
+          "null"
+        ]
+      },
+      "status": {
+        "type": [
+          "string",
+          "null"
+        ]
+      },
+      "until_ms": {
+        "format": "int64",
+        "type": [
+          "integer",
+          "null"
+        ]
+      }
+    },
+    "type": "object"
+  },
+  "Replayed": {
+    "properties": {
+      "ids": {
+        "items": {
+          "type": "string"
+        },
+        "type": "array"
+      },
+      "replayed": {
+        "minimum": 0,
+        "type": "integer"
+      }
+    },
+    "required": [
+      "replayed",
+      "ids"
+    ],
+    "type": "object"
+  },
   "RequestDoc": {
     "additionalProperties": false,
     "properties": {
@@ -1526,6 +1760,20 @@ export const schemas: Record<string, unknown> = {
     ],
     "type": "object"
   },
+  "RetireBody": {
+    "additionalProperties": false,
+    "properties": {
+      "grace_secs": {
+        "format": "int32",
+        "minimum": 0,
+        "type": [
+          "integer",
+          "null"
+        ]
+      }
+    },
+    "type": "object"
+  },
   "RetriedView": {
     "properties": {
       "jobs": {
@@ -1564,6 +1812,24 @@ export const schemas: Record<string, unknown> = {
         ]
       },
       "tag": {
+        "type": [
+          "string",
+          "null"
+        ]
+      }
+    },
+    "type": "object"
+  },
+  "RevokeBody": {
+    "additionalProperties": false,
+    "properties": {
+      "principal": {
+        "type": [
+          "string",
+          "null"
+        ]
+      },
+      "token_id": {
         "type": [
           "string",
           "null"
@@ -1720,6 +1986,247 @@ export const schemas: Record<string, unknown> = {
     ],
     "type": "object"
   },
+  "SecretAdded": {
+    "properties": {
+      "id": {
+        "type": "string"
+      },
+      "source": {
+        "$ref": "#/components/schemas/SourceView"
+      }
+    },
+    "required": [
+      "id",
+      "source"
+    ],
+    "type": "object"
+  },
+  "SecretBody": {
+    "additionalProperties": false,
+    "properties": {
+      "secret": {
+        "type": "string"
+      }
+    },
+    "required": [
+      "secret"
+    ],
+    "type": "object"
+  },
+  "SecretView": {
+    "properties": {
+      "created_at_ms": {
+        "format": "int64",
+        "type": "integer"
+      },
+      "expires_at_ms": {
+        "format": "int64",
+        "type": [
+          "integer",
+          "null"
+        ]
+      },
+      "id": {
+        "type": "string"
+      }
+    },
+    "required": [
+      "id",
+      "created_at_ms"
+    ],
+    "type": "object"
+  },
+  "SourceBody": {
+    "additionalProperties": false,
+    "properties": {
+      "event_id": {
+        "type": [
+          "object",
+          "null"
+        ]
+      },
+      "max_body_bytes": {
+        "format": "int32",
+        "minimum": 0,
+        "type": [
+          "integer",
+          "null"
+        ]
+      },
+      "name": {
+        "type": "string"
+      },
+      "provider": {
+        "type": "object"
+      },
+      "secrets": {
+        "items": {
+          "type": "string"
+        },
+        "type": "array"
+      },
+      "target": {
+        "oneOf": [
+          {
+            "type": "null"
+          },
+          {
+            "$ref": "#/components/schemas/TargetBody"
+          }
+        ]
+      },
+      "tolerance_secs": {
+        "format": "int32",
+        "minimum": 0,
+        "type": [
+          "integer",
+          "null"
+        ]
+      }
+    },
+    "required": [
+      "name",
+      "provider",
+      "secrets"
+    ],
+    "type": "object"
+  },
+  "SourceCreated": {
+    "properties": {
+      "delivery_secret": {
+        "type": "string"
+      },
+      "source": {
+        "$ref": "#/components/schemas/SourceView"
+      }
+    },
+    "required": [
+      "source",
+      "delivery_secret"
+    ],
+    "type": "object"
+  },
+  "SourceList": {
+    "properties": {
+      "items": {
+        "items": {
+          "$ref": "#/components/schemas/SourceView"
+        },
+        "type": "array"
+      },
+      "next": {
+        "type": [
+          "string",
+          "null"
+        ]
+      }
+    },
+    "required": [
+      "items"
+    ],
+    "type": "object"
+  },
+  "SourcePatch": {
+    "additionalProperties": false,
+    "properties": {
+      "event_id": {
+        "type": [
+          "object",
+          "null"
+        ]
+      },
+      "max_body_bytes": {
+        "format": "int32",
+        "minimum": 0,
+        "type": [
+          "integer",
+          "null"
+        ]
+      },
+      "target": {
+        "oneOf": [
+          {
+            "type": "null"
+          },
+          {
+            "$ref": "#/components/schemas/TargetBody"
+          }
+        ]
+      },
+      "tolerance_secs": {
+        "format": "int32",
+        "minimum": 0,
+        "type": [
+          "integer",
+          "null"
+        ]
+      }
+    },
+    "type": "object"
+  },
+  "SourceView": {
+    "properties": {
+      "created_at_ms": {
+        "format": "int64",
+        "type": "integer"
+      },
+      "event_id": {
+        "type": "object"
+      },
+      "ingress_path": {
+        "type": "string"
+      },
+      "max_body_bytes": {
+        "format": "int32",
+        "minimum": 0,
+        "type": "integer"
+      },
+      "name": {
+        "type": "string"
+      },
+      "provider": {
+        "type": "object"
+      },
+      "secrets": {
+        "items": {
+          "$ref": "#/components/schemas/SecretView"
+        },
+        "type": "array"
+      },
+      "target": {
+        "type": [
+          "object",
+          "null"
+        ]
+      },
+      "tolerance_secs": {
+        "format": "int32",
+        "minimum": 0,
+        "type": "integer"
+      },
+      "updated_at_ms": {
+        "format": "int64",
+        "type": "integer"
+      },
+      "version": {
+        "format": "int64",
+        "type": "integer"
+      }
+    },
+    "required": [
+      "name",
+      "ingress_path",
+      "provider",
+      "secrets",
+      "tolerance_secs",
+      "max_body_bytes",
+      "event_id",
+      "created_at_ms",
+      "updated_at_ms",
+      "version"
+    ],
+    "type": "object"
+  },
   "StatsView": {
     "properties": {
       "counts": {
@@ -1734,11 +2241,49 @@ export const schemas: Record<string, unknown> = {
       },
       "queue": {
         "type": "string"
+      },
+      "throughput": {
+        "items": {
+          "$ref": "#/components/schemas/ThroughputView"
+        },
+        "type": "array"
       }
     },
     "required": [
       "queue",
-      "counts"
+      "counts",
+      "throughput"
+    ],
+    "type": "object"
+  },
+  "TargetBody": {
+    "additionalProperties": false,
+    "properties": {
+      "concurrency": {
+        "format": "int32",
+        "minimum": 0,
+        "type": [
+          "integer",
+          "null"
+        ]
+      },
+      "ordered": {
+        "type": "boolean"
+      },
+      "rate_per_sec": {
+        "format": "int32",
+        "minimum": 0,
+        "type": [
+          "integer",
+          "null"
+        ]
+      },
+      "url": {
+        "type": "string"
+      }
+    },
+    "required": [
+      "url"
     ],
     "type": "object"
   },
@@ -1814,6 +2359,40 @@ export const schemas: Record<string, unknown> = {
     ],
     "type": "object"
   },
+  "ThroughputView": {
+    "properties": {
+      "completed": {
+        "format": "int64",
+        "minimum": 0,
+        "type": "integer"
+      },
+      "completed_per_minute": {
+        "format": "double",
+        "type": "number"
+      },
+      "failed": {
+        "format": "int64",
+        "minimum": 0,
+        "type": "integer"
+      },
+      "failed_per_minute": {
+        "format": "double",
+        "type": "number"
+      },
+      "window_ms": {
+        "format": "int64",
+        "type": "integer"
+      }
+    },
+    "required": [
+      "window_ms",
+      "completed",
+      "failed",
+      "completed_per_minute",
+      "failed_per_minute"
+    ],
+    "type": "object"
+  },
   "TokenBody": {
     "additionalProperties": false,
     "properties": {
@@ -1825,6 +2404,26 @@ export const schemas: Record<string, unknown> = {
     },
     "required": [
       "token"
+    ],
+    "type": "object"
+  },
+  "TokenView": {
+    "properties": {
+      "expires_at_ms": {
+        "format": "int64",
+        "type": "integer"
+      },
+      "token": {
+        "type": "string"
+      },
+      "token_id": {
+        "type": "string"
+      }
+    },
+    "required": [
+      "token",
+      "token_id",
+      "expires_at_ms"
     ],
     "type": "object"
   },
@@ -1855,6 +2454,52 @@ export const schemas: Record<string, unknown> = {
       "key"
     ],
     "type": "object"
+  },
+  "UnlockBody": {
+    "additionalProperties": false,
+    "properties": {
+      "identity": {
+        "type": "string"
+      }
+    },
+    "type": "object"
+  },
+  "UnlockedView": {
+    "properties": {
+      "was_locked": {
+        "type": "boolean"
+      }
+    },
+    "required": [
+      "was_locked"
+    ],
+    "type": "object"
+  },
+  "VerifiedView": {
+    "properties": {
+      "valid": {
+        "type": "boolean"
+      }
+    },
+    "required": [
+      "valid"
+    ],
+    "type": "object"
+  },
+  "VerifyBody": {
+    "additionalProperties": false,
+    "properties": {
+      "code": {
+        "type": "string"
+      },
+      "identity": {
+        "type": "string"
+      },
+      "ip": {
+        "type": "string"
+      }
+    },
+    "type": "object"
   }
 };
 
@@ -1876,6 +2521,12 @@ export const responses: Record<string, Record<string, unknown>> = {
     "204": null
   },
   "delete /v1/tenants/{tenant_id}/keys/{key_id}": {
+    "204": null
+  },
+  "delete /v1/topics/{topic}": {
+    "204": null
+  },
+  "delete /v1/webhooks/sources/{name}": {
     "204": null
   },
   "get /v1/audit": {
@@ -1913,9 +2564,12 @@ export const responses: Record<string, Record<string, unknown>> = {
       "$ref": "#/components/schemas/EventsView"
     }
   },
+  "get /v1/jobs/{id}/events/stream": {
+    "200": null
+  },
   "get /v1/locks/{name}": {
     "200": {
-      "$ref": "#/components/schemas/LeaseView"
+      "$ref": "#/components/schemas/LockLeaseView"
     }
   },
   "get /v1/me": {
@@ -1953,14 +2607,62 @@ export const responses: Record<string, Record<string, unknown>> = {
       "$ref": "#/components/schemas/KeyPage"
     }
   },
+  "get /v1/topics/{topic}/events": {
+    "200": null
+  },
+  "get /v1/webhooks/events": {
+    "200": {
+      "$ref": "#/components/schemas/EventPage"
+    }
+  },
+  "get /v1/webhooks/events/{id}": {
+    "200": {
+      "$ref": "#/components/schemas/EventView"
+    }
+  },
+  "get /v1/webhooks/sources": {
+    "200": {
+      "$ref": "#/components/schemas/SourceList"
+    }
+  },
+  "get /v1/webhooks/sources/{name}": {
+    "200": {
+      "$ref": "#/components/schemas/SourceView"
+    }
+  },
+  "get /v1/webhooks/stats": {
+    "200": {
+      "$ref": "#/components/schemas/StatsView"
+    }
+  },
   "patch /v1/tenants/{tenant_id}": {
     "200": {
       "$ref": "#/components/schemas/TenantView"
     }
   },
+  "patch /v1/webhooks/sources/{name}": {
+    "200": {
+      "$ref": "#/components/schemas/SourceView"
+    }
+  },
+  "post /hooks/{tenant}/{source}": {
+    "200": {
+      "$ref": "#/components/schemas/Received"
+    }
+  },
   "post /v1/cron/schedules": {
     "201": {
       "$ref": "#/components/schemas/ScheduleView"
+    }
+  },
+  "post /v1/csrf/issue": {
+    "201": {
+      "$ref": "#/components/schemas/CsrfTokenView"
+    }
+  },
+  "post /v1/csrf/verify": {
+    "200": {
+      "$ref": "#/components/schemas/CsrfTokenView"
     }
   },
   "post /v1/idempotency/abandon": {
@@ -1987,18 +2689,7 @@ export const responses: Record<string, Record<string, unknown>> = {
   },
   "post /v1/jobs/lease": {
     "200": {
-      "properties": {
-        "jobs": {
-          "items": {
-            "$ref": "#/components/schemas/LeasedView"
-          },
-          "type": "array"
-        }
-      },
-      "required": [
-        "jobs"
-      ],
-      "type": "object"
+      "$ref": "#/components/schemas/JobLeaseView"
     }
   },
   "post /v1/jobs/retry": {
@@ -2051,7 +2742,7 @@ export const responses: Record<string, Record<string, unknown>> = {
   },
   "post /v1/locks/{name}/acquire": {
     "200": {
-      "$ref": "#/components/schemas/LeaseView"
+      "$ref": "#/components/schemas/LockLeaseView"
     }
   },
   "post /v1/locks/{name}/release": {
@@ -2059,7 +2750,22 @@ export const responses: Record<string, Record<string, unknown>> = {
   },
   "post /v1/locks/{name}/renew": {
     "200": {
-      "$ref": "#/components/schemas/LeaseView"
+      "$ref": "#/components/schemas/LockLeaseView"
+    }
+  },
+  "post /v1/otp/issue": {
+    "201": {
+      "$ref": "#/components/schemas/IssuedView"
+    }
+  },
+  "post /v1/otp/unlock": {
+    "200": {
+      "$ref": "#/components/schemas/UnlockedView"
+    }
+  },
+  "post /v1/otp/verify": {
+    "200": {
+      "$ref": "#/components/schemas/VerifiedView"
     }
   },
   "post /v1/previews": {
@@ -2075,6 +2781,14 @@ export const responses: Record<string, Record<string, unknown>> = {
   "post /v1/ratelimit/reset": {
     "204": null
   },
+  "post /v1/streams/revocations": {
+    "204": null
+  },
+  "post /v1/streams/tokens": {
+    "201": {
+      "$ref": "#/components/schemas/TokenView"
+    }
+  },
   "post /v1/tenants": {
     "200": {
       "$ref": "#/components/schemas/TenantView"
@@ -2086,6 +2800,41 @@ export const responses: Record<string, Record<string, unknown>> = {
   "post /v1/tenants/{tenant_id}/keys": {
     "201": {
       "$ref": "#/components/schemas/KeyCreated"
+    }
+  },
+  "post /v1/topics/{topic}/events": {
+    "201": {
+      "$ref": "#/components/schemas/PublishedView"
+    }
+  },
+  "post /v1/webhooks/events/replay": {
+    "200": {
+      "$ref": "#/components/schemas/Replayed"
+    }
+  },
+  "post /v1/webhooks/events/{id}/ack": {
+    "200": {
+      "$ref": "#/components/schemas/EventView"
+    }
+  },
+  "post /v1/webhooks/events/{id}/replay": {
+    "200": {
+      "$ref": "#/components/schemas/EventView"
+    }
+  },
+  "post /v1/webhooks/sources": {
+    "201": {
+      "$ref": "#/components/schemas/SourceCreated"
+    }
+  },
+  "post /v1/webhooks/sources/{name}/secrets": {
+    "201": {
+      "$ref": "#/components/schemas/SecretAdded"
+    }
+  },
+  "post /v1/webhooks/sources/{name}/secrets/{id}/retire": {
+    "200": {
+      "$ref": "#/components/schemas/SourceView"
     }
   },
   "put /v1/cron/schedules/{name}": {
