@@ -325,7 +325,11 @@ where
         let Some(mut e) = Self::event_in(tx, tenant, &req.id).await? else {
             return Ok(None);
         };
-        if e.status != EventStatus::Pending || e.claim_token.as_deref() != Some(&req.token) {
+        let holder = e
+            .claim_token
+            .as_deref()
+            .is_some_and(|t| palisade_core::secret::secret_eq(t.as_bytes(), req.token.as_bytes()));
+        if e.status != EventStatus::Pending || !holder {
             return Ok(None);
         }
         let disable = settle_apply(&mut e, req);

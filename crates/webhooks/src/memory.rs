@@ -277,7 +277,11 @@ impl InboxStore for MemoryInboxStore {
         let Some(e) = g.event_mut(tenant, &req.id) else {
             return Ok(None);
         };
-        if e.status != EventStatus::Pending || e.claim_token.as_deref() != Some(&req.token) {
+        let holder = e
+            .claim_token
+            .as_deref()
+            .is_some_and(|t| palisade_core::secret::secret_eq(t.as_bytes(), req.token.as_bytes()));
+        if e.status != EventStatus::Pending || !holder {
             return Ok(None);
         }
         let disable = settle_apply(e, req);

@@ -66,7 +66,7 @@ async fn event_list(
             .into_iter()
             .map(|e| EventView::of(e, body))
             .collect(),
-        next: p.next,
+        next: p.next.as_deref().map(palisade_core::page::cursor_encode),
     }))
 }
 

@@ -74,7 +74,7 @@ async fn source_list(
         .map_err(api)?;
     Ok(Json(SourceList {
         items: p.items.into_iter().map(Into::into).collect(),
-        next: p.next,
+        next: p.next.as_deref().map(palisade_core::page::cursor_encode),
     }))
 }
 
