@@ -76,7 +76,7 @@ impl IntoResponses for CommonErrors {
     }
 }
 
-/// `doc` with a 415 answer on every operation that takes a body (each takes only JSON).
+/// `doc` with a 415 answer on every operation that takes a JSON body (and only JSON).
 pub fn with_media_type_errors(mut doc: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
     for item in doc.paths.paths.values_mut() {
         let ops = [
@@ -87,7 +87,10 @@ pub fn with_media_type_errors(mut doc: utoipa::openapi::OpenApi) -> utoipa::open
             &mut item.delete,
         ];
         for op in ops.into_iter().flatten() {
-            if op.request_body.is_some() {
+            let json = op.request_body.as_ref().is_some_and(|b| {
+                b.content.len() == 1 && b.content.contains_key("application/json")
+            });
+            if json {
                 let r = problem("Body is not application/json (`unsupported-media-type`)");
                 op.responses.responses.entry("415".into()).or_insert(r);
             }
