@@ -2552,15 +2552,6 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Body is not application/json (`unsupported-media-type`) */
-            415: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["ProblemDoc"];
-                };
-            };
             /** @description `store-unavailable` or `webhooks-key-unavailable`: not stored, send again later */
             503: {
                 headers: {
