@@ -47,7 +47,7 @@ async function start(client: Palisade, o: { failMode?: FailMode; idemFailMode?: 
 
 async function tenant(quota = 1000): Promise<Palisade> {
   const { client } = await tenantClient();
-  await client.ratelimit.policyPut("api", { algorithm: "fixed_window", quota, window: "1m", key: ["principal"] });
+  await client.ratelimit.policyPut("api", { algorithm: "gcra", quota, window: "1m", key: ["principal"] });
   return client;
 }
 

@@ -29,7 +29,7 @@ function post(url: string, body: unknown, headers: Record<string, string> = {}) 
 
 test("fastify rate limit: headers, then 429 problem+json", async () => {
   const { client } = await tenantClient();
-  await client.ratelimit.policyPut("api", { algorithm: "fixed_window", quota: 1, window: "1m", key: ["principal"] });
+  await client.ratelimit.policyPut("api", { algorithm: "gcra", quota: 1, window: "1m", key: ["principal"] });
   const app = await start(client);
   try {
     const ok = await fetch(`${app.url}/ping`, { headers: { "x-user": "u1" } });
@@ -48,7 +48,7 @@ test("fastify rate limit: headers, then 429 problem+json", async () => {
 
 test("fastify idempotency: replayed retry, 409 concurrent, 422 reused", async () => {
   const { client } = await tenantClient();
-  await client.ratelimit.policyPut("api", { algorithm: "fixed_window", quota: 1000, window: "1m", key: ["principal"] });
+  await client.ratelimit.policyPut("api", { algorithm: "gcra", quota: 1000, window: "1m", key: ["principal"] });
   const app = await start(client);
   try {
     const key = unique("order");

@@ -6,7 +6,9 @@ import { tenantClient } from "./helpers.js";
 
 test("check allows up to the quota, then denies with Retry-After; reset forgets", async () => {
   const { client } = await tenantClient();
-  await client.ratelimit.policyPut("api", { algorithm: "fixed_window", quota: 2, window: "1m", key: ["principal"] });
+  // GCRA, not a fixed window: a fixed window's count restarts at each minute boundary, which a
+  // run crossing one would see as a refill.
+  await client.ratelimit.policyPut("api", { algorithm: "gcra", quota: 2, window: "1m", key: ["principal"] });
   for (const remaining of [1, 0]) {
     const d = await client.ratelimit.check({ policy: "api", key: "user-1" });
     assert.equal(d.allowed, true);
@@ -28,8 +30,8 @@ test("check allows up to the quota, then denies with Retry-After; reset forgets"
 
 test("several checks are decided all or nothing", async () => {
   const { client } = await tenantClient();
-  await client.ratelimit.policyPut("small", { algorithm: "fixed_window", quota: 1, window: "1m", key: ["principal"] });
-  await client.ratelimit.policyPut("big", { algorithm: "fixed_window", quota: 10, window: "1m", key: ["principal"] });
+  await client.ratelimit.policyPut("small", { algorithm: "gcra", quota: 1, window: "1m", key: ["principal"] });
+  await client.ratelimit.policyPut("big", { algorithm: "gcra", quota: 10, window: "1m", key: ["principal"] });
   assert.equal((await client.ratelimit.check({ policy: "small", key: "k" })).allowed, true);
   const both = await client.ratelimit.check([
     { policy: "big", key: "k" },

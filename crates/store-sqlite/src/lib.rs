@@ -71,6 +71,7 @@ impl SqlBackend<Sqlite> for SqliteBackend {
         let pool = SqlitePoolOptions::new()
             .max_connections(opts.max_connections)
             .acquire_timeout(opts.acquire_timeout)
+            .after_release(|conn, _| Box::pin(async move { Ok(outside_transaction(conn).await) }))
             .connect_with(connect)
             .await
             .map_err(map_err)?;
@@ -79,6 +80,19 @@ impl SqlBackend<Sqlite> for SqliteBackend {
 
     async fn migrate(pool: &SqlitePool) -> Result<Vec<String>, StoreError> {
         palisade_store_sql::migrate_reporting(pool, &sqlx::migrate!("./migrations")).await
+    }
+}
+
+/// True when a released connection holds no transaction: a caller cancelled while its
+/// `BEGIN IMMEDIATE` ran (a dropped request) can leave one open that sqlx does not know of,
+/// and on SQLite it would hold the database's write lock while the connection idles in the
+/// pool, so every other writer fails with "database is locked". A deferred `BEGIN` takes no
+/// lock and fails only inside a transaction; such a connection is closed (which rolls back).
+async fn outside_transaction(conn: &mut sqlx::SqliteConnection) -> bool {
+    use sqlx::Executor as _;
+    match conn.execute("BEGIN DEFERRED").await {
+        Ok(_) => conn.execute("ROLLBACK").await.is_ok(),
+        Err(_) => false,
     }
 }
 
