@@ -55,8 +55,14 @@ pub fn method_label(m: &Method) -> &'static str {
     }
 }
 
-/// The Prometheus text of `handle` as an HTTP response.
+/// The Prometheus text of `handle` as an HTTP response, with the runtime's live task count
+/// (`palisade_runtime_tasks_alive`: a stream, connection or timer that leaks shows here) read
+/// at the moment of the scrape.
 pub fn exposition(handle: &PrometheusHandle) -> Response {
+    let tasks = tokio::runtime::Handle::current()
+        .metrics()
+        .num_alive_tasks();
+    metrics::gauge!("palisade_runtime_tasks_alive").set(tasks as f64);
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         handle.render(),

@@ -1,6 +1,6 @@
 //! Per-key limits across instances on PostgreSQL: a queue's concurrency per limit key holds
-//! over three server processes with HTTP workers on each (overlaps counted from the jobs'
-//! event logs), and its rate per key holds over two.
+//! over three server processes with HTTP workers on each (overlaps counted from what the
+//! workers saw), and its rate per key holds over two (starts read from the jobs' event logs).
 
 use crate::common::{spawn, Api, Proc};
 use crate::jobs::ok;
@@ -22,20 +22,29 @@ async fn on_postgres(pg: &str, n: usize, env: &[(&str, &str)]) -> (Vec<Proc>, St
     (procs, key)
 }
 
+/// One job as a worker ran it: its limit key, from the lease's answer to the complete call.
+type Run = (String, Instant, Instant);
+
 /// An HTTP worker: leases one job of `queue` at a time, holds it `hold`, completes it; stops
-/// when `total` jobs of the queue have completed (asked through its own instance).
+/// when `total` jobs of the queue have completed (asked through its own instance). Answers
+/// its runs: each lies inside the time the store counted the job as running (after the
+/// lease committed, before the completion did), so their overlaps never exceed the store's.
 fn worker(
     api: Api,
     queue: &'static str,
     hold: Duration,
     total: usize,
-) -> tokio::task::JoinHandle<()> {
+) -> tokio::task::JoinHandle<Vec<Run>> {
     tokio::spawn(async move {
         let deadline = Instant::now() + Duration::from_secs(60);
+        let mut runs = Vec::new();
         while Instant::now() < deadline {
             for l in api.lease(queue, "w", 300).await {
+                let started = Instant::now();
                 let id = l["job"]["id"].as_str().unwrap().to_owned();
+                let key = l["job"]["limit_key"].as_str().unwrap_or("").to_owned();
                 tokio::time::sleep(hold).await;
+                runs.push((key, started, Instant::now()));
                 let token = json!({"token": l["token"]});
                 ok(api.job_call(&id, "complete", token).await).await;
             }
@@ -43,7 +52,7 @@ fn worker(
                 .get_json(&format!("/v1/jobs/queues/{queue}/stats"))
                 .await;
             if s["counts"]["completed"].as_u64() == Some(total as u64) {
-                return;
+                return runs;
             }
         }
         panic!("the jobs of {queue} did not all complete");
@@ -73,10 +82,10 @@ async fn runs(api: &Api, ids: &[String]) -> Vec<(String, i64, i64)> {
 }
 
 /// The most runs of one key at once: `[started, completed)` intervals.
-fn max_overlap(runs: &[(String, i64, i64)]) -> BTreeMap<String, usize> {
+fn max_overlap<T: Ord + Copy>(runs: &[(String, T, T)]) -> BTreeMap<String, usize> {
     let mut out = BTreeMap::new();
     for (key, ..) in runs {
-        let mine: Vec<(i64, i64)> = runs
+        let mine: Vec<(T, T)> = runs
             .iter()
             .filter(|r| &r.0 == key)
             .map(|r| (r.1, r.2))
@@ -113,23 +122,34 @@ async fn on_postgres_a_concurrency_limit_per_key_holds_over_three_processes() {
     let capped = enqueue_keyed(&apis[0], "capped", &["acct-1", "acct-2"], 9).await;
     let free = enqueue_keyed(&apis[0], "free", &["acct-1"], 9).await;
     let hold = Duration::from_millis(300);
+    let (mut capped_runs, mut free_runs) = (Vec::new(), Vec::new());
     let mut workers = Vec::new();
     for api in &apis {
         for _ in 0..3 {
-            workers.push(worker(api.clone(), "capped", hold, capped.len()));
-            workers.push(worker(api.clone(), "free", hold, free.len()));
+            workers.push((true, worker(api.clone(), "capped", hold, capped.len())));
+            workers.push((false, worker(api.clone(), "free", hold, free.len())));
         }
     }
-    for w in workers {
-        w.await.unwrap();
+    for (is_capped, w) in workers {
+        let runs = w.await.unwrap();
+        if is_capped {
+            &mut capped_runs
+        } else {
+            &mut free_runs
+        }
+        .extend(runs);
     }
-    let capped = max_overlap(&runs(&apis[1], &capped).await);
+    assert_eq!(
+        (capped_runs.len(), free_runs.len()),
+        (capped.len(), free.len())
+    );
+    let capped = max_overlap(&capped_runs);
     assert_eq!(
         capped.values().copied().collect::<Vec<_>>(),
         [2, 2],
         "each key ran two at once, never three: {capped:?}"
     );
-    let free = max_overlap(&runs(&apis[2], &free).await);
+    let free = max_overlap(&free_runs);
     assert!(
         free["acct-1"] > 2,
         "without a limit the nine workers overlap (the count can see it): {free:?}"
