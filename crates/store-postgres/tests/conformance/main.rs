@@ -3,6 +3,7 @@
 
 mod common;
 mod decisions;
+mod errors;
 mod fanout;
 mod fencing;
 mod jobs_index;

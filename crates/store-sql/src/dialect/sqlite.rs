@@ -6,9 +6,18 @@ use sqlx::Sqlite;
 
 impl Dialect for Sqlite {
     fn map_err(e: sqlx::Error) -> StoreError {
-        map_sqlx_err(e, "sqlite", |_, db| {
-            db.is_unique_violation()
-                .then(|| StoreError::Conflict(db.message().to_owned()))
+        map_sqlx_err(e, "sqlite", |e, db| {
+            if db.is_unique_violation() {
+                return Some(StoreError::Conflict(db.message().to_owned()));
+            }
+            // The primary result code is the extended code's low byte: SQLITE_BUSY (5) and
+            // SQLITE_LOCKED (6) mean another writer held the database past the busy timeout,
+            // SQLITE_FULL (13) a full disk. They pass; the request was not at fault.
+            let primary = db
+                .code()
+                .and_then(|c| c.parse::<i32>().ok())
+                .map(|c| c & 0xff);
+            matches!(primary, Some(5 | 6 | 13)).then(|| StoreError::Unavailable(e.to_string()))
         })
     }
 

@@ -2,6 +2,7 @@
 //! one named test per check, each on a fresh database file.
 
 mod common;
+mod errors;
 mod fencing;
 mod jobs_index;
 mod ratelimit_state;
