@@ -6,8 +6,9 @@
 //! `ratelimit_max_batch` decisions run at a time). A decision, once sent, is awaited for its
 //! answer, and its time in the queue is not store slowness: the fallback deadline does not cut
 //! it short (a batch still running 2 s past the pool's acquire timeout fails instead, so a hung
-//! server cannot hold the queue). A batch is ONE round trip:
-//! `SELECT ratelimit_decide_batch(…)` (plpgsql, migration 0004) with the batch as arrays.
+//! server cannot hold the queue). A batch is ONE round trip on a connection the batches keep
+//! (no pool checks around it): `SELECT ratelimit_decide_batch(…)` (plpgsql, migration 0004)
+//! with the batch as arrays.
 //! In its own implicit transaction the function locks (or creates) every row of the batch
 //! in one statement, in (tenant, policy, key) byte order — the rows are sorted and
 //! deduplicated here, byte order being the columns' `COLLATE "C"` — so concurrent batches,
@@ -40,7 +41,9 @@ use crate::{map_err, PgBackend, PgStore};
 use palisade_core::{StoreError, TenantId};
 use palisade_ratelimit::{Algorithm, Batcher, Check, Decision};
 use palisade_store_sql::RateLimitDecisions;
+use sqlx::pool::PoolConnection;
 use sqlx::Postgres;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 fn corrupt(e: impl std::fmt::Display) -> StoreError {
@@ -82,11 +85,38 @@ pub(crate) fn batcher(
     in_flight: usize,
     run_timeout: Duration,
 ) -> DecisionBatcher {
+    let held = Arc::new(Held {
+        pool,
+        idle: Mutex::new(Vec::with_capacity(in_flight)),
+    });
     Batcher::new(max_batch, in_flight, move |batch: Vec<Pending>| {
-        let pool = pool.clone();
-        Box::pin(async move { decide_batch(&pool, &batch).await })
+        let held = held.clone();
+        Box::pin(async move { decide_batch(&held, &batch).await })
     })
     .with_run_timeout(run_timeout)
+}
+
+/// The batches' own connections, kept between batches (at most one per batch in flight): a
+/// batch is then exactly one round trip, without the pool's checks on acquire and release.
+/// A connection whose batch failed goes back to the pool (which tests it and drops it if it
+/// is broken) and a new one is taken for the next batch.
+struct Held {
+    pool: sqlx::PgPool,
+    idle: Mutex<Vec<PoolConnection<Postgres>>>,
+}
+
+impl Held {
+    async fn take(&self) -> Result<PoolConnection<Postgres>, sqlx::Error> {
+        let kept = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
+        match kept {
+            Some(c) => Ok(c),
+            None => self.pool.acquire().await,
+        }
+    }
+
+    fn keep(&self, c: PoolConnection<Postgres>) {
+        self.idle.lock().unwrap_or_else(|p| p.into_inner()).push(c);
+    }
 }
 
 /// A batch's arguments to `ratelimit_decide_batch` , as arrays.
@@ -143,7 +173,7 @@ impl<'a> BatchArgs<'a> {
         a
     }
 
-    async fn run(&self, pool: &sqlx::PgPool) -> Result<Vec<i64>, sqlx::Error> {
+    async fn run(&self, conn: &mut sqlx::PgConnection) -> Result<Vec<i64>, sqlx::Error> {
         let col = |f: fn(&(&'a str, &'a str, &'a str)) -> &'a str| -> Vec<&'a str> {
             self.rows.iter().map(f).collect()
         };
@@ -163,8 +193,18 @@ impl<'a> BatchArgs<'a> {
         .bind(&self.block)
         .bind(&self.shadow)
         .bind(&self.cost)
-        .fetch_one(pool)
+        .fetch_one(conn)
         .await
+    }
+
+    /// [`Self::run`] on one of `held`'s connections, kept for the next batch if it answered.
+    async fn run_held(&self, held: &Held) -> Result<Vec<i64>, sqlx::Error> {
+        let mut conn = held.take().await?;
+        let out = self.run(&mut conn).await;
+        if out.is_ok() {
+            held.keep(conn);
+        }
+        out
     }
 }
 
@@ -174,14 +214,11 @@ fn retryable(e: &sqlx::Error) -> bool {
 }
 
 /// One batch: one `SELECT ratelimit_decide_batch(…)` , one round trip.
-async fn decide_batch(
-    pool: &sqlx::PgPool,
-    batch: &[Pending],
-) -> Result<Vec<Vec<Decision>>, StoreError> {
+async fn decide_batch(held: &Held, batch: &[Pending]) -> Result<Vec<Vec<Decision>>, StoreError> {
     let args = BatchArgs::new(batch);
     let mut attempt = 0;
     let out = loop {
-        match args.run(pool).await {
+        match args.run_held(held).await {
             Ok(out) => break out,
             Err(e) if attempt < RETRIES && retryable(&e) => attempt += 1,
             Err(e) => return Err(map_err(e)),

@@ -7,6 +7,7 @@ mod errors;
 mod fanout;
 mod fencing;
 mod jobs_index;
+mod restart;
 mod tls;
 
 use common::{clocked, corrupt_subject, cron, store, timed};
