@@ -339,13 +339,17 @@ mod tests {
         let tenants = [TenantId::generate(), TenantId::generate()];
         let mut r = Rng(0x9e37_79b9_7f4a_7c15);
         let mut now = 1_700_000_000_123;
+        let held = Held {
+            pool: store.pool().clone(),
+            idle: Mutex::new(Vec::new()),
+        };
         for step in 0..400 {
             let mut batch = Vec::new();
             for _ in 0..1 + r.below(8) {
                 now += [0, 0, 1, 7, 300, 5_000][r.below(6) as usize];
                 batch.push(random_decision(&mut r, &tenants, now));
             }
-            let got = decide_batch(store.pool(), &batch).await.unwrap();
+            let got = decide_batch(&held, &batch).await.unwrap();
             for (p, got) in batch.iter().zip(got) {
                 clock.set(p.now);
                 let want = reference
