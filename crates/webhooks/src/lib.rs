@@ -15,6 +15,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod declared;
 pub mod delivery;
 pub mod error;
 pub mod ingest;
@@ -30,6 +31,7 @@ pub mod store;
 pub mod tasks;
 pub mod verify;
 
+pub use declared::{ConfigSecret, ConfigSource, ConfigTarget};
 pub use delivery::{delivery_job, Delivery};
 pub use error::WebhookError;
 pub use memory::MemoryInboxStore;

@@ -106,7 +106,12 @@ impl Webhooks {
         ingest::ingest(self.store.as_ref(), &self.keys, skew, source, req, now).await
     }
 
-    fn secret_seal(&self, tenant: &TenantId, name: &SourceName, plain: &str) -> SourceSecret {
+    pub(crate) fn secret_seal(
+        &self,
+        tenant: &TenantId,
+        name: &SourceName,
+        plain: &str,
+    ) -> SourceSecret {
         let id = format!("sec_{}", palisade_core::secret::random_token(16));
         let aad = Source::aad(tenant, name, &id);
         SourceSecret {
@@ -129,6 +134,19 @@ impl Webhooks {
         tenant: &TenantId,
         spec: SourceSpec,
     ) -> Result<(Source, String), WebhookError> {
+        let delivery = sign::secret_generate();
+        let source = self.source_build(tenant, spec, &delivery)?;
+        let s = self.store.source_create(&source).await?;
+        Ok((s, delivery))
+    }
+
+    /// The source `spec` describes, its secrets and `delivery` secret sealed, checked.
+    pub(crate) fn source_build(
+        &self,
+        tenant: &TenantId,
+        spec: SourceSpec,
+        delivery: &str,
+    ) -> Result<Source, WebhookError> {
         let mut errs = Vec::new();
         if spec.secrets.is_empty() || spec.secrets.len() > MAX_SECRETS {
             errs.push(FieldError::new("secrets", "1 to 5 secrets"));
@@ -146,7 +164,6 @@ impl Webhooks {
             }
         }
         let now = self.clock.now_ms();
-        let delivery = sign::secret_generate();
         let aad = Source::aad(tenant, &spec.name, delivery::DELIVERY_SECRET_ID);
         let source = Source {
             tenant: tenant.clone(),
@@ -174,8 +191,7 @@ impl Webhooks {
         if !errs.is_empty() {
             return Err(WebhookError::Invalid(errs));
         }
-        let s = self.store.source_create(&source).await?;
-        Ok((s, delivery))
+        Ok(source)
     }
 
     /// Reads the source, applies `change`, writes it with a compare-and-set (trying again on

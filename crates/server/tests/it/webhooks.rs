@@ -3,6 +3,7 @@
 //! PostgreSQL restart mid-ingest. Provider signatures are computed here with HMAC-SHA256
 //! (Standard Webhooks), never by the verifier under test.
 
+mod declared;
 mod delivery;
 mod ingress;
 mod multi;
