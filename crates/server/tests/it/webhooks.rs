@@ -7,6 +7,7 @@ mod declared;
 mod delivery;
 mod ingress;
 mod multi;
+mod sdk;
 
 use crate::common::{spawn_in, temp_dir, Api, Proc};
 use axum::body::Bytes;
