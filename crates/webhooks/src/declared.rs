@@ -14,6 +14,9 @@ use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 use std::time::Duration;
 
+/// How long a replaced declared delivery secret keeps signing beside the new one (a day).
+pub const DECLARED_DELIVERY_GRACE_MS: i64 = 24 * 3_600_000;
+
 /// One secret as the configuration gives it: exactly one of the value itself (`secret`), the
 /// name of an environment variable holding it (`secret_env`) or a file holding it
 /// (`secret_file`; one trailing newline is ignored). Never printed.
@@ -398,7 +401,7 @@ impl Webhooks {
         let aad = Source::aad(&s.tenant, &s.name, delivery::DELIVERY_SECRET_ID);
         let plain = self
             .keys
-            .open(&s.delivery_secret, &aad)
+            .open(&s.delivery_secret.current, &aad)
             .map_err(|_| WebhookError::KeyUnavailable)?;
         String::from_utf8(plain)
             .map(SecretString::new)
@@ -455,7 +458,7 @@ impl Webhooks {
     }
 
     /// Makes `s` as `d` declares it (see [`Webhooks::sources_declare`]).
-    fn declared_apply(&self, s: &mut Source, d: &Declared, _now: i64) -> Result<(), WebhookError> {
+    fn declared_apply(&self, s: &mut Source, d: &Declared, now: i64) -> Result<(), WebhookError> {
         let spec = &d.spec;
         let opened = self.secrets_opened(s)?;
         let mut secrets = Vec::with_capacity(spec.secrets.len());
@@ -492,8 +495,12 @@ impl Webhooks {
         if let Some(want) = &d.delivery_secret {
             let have = self.delivery_opened(s)?;
             if !secret_eq(have.expose().as_bytes(), want.expose().as_bytes()) {
+                // a rotation: the replaced secret keeps signing beside the new one for a day
                 let aad = Source::aad(&s.tenant, &s.name, delivery::DELIVERY_SECRET_ID);
-                s.delivery_secret = self.keys.seal(want.expose().as_bytes(), &aad);
+                let new = self.keys.seal(want.expose().as_bytes(), &aad);
+                let old = std::mem::replace(&mut s.delivery_secret.current, new);
+                s.delivery_secret.previous = Some(old);
+                s.delivery_secret.previous_until_ms = Some(now + DECLARED_DELIVERY_GRACE_MS);
             }
         }
         Ok(())

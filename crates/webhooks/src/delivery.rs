@@ -148,10 +148,22 @@ impl Delivery {
     ) -> Option<FetchRequest> {
         let target = source.target.as_ref()?;
         let aad = Source::aad(&source.tenant, &source.name, DELIVERY_SECRET_ID);
-        let secret = self.keys.open(&source.delivery_secret, &aad).ok()?;
-        let secret = String::from_utf8(secret).ok()?;
         let ts = now_ms.div_euclid(1000);
-        let sig = sign::signature(&secret, event.id.as_str(), ts, &event.body)?;
+        // the current secret's signature, then the previous one's during a rotation's grace:
+        // Standard Webhooks verifiers accept a header of several, space-separated
+        let secrets = &source.delivery_secret;
+        let sealed = std::iter::once(&secrets.current).chain(secrets.previous_at(now_ms));
+        let mut sigs = Vec::with_capacity(2);
+        for s in sealed {
+            let secret = String::from_utf8(self.keys.open(s, &aad).ok()?).ok()?;
+            sigs.push(sign::signature(
+                &secret,
+                event.id.as_str(),
+                ts,
+                &event.body,
+            )?);
+        }
+        let sig = sigs.join(" ");
         let mut headers = HeaderMap::new();
         let ct = event
             .content_type

@@ -36,7 +36,8 @@ pub use delivery::{delivery_job, Delivery};
 pub use error::WebhookError;
 pub use memory::MemoryInboxStore;
 pub use model::{
-    Event, EventId, EventIdRule, EventStatus, Source, SourceName, SourceSecret, Target,
+    DeliverySecrets, Event, EventId, EventIdRule, EventStatus, Source, SourceName, SourceSecret,
+    Target,
 };
 pub use params::{
     Claim, EventClaim, EventList, EventResume, EventSettle, InboxStats, Inserted, Outcome,

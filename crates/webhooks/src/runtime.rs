@@ -181,7 +181,7 @@ impl Webhooks {
                 .unwrap_or(self.settings.default_max_body.as_u64() as u32),
             event_id: spec.event_id,
             target: spec.target,
-            delivery_secret: self.keys.seal(delivery.as_bytes(), &aad),
+            delivery_secret: self.keys.seal(delivery.as_bytes(), &aad).into(),
             created_at_ms: now,
             updated_at_ms: now,
             version: 1,
@@ -212,6 +212,10 @@ impl Webhooks {
             let now = self.clock.now_ms();
             let out = change(&mut s, now)?;
             s.secrets.retain(|x| x.is_active(now));
+            if s.delivery_secret.previous_at(now).is_none() {
+                s.delivery_secret.previous = None;
+                s.delivery_secret.previous_until_ms = None;
+            }
             s.updated_at_ms = now;
             let errs = s.check();
             if !errs.is_empty() {
@@ -280,5 +284,43 @@ impl Webhooks {
         })
         .await
         .map(|(s, ())| s)
+    }
+
+    /// Rotates the delivery secret: `secret` (`whsec_…`; `None`: a fresh one) signs from now
+    /// on, and the current one keeps signing beside it for `grace_secs` (deliveries carry both
+    /// signatures; 0: stops at once). Answers the source and the new secret (shown this once).
+    pub async fn delivery_secret_rotate(
+        &self,
+        tenant: &TenantId,
+        name: &SourceName,
+        secret: Option<&str>,
+        grace_secs: u32,
+    ) -> Result<(Source, String), WebhookError> {
+        let new = match secret {
+            Some(s) if sign::secret_valid(s) => s.to_owned(),
+            Some(_) => {
+                return Err(WebhookError::Invalid(vec![FieldError::new(
+                    "secret",
+                    "whsec_ and 24 to 64 bytes in base64 (Standard Webhooks)",
+                )]))
+            }
+            None => sign::secret_generate(),
+        };
+        let (s, ()) = self
+            .source_change(tenant, name, |s, now| {
+                let aad = Source::aad(&s.tenant, &s.name, delivery::DELIVERY_SECRET_ID);
+                let sealed = self.keys.seal(new.as_bytes(), &aad);
+                let old = std::mem::replace(&mut s.delivery_secret.current, sealed);
+                if grace_secs == 0 {
+                    s.delivery_secret.previous = None;
+                    s.delivery_secret.previous_until_ms = None;
+                } else {
+                    s.delivery_secret.previous = Some(old);
+                    s.delivery_secret.previous_until_ms = Some(now + i64::from(grace_secs) * 1000);
+                }
+                Ok(())
+            })
+            .await?;
+        Ok((s, new))
     }
 }

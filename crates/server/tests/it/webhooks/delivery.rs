@@ -237,3 +237,92 @@ async fn concurrent_copies_of_one_event_are_delivered_once() {
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(target.hits().len(), 1);
 }
+
+/// The entries of a delivery's `webhook-signature` header (space-separated).
+fn signatures(hit: &Hit) -> Vec<String> {
+    let v = hit.headers["webhook-signature"].to_str().unwrap();
+    v.split(' ').map(str::to_owned).collect()
+}
+
+/// True when one of the delivery's signatures is `secret`'s.
+fn signed_with(hit: &Hit, secret: &str) -> bool {
+    let h = |n: &str| hit.headers[n].to_str().unwrap().to_owned();
+    let ts: i64 = h("webhook-timestamp").parse().unwrap();
+    let expected = signature(secret, &h("webhook-id"), ts, &hit.body);
+    signatures(hit).contains(&expected)
+}
+
+#[tokio::test]
+async fn delivery_secret_rotation_signs_with_both_during_the_grace_then_the_new_one_alone() {
+    let target = Target::start().await;
+    let p = server(target.port, 3);
+    let (tenant, key) = p.tenant_with_key("wh-rotate-delivery").await;
+    let api = p.api(&key);
+    let created = source_create(&api, push_source("s", target.port, false)).await;
+    let first = created["delivery_secret"].as_str().unwrap().to_owned();
+    let prov = Provider::new(&p.url);
+    let path = "/v1/webhooks/sources/s/delivery-secret/rotate";
+
+    // rotate with a day of grace: the next delivery carries both signatures
+    let r = api.post(path, json!({"grace_secs": 3600})).await;
+    assert_eq!(r.status(), 200);
+    let rotated: Value = r.json().await.unwrap();
+    let second = rotated["delivery_secret"].as_str().unwrap().to_owned();
+    assert!(second.starts_with("whsec_") && second != first);
+    assert!(rotated["source"]["delivery_previous_until_ms"]
+        .as_i64()
+        .is_some());
+    accepted(&prov, &tenant, "s", "m1", b"{\"n\":1}").await;
+    let got = eventually_async(Duration::from_secs(20), || async {
+        (target.hits().len() == 1).then_some(())
+    })
+    .await;
+    assert!(got.is_some(), "delivered");
+    let hit = &target.hits()[0];
+    assert_eq!(signatures(hit).len(), 2);
+    assert!(signed_with(hit, &second), "signed with the new secret");
+    assert!(signed_with(hit, &first), "and with the previous one");
+
+    // rotate to a given secret without grace: the previous one stops signing at once
+    let third = "whsec_dGhpcmQgZGVsaXZlcnkgc2VjcmV0IGZvciB0ZXN0cw==";
+    let r = api
+        .post(path, json!({"secret": third, "grace_secs": 0}))
+        .await;
+    assert_eq!(r.status(), 200);
+    let rotated: Value = r.json().await.unwrap();
+    assert_eq!(rotated["delivery_secret"], third);
+    assert!(rotated["source"]["delivery_previous_until_ms"].is_null());
+    accepted(&prov, &tenant, "s", "m2", b"{\"n\":2}").await;
+    let got = eventually_async(Duration::from_secs(20), || async {
+        (target.hits().len() == 2).then_some(())
+    })
+    .await;
+    assert!(got.is_some(), "delivered");
+    let hit = &target.hits()[1];
+    assert_eq!(signatures(hit).len(), 1);
+    assert!(signed_with(hit, third));
+    assert!(!signed_with(hit, &second) && !signed_with(hit, &first));
+
+    // bad input names the field, never the value; another tenant's source is a 404
+    let bad = api
+        .post(path, json!({"secret": "not-a-delivery-VALUE"}))
+        .await;
+    let body = crate::common::problem(bad, 400, "invalid-request").await;
+    assert!(body.to_string().contains("secret"));
+    assert!(!body.to_string().contains("VALUE"));
+    let bad = api.post(path, json!({"grace_secs": 700000})).await;
+    crate::common::problem(bad, 400, "invalid-request").await;
+    let other = p.tenant_api("wh-rotate-other").await;
+    let r = other.post(path, json!({})).await;
+    crate::common::problem(r, 404, "not-found").await;
+    // the source view never shows a delivery secret
+    let view = api
+        .get("/v1/webhooks/sources/s")
+        .await
+        .text()
+        .await
+        .unwrap();
+    for s in [&first, &second, third] {
+        assert!(!view.contains(&s[6..]));
+    }
+}
