@@ -233,3 +233,68 @@ fn a_declared_secret_from_an_unset_variable_stops_the_start_naming_the_key() {
     );
     assert!(!err.contains(&SECRET2[6..]), "{err}");
 }
+
+#[tokio::test]
+async fn a_declared_delivery_secret_signs_deliveries_and_a_changed_one_rotates() {
+    let target = super::Target::start().await;
+    let dir = temp_dir();
+    let p = spawn_in(dir.clone(), &[]);
+    let (tenant, key) = p.tenant_with_key("wh-declared-push").await;
+    drop(p);
+    let first = "whsec_Zmlyc3QgZGVjbGFyZWQgZGVsaXZlcnkgc2VjcmV0";
+    let second = "whsec_c2Vjb25kIGRlY2xhcmVkIGRlbGl2ZXJ5IHNlY3JldA==";
+    let toml = format!(
+        "{}\n[[webhooks.sources]]\ntenant = \"{tenant}\"\nname = \"orders\"\n\
+         provider = {{ kind = \"standard_webhooks\" }}\nsecrets = [{{ secret = \"{SECRET}\" }}]\n\
+         target = {{ url = \"{}\" }}\ndelivery_secret = {{ secret_env = \"WHK_IT_DELIVERY\" }}\n",
+        super::config_toml(target.port, 1),
+        target.url()
+    );
+    std::fs::write(dir.join("palisade.toml"), toml).unwrap();
+
+    let p = spawn_in(dir.clone(), &[("WHK_IT_DELIVERY", first)]);
+    let prov = Provider::new(&p.url);
+    let body = br#"{"order":1}"#;
+    let r = prov
+        .send_at(&tenant, "orders", SECRET, "o1", now_secs(), body)
+        .await;
+    assert_eq!(r.status(), 200);
+    let got = crate::common::eventually_async(std::time::Duration::from_secs(20), || async {
+        (target.hits().len() == 1).then_some(())
+    })
+    .await;
+    assert!(got.is_some(), "delivered");
+    assert_eq!(signed_with(&target.hits()[0]), [true, false]);
+    drop(p);
+
+    // the declared delivery secret changed: rotated, both sign for the grace
+    let p = spawn_in(dir, &[("WHK_IT_DELIVERY", second)]);
+    let view = p.api(&key).get_json("/v1/webhooks/sources/orders").await;
+    assert!(view["delivery_previous_until_ms"].as_i64().is_some());
+    let prov = Provider::new(&p.url);
+    let r = prov
+        .send_at(&tenant, "orders", SECRET, "o2", now_secs(), body)
+        .await;
+    assert_eq!(r.status(), 200);
+    let got = crate::common::eventually_async(std::time::Duration::from_secs(20), || async {
+        (target.hits().len() == 2).then_some(())
+    })
+    .await;
+    assert!(got.is_some(), "delivered");
+    assert_eq!(signed_with(&target.hits()[1]), [true, true]);
+
+    /// Whether the delivery carries the first and the second secret's signature.
+    fn signed_with(hit: &super::Hit) -> [bool; 2] {
+        let h = |n: &str| hit.headers[n].to_str().unwrap().to_owned();
+        let ts: i64 = h("webhook-timestamp").parse().unwrap();
+        let sigs: Vec<String> = h("webhook-signature")
+            .split(' ')
+            .map(str::to_owned)
+            .collect();
+        let by = |s: &str| sigs.contains(&super::signature(s, &h("webhook-id"), ts, &hit.body));
+        [
+            by("whsec_Zmlyc3QgZGVjbGFyZWQgZGVsaXZlcnkgc2VjcmV0"),
+            by("whsec_c2Vjb25kIGRlY2xhcmVkIGRlbGl2ZXJ5IHNlY3JldA=="),
+        ]
+    }
+}
