@@ -91,7 +91,7 @@ impl Runtimes {
             realtime: v1::realtime::start(cfg, stores).await?,
             otp: v1::otp::start(cfg, stores, audit.sink()).await?,
             csrf: v1::csrf::start(cfg, stores, audit.sink()),
-            webhooks: v1::webhooks::start(cfg, stores, audit)?,
+            webhooks: v1::webhooks::start(cfg, stores, audit).await?,
         })
     }
 }

@@ -89,7 +89,7 @@ pub fn source(tenant: &TenantId, name: &str, target: Option<Target>) -> Source {
         max_body_bytes: 1024,
         event_id: EventIdRule::Provider,
         target,
-        delivery_secret: sealed(),
+        delivery_secret: sealed().into(),
         created_at_ms: T0,
         updated_at_ms: T0,
         version: 1,

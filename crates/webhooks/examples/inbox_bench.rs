@@ -193,7 +193,7 @@ async fn main() {
             rate_per_sec: None,
             disabled: false,
         }),
-        delivery_secret: sealed(delivery::DELIVERY_SECRET_ID, SECRET),
+        delivery_secret: sealed(delivery::DELIVERY_SECRET_ID, SECRET).into(),
         created_at_ms: now_ms,
         updated_at_ms: now_ms,
         version: 1,

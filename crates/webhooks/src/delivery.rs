@@ -25,8 +25,6 @@ pub const KIND: &str = "webhook.deliver";
 pub const DELIVERY_SECRET_ID: &str = "delivery";
 /// Longest response body read from the target.
 const MAX_RESPONSE: u64 = 64 * 1024;
-/// Longest `Retry-After` honoured.
-const MAX_RETRY_AFTER_MS: i64 = 24 * 3_600_000;
 
 /// The delivery job of `event`: unique per event while unfinished, so an insert, a replay and
 /// an ordered source's hand-on never make two live jobs of one event. Its many attempts only
@@ -48,12 +46,37 @@ pub fn delivery_job(event: &EventId) -> JobEnqueue {
     j
 }
 
+/// A target's `Retry-After` value read at `now_ms`, as the delay it asks for (ms): either
+/// delay-seconds (`120`) or an HTTP-date (`Wed, 21 Oct 2026 07:28:00 GMT`, and the obsolete
+/// RFC 850 and asctime forms RFC 9110 makes recipients accept); a date in the past asks for no
+/// delay. `None` for anything else (ignored).
+pub fn retry_after_ms(value: &str, now_ms: i64) -> Option<i64> {
+    let v = value.trim();
+    if !v.is_empty() && v.len() <= 20 && v.bytes().all(|b| b.is_ascii_digit()) {
+        // more digits than an i64 holds is "very long": the schedule's bound applies anyway
+        return Some(
+            v.parse::<i64>()
+                .map_or(i64::MAX, |s| s.saturating_mul(1000)),
+        );
+    }
+    if v.len() > 64 {
+        return None;
+    }
+    let at = httpdate::parse_http_date(v).ok()?;
+    let at_ms = at
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()
+        .and_then(|d| i64::try_from(d.as_millis()).ok())?;
+    Some(at_ms.saturating_sub(now_ms).max(0))
+}
+
 /// The outcome of attempt `attempt` (from 1) that got `status` (or failed with `error`) at
-/// `now_ms`: retried after the schedule's delay (or the target's `Retry-After` when longer),
-/// failed after the last.
+/// `now_ms`: retried after the schedule's delay, or after the delay the target's
+/// `Retry-After` asks (`retry_after_ms`, see [`retry_after_ms`]) when that is longer — at most
+/// the schedule's longest delay; failed after the last.
 pub fn outcome_of(
     status: Option<u16>,
-    retry_after_secs: Option<i64>,
+    retry_after_ms: Option<i64>,
     error: String,
     attempt: u32,
     delays_ms: &[i64],
@@ -67,9 +90,8 @@ pub fn outcome_of(
     let Some(delay) = delays_ms.get(attempt.saturating_sub(1) as usize) else {
         return Outcome::Failed { error, status };
     };
-    let asked = retry_after_secs
-        .map(|s| s.saturating_mul(1000).clamp(0, MAX_RETRY_AFTER_MS))
-        .unwrap_or(0);
+    let longest = delays_ms.iter().copied().max().unwrap_or(0);
+    let asked = retry_after_ms.unwrap_or(0).clamp(0, longest);
     Outcome::Retry {
         at_ms: now_ms + (*delay).max(asked),
         error,
@@ -126,10 +148,22 @@ impl Delivery {
     ) -> Option<FetchRequest> {
         let target = source.target.as_ref()?;
         let aad = Source::aad(&source.tenant, &source.name, DELIVERY_SECRET_ID);
-        let secret = self.keys.open(&source.delivery_secret, &aad).ok()?;
-        let secret = String::from_utf8(secret).ok()?;
         let ts = now_ms.div_euclid(1000);
-        let sig = sign::signature(&secret, event.id.as_str(), ts, &event.body)?;
+        // the current secret's signature, then the previous one's during a rotation's grace:
+        // Standard Webhooks verifiers accept a header of several, space-separated
+        let secrets = &source.delivery_secret;
+        let sealed = std::iter::once(&secrets.current).chain(secrets.previous_at(now_ms));
+        let mut sigs = Vec::with_capacity(2);
+        for s in sealed {
+            let secret = String::from_utf8(self.keys.open(s, &aad).ok()?).ok()?;
+            sigs.push(sign::signature(
+                &secret,
+                event.id.as_str(),
+                ts,
+                &event.body,
+            )?);
+        }
+        let sig = sigs.join(" ");
         let mut headers = HeaderMap::new();
         let ct = event
             .content_type
@@ -166,7 +200,7 @@ impl Delivery {
                         .headers
                         .get(http::header::RETRY_AFTER)
                         .and_then(|v| v.to_str().ok())
-                        .and_then(|v| v.trim().parse::<i64>().ok());
+                        .and_then(|v| retry_after_ms(v, self.clock.now_ms()));
                     let s = r.status.as_u16();
                     (Some(s), ra, format!("the target answered {s}"))
                 }
@@ -293,12 +327,22 @@ mod tests {
             retry(301_000, None)
         );
         assert_eq!(
-            outcome_of(Some(429), Some(60), "x".into(), 1, &d, now),
+            outcome_of(Some(429), Some(60_000), "x".into(), 1, &d, now),
             retry(61_000, Some(429))
         );
+        // shorter than the schedule's delay: the schedule's
+        assert_eq!(
+            outcome_of(Some(429), Some(1_000), "x".into(), 1, &d, now),
+            retry(6_000, Some(429))
+        );
+        // longer than the schedule's longest delay: that one
         assert_eq!(
             outcome_of(Some(429), Some(i64::MAX), "x".into(), 1, &d, now),
-            retry(1_000 + MAX_RETRY_AFTER_MS, Some(429))
+            retry(301_000, Some(429))
+        );
+        assert_eq!(
+            outcome_of(Some(503), Some(-5), "x".into(), 1, &d, now),
+            retry(6_000, Some(503))
         );
         assert_eq!(
             outcome_of(Some(500), None, "x".into(), 3, &d, now),
@@ -307,6 +351,37 @@ mod tests {
                 status: Some(500)
             }
         );
+    }
+
+    #[test]
+    fn retry_after_as_seconds_or_http_date() {
+        // 2015-10-21T07:28:00Z
+        let at = 1_445_412_480_000;
+        assert_eq!(retry_after_ms("120", at), Some(120_000));
+        assert_eq!(retry_after_ms(" 0 ", at), Some(0));
+        assert_eq!(
+            retry_after_ms("99999999999999999999", at),
+            Some(i64::MAX),
+            "too many digits for an i64: as long as can be"
+        );
+        let imf = "Wed, 21 Oct 2015 07:28:30 GMT";
+        assert_eq!(retry_after_ms(imf, at), Some(30_000));
+        assert_eq!(
+            retry_after_ms("Wednesday, 21-Oct-15 07:29:00 GMT", at),
+            Some(60_000)
+        );
+        assert_eq!(retry_after_ms("Wed Oct 21 07:28:10 2015", at), Some(10_000));
+        assert_eq!(retry_after_ms(imf, at + 60_000), Some(0), "a past date");
+        for bad in [
+            "",
+            "-5",
+            "1.5",
+            "soon",
+            "Wed, 21 Oct 2015 07:28:30 PST",
+            "12 s",
+        ] {
+            assert_eq!(retry_after_ms(bad, at), None, "{bad:?}");
+        }
     }
 
     #[test]

@@ -15,6 +15,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod declared;
 pub mod delivery;
 pub mod error;
 pub mod ingest;
@@ -30,11 +31,13 @@ pub mod store;
 pub mod tasks;
 pub mod verify;
 
+pub use declared::{ConfigSecret, ConfigSource, ConfigTarget};
 pub use delivery::{delivery_job, Delivery};
 pub use error::WebhookError;
 pub use memory::MemoryInboxStore;
 pub use model::{
-    Event, EventId, EventIdRule, EventStatus, Source, SourceName, SourceSecret, Target,
+    DeliverySecrets, Event, EventId, EventIdRule, EventStatus, Source, SourceName, SourceSecret,
+    Target,
 };
 pub use params::{
     Claim, EventClaim, EventList, EventResume, EventSettle, InboxStats, Inserted, Outcome,

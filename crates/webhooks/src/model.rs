@@ -257,6 +257,68 @@ impl SourceSecret {
     }
 }
 
+/// The secrets Palisade signs a source's deliveries with: the current one and, during a
+/// rotation's grace period, the previous one too (a delivery then carries both signatures).
+/// Stored as JSON; a bare [`Sealed`] (before rotation existed) reads as a current secret alone.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct DeliverySecrets {
+    /// The current secret, sealed (associated data: the `delivery` secret id).
+    pub current: Sealed,
+    /// The previous secret, sealed like the current one, while its grace lasts.
+    pub previous: Option<Sealed>,
+    /// The previous secret stops signing at this time (ms).
+    pub previous_until_ms: Option<i64>,
+}
+
+impl DeliverySecrets {
+    /// The previous secret when it still signs at `now_ms`.
+    pub fn previous_at(&self, now_ms: i64) -> Option<&Sealed> {
+        match (&self.previous, self.previous_until_ms) {
+            (Some(p), Some(until)) if until > now_ms => Some(p),
+            _ => None,
+        }
+    }
+}
+
+impl From<Sealed> for DeliverySecrets {
+    fn from(current: Sealed) -> Self {
+        Self {
+            current,
+            previous: None,
+            previous_until_ms: None,
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for DeliverySecrets {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Stored {
+            Rotating {
+                current: Sealed,
+                #[serde(default)]
+                previous: Option<Sealed>,
+                #[serde(default)]
+                previous_until_ms: Option<i64>,
+            },
+            Bare(Sealed),
+        }
+        Ok(match Stored::deserialize(d)? {
+            Stored::Rotating {
+                current,
+                previous,
+                previous_until_ms,
+            } => Self {
+                current,
+                previous,
+                previous_until_ms,
+            },
+            Stored::Bare(s) => s.into(),
+        })
+    }
+}
+
 /// An inbound webhook source of a tenant.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Source {
@@ -276,8 +338,8 @@ pub struct Source {
     pub event_id: EventIdRule,
     /// Push delivery; `None`: the app pulls.
     pub target: Option<Target>,
-    /// The secret Palisade signs deliveries with (Standard Webhooks), sealed.
-    pub delivery_secret: Sealed,
+    /// The secrets Palisade signs deliveries with (Standard Webhooks), sealed.
+    pub delivery_secret: DeliverySecrets,
     /// Created at (ms).
     pub created_at_ms: i64,
     /// Last changed at (ms).
@@ -417,6 +479,28 @@ mod tests {
             assert_eq!(EventStatus::parse(s.as_str()), Ok(s));
         }
         assert!(EventStatus::parse("dead").is_err());
+    }
+
+    #[test]
+    fn delivery_secrets_read_the_bare_form_and_round_trip() {
+        let sealed = Sealed {
+            key_id: "k1".into(),
+            nonce: "bm9uY2U=".into(),
+            data: "ZGF0YQ==".into(),
+        };
+        let bare = serde_json::to_string(&sealed).unwrap();
+        let read: DeliverySecrets = serde_json::from_str(&bare).unwrap();
+        assert_eq!(read, DeliverySecrets::from(sealed.clone()));
+        let rotating = DeliverySecrets {
+            current: sealed.clone(),
+            previous: Some(sealed),
+            previous_until_ms: Some(10),
+        };
+        let json = serde_json::to_string(&rotating).unwrap();
+        let back: DeliverySecrets = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, rotating);
+        assert!(back.previous_at(9).is_some());
+        assert!(back.previous_at(10).is_none());
     }
 
     #[test]

@@ -106,7 +106,12 @@ impl Webhooks {
         ingest::ingest(self.store.as_ref(), &self.keys, skew, source, req, now).await
     }
 
-    fn secret_seal(&self, tenant: &TenantId, name: &SourceName, plain: &str) -> SourceSecret {
+    pub(crate) fn secret_seal(
+        &self,
+        tenant: &TenantId,
+        name: &SourceName,
+        plain: &str,
+    ) -> SourceSecret {
         let id = format!("sec_{}", palisade_core::secret::random_token(16));
         let aad = Source::aad(tenant, name, &id);
         SourceSecret {
@@ -129,6 +134,19 @@ impl Webhooks {
         tenant: &TenantId,
         spec: SourceSpec,
     ) -> Result<(Source, String), WebhookError> {
+        let delivery = sign::secret_generate();
+        let source = self.source_build(tenant, spec, &delivery)?;
+        let s = self.store.source_create(&source).await?;
+        Ok((s, delivery))
+    }
+
+    /// The source `spec` describes, its secrets and `delivery` secret sealed, checked.
+    pub(crate) fn source_build(
+        &self,
+        tenant: &TenantId,
+        spec: SourceSpec,
+        delivery: &str,
+    ) -> Result<Source, WebhookError> {
         let mut errs = Vec::new();
         if spec.secrets.is_empty() || spec.secrets.len() > MAX_SECRETS {
             errs.push(FieldError::new("secrets", "1 to 5 secrets"));
@@ -146,7 +164,6 @@ impl Webhooks {
             }
         }
         let now = self.clock.now_ms();
-        let delivery = sign::secret_generate();
         let aad = Source::aad(tenant, &spec.name, delivery::DELIVERY_SECRET_ID);
         let source = Source {
             tenant: tenant.clone(),
@@ -164,7 +181,7 @@ impl Webhooks {
                 .unwrap_or(self.settings.default_max_body.as_u64() as u32),
             event_id: spec.event_id,
             target: spec.target,
-            delivery_secret: self.keys.seal(delivery.as_bytes(), &aad),
+            delivery_secret: self.keys.seal(delivery.as_bytes(), &aad).into(),
             created_at_ms: now,
             updated_at_ms: now,
             version: 1,
@@ -174,8 +191,7 @@ impl Webhooks {
         if !errs.is_empty() {
             return Err(WebhookError::Invalid(errs));
         }
-        let s = self.store.source_create(&source).await?;
-        Ok((s, delivery))
+        Ok(source)
     }
 
     /// Reads the source, applies `change`, writes it with a compare-and-set (trying again on
@@ -196,6 +212,10 @@ impl Webhooks {
             let now = self.clock.now_ms();
             let out = change(&mut s, now)?;
             s.secrets.retain(|x| x.is_active(now));
+            if s.delivery_secret.previous_at(now).is_none() {
+                s.delivery_secret.previous = None;
+                s.delivery_secret.previous_until_ms = None;
+            }
             s.updated_at_ms = now;
             let errs = s.check();
             if !errs.is_empty() {
@@ -264,5 +284,43 @@ impl Webhooks {
         })
         .await
         .map(|(s, ())| s)
+    }
+
+    /// Rotates the delivery secret: `secret` (`whsec_…`; `None`: a fresh one) signs from now
+    /// on, and the current one keeps signing beside it for `grace_secs` (deliveries carry both
+    /// signatures; 0: stops at once). Answers the source and the new secret (shown this once).
+    pub async fn delivery_secret_rotate(
+        &self,
+        tenant: &TenantId,
+        name: &SourceName,
+        secret: Option<&str>,
+        grace_secs: u32,
+    ) -> Result<(Source, String), WebhookError> {
+        let new = match secret {
+            Some(s) if sign::secret_valid(s) => s.to_owned(),
+            Some(_) => {
+                return Err(WebhookError::Invalid(vec![FieldError::new(
+                    "secret",
+                    "whsec_ and 24 to 64 bytes in base64 (Standard Webhooks)",
+                )]))
+            }
+            None => sign::secret_generate(),
+        };
+        let (s, ()) = self
+            .source_change(tenant, name, |s, now| {
+                let aad = Source::aad(&s.tenant, &s.name, delivery::DELIVERY_SECRET_ID);
+                let sealed = self.keys.seal(new.as_bytes(), &aad);
+                let old = std::mem::replace(&mut s.delivery_secret.current, sealed);
+                if grace_secs == 0 {
+                    s.delivery_secret.previous = None;
+                    s.delivery_secret.previous_until_ms = None;
+                } else {
+                    s.delivery_secret.previous = Some(old);
+                    s.delivery_secret.previous_until_ms = Some(now + i64::from(grace_secs) * 1000);
+                }
+                Ok(())
+            })
+            .await?;
+        Ok((s, new))
     }
 }

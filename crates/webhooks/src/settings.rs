@@ -1,5 +1,6 @@
 //! `[webhooks]`: sealing keys, source defaults, retention, the delivery schedule and workers.
 
+use crate::declared::{sources_errors, ConfigSource};
 use crate::seal::SecretBox;
 use bytesize::ByteSize;
 use palisade_core::sensitive::SecretString;
@@ -46,6 +47,12 @@ pub struct WebhooksSettings {
     /// How long one delivery attempt may hold its event.
     #[serde(with = "humantime_serde")]
     pub delivery_timeout: Duration,
+    /// The public base URL providers call (`https://hooks.example.com`, with any path prefix
+    /// a proxy strips): Twilio signs the URL it called, which behind a proxy is not the
+    /// `Host` Palisade sees. Unset: `https://` + the request's `Host`.
+    pub public_base_url: Option<String>,
+    /// Sources declared here (`[[webhooks.sources]]`), created or updated at start.
+    pub sources: Vec<ConfigSource>,
 }
 
 fn exact_bytes<S: serde::Serializer>(b: &ByteSize, s: S) -> Result<S::Ok, S::Error> {
@@ -70,6 +77,8 @@ impl Default for WebhooksSettings {
                 .collect(),
             delivery_workers: 16,
             delivery_timeout: Duration::from_secs(60),
+            public_base_url: None,
+            sources: Vec::new(),
         }
     }
 }
@@ -119,6 +128,20 @@ impl WebhooksSettings {
         if !(Duration::from_secs(1)..=Duration::from_secs(600)).contains(&self.delivery_timeout) {
             bad("delivery_timeout", "from 1s to 10m");
         }
+        if let Some(base) = &self.public_base_url {
+            if base_url_parse(base).is_none() {
+                bad(
+                    "public_base_url",
+                    "an absolute http or https URL without credentials, query or fragment",
+                );
+            }
+        }
+        errs.extend(sources_errors(
+            "webhooks.sources",
+            &self.sources,
+            self.default_tolerance,
+            self.default_max_body,
+        ));
         errs
     }
 
@@ -150,6 +173,31 @@ impl WebhooksSettings {
             }
         };
         Ok(SecretBox::new((self.secret_key_id.clone(), key), old))
+    }
+}
+
+/// `base` without its trailing `/`, when it is an absolute http(s) URL without query or
+/// fragment.
+fn base_url_parse(base: &str) -> Option<&str> {
+    let u = url::Url::parse(base).ok()?;
+    let ok = matches!(u.scheme(), "http" | "https")
+        && u.host().is_some()
+        && u.username().is_empty()
+        && u.password().is_none()
+        && u.query().is_none()
+        && u.fragment().is_none()
+        && base.len() <= 2048;
+    ok.then(|| base.trim_end_matches('/'))
+}
+
+impl WebhooksSettings {
+    /// The URL a provider called for a request to `path_and_query`: the configured public
+    /// base URL followed by it, else `https://` + `host` + it.
+    pub fn public_url(&self, host: &str, path_and_query: &str) -> String {
+        match self.public_base_url.as_deref().and_then(base_url_parse) {
+            Some(base) => format!("{base}{path_and_query}"),
+            None => format!("https://{host}{path_and_query}"),
+        }
     }
 }
 
@@ -218,6 +266,32 @@ mod tests {
                 "webhooks.delivery_workers"
             ]
         );
+    }
+
+    #[test]
+    fn public_url_from_the_base_or_the_host() {
+        let mut s = WebhooksSettings::default();
+        assert_eq!(
+            s.public_url("127.0.0.1:8080", "/hooks/t/s?x=1"),
+            "https://127.0.0.1:8080/hooks/t/s?x=1"
+        );
+        s.public_base_url = Some("https://hooks.example.com/in/".into());
+        assert!(s.check().is_empty());
+        assert_eq!(
+            s.public_url("127.0.0.1:8080", "/hooks/t/s?x=1"),
+            "https://hooks.example.com/in/hooks/t/s?x=1"
+        );
+        for bad in [
+            "hooks.example.com",
+            "ftp://x",
+            "https://x/?q=1",
+            "https://x/#f",
+            "https://u:p@x/",
+        ] {
+            s.public_base_url = Some(bad.into());
+            let fields: Vec<_> = s.check().into_iter().map(|e| e.field).collect();
+            assert_eq!(fields, ["webhooks.public_base_url"], "{bad}");
+        }
     }
 
     #[test]

@@ -15,6 +15,15 @@ pub fn secret_generate() -> String {
     format!("whsec_{}", B64.encode(k))
 }
 
+/// True for a delivery secret in Standard Webhooks form: `whsec_` and 24 to 64 bytes in
+/// base64.
+pub fn secret_valid(secret: &str) -> bool {
+    secret
+        .strip_prefix("whsec_")
+        .and_then(|k| B64.decode(k).ok())
+        .is_some_and(|k| (24..=64).contains(&k.len()))
+}
+
 /// The `webhook-signature` value (`v1,<base64>`) of `body` sent as event `id` at
 /// `timestamp` (Unix seconds) with `secret` (`whsec_…`); `None` for a secret not in that form.
 pub fn signature(secret: &str, id: &str, timestamp: i64, body: &[u8]) -> Option<String> {
@@ -43,6 +52,8 @@ mod tests {
             Some("v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=")
         );
         assert!(signature("whsec_!!", "a", 1, b"").is_none());
-        assert!(secret_generate().starts_with("whsec_"));
+        assert!(secret_valid(&secret_generate()));
+        assert!(!secret_valid("whsec_c2hvcnQ="));
+        assert!(!secret_valid("MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"));
     }
 }

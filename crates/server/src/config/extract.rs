@@ -68,7 +68,13 @@ fn parts(path: &serde_path_to_error::Path) -> Vec<String> {
 
 /// `key: what it must be`, from the deserializer's message without the value it quotes.
 fn describe(path: &[String], message: &str) -> String {
-    let parts: Vec<PathPart<'_>> = path.iter().map(|p| PathPart::Field(p)).collect();
+    let parts: Vec<PathPart<'_>> = path
+        .iter()
+        .map(|p| match p.parse::<usize>() {
+            Ok(i) => PathPart::Index(i),
+            Err(_) => PathPart::Field(p),
+        })
+        .collect();
     let f = input::field_error(&parts, message);
     let field = if f.field.is_empty() {
         "configuration"
@@ -120,6 +126,8 @@ fn dict_at<'a>(value: &'a mut Value, path: &[String]) -> Option<&'a mut Dict> {
     for key in path {
         cur = match cur {
             Value::Dict(_, d) => d.get_mut(key)?,
+            // an entry of a list of tables (`[[webhooks.sources]]`), by its index
+            Value::Array(_, a) => a.get_mut(key.parse::<usize>().ok()?)?,
             _ => return None,
         };
     }

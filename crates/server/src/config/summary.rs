@@ -25,6 +25,7 @@ pub fn summary(cfg: &Config, file: Option<&Path>) -> String {
     line(&mut s, "jobs", jobs(cfg));
     line(&mut s, "realtime", realtime(cfg));
     line(&mut s, "otp", otp(cfg));
+    line(&mut s, "webhooks", webhooks(cfg));
     line(&mut s, "metrics", metrics(cfg));
     line(
         &mut s,
@@ -32,6 +33,30 @@ pub fn summary(cfg: &Config, file: Option<&Path>) -> String {
         format!("level {}, format {:?}", cfg.log.level, cfg.log.format).to_lowercase(),
     );
     s
+}
+
+/// The declared sources by count and where their secrets come from (never a secret).
+fn webhooks(cfg: &Config) -> String {
+    let w = &cfg.webhooks;
+    let (mut inline, mut env, mut file) = (0, 0, 0);
+    for x in w
+        .sources
+        .iter()
+        .flat_map(|s| s.secrets.iter().chain(&s.delivery_secret))
+    {
+        inline += usize::from(x.secret.is_some());
+        env += usize::from(x.secret_env.is_some());
+        file += usize::from(x.secret_file.is_some());
+    }
+    let base = w
+        .public_base_url
+        .as_deref()
+        .map_or("the request's Host".to_owned(), str::to_owned);
+    format!(
+        "{} declared sources (secrets: {inline} inline, {env} from the environment, {file} \
+         from files), public URL from {base}",
+        w.sources.len()
+    )
 }
 
 fn line(s: &mut String, name: &str, value: impl std::fmt::Display) {

@@ -3,9 +3,11 @@
 //! PostgreSQL restart mid-ingest. Provider signatures are computed here with HMAC-SHA256
 //! (Standard Webhooks), never by the verifier under test.
 
+mod declared;
 mod delivery;
 mod ingress;
 mod multi;
+mod sdk;
 
 use crate::common::{spawn_in, temp_dir, Api, Proc};
 use axum::body::Bytes;
@@ -106,7 +108,8 @@ impl Provider {
     }
 }
 
-/// A status to answer, with a `Retry-After` value.
+/// A status to answer, with a `Retry-After` value (`date+N`: the HTTP-date N seconds after
+/// the answer).
 pub type Answer = (u16, Option<&'static str>);
 
 /// One request the target received.
@@ -114,6 +117,20 @@ pub type Answer = (u16, Option<&'static str>);
 pub struct Hit {
     pub headers: HeaderMap,
     pub body: Bytes,
+    /// When it arrived.
+    pub at: std::time::Instant,
+}
+
+/// A `Retry-After` value as the target sends it: `date+N` becomes an HTTP-date.
+fn retry_after_value(v: &str) -> String {
+    match v.strip_prefix("date+") {
+        Some(n) => {
+            let secs: u64 = n.parse().unwrap();
+            let at = std::time::SystemTime::now() + std::time::Duration::from_secs(secs);
+            httpdate::fmt_http_date(at)
+        }
+        None => v.to_owned(),
+    }
 }
 
 /// A local app receiving deliveries: answers the queued statuses first (with `Retry-After`
@@ -140,12 +157,13 @@ impl Target {
             post(move |headers: HeaderMap, body: Bytes| {
                 let (hits, answers) = (hits.clone(), answers.clone());
                 async move {
-                    hits.lock().unwrap().push(Hit { headers, body });
+                    let at = std::time::Instant::now();
+                    hits.lock().unwrap().push(Hit { headers, body, at });
                     let next = answers.lock().unwrap().pop_front();
                     let (status, retry_after) = next.unwrap_or((200, None));
                     let mut h = HeaderMap::new();
                     if let Some(r) = retry_after {
-                        h.insert("retry-after", r.parse().unwrap());
+                        h.insert("retry-after", retry_after_value(r).parse().unwrap());
                     }
                     (StatusCode::from_u16(status).unwrap(), h, "ok")
                 }
@@ -180,7 +198,13 @@ pub fn url(port: u16) -> String {
 /// `[fetch]` letting deliveries reach 127.0.0.1:`port` (nothing else private), and a retry
 /// schedule of `retries` delays of 1 s.
 pub fn config_toml(port: u16, retries: usize) -> String {
-    let schedule = vec!["\"1s\""; retries].join(", ");
+    config_toml_schedule(port, &vec!["1s"; retries])
+}
+
+/// `[fetch]` as [`config_toml`], and this retry schedule.
+pub fn config_toml_schedule(port: u16, delays: &[&str]) -> String {
+    let schedule: Vec<String> = delays.iter().map(|d| format!("\"{d}\"")).collect();
+    let schedule = schedule.join(", ");
     format!(
         "[fetch]\nallow_ports = [80, 443, {port}]\n[fetch.allow]\ncidrs = [\"127.0.0.1/32\"]\n\
          [webhooks]\nretry_schedule = [{schedule}]\n"

@@ -116,6 +116,27 @@ pub struct RetireBody {
     pub grace_secs: Option<u32>,
 }
 
+/// Input of a delivery secret rotation.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DeliveryRotateBody {
+    /// The new delivery secret (`whsec_` and 24 to 64 bytes in base64); absent: generated.
+    /// Write-only.
+    pub secret: Option<String>,
+    /// Seconds the current secret keeps signing beside the new one, 0..=604800 (default
+    /// 86400); deliveries carry both signatures meanwhile.
+    pub grace_secs: Option<u32>,
+}
+
+/// A rotated delivery secret.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DeliveryRotated {
+    /// The source.
+    pub source: SourceView,
+    /// The new delivery secret (Standard Webhooks, `whsec_…`); shown only now.
+    pub delivery_secret: String,
+}
+
 /// A secret as the API shows it: never its value.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct SecretView {
@@ -149,6 +170,9 @@ pub struct SourceView {
     /// The push target (`disabled` after a 410), absent when the app pulls.
     #[schema(value_type = Option<Object>)]
     pub target: Option<Target>,
+    /// During a delivery secret rotation: when the previous delivery secret stops signing
+    /// (ms); deliveries carry both signatures until then.
+    pub delivery_previous_until_ms: Option<i64>,
     /// Created at (ms).
     pub created_at_ms: i64,
     /// Last changed at (ms).
@@ -176,6 +200,11 @@ impl From<Source> for SourceView {
             max_body_bytes: s.max_body_bytes,
             event_id: s.event_id,
             target: s.target,
+            delivery_previous_until_ms: s
+                .delivery_secret
+                .previous
+                .as_ref()
+                .and(s.delivery_secret.previous_until_ms),
             created_at_ms: s.created_at_ms,
             updated_at_ms: s.updated_at_ms,
             version: s.version,

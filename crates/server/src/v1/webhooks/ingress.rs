@@ -73,7 +73,8 @@ async fn hook_receive(
         .and_then(|h| h.to_str().ok())
         .unwrap_or("localhost");
     let path = uri.path_and_query().map_or("/", |p| p.as_str());
-    let url = format!("https://{host}{path}");
+    // Twilio signs the URL it called: the configured public base URL, else the Host
+    let url = w.settings.public_url(host, path);
     let req = Inbound {
         url: &url,
         headers: &headers,

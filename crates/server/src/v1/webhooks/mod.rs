@@ -41,8 +41,9 @@ pub const CAPABILITY: Capability = Capability {
 };
 
 /// The runtime over the durable store, with the sealing keys of `[webhooks]` (the key file
-/// in the data directory when no key is configured).
-pub fn start(cfg: &Config, stores: &Stores, audit: &Audit) -> Result<Webhooks, String> {
+/// in the data directory when no key is configured), and the sources the configuration
+/// declares created or updated.
+pub async fn start(cfg: &Config, stores: &Stores, audit: &Audit) -> Result<Webhooks, String> {
     let keys = cfg.webhooks.secret_box(&cfg.data_dir)?;
     if cfg.is_postgres() && cfg.webhooks.secret_key.is_none() {
         tracing::warn!(
@@ -50,13 +51,31 @@ pub fn start(cfg: &Config, stores: &Stores, audit: &Audit) -> Result<Webhooks, S
              the data directory; every instance sharing the database needs the same key"
         );
     }
-    Ok(Webhooks::new(
+    let w = Webhooks::new(
         stores.durable.clone(),
         Arc::new(keys),
         cfg.webhooks.clone(),
         SystemClock::shared(),
         audit.sink(),
-    ))
+    );
+    // the error names fields and codes only, never a secret
+    let written = w
+        .sources_declare(&cfg.webhooks.sources)
+        .await
+        .map_err(|e| match e {
+            WebhookError::Invalid(f) => {
+                let f: Vec<String> = f
+                    .iter()
+                    .map(|f| format!("{}: {}", f.field, f.message))
+                    .collect();
+                format!("webhooks: declared sources: {}", f.join("; "))
+            }
+            e => format!("webhooks: declared sources: {e}"),
+        })?;
+    if written > 0 {
+        tracing::info!(written, "webhooks: declared sources created or updated");
+    }
+    Ok(w)
 }
 
 fn maintenance(state: &AppState) -> Vec<Arc<dyn Maintenance>> {

@@ -1,11 +1,11 @@
 //! `/v1/webhooks/sources`: create, list, get, update and delete sources; add and retire
-//! secrets (rotation). Secrets are write-only: no answer carries one, except the delivery
-//! secret in the create's answer, once.
+//! secrets (rotation); rotate the delivery secret. Secrets are write-only: no answer carries
+//! one, except a new delivery secret in the create's or the rotation's answer, once.
 
 use super::api;
 use super::dto::{
-    RetireBody, SecretAdded, SecretBody, SourceBody, SourceCreated, SourceList, SourcePatch,
-    SourceView,
+    DeliveryRotateBody, DeliveryRotated, RetireBody, SecretAdded, SecretBody, SourceBody,
+    SourceCreated, SourceList, SourcePatch, SourceView,
 };
 use crate::error::{ApiError, ApiResult};
 use crate::http::docs::CommonErrors;
@@ -27,6 +27,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(source_get, source_update, source_delete))
         .routes(routes!(secret_add))
         .routes(routes!(secret_retire))
+        .routes(routes!(delivery_secret_rotate))
 }
 
 fn name_of(path: &str) -> Result<SourceName, ApiError> {
@@ -236,4 +237,35 @@ async fn secret_retire(
         .await
         .map_err(api)?;
     Ok(Json(s.into()))
+}
+
+/// Rotate the secret deliveries are signed with: the new one (given, or generated) signs from
+/// now on, and the current one keeps signing beside it for `grace_secs` (default a day) —
+/// deliveries carry both signatures, so the app can switch its verifier at any time within.
+#[utoipa::path(post, path = "/v1/webhooks/sources/{name}/delivery-secret/rotate", tag = "webhooks",
+    params(("name" = String, Path, description = "Source name")),
+    request_body = DeliveryRotateBody, security(("tenant_key" = [])),
+    responses((status = 200, body = DeliveryRotated, description = "Rotated; the new secret is shown only now"),
+              CommonErrors))]
+async fn delivery_secret_rotate(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    ApiPath(path): ApiPath<String>,
+    ApiJson(body): ApiJson<DeliveryRotateBody>,
+) -> ApiResult<Json<DeliveryRotated>> {
+    let name = name_of(&path)?;
+    let grace = body.grace_secs.unwrap_or(86_400);
+    if grace > 604_800 {
+        let e = FieldError::new("grace_secs", "an integer from 0 to 604800 (7 days)");
+        return Err(Problem::invalid(vec![e]).into());
+    }
+    let (s, delivery_secret) = state
+        .webhooks
+        .delivery_secret_rotate(&caller.tenant, &name, body.secret.as_deref(), grace)
+        .await
+        .map_err(api)?;
+    Ok(Json(DeliveryRotated {
+        source: s.into(),
+        delivery_secret,
+    }))
 }

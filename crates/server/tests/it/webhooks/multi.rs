@@ -204,3 +204,54 @@ async fn postmaster_start(url: &str) -> String {
     pool.close().await;
     t
 }
+
+#[tokio::test]
+async fn three_instances_starting_at_once_declare_one_source_written_once() {
+    let test = "three_instances_starting_at_once_declare_one_source_written_once";
+    let Some(url) = backends::postgres_or_skip(test).await else {
+        return;
+    };
+    let schema = backends::unique("whkdecl");
+    let target = Target::start().await;
+    let first = instance(target.port, &url, &schema);
+    let (tenant, key) = first.api(OP_KEY).tenant_with_key("wh-declared-multi").await;
+    drop(first);
+    let toml = format!(
+        "{}\n[[webhooks.sources]]\ntenant = \"{tenant}\"\nname = \"s\"\n\
+         provider = {{ kind = \"standard_webhooks\" }}\n\
+         secrets = [{{ secret = \"{}\" }}, {{ secret = \"{}\" }}]\n",
+        config_toml(target.port, 3),
+        super::SECRET,
+        super::SECRET2
+    );
+    let env = [
+        ("PALISADE_OPERATOR_KEY", OP_KEY),
+        ("PALISADE_STORAGE__URL", url.as_str()),
+        ("PALISADE_WEBHOOKS__SECRET_KEY", SEAL_KEY),
+        ("PALISADE_STORAGE__SCHEMA", schema.as_str()),
+    ];
+    let ps: Vec<Proc> = std::thread::scope(|s| {
+        let starts: Vec<_> = (0..3)
+            .map(|_| {
+                let (toml, env) = (&toml, &env);
+                s.spawn(move || {
+                    let dir = temp_dir();
+                    std::fs::write(dir.join("palisade.toml"), toml).unwrap();
+                    spawn_in(dir, env)
+                })
+            })
+            .collect();
+        starts.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let view = ps[2].api(&key).get_json("/v1/webhooks/sources/s").await;
+    assert_eq!(view["version"], 1, "created once, never rewritten: {view}");
+    assert_eq!(view["secrets"].as_array().unwrap().len(), 2);
+    for (i, p) in ps.iter().enumerate() {
+        let r = Provider::new(&p.url)
+            .send(&tenant, "s", &format!("m{i}"), b"{}")
+            .await;
+        assert_eq!(r.status(), 200, "instance {i}");
+    }
+    drop(ps);
+    drop_schema(&url, &schema).await;
+}
