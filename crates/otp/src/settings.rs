@@ -92,10 +92,13 @@ impl OtpSettings {
         }
     }
 
-    /// How long purge keeps an identity's state after its last change: the cooldown, so a
-    /// failure count outlives any pause shorter than a lockout.
+    /// How long purge keeps an identity's state after its last change: the longest of the
+    /// cooldown, the window and the longest delay, so a failure count (and the delay it
+    /// imposes) outlives any pause shorter than a lockout or than the delay itself.
     pub fn retention(&self) -> Duration {
-        self.lockout_cooldown.max(self.verify_window)
+        self.lockout_cooldown
+            .max(self.verify_window)
+            .max(self.delay_max)
     }
 
     /// Every problem of these settings, each naming its key under `at` (e.g. `otp`).
@@ -162,6 +165,21 @@ impl OtpSettings {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn retention_outlives_the_longest_delay() {
+        let s = OtpSettings {
+            lockout_cooldown: Duration::from_secs(60),
+            verify_window: Duration::from_secs(60),
+            delay_max: Duration::from_secs(3_600),
+            ..OtpSettings::default()
+        };
+        assert_eq!(s.retention(), Duration::from_secs(3_600));
+        assert_eq!(
+            OtpSettings::default().retention(),
+            Duration::from_secs(86_400)
+        );
+    }
 
     #[test]
     fn defaults_are_valid_and_bounds_named() {
