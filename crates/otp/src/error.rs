@@ -25,6 +25,12 @@ pub enum OtpError {
         /// Seconds until a retry may be decided.
         retry_after_secs: u64,
     },
+    /// Too soon after the identity's last failure: the progressive delay (a 429 `otp-delayed`).
+    #[error("too soon after a failed code")]
+    Delayed {
+        /// Seconds until a verify may be decided.
+        retry_after_secs: u64,
+    },
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -40,7 +46,7 @@ impl OtpError {
     /// failure).
     pub fn is_retryable(&self) -> bool {
         match self {
-            Self::Locked { .. } | Self::RateLimited { .. } => true,
+            Self::Locked { .. } | Self::RateLimited { .. } | Self::Delayed { .. } => true,
             Self::Store(e) => e.is_retryable(),
             _ => false,
         }
@@ -49,9 +55,9 @@ impl OtpError {
     /// Seconds after which a retry may succeed, when the error says.
     pub fn retry_after_secs(&self) -> Option<u64> {
         match self {
-            Self::Locked { retry_after_secs } | Self::RateLimited { retry_after_secs } => {
-                Some(*retry_after_secs)
-            }
+            Self::Locked { retry_after_secs }
+            | Self::RateLimited { retry_after_secs }
+            | Self::Delayed { retry_after_secs } => Some(*retry_after_secs),
             _ => None,
         }
     }
@@ -63,6 +69,7 @@ impl OtpError {
             Self::CodeInvalid => "otp-invalid",
             Self::Locked { .. } => "otp-locked",
             Self::RateLimited { .. } => "otp-rate-limited",
+            Self::Delayed { .. } => "otp-delayed",
             Self::Store(e) if e.is_retryable() => "store-unavailable",
             Self::Store(_) => "internal",
         }
@@ -86,6 +93,11 @@ mod tests {
         .is_retryable());
         assert!(!OtpError::CodeInvalid.is_retryable());
         assert!(OtpError::Invalid(vec![]).is_invalid());
+        let d = OtpError::Delayed {
+            retry_after_secs: 2,
+        };
+        assert_eq!((d.code(), d.retry_after_secs()), ("otp-delayed", Some(2)));
+        assert!(d.is_retryable());
         assert_eq!(
             OtpError::Store(StoreError::Timeout).code(),
             "store-unavailable"

@@ -13,6 +13,9 @@
 //!   per identity per [`OtpSettings::verify_window`] are decided at all; after
 //!   [`OtpSettings::lockout_after`] consecutive failures (never above 100, NIST SP 800-63B) the
 //!   identity is locked for [`OtpSettings::lockout_cooldown`] or until an unlock.
+//! - **Progressive delay.** After [`OtpSettings::delay_after`] consecutive failures a verify
+//!   sooner than [`OtpLimits::delay_ms`] after the last failure is refused uncounted
+//!   ([`VerifyOutcome::Delayed`]), so even a lockout takes a documented minimum time.
 //! - **No enumeration.** A verify of an identity with no code is decided, counted and answered
 //!   exactly as a wrong code.
 //!

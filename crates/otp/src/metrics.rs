@@ -5,7 +5,7 @@ pub fn issue(outcome: &'static str) {
     metrics::counter!("palisade_otp_issues_total", "outcome" => outcome).increment(1);
 }
 
-/// Counts a verify: `valid`, `invalid`, `locked`, `rate_limited` or `error`.
+/// Counts a verify: `valid`, `invalid`, `locked`, `rate_limited`, `delayed` or `error`.
 pub fn verify(outcome: &'static str) {
     metrics::counter!("palisade_otp_verifies_total", "outcome" => outcome).increment(1);
 }

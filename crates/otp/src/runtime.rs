@@ -153,6 +153,12 @@ impl Otp {
                     retry_after_secs: self.secs_until(until_ms),
                 })
             }
+            VerifyOutcome::Delayed { retry_at_ms } => {
+                metrics::verify("delayed");
+                Err(OtpError::Delayed {
+                    retry_after_secs: self.secs_until(retry_at_ms),
+                })
+            }
             VerifyOutcome::RateLimited { retry_at_ms } => {
                 metrics::verify("rate_limited");
                 Err(OtpError::RateLimited {

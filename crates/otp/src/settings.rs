@@ -30,6 +30,16 @@ pub struct OtpSettings {
     /// How long a lockout lasts, 1m ..= 30d (an unlock ends it sooner).
     #[serde(with = "humantime_serde")]
     pub lockout_cooldown: Duration,
+    /// Consecutive failures after which each further verify must wait (the progressive delay),
+    /// 1 ..= 100.
+    pub delay_after: u32,
+    /// The wait after the `delay_after`-th failure, doubled with each further failure, 0 ..= 1h
+    /// (0: no delay).
+    #[serde(with = "humantime_serde")]
+    pub delay_base: Duration,
+    /// The longest wait, `delay_base` ..= 1d.
+    #[serde(with = "humantime_serde")]
+    pub delay_max: Duration,
     /// Issues per end-user IP (an IPv6 /64) per `ip_window`, across instances; 0: no limit.
     pub ip_issue_quota: u64,
     /// Verifies per end-user IP (an IPv6 /64) per `ip_window`, across instances; 0: no limit.
@@ -56,6 +66,9 @@ impl Default for OtpSettings {
             verify_window: Duration::from_secs(3_600),
             lockout_after: 50,
             lockout_cooldown: Duration::from_secs(86_400),
+            delay_after: 3,
+            delay_base: Duration::from_secs(1),
+            delay_max: Duration::from_secs(300),
             ip_issue_quota: 10,
             ip_verify_quota: 30,
             ip_window: Duration::from_secs(600),
@@ -73,13 +86,19 @@ impl OtpSettings {
             window_ms: self.verify_window.as_millis() as i64,
             lockout_after: self.lockout_after,
             cooldown_ms: self.lockout_cooldown.as_millis() as i64,
+            delay_after: self.delay_after,
+            delay_base_ms: self.delay_base.as_millis() as i64,
+            delay_max_ms: self.delay_max.as_millis() as i64,
         }
     }
 
-    /// How long purge keeps an identity's state after its last change: the cooldown, so a
-    /// failure count outlives any pause shorter than a lockout.
+    /// How long purge keeps an identity's state after its last change: the longest of the
+    /// cooldown, the window and the longest delay, so a failure count (and the delay it
+    /// imposes) outlives any pause shorter than a lockout or than the delay itself.
     pub fn retention(&self) -> Duration {
-        self.lockout_cooldown.max(self.verify_window)
+        self.lockout_cooldown
+            .max(self.verify_window)
+            .max(self.delay_max)
     }
 
     /// Every problem of these settings, each naming its key under `at` (e.g. `otp`).
@@ -107,6 +126,15 @@ impl OtpSettings {
         }
         if !(60.0..=30.0 * 86_400.0).contains(&secs(self.lockout_cooldown)) {
             bad("lockout_cooldown", "must be between 1m and 30d");
+        }
+        if !(1..=MAX_LOCKOUT_AFTER).contains(&self.delay_after) {
+            bad("delay_after", "must be between 1 and 100");
+        }
+        if self.delay_base > Duration::from_secs(3_600) {
+            bad("delay_base", "must be between 0s (no delay) and 1h");
+        }
+        if self.delay_max < self.delay_base || self.delay_max > Duration::from_secs(86_400) {
+            bad("delay_max", "must be between otp.delay_base and 1d");
         }
         for (key, q) in [
             ("ip_issue_quota", self.ip_issue_quota),
@@ -139,6 +167,21 @@ mod tests {
     use super::*;
 
     #[test]
+    fn retention_outlives_the_longest_delay() {
+        let s = OtpSettings {
+            lockout_cooldown: Duration::from_secs(60),
+            verify_window: Duration::from_secs(60),
+            delay_max: Duration::from_secs(3_600),
+            ..OtpSettings::default()
+        };
+        assert_eq!(s.retention(), Duration::from_secs(3_600));
+        assert_eq!(
+            OtpSettings::default().retention(),
+            Duration::from_secs(86_400)
+        );
+    }
+
+    #[test]
     fn defaults_are_valid_and_bounds_named() {
         assert!(OtpSettings::default().errors("otp").is_empty());
         let s = OtpSettings {
@@ -152,5 +195,16 @@ mod tests {
         assert!(e[0].starts_with("otp.code_length"));
         assert!(e[1].starts_with("otp.lockout_after"));
         assert!(e.iter().all(|m| !m.contains("short")));
+        let s = OtpSettings {
+            delay_after: 0,
+            delay_base: Duration::from_secs(7_200),
+            delay_max: Duration::from_secs(60),
+            ..OtpSettings::default()
+        };
+        let e = s.errors("otp");
+        assert_eq!(e.len(), 3, "{e:?}");
+        assert!(e[0].starts_with("otp.delay_after"));
+        assert!(e[1].starts_with("otp.delay_base"));
+        assert!(e[2].starts_with("otp.delay_max"));
     }
 }

@@ -23,11 +23,12 @@ ON CONFLICT (tenant_id, identity) DO NOTHING";
 const LOCK: &str = "
 UPDATE otp_state SET updated_at_ms = updated_at_ms WHERE tenant_id = $1 AND identity = $2
 RETURNING code_hash, code_expires_at_ms, window_start_ms, window_attempts, failures,
-          locked_until_ms, updated_at_ms";
+          locked_until_ms, last_failure_ms, updated_at_ms";
 
 const SAVE: &str = "
 UPDATE otp_state SET code_hash = $3, code_expires_at_ms = $4, window_start_ms = $5,
-    window_attempts = $6, failures = $7, locked_until_ms = $8, updated_at_ms = $9
+    window_attempts = $6, failures = $7, locked_until_ms = $8, last_failure_ms = $9,
+    updated_at_ms = $10
 WHERE tenant_id = $1 AND identity = $2";
 
 const PURGEABLE: &str = "(code_hash IS NULL OR code_expires_at_ms <= $1)
@@ -67,6 +68,7 @@ where
             window_attempts: count("window_attempts")?,
             failures: count("failures")?,
             locked_until_ms: Self::col(&r, "locked_until_ms")?,
+            last_failure_ms: Self::col(&r, "last_failure_ms")?,
             updated_at_ms: Self::col(&r, "updated_at_ms")?,
         }))
     }
@@ -86,6 +88,7 @@ where
             .bind(s.window_attempts as i64)
             .bind(s.failures as i64)
             .bind(s.locked_until_ms)
+            .bind(s.last_failure_ms)
             .bind(s.updated_at_ms)
             .execute(&mut **tx)
             .await

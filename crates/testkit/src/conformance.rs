@@ -222,6 +222,7 @@ macro_rules! conformance {
                 verify_limit_per_identity,
                 lockout_after_consecutive_failures,
                 success_resets_failures,
+                progressive_delay_after_failures,
                 unlock_ends_lockout,
                 tenants_are_isolated,
                 concurrent_verifies_succeed_once,

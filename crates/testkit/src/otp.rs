@@ -19,6 +19,10 @@ const LIMITS: OtpLimits = OtpLimits {
     window_ms: 3_600_000,
     lockout_after: 50,
     cooldown_ms: 86_400_000,
+    // The progressive delay is off here (a zero base) and on in its own check.
+    delay_after: 3,
+    delay_base_ms: 0,
+    delay_max_ms: 0,
 };
 
 const TTL_MS: i64 = 600_000;
@@ -224,6 +228,83 @@ pub async fn success_resets_failures(s: &Store, _clock: &Arc<ManualClock>) {
             VerifyOutcome::Valid
         );
     }
+}
+
+/// After `delay_after` consecutive failures each verify sooner than the doubling delay after the
+/// last failure answers delayed, is not counted (no failure, no window attempt) and compares
+/// nothing (the right code stays live); once the delay is over the right code verifies. An
+/// unknown identity is delayed exactly like a known one.
+pub async fn progressive_delay_after_failures(s: &Store, clock: &Arc<ManualClock>) {
+    let limits = OtpLimits {
+        verify_limit: 1_000,
+        lockout_after: 6,
+        delay_after: 2,
+        delay_base_ms: 1_000,
+        delay_max_ms: 3_000,
+        ..LIMITS
+    };
+    let a = Subject::new("a");
+    let unknown = Subject::new("unknown");
+    a.issue(s, "1111111111").await;
+    let both = |code: &'static str| {
+        let (a, u) = (&a, &unknown);
+        async move {
+            let x = a.verify_with(s, code, limits).await;
+            let y = u.verify_with(s, "2", limits).await;
+            assert_eq!(x, y, "known and unknown identities decided alike");
+            x
+        }
+    };
+    assert_eq!(both("2").await, VerifyOutcome::Invalid);
+    assert_eq!(both("2").await, VerifyOutcome::Invalid);
+    let first = clock.now_ms() + 1_000;
+    // Many early tries, the right code among them: none counts, none compares.
+    for _ in 0..10 {
+        assert_eq!(
+            both("1111111111").await,
+            VerifyOutcome::Delayed { retry_at_ms: first }
+        );
+        assert_eq!(
+            both("2").await,
+            VerifyOutcome::Delayed { retry_at_ms: first }
+        );
+    }
+    clock.advance(Duration::from_millis(999));
+    assert_eq!(
+        both("2").await,
+        VerifyOutcome::Delayed { retry_at_ms: first }
+    );
+    clock.advance(Duration::from_millis(1));
+    assert_eq!(both("2").await, VerifyOutcome::Invalid, "3rd failure");
+    let second = clock.now_ms() + 2_000;
+    assert_eq!(
+        both("2").await,
+        VerifyOutcome::Delayed {
+            retry_at_ms: second
+        }
+    );
+    clock.advance(Duration::from_millis(2_000));
+    assert_eq!(both("2").await, VerifyOutcome::Invalid, "4th failure");
+    let capped = clock.now_ms() + 3_000;
+    assert_eq!(
+        both("2").await,
+        VerifyOutcome::Delayed {
+            retry_at_ms: capped
+        },
+        "4 s capped at delay_max"
+    );
+    clock.advance(Duration::from_millis(3_000));
+    // Four failures so far (lockout at 6): the delayed tries were not counted.
+    assert_eq!(
+        a.verify_with(s, "1111111111", limits).await,
+        VerifyOutcome::Valid,
+        "the right code after the delay"
+    );
+    assert_eq!(
+        a.verify_with(s, "2", limits).await,
+        VerifyOutcome::Invalid,
+        "a success clears the failures: no delay"
+    );
 }
 
 /// An unlock ends a lockout at once and clears the window; unlocking an unlocked or unknown

@@ -174,14 +174,17 @@ fn otp(cfg: &Config) -> String {
         None => "kept in the durable store",
     };
     format!(
-        "{} {:?} symbols valid {}, {} verifies per identity per {}, lockout after {} for {}, hash key {key}",
+        "{} {:?} symbols valid {}, {} verifies per identity per {}, lockout after {} for {}, delay after {} failures {} doubling up to {}, hash key {key}",
         o.code_length,
         o.alphabet,
         d(o.code_ttl),
         o.verify_limit,
         d(o.verify_window),
         o.lockout_after,
-        d(o.lockout_cooldown)
+        d(o.lockout_cooldown),
+        o.delay_after,
+        d(o.delay_base),
+        d(o.delay_max)
     )
     .to_lowercase()
 }

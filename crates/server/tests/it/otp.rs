@@ -30,6 +30,9 @@ async fn code_for(a: &Api, identity: &str) -> String {
     v["code"].as_str().unwrap().to_owned()
 }
 
+/// The progressive delay off, for tests of the other limits.
+const NO_DELAY: (&str, &str) = ("PALISADE_OTP__DELAY_BASE", "0s");
+
 /// A wrong code of the default shape (10 digits) different from `code`.
 fn wrong(code: &str) -> String {
     let last = code.as_bytes()[9];
@@ -107,7 +110,8 @@ async fn answer(res: Response) -> (u16, BTreeMap<String, Value>) {
 
 #[tokio::test]
 async fn unknown_and_known_identities_answer_identically() {
-    let p = spawn(&[]);
+    // The progressive delay off: this checks the per-identity window (the delay has its test).
+    let p = spawn(&[NO_DELAY]);
     let a = p.tenant_api("otp-enum").await;
     let code = code_for(&a, "known@example.com").await;
     let bad = wrong(&code);
@@ -140,6 +144,72 @@ async fn per_ip_quota_spans_identities() {
     problem(other_net, 422, "otp-invalid").await;
 }
 
+/// The `Retry-After` seconds of `res`.
+fn retry_after(res: &Response) -> u64 {
+    res.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn progressive_delay_answers_retry_after_uncounted_then_the_right_code_verifies() {
+    // Two failures, then 20 s before the next verify is decided (long enough for a loaded
+    // machine to send the early tries inside it). Lockout at 4: had the delayed verifies
+    // counted, the identity would lock.
+    let p = spawn(&[
+        ("PALISADE_OTP__DELAY_AFTER", "2"),
+        ("PALISADE_OTP__DELAY_BASE", "20s"),
+        ("PALISADE_OTP__LOCKOUT_AFTER", "4"),
+    ]);
+    let a = p.tenant_api("otp-delay").await;
+    let code = code_for(&a, "grace@example.com").await;
+    let bad = wrong(&code);
+    for i in 0..2 {
+        let known = answer(verify(&a, "grace@example.com", &bad, &ip(i)).await).await;
+        let unknown = answer(verify(&a, "nobody@example.com", &bad, &ip(50 + i)).await).await;
+        assert_eq!(known.0, 422, "failure {i}");
+        assert_eq!(known, unknown, "failure {i}");
+    }
+    // Right and wrong codes alike are refused before the delay, with Retry-After, uncounted;
+    // an unknown identity answers the same.
+    for (i, c) in [&code, &bad, &code].into_iter().enumerate() {
+        let res = verify(&a, "grace@example.com", c, &ip(10 + i)).await;
+        let retry = retry_after(&res);
+        assert!((1..=20).contains(&retry), "Retry-After {retry}");
+        let known = answer(res).await;
+        let res = verify(&a, "nobody@example.com", &bad, &ip(60 + i)).await;
+        assert!((1..=20).contains(&retry_after(&res)));
+        assert_eq!(known, answer(res).await, "early try {i}");
+        assert_eq!(known.0, 429);
+        assert_eq!(known.1["code"], "otp-delayed");
+    }
+    // After the delay the right code verifies (every early poll is refused and not counted).
+    let polls = std::sync::atomic::AtomicUsize::new(0);
+    let verified = crate::common::eventually_async(Duration::from_secs(90), || async {
+        // One address per poll (the per-IP quota is 30), one poll per 500 ms.
+        let n = polls.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let res = verify(&a, "grace@example.com", &code, &ip(1_000 + n)).await;
+        match res.status().as_u16() {
+            200 => Some(true),
+            429 => {
+                let body = problem(res, 429, "otp-delayed").await;
+                assert_eq!(body["status"], 429);
+                None
+            }
+            s => panic!("unexpected {s}: {}", res.text().await.unwrap()),
+        }
+    })
+    .await;
+    assert_eq!(
+        verified,
+        Some(true),
+        "the right code verifies after the delay"
+    );
+}
+
 /// `n` verifies of `code` for `identity`, all at once, spread over `apis`, each from its own
 /// IP; the count of each status.
 async fn storm(apis: &[Api], identity: &str, code: &str, n: usize) -> BTreeMap<u16, usize> {
@@ -167,7 +237,7 @@ async fn storm(apis: &[Api], identity: &str, code: &str, n: usize) -> BTreeMap<u
 
 #[tokio::test]
 async fn a_thousand_concurrent_verifies_of_one_code_succeed_once() {
-    let p = spawn(&[]);
+    let p = spawn(&[NO_DELAY]);
     let a = p.tenant_api("otp-storm").await;
     let code = code_for(&a, "carol").await;
     let counts = storm(std::slice::from_ref(&a), "carol", &code, 1_000).await;
@@ -202,7 +272,7 @@ async fn brute_force_from_a_thousand_ips_on_three_instances_stops_at_the_identit
         return;
     };
     let schema = backends::unique("otp_brute");
-    let ps = trio(&pg, &schema, &[]);
+    let ps = trio(&pg, &schema, &[NO_DELAY]);
     let apis = trio_tenant(&ps, "otp-brute").await;
     let code = code_for(&apis[0], "dave").await;
     let counts = storm(&apis, "dave", &wrong(&code), 1_000).await;
@@ -228,8 +298,13 @@ async fn brute_force_on_three_instances_locks_out_at_the_documented_count() {
         return;
     };
     let schema = backends::unique("otp_lock");
-    // The per-identity limit raised so the default lockout count (50) is reached in one window.
-    let ps = trio(&pg, &schema, &[("PALISADE_OTP__VERIFY_LIMIT", "1000")]);
+    // The per-identity limit raised and the delay off so the default lockout count (50) is
+    // reached in one storm.
+    let ps = trio(
+        &pg,
+        &schema,
+        &[("PALISADE_OTP__VERIFY_LIMIT", "1000"), NO_DELAY],
+    );
     let apis = trio_tenant(&ps, "otp-lock").await;
     let code = code_for(&apis[0], "frank").await;
     let counts = storm(&apis, "frank", &wrong(&code), 1_000).await;
@@ -297,6 +372,7 @@ fn check_config_names_bad_otp_and_csrf_keys_and_summarises_otp() {
         ("PALISADE_OTP__LOCKOUT_AFTER", "101"),
         ("PALISADE_OTP__CODE_LENGTH", "5"),
         ("PALISADE_OTP__HASH_KEY", "too-short-key"),
+        ("PALISADE_OTP__DELAY_MAX", "2d"),
         ("PALISADE_CSRF__TOKEN_TTL", "2s"),
     ];
     let err = assert_config_errors(
@@ -305,6 +381,7 @@ fn check_config_names_bad_otp_and_csrf_keys_and_summarises_otp() {
             "otp.lockout_after: must be between 1 and 100",
             "otp.code_length",
             "otp.hash_key: must be at least 32 bytes",
+            "otp.delay_max: must be between otp.delay_base and 1d",
             "csrf.token_ttl",
         ],
     );
@@ -313,7 +390,7 @@ fn check_config_names_bad_otp_and_csrf_keys_and_summarises_otp() {
     assert_eq!(ok.status.code(), Some(0));
     let out = String::from_utf8_lossy(&ok.stdout);
     assert!(
-        out.contains("10 alphanumeric symbols valid 10m, 20 verifies per identity per 1h, lockout after 50 for 1day"),
+        out.contains("10 alphanumeric symbols valid 10m, 20 verifies per identity per 1h, lockout after 50 for 1day, delay after 3 failures 1s doubling up to 5m"),
         "{out}"
     );
 }

@@ -153,7 +153,7 @@ fn invalid<const N: usize>(results: [Option<FieldError>; N]) -> ApiError {
 }
 
 /// The problem of an OTP error: 400 `invalid-request`, 422 `otp-invalid`, 423 `otp-locked`,
-/// 429 `otp-rate-limited` (both with `Retry-After`), or a store failure.
+/// 429 `otp-rate-limited` or `otp-delayed` (all three with `Retry-After`), or a store failure.
 fn otp_problem(e: OtpError) -> ApiError {
     let (status, title, detail) = match &e {
         OtpError::Invalid(errors) => return Problem::invalid(errors.clone()).into(),
@@ -171,6 +171,11 @@ fn otp_problem(e: OtpError) -> ApiError {
             StatusCode::TOO_MANY_REQUESTS,
             "Too many attempts",
             "too many attempts for this identity or address; retry after Retry-After",
+        ),
+        OtpError::Delayed { .. } => (
+            StatusCode::TOO_MANY_REQUESTS,
+            "Too soon",
+            "too soon after a failed code for this identity; retry after Retry-After",
         ),
         OtpError::Store(se) => return ApiError::Store(se.clone()),
         _ => return Problem::internal().into(),
@@ -222,14 +227,17 @@ async fn otp_issue(
 ///
 /// A wrong, expired or used code and an identity never issued to all answer 422 `otp-invalid`
 /// with the same body. Each identity has `otp.verify_limit` verifies per `otp.verify_window`
-/// whatever the IP (then 429 `otp-rate-limited`), and `otp.lockout_after` consecutive failures
-/// lock it for `otp.lockout_cooldown` (423 `otp-locked`).
+/// whatever the IP (then 429 `otp-rate-limited`); after `otp.delay_after` consecutive failures
+/// each further verify must come `otp.delay_base × 2^(failures − otp.delay_after)` (at most
+/// `otp.delay_max`) after the last failure, else 429 `otp-delayed` (not counted, nothing
+/// compared); and `otp.lockout_after` consecutive failures lock it for `otp.lockout_cooldown`
+/// (423 `otp-locked`).
 #[utoipa::path(post, path = "/v1/otp/verify", tag = "otp",
     request_body = VerifyBody, security(("tenant_key" = [])),
     responses((status = 200, body = VerifiedView, description = "The code matched and is now used"),
               (status = 422, description = "`otp-invalid`: wrong, expired or used code, or no code for the identity (one answer for all)", body = ProblemDoc, content_type = "application/problem+json"),
               (status = 423, description = "`otp-locked`: too many consecutive failures; `Retry-After` says until when", body = ProblemDoc, content_type = "application/problem+json"),
-              (status = 429, description = "`otp-rate-limited`: the identity's or the IP's attempts are spent; `Retry-After`", body = ProblemDoc, content_type = "application/problem+json"),
+              (status = 429, description = "`otp-rate-limited`: the identity's or the IP's attempts are spent; `otp-delayed`: too soon after the identity's last failure (the progressive delay; not counted). Both with `Retry-After`", body = ProblemDoc, content_type = "application/problem+json"),
               CommonErrors))]
 async fn otp_verify(
     State(state): State<AppState>,
