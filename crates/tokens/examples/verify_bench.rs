@@ -107,7 +107,9 @@ async fn run(pg: Option<String>, secs: u64, conc: usize) {
     let dir = std::env::temp_dir().join(format!("verify_bench_{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let o = palisade_store_sqlite::SqliteOptions::new(format!("sqlite://{}/b.db", dir.display()));
-    let s = palisade_store_sqlite::SqliteStore::connect(&o).await.unwrap();
+    let s = palisade_store_sqlite::SqliteStore::connect(&o)
+        .await
+        .unwrap();
     s.migrate().await.unwrap();
     stores.push(("sqlite", Arc::new(s)));
     if let Some(url) = &pg {
