@@ -214,10 +214,23 @@ struct Attempt {
     error: Option<TokenError>,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Entry {
     keys: RwLock<Option<Arc<KeySet>>>,
     fetch: tokio::sync::Mutex<Attempt>,
+    /// When the last fetch started (ms; `i64::MIN` before any): read without the fetch lock,
+    /// so verifies within the cooldown never queue on it.
+    last_attempt_ms: std::sync::atomic::AtomicI64,
+}
+
+impl Default for Entry {
+    fn default() -> Self {
+        Self {
+            keys: RwLock::default(),
+            fetch: tokio::sync::Mutex::default(),
+            last_attempt_ms: std::sync::atomic::AtomicI64::new(i64::MIN),
+        }
+    }
 }
 
 /// The JWKS cache: one entry per tenant and URL, bounded by `tokens.jwks_cache_entries`.
@@ -279,10 +292,19 @@ impl JwksCache {
         let entry = self.entry(tenant, url);
         let current = entry.keys.read().clone();
         if let Some(set) = &current {
-            if self.clock.now_ms() - set.fetched_at_ms < self.ttl_ms {
+            // Fast path, no lock: fresh keys; or, while no fetch may start (cooldown), the
+            // keys within the stale bound, exactly as the slow path would answer.
+            let now = self.clock.now_ms();
+            let age = now - set.fetched_at_ms;
+            let last = entry
+                .last_attempt_ms
+                .load(std::sync::atomic::Ordering::Acquire);
+            let cooling = now.saturating_sub(last) < self.cooldown_ms;
+            if age < self.ttl_ms || (cooling && age < self.ttl_ms + self.stale_ms) {
                 match set.pick(kid, alg) {
                     Pick::Found(i) => return Ok((set.clone(), i)),
                     Pick::Mismatch => return Err(TokenError::AlgNotAllowed),
+                    Pick::Missing if cooling => return Err(TokenError::UnknownKey),
                     Pick::Missing => {}
                 }
             }
@@ -302,6 +324,9 @@ impl JwksCache {
         }
         if attempt.at_ms.is_none_or(|at| now - at >= self.cooldown_ms) {
             attempt.at_ms = Some(now);
+            entry
+                .last_attempt_ms
+                .store(now, std::sync::atomic::Ordering::Release);
             let got = self
                 .fetcher
                 .jwks_fetch(tenant, url, self.max_bytes)
