@@ -45,11 +45,14 @@ pub enum AuditEventType {
     /// An outbound fetch was refused by the SSRF policy (the rule, never the address).
     #[serde(rename = "fetch.blocked")]
     FetchBlocked,
+    /// A token (by jti) or a subject's tokens were revoked.
+    #[serde(rename = "token.revoked")]
+    TokenRevoked,
 }
 
 impl AuditEventType {
     /// Every event type, in a stable order.
-    pub const ALL: [Self; 10] = [
+    pub const ALL: [Self; 11] = [
         Self::AuthFailure,
         Self::KeyCreated,
         Self::KeyRevoked,
@@ -60,6 +63,7 @@ impl AuditEventType {
         Self::CsrfFailure,
         Self::CryptoKeyRotated,
         Self::FetchBlocked,
+        Self::TokenRevoked,
     ];
 
     /// The stable name, e.g. `auth.failure`.
@@ -75,6 +79,7 @@ impl AuditEventType {
             Self::CsrfFailure => "csrf.failure",
             Self::CryptoKeyRotated => "crypto.key_rotated",
             Self::FetchBlocked => "fetch.blocked",
+            Self::TokenRevoked => "token.revoked",
         }
     }
 

@@ -41,6 +41,7 @@ pub const CAPABILITIES: &[Capability] = &[
     v1::otp::CAPABILITY,
     v1::csrf::CAPABILITY,
     v1::webhooks::CAPABILITY,
+    v1::tokens::CAPABILITY,
 ];
 
 /// Routes with no capability of their own.
@@ -74,6 +75,8 @@ pub struct Runtimes {
     pub csrf: palisade_csrf::Csrf,
     /// Inbound webhooks.
     pub webhooks: palisade_webhooks::Webhooks,
+    /// JWT/JWKS verification.
+    pub tokens: palisade_tokens::Tokens,
 }
 
 impl Runtimes {
@@ -92,6 +95,7 @@ impl Runtimes {
             otp: v1::otp::start(cfg, stores, audit.sink()).await?,
             csrf: v1::csrf::start(cfg, stores, audit.sink()),
             webhooks: v1::webhooks::start(cfg, stores, audit).await?,
+            tokens: v1::tokens::start(cfg, stores, audit.sink())?,
         })
     }
 }
@@ -121,6 +125,7 @@ pub async fn state(
         otp: rt.otp,
         csrf: rt.csrf,
         webhooks: rt.webhooks,
+        tokens: rt.tokens,
         operator_key_hashes,
         metrics,
         clock,

@@ -62,6 +62,8 @@ pub struct Shared {
     pub csrf: palisade_csrf::Csrf,
     /// Inbound webhooks: inbox, sealing keys, settings.
     pub webhooks: palisade_webhooks::Webhooks,
+    /// JWT/JWKS verification: issuers, JWKS cache, revocations.
+    pub tokens: palisade_tokens::Tokens,
     /// Wall clock.
     pub clock: SharedClock,
     /// Lame duck on shutdown (`/readyz` fails).

@@ -15,6 +15,7 @@ use palisade_store_postgres::{PgOptions, PgStore, PoolSizing};
 use palisade_store_redis::{RedisOptions, RedisStore};
 use palisade_store_sqlite::{SqliteOptions, SqliteStore};
 use palisade_tenancy::TenantStore;
+use palisade_tokens::TokenStore;
 use palisade_webhooks::InboxStore;
 use std::any::Any;
 use std::sync::Arc;
@@ -36,6 +37,7 @@ pub trait Durable:
     + OtpStore
     + CsrfStore
     + InboxStore
+    + TokenStore
 {
     /// The concrete store (tests reach a backend's pool through it).
     fn as_any(&self) -> &dyn Any;
@@ -45,6 +47,7 @@ impl<T> Durable for T
 where
     T: Backend + TenantStore + LockStore + IdempotencyStore + RateLimitPolicyStore + RateLimitStore,
     T: AuditStore + JobStore + CronStore + RealtimeStore + OtpStore + CsrfStore + InboxStore,
+    T: TokenStore,
     T: 'static,
 {
     fn as_any(&self) -> &dyn Any {

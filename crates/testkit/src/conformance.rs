@@ -13,7 +13,7 @@
 /// | `locks`, `idempotency`, `ratelimit` | `(store, Time)` |
 /// | `corrupt` | `(store, damage)`: `damage(table, column)` breaks that column of every row |
 /// | `jobs`, `realtime` | `(store, Arc<ManualClock>)`: the store reads that clock |
-/// | `jobs`, `otp`, `csrf` | `(store, Arc<ManualClock>)`: the store reads that clock |
+/// | `jobs`, `otp`, `csrf`, `tokens` | `(store, Arc<ManualClock>)`: the store reads that clock |
 /// | `cron` | a [`crate::cron::Subject`]: the cron store, its jobs store and their clock |
 ///
 /// `ratelimit` takes the clock kind first: `ratelimit, manual_clock` (the exact sequences and
@@ -243,6 +243,22 @@ macro_rules! conformance {
                 expired_token_is_refused,
                 tenants_are_isolated,
                 concurrent_consumes_succeed_once,
+                purge_deletes_only_expired,
+            ]
+        );
+    };
+    (tokens, $subject:expr) => {
+        $crate::__conformance_tests!(
+            tokens,
+            clocked,
+            $subject,
+            [
+                issuer_round_trip,
+                iss_is_unique_per_tenant,
+                tenants_are_isolated,
+                list_pages_and_delete,
+                jti_revocation_lasts_until_its_expiry,
+                subject_revocation_keeps_the_latest,
                 purge_deletes_only_expired,
             ]
         );

@@ -24,6 +24,7 @@ pub mod ratelimit;
 pub mod ratelimit_config;
 pub mod realtime;
 pub mod tenancy;
+pub mod tokens;
 pub mod webhooks;
 
 /// How a conformance suite controls the store's time.

@@ -92,6 +92,11 @@ palisade_testkit::conformance!(otp, async |_| {
     Some((palisade_otp::MemoryOtpStore::new(clock.clone()), clock))
 });
 
+palisade_testkit::conformance!(tokens, async |_| {
+    let clock = ManualClock::new(1_700_000_000_000);
+    Some((palisade_tokens::MemoryTokenStore::new(clock.clone()), clock))
+});
+
 palisade_testkit::conformance!(csrf, async |_| {
     let clock = ManualClock::new(1_700_000_000_000);
     Some((palisade_csrf::MemoryCsrfStore::new(clock.clone()), clock))

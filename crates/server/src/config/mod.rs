@@ -91,6 +91,8 @@ pub struct Config {
     pub csrf: palisade_csrf::CsrfSettings,
     /// Inbound webhooks.
     pub webhooks: palisade_webhooks::WebhooksSettings,
+    /// JWT/JWKS verification.
+    pub tokens: palisade_tokens::TokenSettings,
 }
 
 /// Logging settings.
@@ -170,6 +172,7 @@ impl Default for Config {
             otp: palisade_otp::OtpSettings::default(),
             csrf: palisade_csrf::CsrfSettings::default(),
             webhooks: palisade_webhooks::WebhooksSettings::default(),
+            tokens: palisade_tokens::TokenSettings::default(),
         }
     }
 }

@@ -116,6 +116,7 @@ pub(super) fn errors(cfg: &Config) -> Vec<String> {
     e.extend(cfg.realtime.errors("realtime"));
     e.extend(cfg.otp.errors("otp"));
     e.extend(cfg.csrf.errors("csrf"));
+    e.extend(cfg.tokens.errors("tokens"));
     e.extend(
         cfg.webhooks
             .check()

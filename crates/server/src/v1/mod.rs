@@ -10,4 +10,5 @@ pub mod previews;
 pub mod ratelimit;
 pub mod realtime;
 pub mod tenants;
+pub mod tokens;
 pub mod webhooks;

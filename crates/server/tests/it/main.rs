@@ -25,4 +25,5 @@ mod ratelimit;
 mod realtime;
 mod shutdown;
 mod tenants;
+mod tokens;
 mod webhooks;

@@ -22,6 +22,7 @@ palisade_testkit::conformance!(jobs, clocked);
 palisade_testkit::conformance!(realtime, clocked);
 palisade_testkit::conformance!(otp, clocked);
 palisade_testkit::conformance!(csrf, clocked);
+palisade_testkit::conformance!(tokens, clocked);
 palisade_testkit::conformance!(cron, cron);
 palisade_testkit::conformance!(corrupt, corrupt_subject);
 palisade_testkit::webhooks_conformance!(async |test| {
