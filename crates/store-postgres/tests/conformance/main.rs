@@ -5,6 +5,7 @@ mod common;
 mod decisions;
 mod fanout;
 mod fencing;
+mod jobs_counts;
 mod jobs_index;
 mod tls;
 
