@@ -6,7 +6,10 @@
 //! written before the commit. Enqueue is `INSERT … ON CONFLICT DO NOTHING` against the partial
 //! unique index `jobs_unique`; a lease picks the due jobs in one statement (fair across
 //! tenants) and on PostgreSQL locks them with `FOR UPDATE SKIP LOCKED`, so concurrent leases
-//! never take one job twice and never wait on each other.
+//! never take one job twice and never wait on each other. On PostgreSQL the lease statement
+//! is bounded by its page ([`BOUNDED_LEASE`]) and reads running counts that every transaction
+//! starting or stopping a job keeps ([`JobDialect::JOB_RUNNING_COUNTS`]); SQLite counts them in
+//! its lease ([`LEASE`]).
 
 use crate::{Dialect, SqlStore, Value};
 use palisade_core::{Page, StoreError, TenantId};
@@ -727,6 +730,62 @@ where
         }
     }
 
+    /// [`JobStore::job_complete_many`] in one write transaction: the jobs are read under
+    /// their row locks in id order, each completion is checked against its token (a refused
+    /// one changes nothing and answers its error), and the accepted ones are written with
+    /// their events and one update of the running counts before the one commit. `Err` when
+    /// the store failed (nothing was written).
+    async fn job_complete_batch(
+        &self,
+        reqs: &[(TenantId, JobComplete)],
+    ) -> Result<Vec<Result<Job, JobError>>, StoreError> {
+        use std::collections::HashMap;
+        let mut tx = self.begin(D::BEGIN_WRITE).await?;
+        let now = self.now_ms();
+        let params: Vec<String> = (1..=reqs.len()).map(|i| format!("${i}")).collect();
+        let sql = format!(
+            "SELECT {COLS} FROM jobs WHERE id IN ({}) ORDER BY id{}",
+            params.join(", "),
+            D::JOB_LOCK
+        );
+        let mut q = sqlx::query(&sql);
+        for (_, r) in reqs {
+            q = q.bind(r.id.as_str());
+        }
+        let rows = q.fetch_all(&mut *tx).await.map_err(D::map_err)?;
+        let mut jobs: HashMap<String, Job> = HashMap::with_capacity(rows.len());
+        for r in &rows {
+            let j = Self::job_row(r)?;
+            jobs.insert(j.id.to_string(), j);
+        }
+        let mut out = Vec::with_capacity(reqs.len());
+        let mut stopped: Vec<Job> = Vec::new();
+        for (tenant, req) in reqs {
+            let Some(job) = jobs
+                .get_mut(req.id.as_str())
+                .filter(|j| &j.tenant == tenant)
+            else {
+                out.push(Err(JobError::NotFound));
+                continue;
+            };
+            let was_running = job.state == JobState::Running;
+            match tr::complete(job, req.token, now) {
+                Ok(e) => {
+                    Self::job_save(&mut tx, job, &[e]).await?;
+                    if was_running {
+                        stopped.push(job.clone());
+                    }
+                    out.push(Ok(job.clone()));
+                }
+                Err(e) => out.push(Err(e)),
+            }
+        }
+        let deltas: Vec<(&Job, i64)> = stopped.iter().map(|j| (j, -1)).collect();
+        Self::job_running_add(&mut tx, &deltas).await?;
+        tx.commit().await.map_err(D::map_err)?;
+        Ok(out)
+    }
+
     /// Jobs of one tenant's queue completed and dead in each recent window before `now`.
     async fn job_throughput(
         &self,
@@ -900,6 +959,26 @@ where
             .await?;
         self.job_stopped(&job).await;
         Ok(job)
+    }
+
+    async fn job_complete_many(
+        &self,
+        reqs: &[(TenantId, JobComplete)],
+    ) -> Vec<Result<Job, JobError>> {
+        if reqs.len() > 1 && reqs.len() <= palisade_jobs::params::MAX_BATCH as usize {
+            if let Ok(done) = self.job_complete_batch(reqs).await {
+                for job in done.iter().flatten() {
+                    self.job_stopped(job).await;
+                }
+                return done;
+            }
+            // The batch failed as a whole: each on its own, so each answers its own error.
+        }
+        let mut out = Vec::with_capacity(reqs.len());
+        for (tenant, req) in reqs {
+            out.push(self.job_complete(tenant, req).await);
+        }
+        out
     }
 
     async fn job_fail(&self, tenant: &TenantId, req: &JobFail) -> Result<Job, JobError> {

@@ -171,6 +171,7 @@ macro_rules! conformance {
                 lease_gate_admits_by_key,
                 running_caps_exact_after_every_stop,
                 fairness_counts_running_jobs_past_the_first_share,
+                complete_many_checks_each_token,
             ]
         );
     };

@@ -52,6 +52,7 @@ pub const CHECKS: &[&str] = &[
     "lease_gate_admits_by_key",
     "running_caps_exact_after_every_stop",
     "fairness_counts_running_jobs_past_the_first_share",
+    "complete_many_checks_each_token",
 ];
 
 /// Runs every check in turn on one store.
@@ -86,6 +87,7 @@ pub async fn run(s: Store, c: Time) {
     lease_gate_admits_by_key(&s, &c).await;
     running_caps_exact_after_every_stop(&s, &c).await;
     fairness_counts_running_jobs_past_the_first_share(&s, &c).await;
+    complete_many_checks_each_token(&s, &c).await;
 }
 
 fn fresh_queue(check: &str) -> QueueName {
@@ -1396,4 +1398,48 @@ pub async fn fairness_counts_running_jobs_past_the_first_share(s: &Store, c: &Ti
         .unwrap();
     let count = |t: &TenantId| got.iter().filter(|l| &l.job.tenant == t).count();
     assert_eq!((count(&idle), count(&busy)), (8, 2));
+}
+
+/// A batch of completions answers each one as `job_complete` would, in order: a stale token
+/// is refused and another tenant's job is not found, and neither stops the others; the
+/// refused jobs stay as they were.
+pub async fn complete_many_checks_each_token(s: &Store, _c: &Time) {
+    let (t, other, q) = (
+        TenantId::generate(),
+        TenantId::generate(),
+        fresh_queue("complete-many"),
+    );
+    for _ in 0..3 {
+        add(s, &t, enq(&q)).await;
+    }
+    let got = lease(s, &t, &q, 3).await;
+    assert_eq!(got.len(), 3);
+    let stale = JobComplete {
+        id: got[1].job.id.clone(),
+        token: got[1].token + 1,
+    };
+    let reqs = vec![
+        (t.clone(), done(&got[0])),
+        (t.clone(), stale),
+        (other.clone(), done(&got[2])),
+        (t.clone(), done(&got[2])),
+    ];
+    let out = s.job_complete_many(&reqs).await;
+    assert_eq!(out.len(), 4);
+    assert_eq!(out[0].as_ref().unwrap().state, JobState::Completed);
+    assert!(matches!(out[1], Err(JobError::LeaseLost)), "{:?}", out[1]);
+    assert!(matches!(out[2], Err(JobError::NotFound)), "{:?}", out[2]);
+    assert_eq!(out[3].as_ref().unwrap().id, got[2].job.id);
+    let states: Vec<JobState> = {
+        let mut v = Vec::new();
+        for l in &got {
+            v.push(get(s, &t, &l.job.id).await.state);
+        }
+        v
+    };
+    assert_eq!(
+        states,
+        [JobState::Completed, JobState::Running, JobState::Completed]
+    );
+    s.job_complete(&t, &done(&got[1])).await.unwrap();
 }

@@ -162,6 +162,28 @@ async fn running_counts_match_the_running_jobs() {
             "after re-drive, round {round}"
         );
     }
+    // A batch of completions (one transaction) lowers the counts once for all its jobs.
+    let batch = s
+        .job_lease(&lease(LeaseScope::AllTenants, 6, None, None))
+        .await
+        .unwrap();
+    assert!(batch.len() > 1, "a batch to complete");
+    let reqs: Vec<_> = batch
+        .iter()
+        .map(|l| {
+            let c = JobComplete {
+                id: l.job.id.clone(),
+                token: l.token,
+            };
+            (l.job.tenant.clone(), c)
+        })
+        .collect();
+    assert!(s.job_complete_many(&reqs).await.iter().all(|r| r.is_ok()));
+    assert_eq!(
+        drift(&s).await,
+        Vec::<String>::new(),
+        "after a batch of completions"
+    );
     // A running job cannot be deleted; a deleted waiting one was never counted.
     let l = s
         .job_lease(&lease(LeaseScope::AllTenants, 1, None, None))
