@@ -35,6 +35,20 @@ pub trait JobStore: Send + Sync + std::fmt::Debug {
     /// Ends the attempt as completed.
     async fn job_complete(&self, tenant: &TenantId, req: &JobComplete) -> Result<Job, JobError>;
 
+    /// Ends many attempts as completed, each checked against its own token as
+    /// [`JobStore::job_complete`] does; one answer per request, in order. A store may do it
+    /// in one transaction (one commit for the batch); this default completes one by one.
+    async fn job_complete_many(
+        &self,
+        reqs: &[(TenantId, JobComplete)],
+    ) -> Vec<Result<Job, JobError>> {
+        let mut out = Vec::with_capacity(reqs.len());
+        for (tenant, req) in reqs {
+            out.push(self.job_complete(tenant, req).await);
+        }
+        out
+    }
+
     /// Ends the attempt as failed: retrying, dead, or cancelled when a cancel was asked.
     async fn job_fail(&self, tenant: &TenantId, req: &JobFail) -> Result<Job, JobError>;
 

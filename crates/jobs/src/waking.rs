@@ -65,6 +65,15 @@ impl JobStore for WakingStore {
         Ok(job)
     }
 
+    async fn job_complete_many(
+        &self,
+        reqs: &[(TenantId, JobComplete)],
+    ) -> Vec<Result<Job, JobError>> {
+        let done = self.inner.job_complete_many(reqs).await;
+        done.iter().flatten().for_each(|job| self.stopped(job));
+        done
+    }
+
     async fn job_fail(&self, tenant: &TenantId, req: &JobFail) -> Result<Job, JobError> {
         let job = self.inner.job_fail(tenant, req).await?;
         self.stopped(&job);

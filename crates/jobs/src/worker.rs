@@ -13,10 +13,11 @@ use crate::params::{
     FailOutcome, JobComplete, JobFail, JobHeartbeat, JobLease, JobRelease, LeaseScope, Leased,
 };
 use crate::store::JobStore;
+use palisade_core::TenantId;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{Notify, Semaphore};
+use tokio::sync::{mpsc, oneshot, Notify, Semaphore};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
@@ -83,6 +84,38 @@ pub struct Worker {
     handlers: HashMap<JobKind, Arc<dyn JobHandler>>,
     wake: Option<Arc<Notify>>,
     observer: Option<Observer>,
+    completions: Option<mpsc::UnboundedSender<Completion>>,
+}
+
+/// A finished attempt waiting for the batch that completes it, and where its answer goes.
+type Completion = (
+    TenantId,
+    JobComplete,
+    oneshot::Sender<Result<Job, crate::JobError>>,
+);
+
+/// Most completions in one [`JobStore::job_complete_many`].
+const COMPLETE_BATCH: usize = 100;
+
+/// Completes what the attempts send, in batches: whatever arrived while the previous batch
+/// ran goes in the next one, so under load a batch shares one commit and when idle a
+/// completion goes alone at once. Ends when every sender is gone.
+async fn complete_batches(store: Arc<dyn JobStore>, mut rx: mpsc::UnboundedReceiver<Completion>) {
+    while let Some(first) = rx.recv().await {
+        let mut batch = vec![first];
+        while batch.len() < COMPLETE_BATCH {
+            match rx.try_recv() {
+                Ok(c) => batch.push(c),
+                Err(_) => break,
+            }
+        }
+        let (reqs, answers): (Vec<_>, Vec<_>) =
+            batch.into_iter().map(|(t, r, a)| ((t, r), a)).unzip();
+        let done = store.job_complete_many(&reqs).await;
+        for (r, a) in done.into_iter().zip(answers) {
+            let _ = a.send(r); // the attempt may be gone (aborted): nothing to tell
+        }
+    }
 }
 
 impl std::fmt::Debug for Worker {
@@ -119,6 +152,7 @@ impl Worker {
             handlers: HashMap::new(),
             wake: None,
             observer: None,
+            completions: None,
         }
     }
 
@@ -152,7 +186,10 @@ impl Worker {
 
     /// Leases and runs jobs until `stop` fires; then waits up to `grace` for running handlers,
     /// cancels the rest and gives their leases back so another worker takes them at once.
-    pub async fn run(self, stop: Shutdown, grace: Duration) {
+    pub async fn run(mut self, stop: Shutdown, grace: Duration) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        self.completions = Some(tx);
+        let completer = tokio::spawn(complete_batches(self.store.clone(), rx));
         let this = Arc::new(self);
         let slots = Arc::new(Semaphore::new(this.config.concurrency.max(1)));
         // Lease once half the slots are free (or none is busy, or a poll interval passed):
@@ -195,6 +232,8 @@ impl Worker {
             abort.cancel();
             while tasks.join_next().await.is_some() {}
         }
+        drop(this); // the last sender: the completer ends once it answered the last batch
+        let _ = completer.await;
     }
 
     /// Sleeps until the poll interval passes, a wake-up arrives or `stop` fires.
@@ -308,6 +347,19 @@ impl Worker {
         }
     }
 
+    /// Completes through the batching completer of [`Worker::run`] (or alone outside it).
+    async fn complete(&self, tenant: &TenantId, req: JobComplete) -> Result<Job, crate::JobError> {
+        if let Some(tx) = &self.completions {
+            let (a, answer) = oneshot::channel();
+            if tx.send((tenant.clone(), req.clone(), a)).is_ok() {
+                if let Ok(r) = answer.await {
+                    return r;
+                }
+            }
+        }
+        self.store.job_complete(tenant, &req).await
+    }
+
     async fn report(&self, job: &Job, token: u64, r: Result<(), (String, FailOutcome)>) {
         let ok = if r.is_ok() {
             AttemptEnd::Completed
@@ -320,7 +372,7 @@ impl Worker {
                     id: job.id.clone(),
                     token,
                 };
-                let done = self.store.job_complete(&job.tenant, &req).await;
+                let done = self.complete(&job.tenant, req).await;
                 done.inspect(metrics::completed)
             }
             Err((error, outcome)) => {

@@ -6,7 +6,10 @@
 //! written before the commit. Enqueue is `INSERT … ON CONFLICT DO NOTHING` against the partial
 //! unique index `jobs_unique`; a lease picks the due jobs in one statement (fair across
 //! tenants) and on PostgreSQL locks them with `FOR UPDATE SKIP LOCKED`, so concurrent leases
-//! never take one job twice and never wait on each other.
+//! never take one job twice and never wait on each other. On PostgreSQL the lease statement
+//! is bounded by its page ([`BOUNDED_LEASE`]) and reads running counts that every transaction
+//! starting or stopping a job keeps ([`JobDialect::JOB_RUNNING_COUNTS`]); SQLite counts them in
+//! its lease ([`LEASE`]).
 
 use crate::{Dialect, SqlStore, Value};
 use palisade_core::{Page, StoreError, TenantId};
@@ -43,6 +46,12 @@ pub trait JobDialect: Dialect {
     /// cancels waiting for it on other instances; `None` when they only poll.
     const JOB_STOP_NOTIFY: Option<&'static str>;
 
+    /// Whether the store keeps running counts per (queue, tenant) and per (queue, tenant,
+    /// limit key) in `job_running_tenants` / `job_running_keys` (updated in every transaction
+    /// that starts or stops a job) and leases with the bounded statement that reads them
+    /// ([`BOUNDED_LEASE`]); otherwise the lease counts the running jobs ([`LEASE`]).
+    const JOB_RUNNING_COUNTS: bool;
+
     /// A condition true when the job's `tags` (a JSON array) contain placeholder `p`.
     fn job_tag_match(p: &str) -> String;
 }
@@ -64,6 +73,7 @@ impl JobDialect for Postgres {
         Some("SELECT pg_notify('palisade_jobs', current_schema() || '/' || $1)");
     const JOB_STOP_NOTIFY: Option<&'static str> =
         Some("SELECT pg_notify('palisade_job_stops', current_schema() || '/' || $1)");
+    const JOB_RUNNING_COUNTS: bool = true;
 
     fn job_tag_match(p: &str) -> String {
         format!("(tags::jsonb @> jsonb_build_array({p}::text))")
@@ -76,6 +86,7 @@ impl JobDialect for Sqlite {
     const JOB_QUEUE_LOCK: Option<&'static str> = None;
     const JOB_NOTIFY: Option<&'static str> = None;
     const JOB_STOP_NOTIFY: Option<&'static str> = None;
+    const JOB_RUNNING_COUNTS: bool = false;
 
     fn job_tag_match(p: &str) -> String {
         format!("EXISTS (SELECT 1 FROM json_each(jobs.tags) WHERE json_each.value = {p})")
@@ -131,6 +142,115 @@ SELECT {cols} FROM jobs
 WHERE id IN (SELECT id FROM pick) AND state IN ('queued', 'scheduled', 'retrying')
   AND run_at_ms <= $2{lock}";
 
+/// The lease's pick bounded by the page, not the backlog (used where the store keeps running
+/// counts, [`JobDialect::JOB_RUNNING_COUNTS`]). Same binds and the same pick as [`LEASE`]:
+/// - `tenants`: the tenants with waiting jobs of queue `$1`, by a skip-scan of `jobs_due` (one
+///   index probe per tenant; `{tenants}` is one tenant, `$5`, in a tenant scope);
+/// - `ten`: each with its running count `n` from `job_running_tenants`; `b`: the page shared
+///   out, `ceil($4 / tenants)`;
+/// - `c1`: per tenant, its first due jobs in lease order — at most `b`, its room under the
+///   cap (`$3 - n`) and the page — ranked `n + k` as in [`LEASE`] (an index range scan of
+///   `jobs_due`);
+/// - `c2`: the deeper jobs only a tenant with few running jobs can need: `m` is the page's
+///   worst rank among `c1` (unbounded when `c1` is short of a page), so a tenant whose job
+///   `b + 1` ranks after `m` has nothing more in the pick; the others read on from job
+///   `b + 1` up to rank `m`. With equal running counts `c2` reads nothing, so a lease reads
+///   about `$4 + tenants` index entries instead of every due job;
+/// - `pick`: the `$4` best ranks of both, as in [`LEASE`].
+///
+/// With a per-key cap (the last bind), `{key_free}` leaves out the jobs of keys already at
+/// their cap before they take a tenant's room, and `{key_cond}` keeps a candidate only when
+/// its rank within its (tenant, key) (`kk`) after the key's running count from
+/// `job_running_keys` is within the cap.
+const BOUNDED_LEASE: &str = "
+WITH RECURSIVE tenants(tenant_id) AS ({tenants}),
+ten AS MATERIALIZED (
+    SELECT t.tenant_id, coalesce((SELECT r.n FROM job_running_tenants r
+                                  WHERE r.queue = $1 AND r.tenant_id = t.tenant_id), 0) AS n
+    FROM tenants t WHERE t.tenant_id IS NOT NULL),
+b AS MATERIALIZED (
+    SELECT (($4 + count(*) - 1) / greatest(count(*), 1))::bigint AS b FROM ten),
+c1 AS MATERIALIZED (
+    SELECT d.id, d.tenant_id, d.lk, d.priority, d.run_at_ms, ten.n + d.k AS rank
+    FROM ten CROSS JOIN b CROSS JOIN LATERAL ({due} LIMIT greatest(0, least($3 - ten.n, $4, b.b))) x) d),
+m AS MATERIALIZED (
+    SELECT coalesce((SELECT rank FROM c1 ORDER BY rank OFFSET $4 - 1 LIMIT 1),
+                    9223372036854775807) AS m),
+c2 AS (
+    SELECT d.id, d.tenant_id, d.lk, d.priority, d.run_at_ms, ten.n + b.b + d.k AS rank
+    FROM ten CROSS JOIN b CROSS JOIN m CROSS JOIN LATERAL ({due}
+            OFFSET b.b LIMIT greatest(0, least($3 - ten.n, $4, m.m - ten.n) - b.b)) x) d
+    WHERE ten.n + b.b < m.m AND least($3 - ten.n, $4) > b.b),
+cand AS (
+    SELECT c.*{kk} FROM (SELECT * FROM c1 UNION ALL SELECT * FROM c2) c),
+pick AS (
+    SELECT cand.id FROM cand{key_cond}
+    ORDER BY cand.rank, cand.priority, cand.run_at_ms, cand.id
+    LIMIT $4)
+SELECT {cols} FROM jobs
+WHERE id IN (SELECT id FROM pick) AND state IN ('queued', 'scheduled', 'retrying')
+  AND run_at_ms <= $2{lock}";
+
+/// One tenant's (`ten.tenant_id`) due jobs in lease order, numbered `k`; [`BOUNDED_LEASE`]
+/// closes it with its `OFFSET`/`LIMIT`, `) x) d`.
+const TENANT_DUE: &str = "
+        SELECT x.*, row_number() OVER (ORDER BY x.priority, x.run_at_ms, x.id) AS k FROM (
+            SELECT j.id, j.tenant_id, {lk} AS lk, j.priority, j.run_at_ms FROM jobs j
+            WHERE j.queue = $1 AND j.tenant_id = ten.tenant_id
+              AND j.state IN ('queued', 'scheduled', 'retrying') AND j.run_at_ms <= $2{key_free}
+            ORDER BY j.priority, j.run_at_ms, j.id";
+
+/// [`BOUNDED_LEASE`]'s skip-scan of the tenants with waiting jobs of queue `$1`.
+const TENANT_SKIP_SCAN: &str = "
+    (SELECT tenant_id FROM jobs
+     WHERE queue = $1 AND state IN ('queued', 'scheduled', 'retrying')
+     ORDER BY tenant_id LIMIT 1)
+    UNION ALL
+    SELECT (SELECT j.tenant_id FROM jobs j
+            WHERE j.queue = $1 AND j.state IN ('queued', 'scheduled', 'retrying')
+              AND j.tenant_id > t.tenant_id
+            ORDER BY j.tenant_id LIMIT 1)
+    FROM tenants t WHERE t.tenant_id IS NOT NULL";
+
+/// [`BOUNDED_LEASE`] filled in for `scope`, with a per-key cap bound at `cap` when `key_cap`.
+fn bounded_lease_sql<D: JobDialect>(scope: &LeaseScope, key_cap: bool) -> String {
+    let (tenants, cap) = match scope {
+        LeaseScope::Tenant(_) => ("SELECT $5::text", "$6"),
+        LeaseScope::AllTenants => (TENANT_SKIP_SCAN, "$5"),
+    };
+    let (lk, kk, key_free, key_cond) = if key_cap {
+        (
+            "coalesce(j.limit_key, '')",
+            ",
+           row_number() OVER (PARTITION BY c.tenant_id, c.lk
+                              ORDER BY c.priority, c.run_at_ms, c.id) AS kk",
+            format!(
+                "
+              AND NOT EXISTS (SELECT 1 FROM job_running_keys rk
+                              WHERE rk.queue = $1 AND rk.tenant_id = j.tenant_id
+                                AND rk.limit_key = coalesce(j.limit_key, '') AND rk.n >= {cap})"
+            ),
+            format!(
+                "
+    WHERE cand.kk + coalesce((SELECT rk.n FROM job_running_keys rk
+                              WHERE rk.queue = $1 AND rk.tenant_id = cand.tenant_id
+                                AND rk.limit_key = cand.lk), 0) <= {cap}"
+            ),
+        )
+    } else {
+        ("''", "", String::new(), String::new())
+    };
+    BOUNDED_LEASE
+        .replace("{due}", TENANT_DUE)
+        .replace("{tenants}", tenants)
+        .replace("{lk}", lk)
+        .replace("{kk}", kk)
+        .replace("{key_free}", &key_free)
+        .replace("{key_cond}", &key_cond)
+        .replace("{cols}", COLS)
+        .replace("{lock}", D::JOB_LOCK_SKIP)
+}
+
 fn corrupt(what: &str) -> StoreError {
     StoreError::Corrupt(format!("jobs: undecodable {what}"))
 }
@@ -157,6 +277,9 @@ pub fn lease_sql<D: JobDialect>(scope: &LeaseScope) -> String {
 /// [`lease_sql`], with a per-key cap bound last when `key_cap` (after the tenant of a tenant
 /// scope).
 pub fn lease_sql_with<D: JobDialect>(scope: &LeaseScope, key_cap: bool) -> String {
+    if D::JOB_RUNNING_COUNTS {
+        return bounded_lease_sql::<D>(scope, key_cap);
+    }
     let (scope, cap) = match scope {
         LeaseScope::Tenant(_) => (" AND tenant_id = $5", "$6"),
         LeaseScope::AllTenants => ("", "$5"),
@@ -384,6 +507,63 @@ where
         Ok(())
     }
 
+    /// Adds `deltas` — (job, +1 started / -1 stopped) — to the running counts of their (queue,
+    /// tenant) and (queue, tenant, limit key), in the caller's transaction; nothing where the
+    /// store keeps no counts ([`JobDialect::JOB_RUNNING_COUNTS`]). One statement, rows in key
+    /// order (concurrent transactions lock the counter rows in the same order).
+    async fn job_running_add(
+        conn: &mut D::Connection,
+        deltas: &[(&Job, i64)],
+    ) -> Result<(), StoreError> {
+        use std::collections::BTreeMap;
+        if !D::JOB_RUNNING_COUNTS || deltas.is_empty() {
+            return Ok(());
+        }
+        let mut tenants: BTreeMap<(&str, &str), i64> = BTreeMap::new();
+        let mut keys: BTreeMap<(&str, &str, &str), i64> = BTreeMap::new();
+        for (j, d) in deltas {
+            let (q, t) = (j.queue.as_str(), j.tenant.as_str());
+            *tenants.entry((q, t)).or_default() += d;
+            *keys.entry((q, t, j.limit_key_str())).or_default() += d;
+        }
+        tenants.retain(|_, d| *d != 0);
+        keys.retain(|_, d| *d != 0);
+        if tenants.is_empty() {
+            return Ok(());
+        }
+        let mut p = 0;
+        let mut next = || {
+            p += 1;
+            format!("${p}")
+        };
+        let trows: Vec<String> = tenants
+            .keys()
+            .map(|_| format!("({}, {}, {})", next(), next(), next()))
+            .collect();
+        let krows: Vec<String> = keys
+            .keys()
+            .map(|_| format!("({}, {}, {}, {})", next(), next(), next(), next()))
+            .collect();
+        let sql = format!(
+            "WITH t AS (
+                 INSERT INTO job_running_tenants (queue, tenant_id, n) VALUES {}
+                 ON CONFLICT (queue, tenant_id) DO UPDATE SET n = job_running_tenants.n + excluded.n)
+             INSERT INTO job_running_keys (queue, tenant_id, limit_key, n) VALUES {}
+             ON CONFLICT (queue, tenant_id, limit_key) DO UPDATE SET n = job_running_keys.n + excluded.n",
+            trows.join(", "),
+            krows.join(", ")
+        );
+        let mut q = sqlx::query(&sql);
+        for ((queue, tenant), d) in &tenants {
+            q = q.bind(*queue).bind(*tenant).bind(*d);
+        }
+        for ((queue, tenant, key), d) in &keys {
+            q = q.bind(*queue).bind(*tenant).bind(*key).bind(*d);
+        }
+        q.execute(&mut *conn).await.map_err(D::map_err)?;
+        Ok(())
+    }
+
     /// One tenant's job, read under the row lock of `tx`.
     async fn job_locked(
         tx: &mut Transaction<'static, D>,
@@ -427,11 +607,20 @@ where
         let mut job = Self::job_locked(tx, tenant, id)
             .await?
             .ok_or(JobError::NotFound)?;
+        let was_running = job.state == JobState::Running;
         let (out, events) = f(&mut job, now)?;
         if let Some(events) = events {
             match Self::job_save(tx, &job, &events).await {
                 Err(e) if e.is_conflict() => return Err(JobError::UniqueConflict),
                 r => r?,
+            }
+            let delta = match (was_running, job.state == JobState::Running) {
+                (false, true) => 1,
+                (true, false) => -1,
+                _ => 0,
+            };
+            if delta != 0 {
+                Self::job_running_add(tx, &[(&job, delta)]).await?;
             }
         }
         Ok(out)
@@ -539,6 +728,62 @@ where
         if job.state == JobState::Queued {
             self.job_wake(D::JOB_NOTIFY, job.queue.as_str()).await;
         }
+    }
+
+    /// [`JobStore::job_complete_many`] in one write transaction: the jobs are read under
+    /// their row locks in id order, each completion is checked against its token (a refused
+    /// one changes nothing and answers its error), and the accepted ones are written with
+    /// their events and one update of the running counts before the one commit. `Err` when
+    /// the store failed (nothing was written).
+    async fn job_complete_batch(
+        &self,
+        reqs: &[(TenantId, JobComplete)],
+    ) -> Result<Vec<Result<Job, JobError>>, StoreError> {
+        use std::collections::HashMap;
+        let mut tx = self.begin(D::BEGIN_WRITE).await?;
+        let now = self.now_ms();
+        let params: Vec<String> = (1..=reqs.len()).map(|i| format!("${i}")).collect();
+        let sql = format!(
+            "SELECT {COLS} FROM jobs WHERE id IN ({}) ORDER BY id{}",
+            params.join(", "),
+            D::JOB_LOCK
+        );
+        let mut q = sqlx::query(&sql);
+        for (_, r) in reqs {
+            q = q.bind(r.id.as_str());
+        }
+        let rows = q.fetch_all(&mut *tx).await.map_err(D::map_err)?;
+        let mut jobs: HashMap<String, Job> = HashMap::with_capacity(rows.len());
+        for r in &rows {
+            let j = Self::job_row(r)?;
+            jobs.insert(j.id.to_string(), j);
+        }
+        let mut out = Vec::with_capacity(reqs.len());
+        let mut stopped: Vec<Job> = Vec::new();
+        for (tenant, req) in reqs {
+            let Some(job) = jobs
+                .get_mut(req.id.as_str())
+                .filter(|j| &j.tenant == tenant)
+            else {
+                out.push(Err(JobError::NotFound));
+                continue;
+            };
+            let was_running = job.state == JobState::Running;
+            match tr::complete(job, req.token, now) {
+                Ok(e) => {
+                    Self::job_save(&mut tx, job, &[e]).await?;
+                    if was_running {
+                        stopped.push(job.clone());
+                    }
+                    out.push(Ok(job.clone()));
+                }
+                Err(e) => out.push(Err(e)),
+            }
+        }
+        let deltas: Vec<(&Job, i64)> = stopped.iter().map(|j| (j, -1)).collect();
+        Self::job_running_add(&mut tx, &deltas).await?;
+        tx.commit().await.map_err(D::map_err)?;
+        Ok(out)
     }
 
     /// Jobs of one tenant's queue completed and dead in each recent window before `now`.
@@ -686,6 +931,8 @@ where
                 job,
             });
         }
+        let started: Vec<(&Job, i64)> = out.iter().map(|l| (&l.job, 1)).collect();
+        Self::job_running_add(&mut tx, &started).await?;
         tx.commit().await.map_err(D::map_err)?;
         Ok(out)
     }
@@ -712,6 +959,26 @@ where
             .await?;
         self.job_stopped(&job).await;
         Ok(job)
+    }
+
+    async fn job_complete_many(
+        &self,
+        reqs: &[(TenantId, JobComplete)],
+    ) -> Vec<Result<Job, JobError>> {
+        if reqs.len() > 1 && reqs.len() <= palisade_jobs::params::MAX_BATCH as usize {
+            if let Ok(done) = self.job_complete_batch(reqs).await {
+                for job in done.iter().flatten() {
+                    self.job_stopped(job).await;
+                }
+                return done;
+            }
+            // The batch failed as a whole: each on its own, so each answers its own error.
+        }
+        let mut out = Vec::with_capacity(reqs.len());
+        for (tenant, req) in reqs {
+            out.push(self.job_complete(tenant, req).await);
+        }
+        out
     }
 
     async fn job_fail(&self, tenant: &TenantId, req: &JobFail) -> Result<Job, JobError> {

@@ -169,6 +169,9 @@ macro_rules! conformance {
                 stats_throughput_by_window,
                 per_key_running_cap,
                 lease_gate_admits_by_key,
+                running_caps_exact_after_every_stop,
+                fairness_counts_running_jobs_past_the_first_share,
+                complete_many_checks_each_token,
             ]
         );
     };

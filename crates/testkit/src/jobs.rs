@@ -50,6 +50,9 @@ pub const CHECKS: &[&str] = &[
     "stats_throughput_by_window",
     "per_key_running_cap",
     "lease_gate_admits_by_key",
+    "running_caps_exact_after_every_stop",
+    "fairness_counts_running_jobs_past_the_first_share",
+    "complete_many_checks_each_token",
 ];
 
 /// Runs every check in turn on one store.
@@ -82,6 +85,9 @@ pub async fn run(s: Store, c: Time) {
     stats_throughput_by_window(&s, &c).await;
     per_key_running_cap(&s, &c).await;
     lease_gate_admits_by_key(&s, &c).await;
+    running_caps_exact_after_every_stop(&s, &c).await;
+    fairness_counts_running_jobs_past_the_first_share(&s, &c).await;
+    complete_many_checks_each_token(&s, &c).await;
 }
 
 fn fresh_queue(check: &str) -> QueueName {
@@ -1293,4 +1299,147 @@ pub async fn lease_gate_admits_by_key(s: &Store, _c: &Time) {
         3,
         "the refused jobs wait on"
     );
+}
+
+/// Every way a running job stops (complete, fail to retry, give up, release, cancel, rescue)
+/// frees exactly its slot under the per-tenant and per-key caps, and asking to cancel alone
+/// frees none: a store that keeps running counts fails here when one drifts (a count not
+/// lowered leaves the slot taken, one lowered twice lets a lease past the cap).
+pub async fn running_caps_exact_after_every_stop(s: &Store, c: &Time) {
+    let (t, q) = (TenantId::generate(), fresh_queue("counts"));
+    for _ in 0..12 {
+        add(s, &t, keyed(&q, Some("a"))).await;
+    }
+    let mut req = lease_req(LeaseScope::AllTenants, &q, 10);
+    req.max_running_per_tenant = Some(2);
+    req.max_running_per_key = Some(2);
+    let take = |n: usize, after: &'static str| {
+        let req = req.clone();
+        async move {
+            let got = s.job_lease(&req).await.unwrap();
+            assert_eq!(got.len(), n, "leased after {after}");
+            let more = s.job_lease(&req).await.unwrap();
+            assert!(more.is_empty(), "over the cap after {after}");
+            got
+        }
+    };
+    let mut running = take(2, "the first lease").await;
+    let l = running.remove(0);
+    s.job_complete(&t, &done(&l)).await.unwrap();
+    running.extend(take(1, "complete").await);
+    let l = running.remove(0);
+    s.job_fail(&t, &fail(&l, FailOutcome::Backoff))
+        .await
+        .unwrap();
+    running.extend(take(1, "fail to retry").await);
+    let l = running.remove(0);
+    s.job_fail(&t, &fail(&l, FailOutcome::GiveUp))
+        .await
+        .unwrap();
+    running.extend(take(1, "give up").await);
+    let l = running.remove(0);
+    s.job_release(
+        &t,
+        &JobRelease {
+            id: l.job.id.clone(),
+            token: l.token,
+        },
+    )
+    .await
+    .unwrap();
+    running.extend(take(1, "release").await);
+    let l = running.remove(0);
+    assert!(matches!(
+        s.job_cancel(&t, &l.job.id).await.unwrap(),
+        Cancelled::Requested(_)
+    ));
+    assert!(
+        s.job_lease(&req).await.unwrap().is_empty(),
+        "a cancel request alone frees no slot"
+    );
+    let end = s
+        .job_fail(&t, &fail(&l, FailOutcome::Backoff))
+        .await
+        .unwrap();
+    assert_eq!(end.state, JobState::Cancelled);
+    running.extend(take(1, "cancel").await);
+    c.advance(Duration::from_millis(10_001));
+    let rescued = s
+        .job_rescue(&JobRescue {
+            now_ms: c.now_ms(),
+            limit: 1_000,
+        })
+        .await
+        .unwrap();
+    assert!(rescued.total() >= 2, "{rescued:?}");
+    take(2, "rescue").await;
+}
+
+/// A lease across tenants ranks each due job after its tenant's running jobs over the whole
+/// page, not just an even share: with 10 to take, a tenant with none running and one with 5
+/// running (both with 20 waiting, the first's older) get 8 and 2 (ranks 1–8 and 6–7).
+pub async fn fairness_counts_running_jobs_past_the_first_share(s: &Store, c: &Time) {
+    let (idle, busy, q) = (
+        TenantId::generate(),
+        TenantId::generate(),
+        fresh_queue("fair-deep"),
+    );
+    for _ in 0..20 {
+        add(s, &idle, enq(&q)).await;
+    }
+    c.advance(Duration::from_millis(1));
+    for _ in 0..25 {
+        add(s, &busy, enq(&q)).await;
+    }
+    assert_eq!(lease(s, &busy, &q, 5).await.len(), 5);
+    let got = s
+        .job_lease(&lease_req(LeaseScope::AllTenants, &q, 10))
+        .await
+        .unwrap();
+    let count = |t: &TenantId| got.iter().filter(|l| &l.job.tenant == t).count();
+    assert_eq!((count(&idle), count(&busy)), (8, 2));
+}
+
+/// A batch of completions answers each one as `job_complete` would, in order: a stale token
+/// is refused and another tenant's job is not found, and neither stops the others; the
+/// refused jobs stay as they were.
+pub async fn complete_many_checks_each_token(s: &Store, _c: &Time) {
+    let (t, other, q) = (
+        TenantId::generate(),
+        TenantId::generate(),
+        fresh_queue("complete-many"),
+    );
+    for _ in 0..3 {
+        add(s, &t, enq(&q)).await;
+    }
+    let got = lease(s, &t, &q, 3).await;
+    assert_eq!(got.len(), 3);
+    let stale = JobComplete {
+        id: got[1].job.id.clone(),
+        token: got[1].token + 1,
+    };
+    let reqs = vec![
+        (t.clone(), done(&got[0])),
+        (t.clone(), stale),
+        (other.clone(), done(&got[2])),
+        (t.clone(), done(&got[2])),
+    ];
+    let out = s.job_complete_many(&reqs).await;
+    assert_eq!(out.len(), 4);
+    assert_eq!(out[0].as_ref().unwrap().state, JobState::Completed);
+    assert!(matches!(out[1], Err(JobError::LeaseLost)), "{:?}", out[1]);
+    assert!(matches!(out[2], Err(JobError::NotFound)), "{:?}", out[2]);
+    assert_eq!(out[3].as_ref().unwrap().id, got[2].job.id);
+    let states: Vec<JobState> = {
+        let mut v = Vec::new();
+        for l in &got {
+            v.push(get(s, &t, &l.job.id).await.state);
+        }
+        v
+    };
+    assert_eq!(
+        states,
+        [JobState::Completed, JobState::Running, JobState::Completed]
+    );
+    s.job_complete(&t, &done(&got[1])).await.unwrap();
 }

@@ -6,6 +6,7 @@ mod decisions;
 mod errors;
 mod fanout;
 mod fencing;
+mod jobs_counts;
 mod jobs_index;
 mod restart;
 mod tls;
