@@ -64,6 +64,8 @@ pub struct Stores {
     pub durable: Arc<dyn Durable>,
     /// The hot store (Redis), when configured.
     pub hot: Option<Arc<dyn Hot>>,
+    /// The same Redis store, for what is Redis-only (pub/sub fan-out).
+    pub redis: Option<RedisStore>,
 }
 
 impl Stores {
@@ -79,7 +81,7 @@ impl Stores {
                 .await
                 .map_err(|e| unreachable("the SQLite database", &url, e))?,
         };
-        let hot = match &cfg.storage.redis_url {
+        let redis = match &cfg.storage.redis_url {
             Some(u) => {
                 let opts = RedisOptions {
                     prefix: cfg.storage.redis_prefix.clone(),
@@ -88,11 +90,16 @@ impl Stores {
                 let r = RedisStore::connect(&opts)
                     .await
                     .map_err(|e| unreachable("Redis", u, e))?;
-                Some(Arc::new(r) as Arc<dyn Hot>)
+                Some(r)
             }
             None => None,
         };
-        Ok(Self { durable, hot })
+        let hot = redis.clone().map(|r| Arc::new(r) as Arc<dyn Hot>);
+        Ok(Self {
+            durable,
+            hot,
+            redis,
+        })
     }
 
     /// Applies every migration of every store; the names of those applied now.

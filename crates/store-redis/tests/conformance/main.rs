@@ -5,6 +5,7 @@ mod breaker;
 mod common;
 mod fallback;
 mod fencing;
+mod realtime;
 
 use common::real_time;
 

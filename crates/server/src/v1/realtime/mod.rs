@@ -19,6 +19,7 @@ use axum::http::StatusCode;
 use palisade_core::Problem;
 use palisade_realtime::{Fanout, Hub, LocalFanout, Realtime, RealtimeError, RealtimeStore};
 use palisade_store_postgres::{PgFanout, PgStore};
+use palisade_store_redis::RedisFanout;
 use std::sync::Arc;
 use utoipa_axum::router::OpenApiRouter;
 
@@ -36,19 +37,26 @@ pub const CAPABILITY: Capability = Capability {
     maintenance: |s| s.realtime.maintenance(),
 };
 
-/// The realtime runtime over the durable store: fan-out through PostgreSQL `LISTEN`/`NOTIFY`
-/// when the durable store is PostgreSQL, in-process otherwise.
+/// The realtime runtime over the durable store: fan-out through Redis pub/sub when Redis is
+/// configured, else PostgreSQL `LISTEN`/`NOTIFY` when the durable store is PostgreSQL, else
+/// in-process.
 pub async fn start(cfg: &Config, stores: &Stores) -> Result<Realtime, String> {
     let settings = cfg.realtime.clone();
     let hub = Hub::new(settings.stream_buffer);
     let store: Arc<dyn RealtimeStore> = stores.durable.clone();
-    let fanout: Arc<dyn Fanout> = match stores.durable.as_any().downcast_ref::<PgStore>() {
-        Some(pg) => Arc::new(
+    let pg = stores.durable.as_any().downcast_ref::<PgStore>();
+    let fanout: Arc<dyn Fanout> = match (&stores.redis, pg) {
+        (Some(redis), _) => Arc::new(
+            RedisFanout::start(redis, hub.clone())
+                .await
+                .map_err(|e| format!("realtime: cannot SUBSCRIBE on Redis: {e}"))?,
+        ),
+        (None, Some(pg)) => Arc::new(
             PgFanout::start(pg, hub.clone(), settings.history())
                 .await
                 .map_err(|e| format!("realtime: cannot LISTEN on PostgreSQL: {e}"))?,
         ),
-        None => Arc::new(LocalFanout::new(hub.clone())),
+        (None, None) => Arc::new(LocalFanout::new(hub.clone())),
     };
     Ok(Realtime::new(store, hub, fanout, settings))
 }

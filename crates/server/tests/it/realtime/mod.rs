@@ -1,5 +1,7 @@
 //! Realtime streams over HTTP: tokens, SSE topic and job streams, resume, expiry, revocation,
-//! cleanup, and two instances over PostgreSQL.
+//! cleanup, and two instances over PostgreSQL; instances over Redis in [`cluster`].
+
+mod cluster;
 
 use crate::common::{metrics, spawn_in, temp_dir, Api, Proc};
 use palisade_testkit::backends::{postgres_or_skip, unique};
