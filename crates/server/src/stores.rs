@@ -10,7 +10,7 @@ use palisade_jobs::JobStore;
 use palisade_locks::LockStore;
 use palisade_otp::OtpStore;
 use palisade_ratelimit::{RateLimitPolicyStore, RateLimitStore};
-use palisade_realtime::RealtimeStore;
+use palisade_realtime::{RealtimeStore, StreamSlotStore};
 use palisade_store_postgres::{PgOptions, PgStore, PoolSizing};
 use palisade_store_redis::{RedisOptions, RedisStore};
 use palisade_store_sqlite::{SqliteOptions, SqliteStore};
@@ -33,6 +33,7 @@ pub trait Durable:
     + JobStore
     + CronStore
     + RealtimeStore
+    + StreamSlotStore
     + OtpStore
     + CsrfStore
     + InboxStore
@@ -44,7 +45,8 @@ pub trait Durable:
 impl<T> Durable for T
 where
     T: Backend + TenantStore + LockStore + IdempotencyStore + RateLimitPolicyStore + RateLimitStore,
-    T: AuditStore + JobStore + CronStore + RealtimeStore + OtpStore + CsrfStore + InboxStore,
+    T: AuditStore + JobStore + CronStore + RealtimeStore + StreamSlotStore,
+    T: OtpStore + CsrfStore + InboxStore,
     T: 'static,
 {
     fn as_any(&self) -> &dyn Any {
@@ -100,6 +102,15 @@ impl Stores {
             hot,
             redis,
         })
+    }
+
+    /// Where open realtime streams are counted across instances: Redis when configured, else
+    /// the durable store.
+    pub fn stream_slots(&self) -> Arc<dyn StreamSlotStore> {
+        match &self.redis {
+            Some(r) => Arc::new(r.clone()),
+            None => self.durable.clone(),
+        }
     }
 
     /// Applies every migration of every store; the names of those applied now.

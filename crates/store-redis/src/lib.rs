@@ -7,6 +7,7 @@ mod idempotency;
 mod locks;
 mod ratelimit;
 mod realtime;
+mod stream_slots;
 
 pub use ratelimit::RedisRateLimitOnClock;
 pub use realtime::RedisFanout;

@@ -58,10 +58,16 @@ pub async fn start(cfg: &Config, stores: &Stores) -> Result<Realtime, String> {
         ),
         (None, None) => Arc::new(LocalFanout::new(hub.clone())),
     };
-    Ok(Realtime::new(store, hub, fanout, settings))
+    Ok(Realtime::new(
+        store,
+        hub,
+        fanout,
+        stores.stream_slots(),
+        settings,
+    ))
 }
 
-/// A realtime error as its problem: 400, 401, 404, 413, or the store's 503/500.
+/// A realtime error as its problem: 400, 401, 404, 413, 429, or the store's 503/500.
 fn problem(e: RealtimeError) -> ApiError {
     match e {
         RealtimeError::Invalid(errors) => Problem::invalid(errors).into(),
@@ -89,6 +95,21 @@ fn problem(e: RealtimeError) -> ApiError {
             .into()
         }
         RealtimeError::NotFound => Problem::not_found("stream").into(),
+        RealtimeError::TooManyStreams {
+            scope,
+            retry_after_ms,
+        } => Problem::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too-many-streams",
+            "Too many open streams",
+            format!(
+                "this {} holds as many open streams as it may across the cluster: close one, \
+                 or retry after Retry-After",
+                scope.as_str()
+            ),
+        )
+        .with_retry_after(retry_after_ms.div_ceil(1000).max(1))
+        .into(),
         RealtimeError::Store(s) => s.into(),
         other => {
             tracing::error!(error = %other, "unexpected realtime error");

@@ -133,8 +133,9 @@ fn sse(state: &AppState, frames: impl Stream<Item = Frame> + Send + 'static) -> 
 /// Each event's SSE `id` is its topic id; `Last-Event-ID` (or `?last_event_id=`) resumes
 /// after it from the topic's history, with an `event: gap` first when the history no longer
 /// reaches back. The stream ends with an `event: close` whose `reason` is `token-expired`
-/// (mint a new token and reconnect with `last_event_id`), `revoked`, `max-lifetime`,
-/// `slow-consumer`, `shutdown` or `store-failed`. A topic nobody published to yet is
+/// (mint a new token and reconnect with `last_event_id`), `revoked`, `max-lifetime`, `idle`,
+/// `slow-consumer`, `shutdown` or `store-failed`. 429 `too-many-streams` (with
+/// `Retry-After`) when the principal or the tenant holds its cap of open streams. A topic nobody published to yet is
 /// subscribable (empty). 404 when the token does not cover the topic. A server may send its
 /// tenant key (`Authorization: Bearer`) instead of a token.
 #[utoipa::path(get, path = "/v1/topics/{topic}/events", tag = "realtime",
@@ -143,7 +144,8 @@ fn sse(state: &AppState, frames: impl Stream<Item = Frame> + Send + 'static) -> 
                description = "The event stream"),
               (status = 400, description = "`invalid-request`"),
               (status = 401, description = "`stream-token-invalid`, `stream-token-expired` or `stream-token-revoked`"),
-              (status = 404, description = "`not-found`: the token does not cover this topic")))]
+              (status = 404, description = "`not-found`: the token does not cover this topic"),
+              (status = 429, description = "`too-many-streams`: the principal or the tenant holds `realtime.max_streams_per_principal` / `realtime.max_streams_per_tenant` open streams across the cluster; `Retry-After`")))]
 async fn topic_stream(
     State(state): State<AppState>,
     ApiPath(topic): ApiPath<String>,
@@ -176,7 +178,8 @@ async fn topic_stream(
                description = "The event stream"),
               (status = 400, description = "`invalid-request`"),
               (status = 401, description = "`stream-token-invalid`, `stream-token-expired` or `stream-token-revoked`"),
-              (status = 404, description = "`not-found`: the token does not cover this job")))]
+              (status = 404, description = "`not-found`: the token does not cover this job"),
+              (status = 429, description = "`too-many-streams`: the principal or the tenant holds `realtime.max_streams_per_principal` / `realtime.max_streams_per_tenant` open streams across the cluster; `Retry-After`")))]
 async fn job_stream(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<String>,
@@ -206,6 +209,8 @@ async fn job_stream(
     );
     let frames = state
         .realtime
-        .stream(StreamKind::Job, claims, feed, Vec::new());
+        .stream(StreamKind::Job, claims, feed, Vec::new())
+        .await
+        .map_err(problem)?;
     Ok(sse(&state, frames))
 }
