@@ -37,6 +37,7 @@ mod settings;
 mod slots;
 mod store;
 mod token;
+mod ws;
 
 pub use error::{RealtimeError, TokenRejection};
 pub use fanout::{Fanout, LocalFanout, Signal};
@@ -52,3 +53,4 @@ pub use settings::{RealtimeSettings, SigningKey};
 pub use slots::{Slot, SlotCaps, SlotGuard, SlotScope, SlotTake, Slots, StreamSlotStore};
 pub use store::RealtimeStore;
 pub use token::{Claims, Keyring, MintRequest, Minted, MAX_TOKEN_BYTES};
+pub use ws::{ws_message, ws_notice, WsBadMessage, WsRequest, WsTarget, WS_MAX_MESSAGE_BYTES};

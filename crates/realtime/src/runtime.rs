@@ -265,6 +265,12 @@ impl Realtime {
         drive(feed, life, guard, first)
     }
 
+    /// Resolves when the server starts shutting down (every stream then closes).
+    pub fn shutting_down(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let t = self.shutdown.clone();
+        async move { t.cancelled().await }
+    }
+
     /// Ends every stream of this process with a `close` frame (`shutdown`).
     pub fn shutdown(&self) {
         self.shutdown.cancel();

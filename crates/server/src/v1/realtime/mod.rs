@@ -8,8 +8,12 @@ mod job_feed;
 mod sse;
 mod tokens;
 mod topics;
+mod ws;
 
-pub use sse::stream_routes;
+/// The stream routes (SSE and WebSocket), authenticated by stream token or tenant key.
+pub fn stream_routes() -> OpenApiRouter<crate::state::AppState> {
+    sse::stream_routes().merge(ws::routes())
+}
 
 use crate::app::Capability;
 use crate::config::Config;

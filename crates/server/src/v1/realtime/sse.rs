@@ -44,7 +44,7 @@ pub struct StreamQuery {
 }
 
 /// What a stream asks to read (as its path names it).
-enum Asked<'a> {
+pub(super) enum Asked<'a> {
     Topic(&'a str),
     Job(&'a str),
 }
@@ -64,13 +64,23 @@ async fn authorize(
         return Err(problem(RealtimeError::Token(TokenRejection::Malformed)));
     }
     let caller = crate::auth::tenant_caller(state, headers).await?;
+    Ok(key_claims(state, caller, asked))
+}
+
+/// The claims of a server's stream with its tenant key: the asked topic or job of its own
+/// tenant, for `realtime.max_stream_lifetime`.
+pub(super) fn key_claims(
+    state: &AppState,
+    caller: palisade_core::Caller,
+    asked: Asked<'_>,
+) -> Claims {
     let now = state.realtime.store.realtime_now_ms();
     let lifetime = state.realtime.settings.max_stream_lifetime.as_millis() as i64;
     let (topics, jobs) = match asked {
         Asked::Topic(t) => (TopicName::parse(t).into_iter().collect(), Vec::new()),
         Asked::Job(j) => (Vec::new(), vec![j.to_owned()]),
     };
-    Ok(Claims {
+    Claims {
         token_id: format!("key:{}", caller.principal),
         tenant: caller.tenant,
         key_id: Some(caller.principal.clone()),
@@ -80,7 +90,7 @@ async fn authorize(
         iat_ms: now,
         // Past the stream's lifetime, so the stream ends at its lifetime, not as expired.
         exp_ms: now + lifetime + 1_000,
-    })
+    }
 }
 
 /// The id to resume after: the `Last-Event-ID` header, else `?last_event_id=`; 400 when it
@@ -190,13 +200,27 @@ async fn job_stream(
     if !claims.covers_job(&id) {
         return Err(not_found());
     }
-    let id = JobId::parse(&id).map_err(|_| not_found())?;
     let after = resume_point(&headers, &q)?;
+    let frames = job_frames(&state, claims, &id, after)
+        .await
+        .map_err(problem)?;
+    Ok(sse(&state, frames))
+}
+
+/// The frames of job `id` for `claims` (which cover it), after offset `after`; not found when
+/// the job is not the claims' tenant's.
+pub(super) async fn job_frames(
+    state: &AppState,
+    claims: Claims,
+    id: &str,
+    after: Option<u64>,
+) -> Result<impl Stream<Item = Frame> + Send + 'static, RealtimeError> {
+    let id = JobId::parse(id).map_err(|_| RealtimeError::NotFound)?;
     match state.jobs.store.job_get(&claims.tenant, &id).await {
         Ok(Some(_)) => {}
-        Ok(None) => return Err(not_found()),
+        Ok(None) => return Err(RealtimeError::NotFound),
         Err(palisade_jobs::JobError::Store(e)) => return Err(e.into()),
-        Err(_) => return Err(not_found()),
+        Err(_) => return Err(RealtimeError::NotFound),
     }
     let from = after.map_or(0, |a| a.saturating_add(1));
     let interval = state.realtime.settings.job_poll_interval;
@@ -207,10 +231,8 @@ async fn job_stream(
         from,
         interval,
     );
-    let frames = state
+    state
         .realtime
         .stream(StreamKind::Job, claims, feed, Vec::new())
         .await
-        .map_err(problem)?;
-    Ok(sse(&state, frames))
 }

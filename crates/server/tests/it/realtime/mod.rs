@@ -2,6 +2,7 @@
 //! cleanup, and two instances over PostgreSQL; instances over Redis in [`cluster`].
 
 mod cluster;
+mod ws;
 
 use crate::common::{metrics, spawn_in, temp_dir, Api, Proc};
 use palisade_testkit::backends::{postgres_or_skip, unique};
@@ -468,7 +469,7 @@ async fn all_released(p: &Proc) -> String {
         let slots = m
             .lines()
             .find_map(|l| l.strip_prefix("palisade_realtime_stream_slots_held "))
-            .map_or(f64::NAN, |v| v.trim().parse().unwrap());
+            .map_or(0.0, |v| v.trim().parse().unwrap()); // absent: none ever taken
         if open == 0.0 && slots == 0.0 {
             return m;
         }
