@@ -187,6 +187,10 @@ impl Connection {
                 r = revocations.recv() => match r {
                     Ok(rev) if rev.covers(&base) => return Some((4403, "revoked")),
                     Ok(_) => Ok(()),
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => {
+                        return Some((1001, "shutdown"))
+                    }
+                    // Missed revocations: ask the store.
                     Err(_) => match rt.store.revocation_check(&base).await {
                         Ok(false) => Ok(()),
                         Ok(true) => return Some((4403, "revoked")),

@@ -1,6 +1,7 @@
 //! Realtime streams over HTTP: tokens, SSE topic and job streams, resume, expiry, revocation,
 //! cleanup, and two instances over PostgreSQL; instances over Redis in [`cluster`].
 
+mod bench;
 mod cluster;
 mod ws;
 

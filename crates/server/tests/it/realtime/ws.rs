@@ -265,3 +265,74 @@ async fn ws_abandoned_connections_release_every_stream_and_task() {
         tasks_back_to(&p, tasks + 5.0).await;
     }
 }
+
+#[tokio::test]
+async fn ws_job_subscriptions_follow_the_log_to_its_end_and_refuse_other_tenants() {
+    let p = server("job_poll_interval = \"50ms\"\n");
+    let a = p.tenant_api("rt-ws-job-a").await;
+    let b = p.tenant_api("rt-ws-job-b").await;
+    let r = a
+        .post(
+            "/v1/jobs",
+            json!({"queue": "q", "kind": "k", "payload": {}}),
+        )
+        .await;
+    assert_eq!(r.status(), 201);
+    let id = r.json::<Value>().await.unwrap()["job"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (tok, _) = a.mint(json!({"principal": "u1", "jobs": [id]})).await;
+    let mut c = Client::auth(&p, &tok).await;
+    c.send(json!({"type": "subscribe", "job": id})).await;
+    assert_eq!(c.expect("subscribed").await["job"], id.as_str());
+    let first = c.expect("event").await;
+    assert_eq!(
+        (first["id"].as_str(), &first["data"]["kind"]),
+        (Some("0"), &json!("enqueued"))
+    );
+    let leased: Value = a
+        .post(
+            "/v1/jobs/lease",
+            json!({"queue": "q", "worker": "w", "wait_ms": 1000}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let token = leased["jobs"][0]["token"].as_u64().unwrap();
+    let r = a
+        .post(
+            &format!("/v1/jobs/{id}/progress"),
+            json!({"token": token, "percent": 40}),
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    let r = a
+        .post(&format!("/v1/jobs/{id}/complete"), json!({"token": token}))
+        .await;
+    assert!(r.status().is_success());
+    let kinds: Vec<Value> = [
+        c.expect("event").await,
+        c.expect("event").await,
+        c.expect("event").await,
+    ]
+    .iter()
+    .map(|m| m["data"]["kind"].clone())
+    .collect();
+    assert_eq!(kinds, ["started", "progress", "completed"]);
+    let closed = c.expect("closed").await;
+    assert_eq!(
+        (closed["job"].as_str(), closed["reason"].as_str()),
+        (Some(id.as_str()), Some("job-finished"))
+    );
+    // Resume after offset 1 on a new subscription; another tenant's token: not found.
+    c.send(json!({"type": "subscribe", "job": id, "offset": 1}))
+        .await;
+    c.expect("subscribed").await;
+    assert_eq!(c.expect("event").await["id"], "2");
+    let (tok_b, _) = b.mint(json!({"principal": "u1", "jobs": [id]})).await;
+    let mut cb = Client::auth(&p, &tok_b).await;
+    cb.send(json!({"type": "subscribe", "job": id})).await;
+    assert_eq!(cb.expect("error").await["code"], "not-found");
+}
