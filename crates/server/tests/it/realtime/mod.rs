@@ -2,6 +2,7 @@
 //! cleanup, and two instances over PostgreSQL; instances over Redis in [`cluster`].
 
 mod bench;
+mod browser;
 mod cluster;
 mod ws;
 
