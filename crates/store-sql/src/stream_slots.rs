@@ -103,19 +103,28 @@ where
 
     async fn stream_slots_renew(&self, slots: &[Slot], lease: Duration) -> Result<(), StoreError> {
         let until = self.now_ms() + lease.as_millis() as i64;
-        // One statement per slot, each on its own: no transaction holds a slot row while it
-        // waits for another (a take deleting lapsed rows of the same tenant).
-        for s in slots {
-            sqlx::query(UPSERT)
-                .bind(s.tenant.as_str())
-                .bind(s.id.as_str())
-                .bind(s.principal.as_str())
-                .bind(until)
-                .execute(self.pool())
-                .await
-                .map_err(D::map_err)?;
+        // One transaction per call (one commit, one fsync on SQLite), rows in key order. On
+        // PostgreSQL a renewal re-adding a lapsed row that a take is deleting may deadlock;
+        // the server aborts one of the two and the renewal runs again at the next heartbeat,
+        // well within the lease.
+        let mut sorted: Vec<&Slot> = slots.iter().collect();
+        sorted.sort_by(|a, b| (a.tenant.as_str(), &a.id).cmp(&(b.tenant.as_str(), &b.id)));
+        let mut tx = self.begin(D::BEGIN_WRITE).await?;
+        let result = async {
+            for s in sorted {
+                sqlx::query(UPSERT)
+                    .bind(s.tenant.as_str())
+                    .bind(s.id.as_str())
+                    .bind(s.principal.as_str())
+                    .bind(until)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(D::map_err)?;
+            }
+            Ok::<_, StoreError>(())
         }
-        Ok(())
+        .await;
+        Self::end(tx, result).await
     }
 
     async fn stream_slot_release(&self, slot: &Slot) -> Result<(), StoreError> {
