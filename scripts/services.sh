@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Makes sure PostgreSQL (127.0.0.1:5432, user postgres, database test, trust) and Redis
-# (127.0.0.1:6379) are up: starts them when installed but stopped; when missing and running as
+# (127.0.0.1:6379) are up, and Chromium is installed (headless, for the browser example test): starts them when installed but stopped; when missing and running as
 # root, installs them with apt-get and sets PostgreSQL's local authentication to `trust` in
 # pg_hba.conf — under CI=true, or with PALISADE_INSTALL_SERVICES=yes, or after asking on a
 # terminal (never silently). Exits non-zero, loudly, when they cannot be had.
@@ -63,8 +63,19 @@ ensure_redis() {
   redis_up
 }
 
+# Chromium (headless) drives the browser example's test (crates/server/tests/it/realtime/browser.rs).
+ensure_chromium() {
+  command -v chromium >/dev/null && return 0
+  log "Chromium not installed; installing"
+  apt_install --no-install-recommends chromium
+}
+
 ok=0
 ensure_postgres || { log "ERROR: PostgreSQL is not available at 127.0.0.1:5432"; ok=1; }
 ensure_redis || { log "ERROR: Redis is not available at 127.0.0.1:6379"; ok=1; }
 [ $ok = 0 ] && log "PostgreSQL and Redis are up"
+if ! ensure_chromium; then
+  if [ "${CI:-}" = "true" ]; then log "ERROR: chromium is not available (the browser example test needs it)"; ok=1
+  else log "WARNING: chromium is not available: the browser example test will be skipped"; fi
+fi
 exit $ok

@@ -46,6 +46,14 @@ pub enum RealtimeError {
     /// The topic or job is not covered by the token, or does not exist (a 404).
     #[error("not found")]
     NotFound,
+    /// Too many open streams for the principal or the tenant, across the cluster (a 429).
+    #[error("too many open streams for this {}", scope.as_str())]
+    TooManyStreams {
+        /// The cap hit.
+        scope: crate::slots::SlotScope,
+        /// When a slot may free up at the earliest (ms).
+        retry_after_ms: u64,
+    },
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -69,6 +77,7 @@ impl RealtimeError {
             Self::TooLarge { .. } => "event-too-large",
             Self::Token(t) => t.code(),
             Self::NotFound => "not-found",
+            Self::TooManyStreams { .. } => "too-many-streams",
             Self::Store(e) if e.is_retryable() => "store-unavailable",
             Self::Store(_) => "internal",
         }

@@ -16,7 +16,11 @@
 //! - **Life.** A stream ends (with a final `close` frame naming the reason) when its token
 //!   expires, its token or principal is revoked, its maximum lifetime passes, its consumer
 //!   falls a whole buffer behind, or the server shuts down; every resource it holds is
-//!   released when it is dropped, on every exit path ([`OpenStream`]).
+//!   released when it is dropped, on every exit path ([`OpenStream`]). A stream with no
+//!   event for `idle_timeout` ends too.
+//! - **Caps.** Open streams are capped per principal and per tenant across the cluster: each
+//!   holds a leased slot in the shared store ([`StreamSlotStore`]), renewed while it lives, so
+//!   a crashed instance's streams stop counting when their leases end ([`Slots`]).
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
@@ -30,8 +34,10 @@ pub mod metrics;
 mod model;
 mod runtime;
 mod settings;
+mod slots;
 mod store;
 mod token;
+mod ws;
 
 pub use error::{RealtimeError, TokenRejection};
 pub use fanout::{Fanout, LocalFanout, Signal};
@@ -44,5 +50,7 @@ pub use model::{
 };
 pub use runtime::{Realtime, RevocationPrune};
 pub use settings::{RealtimeSettings, SigningKey};
+pub use slots::{Slot, SlotCaps, SlotGuard, SlotScope, SlotTake, Slots, StreamSlotStore};
 pub use store::RealtimeStore;
 pub use token::{Claims, Keyring, MintRequest, Minted, MAX_TOKEN_BYTES};
+pub use ws::{ws_message, ws_notice, WsBadMessage, WsRequest, WsTarget, WS_MAX_MESSAGE_BYTES};

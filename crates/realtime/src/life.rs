@@ -98,6 +98,8 @@ pub enum Close {
     TopicDeleted,
     /// The store failed: reconnect later.
     StoreFailed,
+    /// No event was delivered for `realtime.idle_timeout`: reconnect when needed.
+    Idle,
 }
 
 impl Close {
@@ -113,6 +115,7 @@ impl Close {
             Self::JobGone => "job-gone",
             Self::TopicDeleted => "topic-deleted",
             Self::StoreFailed => "store-failed",
+            Self::Idle => "idle",
         }
     }
 
@@ -161,6 +164,10 @@ pub(crate) struct Life {
     pub on_end: Close,
     pub shutdown: CancellationToken,
     pub store: Arc<dyn RealtimeStore>,
+    /// The stream closes when no event was delivered for this long.
+    pub idle: std::time::Duration,
+    /// The stream's cluster-wide slot, released when the stream is dropped.
+    pub _slot: Option<crate::slots::SlotGuard>,
 }
 
 struct State<F> {
@@ -169,6 +176,8 @@ struct State<F> {
     guard: OpenStream,
     pending: VecDeque<Frame>,
     done: bool,
+    /// When the stream closes as idle unless an event is delivered first.
+    idle_at: Instant,
 }
 
 /// The stream of `feed` under `life`: `first` frames, then the feed's, then one `close`.
@@ -179,18 +188,21 @@ pub(crate) fn drive<F: Feed>(
     guard: OpenStream,
     first: Vec<Frame>,
 ) -> impl Stream<Item = Frame> + Send + 'static {
+    let idle_at = Instant::now() + life.idle;
     let state = State {
         feed,
         life,
         guard,
         pending: first.into(),
         done: false,
+        idle_at,
     };
     futures::stream::unfold(state, |mut s| async move {
         loop {
             if let Some(f) = s.pending.pop_front() {
                 if f.id.is_some() {
                     crate::metrics::delivered(s.guard.kind.as_str(), 1);
+                    s.idle_at = Instant::now() + s.life.idle;
                 }
                 return Some((f, s));
             }
@@ -217,6 +229,7 @@ impl<F: Feed> State<F> {
             biased;
             _ = life.shutdown.cancelled() => return Err(Close::Shutdown),
             _ = tokio::time::sleep_until(life.ends_at) => return Err(life.on_end),
+            _ = tokio::time::sleep_until(self.idle_at) => return Err(Close::Idle),
             r = life.revocations.recv() => match r {
                 Ok(rev) if rev.covers(&life.claims) => return Err(Close::Revoked),
                 Ok(_) => return Ok(Vec::new()),

@@ -1,6 +1,7 @@
 //! An in-memory realtime store, for tests and single-process embedding.
 
 use crate::model::{Event, HistoryBounds, Revocation, TopicName, TopicRead};
+use crate::slots::{Slot, SlotCaps, SlotScope, SlotTake, StreamSlotStore};
 use crate::store::RealtimeStore;
 use crate::token::Claims;
 use palisade_core::{SharedClock, StoreError, SystemClock, TenantId};
@@ -13,7 +14,11 @@ pub struct MemoryRealtimeStore {
     clock: SharedClock,
     topics: Mutex<HashMap<(TenantId, TopicName), Topic>>,
     revocations: Mutex<HashMap<(TenantId, RevKey), (i64, i64)>>,
+    slots: Mutex<HashMap<TenantId, HeldSlots>>,
 }
+
+/// One tenant's stream slots: slot id → (principal, lease end ms).
+type HeldSlots = HashMap<String, (String, i64)>;
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 enum RevKey {
@@ -52,6 +57,7 @@ impl MemoryRealtimeStore {
             clock,
             topics: Mutex::default(),
             revocations: Mutex::default(),
+            slots: Mutex::default(),
         }
     }
 }
@@ -153,5 +159,66 @@ impl RealtimeStore for MemoryRealtimeStore {
 
     fn realtime_now_ms(&self) -> i64 {
         self.clock.now_ms()
+    }
+}
+
+#[async_trait::async_trait]
+impl StreamSlotStore for MemoryRealtimeStore {
+    async fn stream_slot_take(
+        &self,
+        slot: &Slot,
+        caps: SlotCaps,
+        lease: std::time::Duration,
+    ) -> Result<SlotTake, StoreError> {
+        let now = self.clock.now_ms();
+        let mut g = self.slots.lock();
+        let held = g.entry(slot.tenant.clone()).or_default();
+        held.retain(|_, (_, until)| *until > now);
+        let mine = held.values().filter(|(p, _)| *p == slot.principal);
+        let (n_mine, first_mine) = mine.fold((0u32, i64::MAX), |(n, m), (_, u)| (n + 1, m.min(*u)));
+        let first_all = held.values().map(|(_, u)| *u).min().unwrap_or(i64::MAX);
+        let retry = |at: i64| (at - now).max(1) as u64;
+        if n_mine >= caps.per_principal {
+            let (scope, retry_after_ms) = (SlotScope::Principal, retry(first_mine));
+            return Ok(SlotTake::Full {
+                scope,
+                retry_after_ms,
+            });
+        }
+        if held.len() as u64 >= u64::from(caps.per_tenant) {
+            let (scope, retry_after_ms) = (SlotScope::Tenant, retry(first_all));
+            return Ok(SlotTake::Full {
+                scope,
+                retry_after_ms,
+            });
+        }
+        let until = now + lease.as_millis() as i64;
+        held.insert(slot.id.clone(), (slot.principal.clone(), until));
+        Ok(SlotTake::Taken)
+    }
+
+    async fn stream_slots_renew(
+        &self,
+        slots: &[Slot],
+        lease: std::time::Duration,
+    ) -> Result<(), StoreError> {
+        let until = self.clock.now_ms() + lease.as_millis() as i64;
+        let mut g = self.slots.lock();
+        for s in slots {
+            let held = g.entry(s.tenant.clone()).or_default();
+            held.insert(s.id.clone(), (s.principal.clone(), until));
+        }
+        Ok(())
+    }
+
+    async fn stream_slot_release(&self, slot: &Slot) -> Result<(), StoreError> {
+        let mut g = self.slots.lock();
+        if let Some(held) = g.get_mut(&slot.tenant) {
+            held.remove(&slot.id);
+            if held.is_empty() {
+                g.remove(&slot.tenant);
+            }
+        }
+        Ok(())
     }
 }

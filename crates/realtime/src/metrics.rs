@@ -1,5 +1,6 @@
 //! The realtime metrics: open streams by kind, opened and closed (by reason), events delivered,
-//! slow consumers dropped, fan-out latency. Every label is a fixed word.
+//! slow consumers dropped, fan-out latency, stream slots held and refused. Every label is a
+//! fixed word.
 
 /// The open-streams gauge.
 pub const STREAMS_OPEN: &str = "palisade_realtime_streams_open";
@@ -30,4 +31,20 @@ pub(crate) fn fanout_latency(ms: i64) {
 /// Counts an event published to a topic.
 pub(crate) fn published() {
     metrics::counter!("palisade_realtime_events_published_total").increment(1);
+}
+
+/// The gauge of stream slots this process holds (one per open stream).
+pub const SLOTS_HELD: &str = "palisade_realtime_stream_slots_held";
+
+pub(crate) fn slot_taken() {
+    metrics::gauge!(SLOTS_HELD).increment(1.0);
+}
+
+pub(crate) fn slot_released() {
+    metrics::gauge!(SLOTS_HELD).decrement(1.0);
+}
+
+/// Counts a stream refused by a cap (`scope` = `principal` | `tenant`).
+pub(crate) fn slot_refused(scope: &'static str) {
+    metrics::counter!("palisade_realtime_streams_refused_total", "cap" => scope).increment(1);
 }

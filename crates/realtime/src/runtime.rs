@@ -7,6 +7,7 @@ use crate::hub::Hub;
 use crate::life::{drive, Close, Frame, Life, OpenStream, StreamKind};
 use crate::model::{Event, Revocation, TopicName, MAX_TOPICS_PER_TOKEN};
 use crate::settings::RealtimeSettings;
+use crate::slots::{SlotTake, Slots, StreamSlotStore};
 use crate::store::RealtimeStore;
 use crate::token::{Claims, Keyring, MintRequest, Minted};
 use futures::Stream;
@@ -26,16 +27,20 @@ pub struct Realtime {
     pub fanout: Arc<dyn Fanout>,
     /// The settings.
     pub settings: Arc<RealtimeSettings>,
+    /// This process's stream slots (the cluster-wide caps).
+    pub slots: Arc<Slots>,
     keys: Keyring,
     shutdown: CancellationToken,
 }
 
 impl Realtime {
-    /// The runtime over `store`, `hub` and `fanout` (which must deliver to `hub`).
+    /// The runtime over `store`, `hub` and `fanout` (which must deliver to `hub`), counting
+    /// open streams in `slots` (the store every instance shares).
     pub fn new(
         store: Arc<dyn RealtimeStore>,
         hub: Arc<Hub>,
         fanout: Arc<dyn Fanout>,
+        slots: Arc<dyn StreamSlotStore>,
         settings: RealtimeSettings,
     ) -> Self {
         let keys = settings
@@ -49,10 +54,12 @@ impl Realtime {
             );
             Keyring::ephemeral()
         });
+        let slots = Slots::new(slots, settings.caps(), settings.slot_lease());
         Self {
             store,
             hub,
             fanout,
+            slots,
             settings: Arc::new(settings),
             keys,
             shutdown: CancellationToken::new(),
@@ -189,17 +196,47 @@ impl Realtime {
         if !claims.covers_topic(&topic) {
             return Err(RealtimeError::NotFound);
         }
+        let slot = self.slot_take(&claims).await?;
         let tenant = claims.tenant.clone();
         let bounds = self.settings.history();
         let (feed, first) =
             TopicFeed::open(&self.hub, self.store.clone(), tenant, topic, bounds, after).await?;
-        Ok(self.stream(StreamKind::Topic, claims, feed, first))
+        Ok(self.stream_in(slot, StreamKind::Topic, claims, feed, first))
+    }
+
+    /// A slot for one more stream of `claims`' principal, or 429 when the principal or the
+    /// tenant holds as many as its cap across the cluster.
+    async fn slot_take(&self, claims: &Claims) -> Result<crate::slots::SlotGuard, RealtimeError> {
+        match self.slots.take(&claims.tenant, &claims.principal).await? {
+            Ok(guard) => Ok(guard),
+            Err(SlotTake::Full {
+                scope,
+                retry_after_ms,
+            }) => Err(RealtimeError::TooManyStreams {
+                scope,
+                retry_after_ms,
+            }),
+            Err(SlotTake::Taken) => unreachable!("a taken slot comes with its guard"),
+        }
     }
 
     /// The stream of `feed` for `claims`: `first`, then the feed, until the token expires,
-    /// is revoked, the lifetime passes or the server shuts down.
-    pub fn stream<F: Feed>(
+    /// is revoked, the lifetime passes, it idles, or the server shuts down; 429 when a cap
+    /// on open streams is reached.
+    pub async fn stream<F: Feed>(
         &self,
+        kind: StreamKind,
+        claims: Claims,
+        feed: F,
+        first: Vec<Frame>,
+    ) -> Result<impl Stream<Item = Frame> + Send + 'static, RealtimeError> {
+        let slot = self.slot_take(&claims).await?;
+        Ok(self.stream_in(slot, kind, claims, feed, first))
+    }
+
+    fn stream_in<F: Feed>(
+        &self,
+        slot: crate::slots::SlotGuard,
         kind: StreamKind,
         claims: Claims,
         feed: F,
@@ -222,8 +259,16 @@ impl Realtime {
             on_end,
             shutdown: self.shutdown.clone(),
             store: self.store.clone(),
+            idle: self.settings.idle_timeout,
+            _slot: Some(slot),
         };
         drive(feed, life, guard, first)
+    }
+
+    /// Resolves when the server starts shutting down (every stream then closes).
+    pub fn shutting_down(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let t = self.shutdown.clone();
+        async move { t.cancelled().await }
     }
 
     /// Ends every stream of this process with a `close` frame (`shutdown`).
@@ -231,11 +276,15 @@ impl Realtime {
         self.shutdown.cancel();
     }
 
-    /// The background task: pruning revocations kept past every token they could match.
+    /// The background tasks: pruning revocations kept past every token they could match, and
+    /// renewing the leases of this process's stream slots.
     pub fn maintenance(&self) -> Vec<Arc<dyn Maintenance>> {
-        vec![Arc::new(RevocationPrune {
-            store: self.store.clone(),
-        })]
+        vec![
+            Arc::new(RevocationPrune {
+                store: self.store.clone(),
+            }),
+            self.slots.maintenance(),
+        ]
     }
 }
 

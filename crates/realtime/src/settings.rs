@@ -44,6 +44,13 @@ pub struct RealtimeSettings {
     pub max_stream_lifetime: Duration,
     /// Events a stream may fall behind before it is dropped as a slow consumer.
     pub stream_buffer: usize,
+    /// A stream with no event delivered for this long closes (`close` reason `idle`).
+    #[serde(with = "humantime_serde")]
+    pub idle_timeout: Duration,
+    /// Most open streams of one principal across the cluster.
+    pub max_streams_per_principal: u32,
+    /// Most open streams of one tenant across the cluster.
+    pub max_streams_per_tenant: u32,
     /// How often a job stream reads the job's event log.
     #[serde(with = "humantime_serde")]
     pub job_poll_interval: Duration,
@@ -61,6 +68,9 @@ impl Default for RealtimeSettings {
             heartbeat_interval: Duration::from_secs(15),
             max_stream_lifetime: Duration::from_secs(3_600),
             stream_buffer: 256,
+            idle_timeout: Duration::from_secs(600),
+            max_streams_per_principal: 32,
+            max_streams_per_tenant: 10_000,
             job_poll_interval: Duration::from_millis(500),
         }
     }
@@ -73,6 +83,20 @@ impl RealtimeSettings {
             max_events: self.history_max_events,
             max_age: self.history_max_age,
         }
+    }
+
+    /// The caps on open streams.
+    pub fn caps(&self) -> crate::slots::SlotCaps {
+        crate::slots::SlotCaps {
+            per_principal: self.max_streams_per_principal,
+            per_tenant: self.max_streams_per_tenant,
+        }
+    }
+
+    /// How long a stream's slot outlives its last renewal: three heartbeats (a crashed
+    /// instance's streams stop counting within it).
+    pub fn slot_lease(&self) -> Duration {
+        self.heartbeat_interval * 3
     }
 
     /// Every problem of these settings, each naming its key under `at` (e.g. `realtime`).
@@ -128,6 +152,20 @@ impl RealtimeSettings {
         if !(1..=65_536).contains(&self.stream_buffer) {
             bad("stream_buffer", "must be between 1 and 65536");
         }
+        if !(1_000..=86_400_000).contains(&ms(self.idle_timeout)) {
+            bad("idle_timeout", "must be between 1s and 1d");
+        }
+        if !(1..=1_000_000).contains(&self.max_streams_per_principal) {
+            bad("max_streams_per_principal", "must be between 1 and 1000000");
+        }
+        if !(1..=1_000_000).contains(&self.max_streams_per_tenant) {
+            bad("max_streams_per_tenant", "must be between 1 and 1000000");
+        } else if self.max_streams_per_principal > self.max_streams_per_tenant {
+            bad(
+                "max_streams_per_principal",
+                &format!("must not exceed {at}.max_streams_per_tenant"),
+            );
+        }
         if !(10..=60_000).contains(&ms(self.job_poll_interval)) {
             bad("job_poll_interval", "must be between 10ms and 1m");
         }
@@ -156,6 +194,32 @@ mod tests {
         assert!(
             e.iter().all(|m| !m.contains("short")),
             "never echoes the secret"
+        );
+    }
+
+    #[test]
+    fn idle_timeout_and_stream_caps_are_checked() {
+        let s = RealtimeSettings {
+            idle_timeout: Duration::from_millis(10),
+            max_streams_per_principal: 50,
+            max_streams_per_tenant: 10,
+            ..Default::default()
+        };
+        let e = s.errors("realtime");
+        assert_eq!(e.len(), 2, "{e:?}");
+        assert!(e[0].starts_with("realtime.idle_timeout: "), "{e:?}");
+        assert_eq!(
+            e[1],
+            "realtime.max_streams_per_principal: must not exceed realtime.max_streams_per_tenant"
+        );
+        let zero = RealtimeSettings {
+            max_streams_per_tenant: 0,
+            ..Default::default()
+        };
+        assert!(zero.errors("realtime")[0].starts_with("realtime.max_streams_per_tenant: "));
+        assert_eq!(
+            RealtimeSettings::default().slot_lease(),
+            Duration::from_secs(45)
         );
     }
 }

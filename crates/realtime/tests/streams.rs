@@ -12,9 +12,10 @@ use std::time::Duration;
 
 fn runtime(settings: RealtimeSettings) -> Realtime {
     let hub = Hub::new(settings.stream_buffer);
-    let store: Arc<dyn RealtimeStore> = Arc::new(MemoryRealtimeStore::default());
+    let mem = Arc::new(MemoryRealtimeStore::default());
+    let store: Arc<dyn RealtimeStore> = mem.clone();
     let fanout = Arc::new(LocalFanout::new(hub.clone()));
-    Realtime::new(store, hub, fanout, settings)
+    Realtime::new(store, hub, fanout, mem, settings)
 }
 
 fn topic() -> TopicName {
@@ -180,4 +181,85 @@ async fn a_token_too_long_for_a_request_target_is_refused_at_mint() {
     assert!(rt.token_verify(&ok.token).await.is_ok());
     let err = rt.token_mint(&t, req(32)).unwrap_err();
     assert!(err.is_invalid(), "{err:?}");
+}
+
+#[tokio::test]
+async fn a_stream_with_no_event_for_the_idle_timeout_closes_as_idle() {
+    let rt = runtime(RealtimeSettings {
+        idle_timeout: Duration::from_secs(1),
+        ..Default::default()
+    });
+    let t = TenantId::generate();
+    let c = claims(&rt, &t, Duration::from_secs(60)).await;
+    let mut s = Box::pin(rt.topic_stream(c, topic(), None).await.unwrap());
+    // Events keep it open past the timeout: each delivery restarts the clock.
+    let opened = std::time::Instant::now();
+    for _ in 0..4 {
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        rt.topic_publish(&t, &topic(), "{}").await.unwrap();
+        assert!(next(&mut s).await.id.is_some(), "an event, not a close");
+    }
+    assert!(opened.elapsed() > Duration::from_secs(1));
+    // Then silence: it closes as idle, once, and frees its slot.
+    let close = next(&mut s).await;
+    assert_eq!(reason(&close), "idle");
+    assert!(
+        close.data.contains("\"reconnect\":\"retry\""),
+        "{}",
+        close.data
+    );
+    assert!(s.next().await.is_none());
+    assert_eq!(rt.slots.held(), 0);
+}
+
+#[tokio::test]
+async fn open_streams_are_capped_per_principal_and_per_tenant_and_a_close_frees_a_slot() {
+    let rt = runtime(RealtimeSettings {
+        max_streams_per_principal: 2,
+        max_streams_per_tenant: 3,
+        ..Default::default()
+    });
+    let t = TenantId::generate();
+    let u1 = claims(&rt, &t, Duration::from_secs(60)).await;
+    let open = |c: Claims| rt.topic_stream(c, topic(), None);
+    let a = open(u1.clone()).await.unwrap();
+    let _b = open(u1.clone()).await.unwrap();
+    let Err(e) = open(u1.clone()).await else {
+        panic!("a third stream of the principal was opened")
+    };
+    assert_eq!(e.code(), "too-many-streams");
+    assert!(matches!(
+        e,
+        palisade_realtime::RealtimeError::TooManyStreams {
+            scope: palisade_realtime::SlotScope::Principal,
+            retry_after_ms: 1..,
+        }
+    ));
+    // Another principal of the tenant gets the tenant's third slot, then the tenant is full.
+    let mut u2 = u1.clone();
+    u2.principal = "u2".into();
+    let _c = open(u2.clone()).await.unwrap();
+    let Err(e) = open(u2.clone()).await else {
+        panic!("a fourth stream of the tenant was opened")
+    };
+    assert!(matches!(
+        e,
+        palisade_realtime::RealtimeError::TooManyStreams {
+            scope: palisade_realtime::SlotScope::Tenant,
+            ..
+        }
+    ));
+    // Another tenant is not counted with this one.
+    let other = claims(&rt, &TenantId::generate(), Duration::from_secs(60)).await;
+    let _o = open(other).await.unwrap();
+    // Dropping a stream (the client left) frees its slot.
+    drop(a);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        match open(u1.clone()).await {
+            Ok(_) => break,
+            Err(e) => assert!(std::time::Instant::now() < deadline, "never freed: {e}"),
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }

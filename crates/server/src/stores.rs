@@ -10,7 +10,7 @@ use palisade_jobs::JobStore;
 use palisade_locks::LockStore;
 use palisade_otp::OtpStore;
 use palisade_ratelimit::{RateLimitPolicyStore, RateLimitStore};
-use palisade_realtime::RealtimeStore;
+use palisade_realtime::{RealtimeStore, StreamSlotStore};
 use palisade_store_postgres::{PgOptions, PgStore, PoolSizing};
 use palisade_store_redis::{RedisOptions, RedisStore};
 use palisade_store_sqlite::{SqliteOptions, SqliteStore};
@@ -34,6 +34,7 @@ pub trait Durable:
     + JobStore
     + CronStore
     + RealtimeStore
+    + StreamSlotStore
     + OtpStore
     + CsrfStore
     + InboxStore
@@ -46,8 +47,8 @@ pub trait Durable:
 impl<T> Durable for T
 where
     T: Backend + TenantStore + LockStore + IdempotencyStore + RateLimitPolicyStore + RateLimitStore,
-    T: AuditStore + JobStore + CronStore + RealtimeStore + OtpStore + CsrfStore + InboxStore,
-    T: TokenStore,
+    T: AuditStore + JobStore + CronStore + RealtimeStore + StreamSlotStore,
+    T: OtpStore + CsrfStore + InboxStore + TokenStore,
     T: 'static,
 {
     fn as_any(&self) -> &dyn Any {
@@ -67,6 +68,8 @@ pub struct Stores {
     pub durable: Arc<dyn Durable>,
     /// The hot store (Redis), when configured.
     pub hot: Option<Arc<dyn Hot>>,
+    /// The same Redis store, for what is Redis-only (pub/sub fan-out).
+    pub redis: Option<RedisStore>,
 }
 
 impl Stores {
@@ -82,7 +85,7 @@ impl Stores {
                 .await
                 .map_err(|e| unreachable("the SQLite database", &url, e))?,
         };
-        let hot = match &cfg.storage.redis_url {
+        let redis = match &cfg.storage.redis_url {
             Some(u) => {
                 let opts = RedisOptions {
                     prefix: cfg.storage.redis_prefix.clone(),
@@ -91,11 +94,25 @@ impl Stores {
                 let r = RedisStore::connect(&opts)
                     .await
                     .map_err(|e| unreachable("Redis", u, e))?;
-                Some(Arc::new(r) as Arc<dyn Hot>)
+                Some(r)
             }
             None => None,
         };
-        Ok(Self { durable, hot })
+        let hot = redis.clone().map(|r| Arc::new(r) as Arc<dyn Hot>);
+        Ok(Self {
+            durable,
+            hot,
+            redis,
+        })
+    }
+
+    /// Where open realtime streams are counted across instances: Redis when configured, else
+    /// the durable store.
+    pub fn stream_slots(&self) -> Arc<dyn StreamSlotStore> {
+        match &self.redis {
+            Some(r) => Arc::new(r.clone()),
+            None => self.durable.clone(),
+        }
     }
 
     /// Applies every migration of every store; the names of those applied now.

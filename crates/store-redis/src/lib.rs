@@ -6,8 +6,11 @@ mod breaker;
 mod idempotency;
 mod locks;
 mod ratelimit;
+mod realtime;
+mod stream_slots;
 
 pub use ratelimit::RedisRateLimitOnClock;
+pub use realtime::RedisFanout;
 
 use palisade_core::{StoreError, TenantId};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
@@ -58,6 +61,7 @@ impl RedisOptions {
 /// [`StoreError::Unavailable`] until a background probe finds it back.
 #[derive(Clone)]
 pub struct RedisStore {
+    client: redis::Client,
     conn: ConnectionManager,
     prefix: String,
     ratelimit: Arc<ratelimit::DecisionBatcher>,
@@ -80,7 +84,7 @@ impl RedisStore {
             .set_response_timeout(opts.response_timeout)
             .set_connection_timeout(opts.connect_timeout)
             .set_number_of_retries(1);
-        let conn = ConnectionManager::new_with_config(client, cfg)
+        let conn = ConnectionManager::new_with_config(client.clone(), cfg)
             .await
             .map_err(map_err)?;
         metrics::gauge!("palisade_redis_connections").set(1.0);
@@ -92,6 +96,7 @@ impl RedisStore {
             opts.ratelimit_in_flight,
         );
         Ok(Self {
+            client,
             conn,
             prefix: opts.prefix.clone(),
             ratelimit: Arc::new(batcher),

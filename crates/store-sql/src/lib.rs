@@ -6,7 +6,8 @@
 //! the change feed (`ChangeFeed`) in `changes.rs`,
 //! `LockStore` in `locks.rs`, `IdempotencyStore` in `idempotency.rs`, `RateLimitPolicyStore` in
 //! `ratelimit/config.rs`, `JobStore` in `jobs.rs`, `CronStore` in `cron.rs`, `RealtimeStore`
-//! in `realtime.rs`, `OtpStore` in `otp.rs`, `CsrfStore` in `csrf.rs`, `TokenStore` in `tokens.rs`, and `RateLimitStore`
+//! in `realtime.rs`, `StreamSlotStore` in `stream_slots.rs`, `OtpStore` in `otp.rs`,
+//! `CsrfStore` in `csrf.rs`, `TokenStore` in `tokens.rs`, and `RateLimitStore`
 //! in `ratelimit/decisions.rs` through the store crate's [`RateLimitDecisions`]. The
 //! statements are written once with `$n` placeholders, which both drivers accept. What differs
 //! per database is a [`Dialect`] method, or a method of the capability's own dialect trait
@@ -28,6 +29,7 @@ mod locks;
 mod otp;
 mod ratelimit;
 mod realtime;
+mod stream_slots;
 mod tenants;
 mod tokens;
 mod webhooks;

@@ -10,7 +10,7 @@
 /// | suite | `Some(..)` of |
 /// |---|---|
 /// | `tenancy`, `ratelimit_config` | the store |
-/// | `locks`, `idempotency`, `ratelimit` | `(store, Time)` |
+/// | `locks`, `idempotency`, `ratelimit`, `stream_slots` | `(store, Time)` |
 /// | `corrupt` | `(store, damage)`: `damage(table, column)` breaks that column of every row |
 /// | `jobs`, `realtime` | `(store, Arc<ManualClock>)`: the store reads that clock |
 /// | `jobs`, `otp`, `csrf`, `tokens` | `(store, Arc<ManualClock>)`: the store reads that clock |
@@ -188,6 +188,21 @@ macro_rules! conformance {
                 tenants_and_topics_are_isolated,
                 revocations_by_token_key_and_principal,
                 topic_delete_drops_history_keeps_ids,
+            ]
+        );
+    };
+    (stream_slots, $subject:expr) => {
+        $crate::__conformance_tests!(
+            stream_slots,
+            timed,
+            $subject,
+            [
+                caps_per_principal_and_per_tenant,
+                release_frees_a_slot,
+                lapsed_leases_stop_counting,
+                renewed_slots_keep_counting,
+                tenants_are_isolated,
+                concurrent_takes_never_pass_a_cap,
             ]
         );
     };

@@ -23,6 +23,7 @@ pub mod own_redis;
 pub mod ratelimit;
 pub mod ratelimit_config;
 pub mod realtime;
+pub mod stream_slots;
 pub mod tenancy;
 pub mod tokens;
 pub mod webhooks;

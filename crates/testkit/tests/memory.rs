@@ -87,6 +87,11 @@ palisade_testkit::conformance!(realtime, async |_| {
     ))
 });
 
+palisade_testkit::conformance!(stream_slots, async |_| {
+    let (clock, time) = manual();
+    Some((palisade_realtime::MemoryRealtimeStore::new(clock), time))
+});
+
 palisade_testkit::conformance!(otp, async |_| {
     let clock = ManualClock::new(1_700_000_000_000);
     Some((palisade_otp::MemoryOtpStore::new(clock.clone()), clock))

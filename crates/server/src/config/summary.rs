@@ -148,7 +148,7 @@ fn jobs(cfg: &Config) -> String {
     )
 }
 
-/// The signing keys by id (never their secrets), token lifetimes, history bounds.
+/// The signing keys by id (never their secrets), token lifetimes, history bounds, stream caps.
 fn realtime(cfg: &Config) -> String {
     let r = &cfg.realtime;
     let d = humantime::format_duration;
@@ -157,12 +157,16 @@ fn realtime(cfg: &Config) -> String {
         None => "random key per process (tokens valid on this instance only)".into(),
     };
     format!(
-        "{keys}, tokens {} (max {}), history {} events / {}, heartbeat {}",
+        "{keys}, tokens {} (max {}), history {} events / {}, heartbeat {}, idle {}, \
+         streams ≤ {} per principal / {} per tenant",
         d(r.token_default_ttl),
         d(r.token_max_ttl),
         r.history_max_events,
         d(r.history_max_age),
-        d(r.heartbeat_interval)
+        d(r.heartbeat_interval),
+        d(r.idle_timeout),
+        r.max_streams_per_principal,
+        r.max_streams_per_tenant
     )
 }
 

@@ -84,7 +84,8 @@ async fn postgres_and_redis_backed_server_serves_and_is_ready() {
     assert_eq!(me["tenant"]["id"], tenant.as_str());
     assert_eq!(reqwest::get(p.at("/readyz")).await.unwrap().status(), 200);
     let m = p.metrics().await;
-    assert!(m.contains("palisade_redis_connections 1"), "{m}");
+    // The shared multiplexed connection and the realtime subscriber.
+    assert!(m.contains("palisade_redis_connections 2"), "{m}");
     assert!(
         m.lines().any(|l| l.starts_with("palisade_db_pool_size ")),
         "{m}"

@@ -21,6 +21,7 @@ palisade_testkit::conformance!(ratelimit, manual_clock_purged, timed);
 palisade_testkit::conformance!(ratelimit_config, store);
 palisade_testkit::conformance!(jobs, clocked);
 palisade_testkit::conformance!(realtime, clocked);
+palisade_testkit::conformance!(stream_slots, timed);
 palisade_testkit::conformance!(otp, clocked);
 palisade_testkit::conformance!(csrf, clocked);
 palisade_testkit::conformance!(tokens, clocked);

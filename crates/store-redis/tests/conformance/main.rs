@@ -5,11 +5,13 @@ mod breaker;
 mod common;
 mod fallback;
 mod fencing;
+mod realtime;
 
 use common::real_time;
 
 palisade_testkit::conformance!(locks, real_time);
 palisade_testkit::conformance!(idempotency, real_time);
+palisade_testkit::conformance!(stream_slots, real_time);
 palisade_testkit::conformance!(ratelimit, real_time, real_time);
 
 /// The rate-limit script on a clock the suite drives (`RedisStore::ratelimit_on_clock`).

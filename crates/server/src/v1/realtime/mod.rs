@@ -8,8 +8,12 @@ mod job_feed;
 mod sse;
 mod tokens;
 mod topics;
+mod ws;
 
-pub use sse::stream_routes;
+/// The stream routes (SSE and WebSocket), authenticated by stream token or tenant key.
+pub fn stream_routes() -> OpenApiRouter<crate::state::AppState> {
+    sse::stream_routes().merge(ws::routes())
+}
 
 use crate::app::Capability;
 use crate::config::Config;
@@ -19,6 +23,7 @@ use axum::http::StatusCode;
 use palisade_core::Problem;
 use palisade_realtime::{Fanout, Hub, LocalFanout, Realtime, RealtimeError, RealtimeStore};
 use palisade_store_postgres::{PgFanout, PgStore};
+use palisade_store_redis::RedisFanout;
 use std::sync::Arc;
 use utoipa_axum::router::OpenApiRouter;
 
@@ -36,24 +41,37 @@ pub const CAPABILITY: Capability = Capability {
     maintenance: |s| s.realtime.maintenance(),
 };
 
-/// The realtime runtime over the durable store: fan-out through PostgreSQL `LISTEN`/`NOTIFY`
-/// when the durable store is PostgreSQL, in-process otherwise.
+/// The realtime runtime over the durable store: fan-out through Redis pub/sub when Redis is
+/// configured, else PostgreSQL `LISTEN`/`NOTIFY` when the durable store is PostgreSQL, else
+/// in-process.
 pub async fn start(cfg: &Config, stores: &Stores) -> Result<Realtime, String> {
     let settings = cfg.realtime.clone();
     let hub = Hub::new(settings.stream_buffer);
     let store: Arc<dyn RealtimeStore> = stores.durable.clone();
-    let fanout: Arc<dyn Fanout> = match stores.durable.as_any().downcast_ref::<PgStore>() {
-        Some(pg) => Arc::new(
+    let pg = stores.durable.as_any().downcast_ref::<PgStore>();
+    let fanout: Arc<dyn Fanout> = match (&stores.redis, pg) {
+        (Some(redis), _) => Arc::new(
+            RedisFanout::start(redis, hub.clone())
+                .await
+                .map_err(|e| format!("realtime: cannot SUBSCRIBE on Redis: {e}"))?,
+        ),
+        (None, Some(pg)) => Arc::new(
             PgFanout::start(pg, hub.clone(), settings.history())
                 .await
                 .map_err(|e| format!("realtime: cannot LISTEN on PostgreSQL: {e}"))?,
         ),
-        None => Arc::new(LocalFanout::new(hub.clone())),
+        (None, None) => Arc::new(LocalFanout::new(hub.clone())),
     };
-    Ok(Realtime::new(store, hub, fanout, settings))
+    Ok(Realtime::new(
+        store,
+        hub,
+        fanout,
+        stores.stream_slots(),
+        settings,
+    ))
 }
 
-/// A realtime error as its problem: 400, 401, 404, 413, or the store's 503/500.
+/// A realtime error as its problem: 400, 401, 404, 413, 429, or the store's 503/500.
 fn problem(e: RealtimeError) -> ApiError {
     match e {
         RealtimeError::Invalid(errors) => Problem::invalid(errors).into(),
@@ -81,6 +99,21 @@ fn problem(e: RealtimeError) -> ApiError {
             .into()
         }
         RealtimeError::NotFound => Problem::not_found("stream").into(),
+        RealtimeError::TooManyStreams {
+            scope,
+            retry_after_ms,
+        } => Problem::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too-many-streams",
+            "Too many open streams",
+            format!(
+                "this {} holds as many open streams as it may across the cluster: close one, \
+                 or retry after Retry-After",
+                scope.as_str()
+            ),
+        )
+        .with_retry_after(retry_after_ms.div_ceil(1000).max(1))
+        .into(),
         RealtimeError::Store(s) => s.into(),
         other => {
             tracing::error!(error = %other, "unexpected realtime error");

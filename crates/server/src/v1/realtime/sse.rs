@@ -44,7 +44,7 @@ pub struct StreamQuery {
 }
 
 /// What a stream asks to read (as its path names it).
-enum Asked<'a> {
+pub(super) enum Asked<'a> {
     Topic(&'a str),
     Job(&'a str),
 }
@@ -64,13 +64,23 @@ async fn authorize(
         return Err(problem(RealtimeError::Token(TokenRejection::Malformed)));
     }
     let caller = crate::auth::tenant_caller(state, headers).await?;
+    Ok(key_claims(state, caller, asked))
+}
+
+/// The claims of a server's stream with its tenant key: the asked topic or job of its own
+/// tenant, for `realtime.max_stream_lifetime`.
+pub(super) fn key_claims(
+    state: &AppState,
+    caller: palisade_core::Caller,
+    asked: Asked<'_>,
+) -> Claims {
     let now = state.realtime.store.realtime_now_ms();
     let lifetime = state.realtime.settings.max_stream_lifetime.as_millis() as i64;
     let (topics, jobs) = match asked {
         Asked::Topic(t) => (TopicName::parse(t).into_iter().collect(), Vec::new()),
         Asked::Job(j) => (Vec::new(), vec![j.to_owned()]),
     };
-    Ok(Claims {
+    Claims {
         token_id: format!("key:{}", caller.principal),
         tenant: caller.tenant,
         key_id: Some(caller.principal.clone()),
@@ -80,7 +90,7 @@ async fn authorize(
         iat_ms: now,
         // Past the stream's lifetime, so the stream ends at its lifetime, not as expired.
         exp_ms: now + lifetime + 1_000,
-    })
+    }
 }
 
 /// The id to resume after: the `Last-Event-ID` header, else `?last_event_id=`; 400 when it
@@ -133,8 +143,9 @@ fn sse(state: &AppState, frames: impl Stream<Item = Frame> + Send + 'static) -> 
 /// Each event's SSE `id` is its topic id; `Last-Event-ID` (or `?last_event_id=`) resumes
 /// after it from the topic's history, with an `event: gap` first when the history no longer
 /// reaches back. The stream ends with an `event: close` whose `reason` is `token-expired`
-/// (mint a new token and reconnect with `last_event_id`), `revoked`, `max-lifetime`,
-/// `slow-consumer`, `shutdown` or `store-failed`. A topic nobody published to yet is
+/// (mint a new token and reconnect with `last_event_id`), `revoked`, `max-lifetime`, `idle`,
+/// `slow-consumer`, `shutdown` or `store-failed`. 429 `too-many-streams` (with
+/// `Retry-After`) when the principal or the tenant holds its cap of open streams. A topic nobody published to yet is
 /// subscribable (empty). 404 when the token does not cover the topic. A server may send its
 /// tenant key (`Authorization: Bearer`) instead of a token.
 #[utoipa::path(get, path = "/v1/topics/{topic}/events", tag = "realtime",
@@ -143,7 +154,8 @@ fn sse(state: &AppState, frames: impl Stream<Item = Frame> + Send + 'static) -> 
                description = "The event stream"),
               (status = 400, description = "`invalid-request`"),
               (status = 401, description = "`stream-token-invalid`, `stream-token-expired` or `stream-token-revoked`"),
-              (status = 404, description = "`not-found`: the token does not cover this topic")))]
+              (status = 404, description = "`not-found`: the token does not cover this topic"),
+              (status = 429, description = "`too-many-streams`: the principal or the tenant holds `realtime.max_streams_per_principal` / `realtime.max_streams_per_tenant` open streams across the cluster; `Retry-After`")))]
 async fn topic_stream(
     State(state): State<AppState>,
     ApiPath(topic): ApiPath<String>,
@@ -176,7 +188,8 @@ async fn topic_stream(
                description = "The event stream"),
               (status = 400, description = "`invalid-request`"),
               (status = 401, description = "`stream-token-invalid`, `stream-token-expired` or `stream-token-revoked`"),
-              (status = 404, description = "`not-found`: the token does not cover this job")))]
+              (status = 404, description = "`not-found`: the token does not cover this job"),
+              (status = 429, description = "`too-many-streams`: the principal or the tenant holds `realtime.max_streams_per_principal` / `realtime.max_streams_per_tenant` open streams across the cluster; `Retry-After`")))]
 async fn job_stream(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<String>,
@@ -187,13 +200,27 @@ async fn job_stream(
     if !claims.covers_job(&id) {
         return Err(not_found());
     }
-    let id = JobId::parse(&id).map_err(|_| not_found())?;
     let after = resume_point(&headers, &q)?;
+    let frames = job_frames(&state, claims, &id, after)
+        .await
+        .map_err(problem)?;
+    Ok(sse(&state, frames))
+}
+
+/// The frames of job `id` for `claims` (which cover it), after offset `after`; not found when
+/// the job is not the claims' tenant's.
+pub(super) async fn job_frames(
+    state: &AppState,
+    claims: Claims,
+    id: &str,
+    after: Option<u64>,
+) -> Result<impl Stream<Item = Frame> + Send + 'static, RealtimeError> {
+    let id = JobId::parse(id).map_err(|_| RealtimeError::NotFound)?;
     match state.jobs.store.job_get(&claims.tenant, &id).await {
         Ok(Some(_)) => {}
-        Ok(None) => return Err(not_found()),
+        Ok(None) => return Err(RealtimeError::NotFound),
         Err(palisade_jobs::JobError::Store(e)) => return Err(e.into()),
-        Err(_) => return Err(not_found()),
+        Err(_) => return Err(RealtimeError::NotFound),
     }
     let from = after.map_or(0, |a| a.saturating_add(1));
     let interval = state.realtime.settings.job_poll_interval;
@@ -204,8 +231,8 @@ async fn job_stream(
         from,
         interval,
     );
-    let frames = state
+    state
         .realtime
-        .stream(StreamKind::Job, claims, feed, Vec::new());
-    Ok(sse(&state, frames))
+        .stream(StreamKind::Job, claims, feed, Vec::new())
+        .await
 }

@@ -1,5 +1,10 @@
 //! Realtime streams over HTTP: tokens, SSE topic and job streams, resume, expiry, revocation,
-//! cleanup, and two instances over PostgreSQL.
+//! cleanup, and two instances over PostgreSQL; instances over Redis in [`cluster`].
+
+mod bench;
+mod browser;
+mod cluster;
+mod ws;
 
 use crate::common::{metrics, spawn_in, temp_dir, Api, Proc};
 use palisade_testkit::backends::{postgres_or_skip, unique};
@@ -456,16 +461,24 @@ async fn open_and_abandon(p: &Proc, path: &str, n: usize) {
     assert_eq!(closed_client_gone(&m) - before, n as f64);
 }
 
-/// Waits (up to 10 s) for the open-streams gauge to be 0; the metrics text then.
+/// Waits (up to 10 s) for the open-streams gauge and the stream slots held to be 0; the
+/// metrics text then.
 async fn all_released(p: &Proc) -> String {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let m = metrics(&p.url, &p.operator_key()).await;
         let open = open_streams(&m, "topic");
-        if open == 0.0 {
+        let slots = m
+            .lines()
+            .find_map(|l| l.strip_prefix("palisade_realtime_stream_slots_held "))
+            .map_or(0.0, |v| v.trim().parse().unwrap()); // absent: none ever taken
+        if open == 0.0 && slots == 0.0 {
             return m;
         }
-        assert!(Instant::now() < deadline, "streams still open: {open}");
+        assert!(
+            Instant::now() < deadline,
+            "streams still open: {open}, slots held: {slots}"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
@@ -485,7 +498,7 @@ fn closed_client_gone(text: &str) -> f64 {
 
 #[tokio::test]
 async fn abandoned_streams_release_their_tasks_and_the_gauge_returns_to_zero() {
-    let p = server("");
+    let p = server("max_streams_per_principal = 10000\nmax_streams_per_tenant = 10000\n");
     let a = p.tenant_api("rt-leak").await;
     let (tok, _) = a.mint(json!({"principal": "u1", "topics": ["t"]})).await;
     let path = format!("/v1/topics/t/events?token={tok}");
@@ -632,6 +645,27 @@ async fn on_postgres_events_and_revocations_cross_instances() {
         .expect("closed on the other instance");
     assert!(at.elapsed() < Duration::from_secs(1));
     assert_eq!(close.data["reason"], "topic-deleted");
+}
+
+#[tokio::test]
+async fn a_stream_without_events_for_the_idle_timeout_closes_as_idle() {
+    let p = server("idle_timeout = \"1s\"\n");
+    let a = p.tenant_api("rt-idle").await;
+    let (tok, _) = a.mint(json!({"principal": "u1", "topics": ["t"]})).await;
+    let mut s =
+        SseReader::new(open(&p.url, &format!("/v1/topics/t/events?token={tok}"), None).await);
+    a.publish("t", json!({"n": 1})).await;
+    assert_eq!(data_ids(&s.take(1).await), ["1"]);
+    let close = s
+        .next(Duration::from_secs(10))
+        .await
+        .expect("a close event");
+    assert_eq!(close.event, "close");
+    assert_eq!(close.data["reason"], "idle");
+    assert_eq!(close.data["last_event_id"], "1");
+    assert_eq!(close.data["reconnect"], "retry");
+    assert!(s.comments > 0, "heartbeats do not count as events");
+    assert!(s.next(Duration::from_secs(2)).await.is_none(), "ended");
 }
 
 #[tokio::test]
