@@ -651,8 +651,11 @@ export interface paths {
          * Verify a code once: a match uses it up.
          * @description A wrong, expired or used code and an identity never issued to all answer 422 `otp-invalid`
          *     with the same body. Each identity has `otp.verify_limit` verifies per `otp.verify_window`
-         *     whatever the IP (then 429 `otp-rate-limited`), and `otp.lockout_after` consecutive failures
-         *     lock it for `otp.lockout_cooldown` (423 `otp-locked`).
+         *     whatever the IP (then 429 `otp-rate-limited`); after `otp.delay_after` consecutive failures
+         *     each further verify must come `otp.delay_base × 2^(failures − otp.delay_after)` (at most
+         *     `otp.delay_max`) after the last failure, else 429 `otp-delayed` (not counted, nothing
+         *     compared); and `otp.lockout_after` consecutive failures lock it for `otp.lockout_cooldown`
+         *     (423 `otp-locked`).
          */
         post: operations["otp_verify"];
         delete?: never;
@@ -800,6 +803,34 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/realtime/ws": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Realtime streams over a WebSocket.
+         * @description Send `{"type":"auth","token":"pst1.…"}` first (or upgrade with a tenant key in
+         *     `Authorization: Bearer`), then `{"type":"subscribe","topic":"…"}` or
+         *     `{"type":"subscribe","job":"job_…","offset":n}` (resume after event id `n`) and
+         *     `{"type":"unsubscribe",…}`. The server answers `authenticated`, `subscribed`, `event`
+         *     (`id`, `data`), `gap`, `closed` (a subscription's end, with `reason`) and `error` (`code`:
+         *     `not-found`, `too-many-streams`, `invalid-request`, …) messages, pings every
+         *     `realtime.heartbeat_interval`, and ends the connection with a close frame whose reason is
+         *     the word of why: `token-expired`, `revoked`, `shutdown`, `stream-token-invalid`,
+         *     `auth-timeout`, `invalid-message` (not JSON, 1007), `message-too-large` (over 16 KiB, 1009).
+         */
+        get: operations["realtime_ws"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/streams/revocations": {
         parameters: {
             query?: never;
@@ -915,6 +946,83 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/tokens/issuers": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The tenant's issuers by id, cursor-paginated. */
+        get: operations["issuer_list"];
+        put?: never;
+        /** Create an issuer the tenant trusts. */
+        post: operations["issuer_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/tokens/issuers/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One issuer (404 for an unknown id or another tenant's). */
+        get: operations["issuer_get"];
+        /** Replace an issuer's settings (every member, as at create). */
+        put: operations["issuer_update"];
+        post?: never;
+        /** Delete an issuer: its tokens are refused from the next verify on. */
+        delete: operations["issuer_delete"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/tokens/revocations": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Revoke one token (by `jti`, until its `exp`) or every token of a subject issued until now;
+         *     effective on every instance from the next verify.
+         */
+        post: operations["revocation_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/tokens/verify": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Verify a JWT against the tenant's issuers: signature (key from the issuer's cached JWKS),
+         *     algorithm, `iss`, `aud`, `exp`, `nbf`, and revocations.
+         */
+        post: operations["token_verify"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/topics/{topic}": {
         parameters: {
             query?: never;
@@ -948,8 +1056,9 @@ export interface paths {
          * @description Each event's SSE `id` is its topic id; `Last-Event-ID` (or `?last_event_id=`) resumes
          *     after it from the topic's history, with an `event: gap` first when the history no longer
          *     reaches back. The stream ends with an `event: close` whose `reason` is `token-expired`
-         *     (mint a new token and reconnect with `last_event_id`), `revoked`, `max-lifetime`,
-         *     `slow-consumer`, `shutdown` or `store-failed`. A topic nobody published to yet is
+         *     (mint a new token and reconnect with `last_event_id`), `revoked`, `max-lifetime`, `idle`,
+         *     `slow-consumer`, `shutdown` or `store-failed`. 429 `too-many-streams` (with
+         *     `Retry-After`) when the principal or the tenant holds its cap of open streams. A topic nobody published to yet is
          *     subscribable (empty). 404 when the token does not cover the topic. A server may send its
          *     tenant key (`Authorization: Bearer`) instead of a token.
          */
@@ -1098,6 +1207,27 @@ export interface paths {
          *     events are delivered to it.
          */
         patch: operations["source_update"];
+        trace?: never;
+    };
+    "/v1/webhooks/sources/{name}/delivery-secret/rotate": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Rotate the secret deliveries are signed with: the new one (given, or generated) signs from
+         *     now on, and the current one keeps signing beside it for `grace_secs` (default a day) —
+         *     deliveries carry both signatures, so the app can switch its verifier at any time within.
+         */
+        post: operations["delivery_secret_rotate"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
         trace?: never;
     };
     "/v1/webhooks/sources/{name}/secrets": {
@@ -1398,6 +1528,27 @@ export interface components {
              */
             retry_after_ms: number;
         };
+        /** @description Input of a delivery secret rotation. */
+        DeliveryRotateBody: {
+            /**
+             * Format: int32
+             * @description Seconds the current secret keeps signing beside the new one, 0..=604800 (default
+             *     86400); deliveries carry both signatures meanwhile.
+             */
+            grace_secs?: number | null;
+            /**
+             * @description The new delivery secret (`whsec_` and 24 to 64 bytes in base64); absent: generated.
+             *     Write-only.
+             */
+            secret?: string | null;
+        };
+        /** @description A rotated delivery secret. */
+        DeliveryRotated: {
+            /** @description The new delivery secret (Standard Webhooks, `whsec_…`); shown only now. */
+            delivery_secret: string;
+            /** @description The source. */
+            source: components["schemas"]["SourceView"];
+        };
         /** @description Input of an enqueue. */
         EnqueueBody: {
             /** @description The retry schedule (default: the kind's in `jobs.backoff`, else the default). */
@@ -1583,6 +1734,60 @@ export interface components {
              * @description When it expires (ms since the epoch).
              */
             expires_at_ms: number;
+        };
+        /** @description An issuer's settings (create, and replace with PUT). */
+        IssuerBody: {
+            /**
+             * @description Allowed algorithms, 1..=9 of `RS256 RS384 RS512 PS256 PS384 PS512 ES256 ES384 EdDSA`
+             *     (`none` and `HS*` are refused).
+             */
+            algorithms?: string[] | null;
+            /** @description Accepted `aud` values, 1..=20: a token must name one. */
+            audiences?: string[] | null;
+            /** @description The `iss` claim of its tokens (unique per tenant), 1..=512 bytes. */
+            issuer?: string | null;
+            /** @description Its JWKS document's absolute http(s) URL (fetched under `[fetch]`). */
+            jwks_url?: string | null;
+            /**
+             * Format: int32
+             * @description Clock leeway for `exp`/`nbf`, 0..=300 s (default `tokens.default_leeway`).
+             */
+            leeway_secs?: number | null;
+        };
+        /** @description A page of issuers. */
+        IssuerList: {
+            /** @description The issuers, by id. */
+            items: components["schemas"]["IssuerView"][];
+            /** @description The cursor of the next page; absent on the last page. */
+            next?: string | null;
+        };
+        /** @description An issuer. */
+        IssuerView: {
+            /** @description Allowed algorithms. */
+            algorithms: string[];
+            /** @description Accepted audiences. */
+            audiences: string[];
+            /**
+             * Format: int64
+             * @description Created (ms since the epoch).
+             */
+            created_at_ms: number;
+            /** @description Its id (`tki_…`). */
+            id: string;
+            /** @description The `iss` claim of its tokens. */
+            issuer: string;
+            /** @description Its JWKS URL. */
+            jwks_url: string;
+            /**
+             * Format: int32
+             * @description Its clock leeway (seconds); absent: `tokens.default_leeway`.
+             */
+            leeway_secs?: number | null;
+            /**
+             * Format: int64
+             * @description Last changed (ms since the epoch).
+             */
+            updated_at_ms: number;
         };
         /** @description The answer of a lease. */
         JobLeaseView: {
@@ -2114,6 +2319,33 @@ export interface components {
             /** @description Only jobs carrying this tag. */
             tag?: string | null;
         };
+        /** @description Input of a revocation: `jti` with the token's `exp`, or `subject`. */
+        RevocationBody: {
+            /**
+             * Format: int64
+             * @description The token's `exp` (seconds since the epoch): the revocation is kept until then.
+             */
+            exp?: number | null;
+            /** @description The token's `jti` (1..=512 bytes); requires `exp`. */
+            jti?: string | null;
+            /** @description A subject (`sub`, 1..=512 bytes): every token of it issued until now is refused. */
+            subject?: string | null;
+        };
+        /** @description A recorded revocation. */
+        RevocationView: {
+            /** @description `jti` or `subject`. */
+            by: string;
+            /**
+             * Format: int64
+             * @description For a jti: until when it is kept (ms since the epoch).
+             */
+            expires_at_ms?: number | null;
+            /**
+             * Format: int64
+             * @description For a subject: tokens issued at or before this (ms since the epoch) are refused.
+             */
+            not_before_ms?: number | null;
+        };
         /** @description Input of a revocation: exactly one of `token_id` and `principal`. */
         RevokeBody: {
             /** @description Revoke every token of this principal minted until now. */
@@ -2301,6 +2533,12 @@ export interface components {
              * @description Created at (ms).
              */
             created_at_ms: number;
+            /**
+             * Format: int64
+             * @description During a delivery secret rotation: when the previous delivery secret stops signing
+             *     (ms); deliveries carry both signatures until then.
+             */
+            delivery_previous_until_ms?: number | null;
             /** @description The event-id rule. */
             event_id: Record<string, unknown>;
             /** @description The provider's ingress path: `POST` signed events here. */
@@ -4629,6 +4867,13 @@ export interface operations {
                 };
                 content?: never;
             };
+            /** @description `too-many-streams`: the principal or the tenant holds `realtime.max_streams_per_principal` / `realtime.max_streams_per_tenant` open streams across the cluster; `Retry-After` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
         };
     };
     job_fail: {
@@ -6222,7 +6467,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["ProblemDoc"];
                 };
             };
-            /** @description `otp-rate-limited`: the identity's or the IP's attempts are spent; `Retry-After` */
+            /** @description `otp-rate-limited`: the identity's or the IP's attempts are spent; `otp-delayed`: too soon after the identity's last failure (the progressive delay; not counted). Both with `Retry-After` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -7216,6 +7461,38 @@ export interface operations {
             };
         };
     };
+    realtime_ws: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Switching to the WebSocket protocol */
+            101: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Not a WebSocket upgrade */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description `unauthenticated`: the `Authorization` header names no valid tenant key */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
     stream_revoke: {
         parameters: {
             query?: never;
@@ -8141,6 +8418,666 @@ export interface operations {
             };
         };
     };
+    issuer_list: {
+        parameters: {
+            query?: {
+                /** @description The `next` cursor of the previous page. */
+                cursor?: string;
+                /** @description Page size, 1..=200 (default 50). */
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["IssuerList"];
+                };
+            };
+            /** @description Invalid input (code names the problem; `errors` lists fields) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDoc"];
+                };
+            };
+            /** @description Missing or invalid key (`unauthenticated`) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDoc"];
+                };
+            };
+            /** @description Key of the wrong kind (`forbidden`) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDoc"];
+                };
+            };
+            /** @description No such resource, or another tenant's (`not-found`) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDoc"];
+                };
+            };
+            /** @description Body over the limit (`payload-too-large`) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDoc"];
+                };
+            };
+            /** @description Internal error (`internal`), detail only in the log */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDoc"];
+                };
+            };
+            /** @description Store unavailable or saturated (`store-unavailable`), with Retry-After */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDoc"];
+                };
+            };
+        };
+    };
+    issuer_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["IssuerBody"];
+            };
+        };
+        responses: {
+            /** @description Created */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["IssuerView"];
+                };
+            };
+            /** @description Invalid input (code names the problem; `errors` lists fields) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDoc"];
+                };
+            };
+            /** @description Missing or invalid key (`unauthenticated`) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDoc"];
+                };
+            };
+            /** @description Key of the wrong kind (`forbidden`) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDoc"];
+                };
+            };
+            /** @description No such resource, or another tenant's (`not-found`) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDoc"];
+                };
+            };
+            /** @description `token-issuer-exists`: the tenant has an issuer of this `iss` */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDoc"];
+                };
+            };
+            /** @description Body over the limit (`payload-too-large`) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDoc"];
+                };
+            };
+            /** @description Body is not application/json (`unsupported-media-type`) */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDoc"];
+                };
+            };
+            /** @description Internal error (`internal`), detail only in the log */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDoc"];
+                };
+            };
+            /** @description Store unavailable or saturated (`store-unavailable`), with Retry-After */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDoc"];
+                };
+            };
+        };
+    };
+    issuer_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Issuer id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["IssuerView"];
+                };
+            };
+            /** @description Invalid input (code names the problem; `errors` lists fields) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDoc"];
+                };
+            };
+            /** @description Missing or invalid key (`unauthenticated`) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDoc"];
+                };
+            };
+            /** @description Key of the wrong kind (`forbidden`) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDoc"];
+                };
+            };
+            /** @description No such resource, or another tenant's (`not-found`) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDoc"];
+                };
+            };
+            /** @description Body over the limit (`payload-too-large`) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDoc"];
+                };
+            };
+            /** @description Internal error (`internal`), detail only in the log */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDoc"];
+                };
+            };
+            /** @description Store unavailable or saturated (`store-unavailable`), with Retry-After */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDoc"];
+                };
+            };
+        };
+    };
+    issuer_update: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Issuer id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["IssuerBody"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["IssuerView"];
+                };
+            };
+            /** @description Invalid input (code names the problem; `errors` lists fields) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDoc"];
+                };
+            };
+            /** @description Missing or invalid key (`unauthenticated`) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDoc"];
+                };
+            };
+            /** @description Key of the wrong kind (`forbidden`) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDoc"];
+                };
+            };
+            /** @description No such resource, or another tenant's (`not-found`) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDoc"];
+                };
+            };
+            /** @description `token-issuer-exists`: another issuer of the tenant has this `iss` */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDoc"];
+                };
+            };
+            /** @description Body over the limit (`payload-too-large`) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDoc"];
+                };
+            };
+            /** @description Body is not application/json (`unsupported-media-type`) */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDoc"];
+                };
+            };
+            /** @description Internal error (`internal`), detail only in the log */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDoc"];
+                };
+            };
+            /** @description Store unavailable or saturated (`store-unavailable`), with Retry-After */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDoc"];
+                };
+            };
+        };
+    };
+    issuer_delete: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Issuer id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Deleted */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Invalid input (code names the problem; `errors` lists fields) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDoc"];
+                };
+            };
+            /** @description Missing or invalid key (`unauthenticated`) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDoc"];
+                };
+            };
+            /** @description Key of the wrong kind (`forbidden`) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDoc"];
+                };
+            };
+            /** @description No such resource, or another tenant's (`not-found`) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDoc"];
+                };
+            };
+            /** @description Body over the limit (`payload-too-large`) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDoc"];
+                };
+            };
+            /** @description Internal error (`internal`), detail only in the log */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDoc"];
+                };
+            };
+            /** @description Store unavailable or saturated (`store-unavailable`), with Retry-After */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDoc"];
+                };
+            };
+        };
+    };
+    revocation_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RevocationBody"];
+            };
+        };
+        responses: {
+            /** @description Recorded */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RevocationView"];
+                };
+            };
+            /** @description Invalid input (code names the problem; `errors` lists fields) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDoc"];
+                };
+            };
+            /** @description Missing or invalid key (`unauthenticated`) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDoc"];
+                };
+            };
+            /** @description Key of the wrong kind (`forbidden`) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDoc"];
+                };
+            };
+            /** @description No such resource, or another tenant's (`not-found`) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDoc"];
+                };
+            };
+            /** @description Body over the limit (`payload-too-large`) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDoc"];
+                };
+            };
+            /** @description Body is not application/json (`unsupported-media-type`) */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDoc"];
+                };
+            };
+            /** @description Internal error (`internal`), detail only in the log */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDoc"];
+                };
+            };
+            /** @description Store unavailable or saturated (`store-unavailable`), with Retry-After */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDoc"];
+                };
+            };
+        };
+    };
+    token_verify: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["VerifyBody"];
+            };
+        };
+        responses: {
+            /** @description The token verifies */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["VerifiedView"];
+                };
+            };
+            /** @description Invalid input (code names the problem; `errors` lists fields) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDoc"];
+                };
+            };
+            /** @description Missing or invalid key (`unauthenticated`) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDoc"];
+                };
+            };
+            /** @description Key of the wrong kind (`forbidden`) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDoc"];
+                };
+            };
+            /** @description No such resource, or another tenant's (`not-found`) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDoc"];
+                };
+            };
+            /** @description Body over the limit (`payload-too-large`) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDoc"];
+                };
+            };
+            /** @description Body is not application/json (`unsupported-media-type`) */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDoc"];
+                };
+            };
+            /** @description Internal error (`internal`), detail only in the log */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDoc"];
+                };
+            };
+            /** @description Store unavailable or saturated (`store-unavailable`), with Retry-After */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDoc"];
+                };
+            };
+        };
+    };
     topic_delete: {
         parameters: {
             query?: never;
@@ -8270,6 +9207,13 @@ export interface operations {
             };
             /** @description `not-found`: the token does not cover this topic */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description `too-many-streams`: the principal or the tenant holds `realtime.max_streams_per_principal` / `realtime.max_streams_per_tenant` open streams across the cluster; `Retry-After` */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -9205,6 +10149,105 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["SourceView"];
+                };
+            };
+            /** @description Invalid input (code names the problem; `errors` lists fields) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDoc"];
+                };
+            };
+            /** @description Missing or invalid key (`unauthenticated`) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDoc"];
+                };
+            };
+            /** @description Key of the wrong kind (`forbidden`) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDoc"];
+                };
+            };
+            /** @description No such resource, or another tenant's (`not-found`) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDoc"];
+                };
+            };
+            /** @description Body over the limit (`payload-too-large`) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDoc"];
+                };
+            };
+            /** @description Body is not application/json (`unsupported-media-type`) */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDoc"];
+                };
+            };
+            /** @description Internal error (`internal`), detail only in the log */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDoc"];
+                };
+            };
+            /** @description Store unavailable or saturated (`store-unavailable`), with Retry-After */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDoc"];
+                };
+            };
+        };
+    };
+    delivery_secret_rotate: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Source name */
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["DeliveryRotateBody"];
+            };
+        };
+        responses: {
+            /** @description Rotated; the new secret is shown only now */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DeliveryRotated"];
                 };
             };
             /** @description Invalid input (code names the problem; `errors` lists fields) */

@@ -470,6 +470,41 @@ export const schemas: Record<string, unknown> = {
     ],
     "type": "object"
   },
+  "DeliveryRotateBody": {
+    "additionalProperties": false,
+    "properties": {
+      "grace_secs": {
+        "format": "int32",
+        "minimum": 0,
+        "type": [
+          "integer",
+          "null"
+        ]
+      },
+      "secret": {
+        "type": [
+          "string",
+          "null"
+        ]
+      }
+    },
+    "type": "object"
+  },
+  "DeliveryRotated": {
+    "properties": {
+      "delivery_secret": {
+        "type": "string"
+      },
+      "source": {
+        "$ref": "#/components/schemas/SourceView"
+      }
+    },
+    "required": [
+      "source",
+      "delivery_secret"
+    ],
+    "type": "object"
+  },
   "EnqueueBody": {
     "additionalProperties": false,
     "properties": {
@@ -805,6 +840,121 @@ export const schemas: Record<string, unknown> = {
     "required": [
       "code",
       "expires_at_ms"
+    ],
+    "type": "object"
+  },
+  "IssuerBody": {
+    "additionalProperties": false,
+    "properties": {
+      "algorithms": {
+        "items": {
+          "type": "string"
+        },
+        "type": [
+          "array",
+          "null"
+        ]
+      },
+      "audiences": {
+        "items": {
+          "type": "string"
+        },
+        "type": [
+          "array",
+          "null"
+        ]
+      },
+      "issuer": {
+        "type": [
+          "string",
+          "null"
+        ]
+      },
+      "jwks_url": {
+        "type": [
+          "string",
+          "null"
+        ]
+      },
+      "leeway_secs": {
+        "format": "int32",
+        "minimum": 0,
+        "type": [
+          "integer",
+          "null"
+        ]
+      }
+    },
+    "type": "object"
+  },
+  "IssuerList": {
+    "properties": {
+      "items": {
+        "items": {
+          "$ref": "#/components/schemas/IssuerView"
+        },
+        "type": "array"
+      },
+      "next": {
+        "type": [
+          "string",
+          "null"
+        ]
+      }
+    },
+    "required": [
+      "items"
+    ],
+    "type": "object"
+  },
+  "IssuerView": {
+    "properties": {
+      "algorithms": {
+        "items": {
+          "type": "string"
+        },
+        "type": "array"
+      },
+      "audiences": {
+        "items": {
+          "type": "string"
+        },
+        "type": "array"
+      },
+      "created_at_ms": {
+        "format": "int64",
+        "type": "integer"
+      },
+      "id": {
+        "type": "string"
+      },
+      "issuer": {
+        "type": "string"
+      },
+      "jwks_url": {
+        "type": "string"
+      },
+      "leeway_secs": {
+        "format": "int32",
+        "minimum": 0,
+        "type": [
+          "integer",
+          "null"
+        ]
+      },
+      "updated_at_ms": {
+        "format": "int64",
+        "type": "integer"
+      }
+    },
+    "required": [
+      "id",
+      "issuer",
+      "jwks_url",
+      "audiences",
+      "algorithms",
+      "created_at_ms",
+      "updated_at_ms"
     ],
     "type": "object"
   },
@@ -1820,6 +1970,56 @@ export const schemas: Record<string, unknown> = {
     },
     "type": "object"
   },
+  "RevocationBody": {
+    "additionalProperties": false,
+    "properties": {
+      "exp": {
+        "format": "int64",
+        "type": [
+          "integer",
+          "null"
+        ]
+      },
+      "jti": {
+        "type": [
+          "string",
+          "null"
+        ]
+      },
+      "subject": {
+        "type": [
+          "string",
+          "null"
+        ]
+      }
+    },
+    "type": "object"
+  },
+  "RevocationView": {
+    "properties": {
+      "by": {
+        "type": "string"
+      },
+      "expires_at_ms": {
+        "format": "int64",
+        "type": [
+          "integer",
+          "null"
+        ]
+      },
+      "not_before_ms": {
+        "format": "int64",
+        "type": [
+          "integer",
+          "null"
+        ]
+      }
+    },
+    "required": [
+      "by"
+    ],
+    "type": "object"
+  },
   "RevokeBody": {
     "additionalProperties": false,
     "properties": {
@@ -2169,6 +2369,13 @@ export const schemas: Record<string, unknown> = {
       "created_at_ms": {
         "format": "int64",
         "type": "integer"
+      },
+      "delivery_previous_until_ms": {
+        "format": "int64",
+        "type": [
+          "integer",
+          "null"
+        ]
       },
       "event_id": {
         "type": "object"
@@ -2523,6 +2730,9 @@ export const responses: Record<string, Record<string, unknown>> = {
   "delete /v1/tenants/{tenant_id}/keys/{key_id}": {
     "204": null
   },
+  "delete /v1/tokens/issuers/{id}": {
+    "204": null
+  },
   "delete /v1/topics/{topic}": {
     "204": null
   },
@@ -2605,6 +2815,16 @@ export const responses: Record<string, Record<string, unknown>> = {
   "get /v1/tenants/{tenant_id}/keys": {
     "200": {
       "$ref": "#/components/schemas/KeyPage"
+    }
+  },
+  "get /v1/tokens/issuers": {
+    "200": {
+      "$ref": "#/components/schemas/IssuerList"
+    }
+  },
+  "get /v1/tokens/issuers/{id}": {
+    "200": {
+      "$ref": "#/components/schemas/IssuerView"
     }
   },
   "get /v1/topics/{topic}/events": {
@@ -2802,6 +3022,21 @@ export const responses: Record<string, Record<string, unknown>> = {
       "$ref": "#/components/schemas/KeyCreated"
     }
   },
+  "post /v1/tokens/issuers": {
+    "201": {
+      "$ref": "#/components/schemas/IssuerView"
+    }
+  },
+  "post /v1/tokens/revocations": {
+    "201": {
+      "$ref": "#/components/schemas/RevocationView"
+    }
+  },
+  "post /v1/tokens/verify": {
+    "200": {
+      "$ref": "#/components/schemas/VerifiedView"
+    }
+  },
   "post /v1/topics/{topic}/events": {
     "201": {
       "$ref": "#/components/schemas/PublishedView"
@@ -2827,6 +3062,11 @@ export const responses: Record<string, Record<string, unknown>> = {
       "$ref": "#/components/schemas/SourceCreated"
     }
   },
+  "post /v1/webhooks/sources/{name}/delivery-secret/rotate": {
+    "200": {
+      "$ref": "#/components/schemas/DeliveryRotated"
+    }
+  },
   "post /v1/webhooks/sources/{name}/secrets": {
     "201": {
       "$ref": "#/components/schemas/SecretAdded"
@@ -2850,6 +3090,11 @@ export const responses: Record<string, Record<string, unknown>> = {
   "put /v1/ratelimit/policies/{name}": {
     "200": {
       "$ref": "#/components/schemas/PolicyView"
+    }
+  },
+  "put /v1/tokens/issuers/{id}": {
+    "200": {
+      "$ref": "#/components/schemas/IssuerView"
     }
   }
 };
