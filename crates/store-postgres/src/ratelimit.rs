@@ -89,6 +89,7 @@ pub(crate) fn batcher(
         pool,
         idle: Mutex::new(Vec::with_capacity(in_flight)),
     });
+    held.release_on_close();
     Batcher::new(max_batch, in_flight, move |batch: Vec<Pending>| {
         let held = held.clone();
         Box::pin(async move { decide_batch(&held, &batch).await })
@@ -99,7 +100,8 @@ pub(crate) fn batcher(
 /// The batches' own connections, kept between batches (at most one per batch in flight): a
 /// batch is then exactly one round trip, without the pool's checks on acquire and release.
 /// A connection whose batch failed goes back to the pool (which tests it and drops it if it
-/// is broken) and a new one is taken for the next batch.
+/// is broken) and a new one is taken for the next batch. Closing the pool releases them:
+/// its close waits for every connection handed out, so a kept one would hang it.
 struct Held {
     pool: sqlx::PgPool,
     idle: Mutex<Vec<PoolConnection<Postgres>>>,
@@ -114,8 +116,26 @@ impl Held {
         }
     }
 
+    /// Keeps `c` for the next batch, unless the pool is closing (checked under the lock, so
+    /// a connection kept concurrently with the close is released with the others).
     fn keep(&self, c: PoolConnection<Postgres>) {
-        self.idle.lock().unwrap_or_else(|p| p.into_inner()).push(c);
+        let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+        if !self.pool.is_closed() {
+            idle.push(c);
+        }
+    }
+
+    /// Drops the kept connections once the pool starts closing. The task holds the batches'
+    /// state weakly, so it never keeps a dropped store's pool alive.
+    fn release_on_close(self: &Arc<Self>) {
+        let closed = self.pool.close_event();
+        let held = Arc::downgrade(self);
+        tokio::spawn(async move {
+            closed.await;
+            if let Some(held) = held.upgrade() {
+                held.idle.lock().unwrap_or_else(|p| p.into_inner()).clear();
+            }
+        });
     }
 }
 

@@ -252,6 +252,11 @@ async fn send(api: &Api, method: &Method, path: &str, body: &str) -> (u16, Value
 }
 
 fn assert_clean(what: &str, body: &Value) {
+    // The request id is random text of the server's own: it may spell `i64` by chance.
+    let mut body = body.clone();
+    if let Some(o) = body.as_object_mut() {
+        o.remove("request_id");
+    }
     let text = body.to_string();
     assert!(!text.contains(M), "{what}: the input came back: {text}");
     for w in RUSTY {

@@ -182,3 +182,25 @@ async fn multi_and_single_checks_on_overlapping_keys_do_not_deadlock() {
         t.await.unwrap();
     }
 }
+
+/// The batches keep their connections between decisions; closing the store still returns at
+/// once (the pool's close waits for every connection handed out, so a kept one would hang it).
+#[tokio::test]
+async fn close_returns_after_decisions_kept_their_connections() {
+    let Some(store) = common::store("close_after_decisions").await else {
+        return;
+    };
+    let store = Arc::new(store);
+    let t = TenantId::generate();
+    let calls = (0..1000)
+        .map(|i| {
+            (
+                t.clone(),
+                check_on("p", &format!("k{i}"), limit_of(Algorithm::Gcra, 5)),
+            )
+        })
+        .collect();
+    assert_eq!(allowed_of(&store, calls).await.len(), 1000);
+    let closed = tokio::time::timeout(Duration::from_secs(20), store.close()).await;
+    assert!(closed.is_ok(), "the store did not close within 20 s");
+}
