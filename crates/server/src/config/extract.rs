@@ -81,6 +81,9 @@ fn describe(path: &[String], message: &str) -> String {
     } else {
         f.field.as_str()
     };
+    if let Some(known) = message.strip_prefix("unknown field: found `") {
+        return format!("{field}: {}", unknown_key(known));
+    }
     let generic = "must be a valid value (see the API documentation for this field)";
     let what = match f.message.as_str() {
         m if m == generic => hint(path).unwrap_or_else(|| format!("must be a valid value {DOCS}")),
@@ -88,6 +91,23 @@ fn describe(path: &[String], message: &str) -> String {
         _ => f.message,
     };
     format!("{field}: {what}")
+}
+
+/// figment's `unknown field: found `k`, expected one of `a`, `b`` (after the prefix) in
+/// Palisade's words: the keys that section takes.
+fn unknown_key(rest: &str) -> String {
+    let known: Vec<&str> = rest
+        .split_once(", expected ")
+        .map(|(_, e)| e.split('`').filter(|t| is_key(t)).collect())
+        .unwrap_or_default();
+    match known.is_empty() {
+        true => format!("unknown key {DOCS}"),
+        false => format!("unknown key; this section takes: {} {DOCS}", known.join(", ")),
+    }
+}
+
+fn is_key(t: &str) -> bool {
+    !t.is_empty() && t.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
 }
 
 /// What a key takes, told by its default: a duration (`"30s"`) or a size (`*_limit`).
