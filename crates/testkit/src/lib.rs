@@ -26,6 +26,7 @@ pub mod realtime;
 pub mod stream_slots;
 pub mod tenancy;
 pub mod tokens;
+pub mod tools;
 pub mod webhooks;
 
 /// How a conformance suite controls the store's time.

@@ -102,7 +102,10 @@ fn unknown_key(rest: &str) -> String {
         .unwrap_or_default();
     match known.is_empty() {
         true => format!("unknown key {DOCS}"),
-        false => format!("unknown key; this section takes: {} {DOCS}", known.join(", ")),
+        false => format!(
+            "unknown key; this section takes: {} {DOCS}",
+            known.join(", ")
+        ),
     }
 }
 

@@ -108,12 +108,18 @@ fn check_config_reads_file_and_env_layers() {
     let out = check_config_file(&typo);
     assert_eq!(out.status.code(), Some(2), "unknown keys are errors");
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("lisen: unknown key; this section takes: "), "{err}");
+    assert!(
+        err.contains("lisen: unknown key; this section takes: "),
+        "{err}"
+    );
     assert!(err.contains(" listen, "), "the known keys are named: {err}");
     let nested = dir.join("nested.toml");
     std::fs::write(&nested, "[http]\nlisten = \"x\"\n").unwrap();
     let err = String::from_utf8_lossy(&check_config_file(&nested).stderr).into_owned();
-    assert!(err.contains("http.listen: unknown key; this section takes: "), "{err}");
+    assert!(
+        err.contains("http.listen: unknown key; this section takes: "),
+        "{err}"
+    );
 }
 
 #[test]

@@ -7,6 +7,7 @@
 //! fails the test instead of skipping it.
 
 use crate::common::{spawn_in, temp_dir, Proc};
+use palisade_testkit::tools::{npm_ci, tool_present};
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -25,46 +26,15 @@ struct SdkCase {
     body: String,
 }
 
+const WHAT: &str = "the SDK-signed webhook requests";
+
 fn sdk_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../webhooks/tests/sdk")
 }
 
-/// Whether `tool --version` runs; outside CI a missing tool skips the test loudly.
-fn tool_present(tool: &str) -> bool {
-    let ok = Command::new(tool)
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !ok {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "{tool} is required under CI=true (the SDK-signed webhook requests)"
-        );
-        eprintln!("SKIPPED: {tool} is not installed; the SDK-signed webhook requests did not run");
-    }
-    ok
-}
-
-/// `npm ci` when node_modules is missing or older than the lock file (as
-/// clients/typescript/scripts/check.sh does).
-fn npm_ci(dir: &Path) {
-    let modified = |p: PathBuf| std::fs::metadata(p).and_then(|m| m.modified()).ok();
-    let installed = modified(dir.join("node_modules/.package-lock.json"));
-    let locked = modified(dir.join("package-lock.json"));
-    if installed.is_some() && installed >= locked {
-        return;
-    }
-    let status = Command::new("npm")
-        .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"])
-        .current_dir(dir)
-        .status()
-        .expect("npm runs");
-    assert!(status.success(), "npm ci failed in {}", dir.display());
-}
-
 /// The SDK-signed cases for URLs under `base`, signed now.
 fn sdk_cases(base: &str) -> Option<Vec<SdkCase>> {
-    if !tool_present("node") || !tool_present("npm") {
+    if !tool_present("node", WHAT) || !tool_present("npm", WHAT) {
         return None;
     }
     let dir = sdk_dir();
