@@ -188,6 +188,16 @@ pub fn unlock_decide(mut state: OtpState, now: i64) -> (OtpState, bool) {
     (state, was_locked)
 }
 
+/// The state after recording a lockout until `until_ms` (written through from another store):
+/// the later of the recorded and the new lockout; nothing else changes.
+pub fn lockout_decide(mut state: OtpState, until_ms: i64, now: i64) -> (OtpState, ()) {
+    if until_ms > state.locked_until_ms {
+        state.locked_until_ms = until_ms;
+        state.updated_at_ms = now;
+    }
+    (state, ())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -34,7 +34,9 @@ mod runtime;
 mod settings;
 mod store;
 
-pub use decide::{issue_decide, unlock_decide, verify_decide, OtpLimits, OtpState, VerifyOutcome};
+pub use decide::{
+    issue_decide, lockout_decide, unlock_decide, verify_decide, OtpLimits, OtpState, VerifyOutcome,
+};
 pub use error::OtpError;
 pub use hash::{CodeHash, IdentityHash, OtpKey};
 pub use memory::MemoryOtpStore;

@@ -1,6 +1,8 @@
 //! An in-memory OTP store, for tests and single-process embedding.
 
-use crate::decide::{issue_decide, unlock_decide, verify_decide, OtpState, VerifyOutcome};
+use crate::decide::{
+    issue_decide, lockout_decide, unlock_decide, verify_decide, OtpState, VerifyOutcome,
+};
 use crate::hash::IdentityHash;
 use crate::model::{IssueOutcome, OtpIssue, OtpVerify};
 use crate::store::OtpStore;
@@ -83,6 +85,29 @@ impl OtpStore for MemoryOtpStore {
         let (next, was) = unlock_decide(std::mem::take(slot), now);
         *slot = next;
         Ok(was)
+    }
+
+    async fn otp_lockout(
+        &self,
+        tenant: &TenantId,
+        identity: &IdentityHash,
+    ) -> Result<i64, StoreError> {
+        let key = (tenant.clone(), identity.clone());
+        Ok(self
+            .states
+            .lock()
+            .get(&key)
+            .map_or(0, |s| s.locked_until_ms))
+    }
+
+    async fn otp_lockout_record(
+        &self,
+        tenant: &TenantId,
+        identity: &IdentityHash,
+        until_ms: i64,
+    ) -> Result<(), StoreError> {
+        self.with_state(tenant, identity, |s, now| lockout_decide(s, until_ms, now));
+        Ok(())
     }
 
     async fn otp_purge(&self, retain_ms: i64, limit: u32) -> Result<u64, StoreError> {

@@ -38,6 +38,25 @@ pub trait OtpStore: Send + Sync + std::fmt::Debug {
         identity: &IdentityHash,
     ) -> Result<bool, StoreError>;
 
+    /// When the identity's lockout ends (ms), 0 when it has no state; a read only (it creates
+    /// nothing). A store holding the hot state elsewhere (Redis) reads a lockout written
+    /// through to the durable store here before deciding on an identity it has no state of.
+    async fn otp_lockout(
+        &self,
+        tenant: &TenantId,
+        identity: &IdentityHash,
+    ) -> Result<i64, StoreError>;
+
+    /// Records that the identity is locked until `until_ms` ([`crate::decide::lockout_decide`]:
+    /// a later lockout already recorded stays): the write-through of a lockout decided by a
+    /// store holding the hot state elsewhere, so that losing that state never ends it.
+    async fn otp_lockout_record(
+        &self,
+        tenant: &TenantId,
+        identity: &IdentityHash,
+        until_ms: i64,
+    ) -> Result<(), StoreError>;
+
     /// Deletes the state of every identity with no live code and no lockout, unchanged for
     /// `retain_ms`; how many it deleted (at most `limit`).
     async fn otp_purge(&self, retain_ms: i64, limit: u32) -> Result<u64, StoreError>;

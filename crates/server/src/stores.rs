@@ -115,6 +115,25 @@ impl Stores {
         }
     }
 
+    /// Where OTP state lives: Redis when configured, over the durable store for the hash key
+    /// and the lockouts (written through, so a Redis that lost its data never ends one); else
+    /// the durable store. `retention`: how long Redis keeps an identity's state after its last
+    /// change ([`palisade_otp::OtpSettings::retention`]).
+    pub fn otp(&self, retention: std::time::Duration) -> Arc<dyn OtpStore> {
+        match &self.redis {
+            Some(r) => Arc::new(r.otp(self.durable.clone(), retention)),
+            None => self.durable.clone(),
+        }
+    }
+
+    /// Where CSRF tokens live: Redis when configured, else the durable store.
+    pub fn csrf(&self) -> Arc<dyn CsrfStore> {
+        match &self.redis {
+            Some(r) => Arc::new(r.clone()),
+            None => self.durable.clone(),
+        }
+    }
+
     /// Applies every migration of every store; the names of those applied now.
     pub async fn migrate(&self) -> Result<Vec<String>, StoreError> {
         let mut applied = self.durable.migrate().await?;

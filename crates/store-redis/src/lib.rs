@@ -3,16 +3,20 @@
 #![warn(missing_docs)]
 
 mod breaker;
+mod csrf;
 mod idempotency;
 mod locks;
+mod lua;
+mod otp;
 mod ratelimit;
 mod realtime;
 mod stream_slots;
 
+pub use otp::RedisOtp;
 pub use ratelimit::RedisRateLimitOnClock;
 pub use realtime::RedisFanout;
 
-use palisade_core::{StoreError, TenantId};
+use palisade_core::{SharedClock, StoreError, TenantId};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use std::sync::Arc;
 use std::time::Duration;
@@ -66,6 +70,8 @@ pub struct RedisStore {
     prefix: String,
     ratelimit: Arc<ratelimit::DecisionBatcher>,
     breaker: Arc<breaker::Breaker>,
+    /// The clock of OTP and CSRF decisions; `None`: the Redis server's `TIME`.
+    clock: Option<SharedClock>,
 }
 
 impl std::fmt::Debug for RedisStore {
@@ -101,7 +107,16 @@ impl RedisStore {
             prefix: opts.prefix.clone(),
             ratelimit: Arc::new(batcher),
             breaker,
+            clock: None,
         })
+    }
+
+    /// This store deciding OTP and CSRF operations on `clock` instead of the Redis server's
+    /// `TIME`: for tests that drive time (rate limits have [`RedisStore::ratelimit_on_clock`]).
+    /// Keys still expire on Redis's own clock.
+    pub fn deciding_on(mut self, clock: SharedClock) -> Self {
+        self.clock = Some(clock);
+        self
     }
 
     /// A handle on the shared connection (cheap; it multiplexes).

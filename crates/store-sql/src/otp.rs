@@ -11,8 +11,8 @@ use crate::{Dialect, SqlStore, Value};
 use async_trait::async_trait;
 use palisade_core::{StoreError, TenantId};
 use palisade_otp::{
-    issue_decide, unlock_decide, verify_decide, CodeHash, IdentityHash, IssueOutcome, OtpIssue,
-    OtpState, OtpStore, OtpVerify, VerifyOutcome,
+    issue_decide, lockout_decide, unlock_decide, verify_decide, CodeHash, IdentityHash,
+    IssueOutcome, OtpIssue, OtpState, OtpStore, OtpVerify, VerifyOutcome,
 };
 use sqlx::{ColumnIndex, Encode, Executor, IntoArguments, Transaction, Type};
 
@@ -169,6 +169,32 @@ where
         }
         .await;
         Self::end(tx, result).await
+    }
+
+    async fn otp_lockout(
+        &self,
+        tenant: &TenantId,
+        identity: &IdentityHash,
+    ) -> Result<i64, StoreError> {
+        let row = sqlx::query(
+            "SELECT locked_until_ms FROM otp_state WHERE tenant_id = $1 AND identity = $2",
+        )
+        .bind(tenant.as_str())
+        .bind(identity.as_str())
+        .fetch_optional(self.pool())
+        .await
+        .map_err(D::map_err)?;
+        row.map_or(Ok(0), |r| Self::col(&r, "locked_until_ms"))
+    }
+
+    async fn otp_lockout_record(
+        &self,
+        tenant: &TenantId,
+        identity: &IdentityHash,
+        until_ms: i64,
+    ) -> Result<(), StoreError> {
+        self.otp_decide(tenant, identity, |s, now| lockout_decide(s, until_ms, now))
+            .await
     }
 
     async fn otp_purge(&self, retain_ms: i64, limit: u32) -> Result<u64, StoreError> {

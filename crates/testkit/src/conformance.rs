@@ -16,6 +16,9 @@
 /// | `jobs`, `otp`, `csrf`, `tokens` | `(store, Arc<ManualClock>)`: the store reads that clock |
 /// | `cron` | a [`crate::cron::Subject`]: the cron store, its jobs store and their clock |
 ///
+/// `otp` and `csrf` run every check; `otp, self_expiring` and `csrf, self_expiring` all but
+/// the purge check, for a store whose state expires by itself (Redis: purge deletes nothing).
+///
 /// `ratelimit` takes the clock kind first: `ratelimit, manual_clock` (the exact sequences and
 /// the differential check against the memory store), `ratelimit, real_time` (short real-time
 /// waits, for a store on its server's clock), or `ratelimit, manual_clock_purged` (as
@@ -227,43 +230,17 @@ macro_rules! conformance {
             ]
         );
     };
+    (otp, self_expiring, $subject:expr) => {
+        $crate::__otp_tests!($subject, []);
+    };
     (otp, $subject:expr) => {
-        $crate::__conformance_tests!(
-            otp,
-            clocked,
-            $subject,
-            [
-                issue_then_verify_once,
-                new_issue_replaces_previous_code,
-                expired_code_is_invalid,
-                unknown_identity_answers_like_wrong_code,
-                verify_limit_per_identity,
-                lockout_after_consecutive_failures,
-                success_resets_failures,
-                progressive_delay_after_failures,
-                unlock_ends_lockout,
-                tenants_are_isolated,
-                concurrent_verifies_succeed_once,
-                concurrent_attempts_all_counted,
-                purge_keeps_live_state,
-                key_is_stored_once,
-            ]
-        );
+        $crate::__otp_tests!($subject, [purge_keeps_live_state]);
+    };
+    (csrf, self_expiring, $subject:expr) => {
+        $crate::__csrf_tests!($subject, []);
     };
     (csrf, $subject:expr) => {
-        $crate::__conformance_tests!(
-            csrf,
-            clocked,
-            $subject,
-            [
-                issue_then_consume_once,
-                another_session_cannot_use_it,
-                expired_token_is_refused,
-                tenants_are_isolated,
-                concurrent_consumes_succeed_once,
-                purge_deletes_only_expired,
-            ]
-        );
+        $crate::__csrf_tests!($subject, [purge_deletes_only_expired]);
     };
     (tokens, $subject:expr) => {
         $crate::__conformance_tests!(
@@ -288,6 +265,48 @@ macro_rules! conformance {
             $subject,
             [tenant, lock, idempotency, policy_row,]
         );
+    };
+}
+
+/// The OTP checks every store runs, and `[$own]` (the purge check, for a store whose purge
+/// deletes; a store whose state expires by itself runs `otp, self_expiring`).
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __otp_tests {
+    ($subject:expr, [$($own:ident),* $(,)?]) => {
+        $crate::__conformance_tests!(otp, clocked, $subject, [
+            $($own,)*
+            issue_then_verify_once,
+            new_issue_replaces_previous_code,
+            expired_code_is_invalid,
+            unknown_identity_answers_like_wrong_code,
+            verify_limit_per_identity,
+            lockout_after_consecutive_failures,
+            success_resets_failures,
+            progressive_delay_after_failures,
+            unlock_ends_lockout,
+            tenants_are_isolated,
+            concurrent_verifies_succeed_once,
+            concurrent_attempts_all_counted,
+            lockout_is_recorded_and_read_back,
+            key_is_stored_once,
+        ]);
+    };
+}
+
+/// The CSRF checks every store runs, and `[$own]` (as [`__otp_tests`]).
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __csrf_tests {
+    ($subject:expr, [$($own:ident),* $(,)?]) => {
+        $crate::__conformance_tests!(csrf, clocked, $subject, [
+            $($own,)*
+            issue_then_consume_once,
+            another_session_cannot_use_it,
+            expired_token_is_refused,
+            tenants_are_isolated,
+            concurrent_consumes_succeed_once,
+        ]);
     };
 }
 

@@ -430,6 +430,43 @@ pub async fn purge_keeps_live_state(s: &Store, clock: &Arc<ManualClock>) {
     assert_eq!(s.otp_purge(retain, 1_000).await.unwrap(), 0);
 }
 
+/// A lockout recorded from elsewhere (the write-through of a hot store) is read back, locks
+/// verifies and issues until it ends, never shortens a later one, and ends with an unlock; an
+/// identity without state reads 0 (and gets none by the read).
+pub async fn lockout_is_recorded_and_read_back(s: &Store, clock: &Arc<ManualClock>) {
+    let a = Subject::new("a");
+    assert_eq!(s.otp_lockout(&a.tenant, &a.id).await.unwrap(), 0);
+    let until_ms = clock.now_ms() + 60_000;
+    s.otp_lockout_record(&a.tenant, &a.id, until_ms)
+        .await
+        .unwrap();
+    s.otp_lockout_record(&a.tenant, &a.id, until_ms - 1_000)
+        .await
+        .unwrap();
+    assert_eq!(s.otp_lockout(&a.tenant, &a.id).await.unwrap(), until_ms);
+    assert_eq!(
+        a.issue(s, "1111111111").await,
+        IssueOutcome::Locked { until_ms }
+    );
+    assert_eq!(
+        a.verify(s, "1111111111").await,
+        VerifyOutcome::Locked {
+            until_ms,
+            now: false
+        }
+    );
+    let other = Subject {
+        tenant: TenantId::generate(),
+        key: a.key.clone(),
+        id: a.id.clone(),
+    };
+    assert_eq!(s.otp_lockout(&other.tenant, &other.id).await.unwrap(), 0);
+    assert!(s.otp_unlock(&a.tenant, &a.id).await.unwrap());
+    assert_eq!(s.otp_lockout(&a.tenant, &a.id).await.unwrap(), 0);
+    a.issue(s, "2222222222").await;
+    assert_eq!(a.verify(s, "2222222222").await, VerifyOutcome::Valid);
+}
+
 /// The hash key is stored once: every later candidate gets the first one.
 pub async fn key_is_stored_once(s: &Store, _clock: &Arc<ManualClock>) {
     let first = s.otp_key(&[7; 32]).await.unwrap();

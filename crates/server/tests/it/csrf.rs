@@ -1,5 +1,6 @@
 //! `/v1/csrf` against a real server: issue, verify once with a fresh token back, refusals as one
-//! answer with an audit event, bad input, and 1,000 concurrent verifies of one token.
+//! answer with an audit event, bad input, and 1,000 concurrent verifies of one token (on the
+//! durable store and on Redis).
 
 use crate::common::{problem, spawn, Api};
 use serde_json::{json, Value};
@@ -83,7 +84,26 @@ async fn bad_input_is_named() {
 
 #[tokio::test]
 async fn a_thousand_concurrent_verifies_of_one_token_succeed_once() {
-    let p = spawn(&[]);
+    thousand_verifies_of_one_token(&[]).await;
+}
+
+#[tokio::test]
+async fn a_thousand_concurrent_verifies_of_one_token_succeed_once_on_redis() {
+    let test = "a_thousand_concurrent_verifies_of_one_token_succeed_once_on_redis";
+    let Some(redis) = palisade_testkit::backends::redis_or_skip(test).await else {
+        return;
+    };
+    let prefix = palisade_testkit::backends::unique("csrf");
+    thousand_verifies_of_one_token(&[
+        ("PALISADE_STORAGE__REDIS_URL", &redis),
+        ("PALISADE_STORAGE__REDIS_PREFIX", &prefix),
+    ])
+    .await;
+}
+
+/// 1,000 verifies of one token at once on a server with `env`: exactly one succeeds.
+async fn thousand_verifies_of_one_token(env: &[(&str, &str)]) {
+    let p = spawn(env);
     let a = p.tenant_api("csrf-storm").await;
     let token = issue(&a, "sess").await;
     let client = reqwest::Client::builder()

@@ -1,7 +1,8 @@
 //! `/v1/otp` against real servers: issue and single-use verify, bad input, identical answers for
 //! unknown identities, per-IP quotas, 1,000 concurrent verifies of one code, and a 1,000-IP
 //! brute force across three instances sharing PostgreSQL that stops at the per-identity limit
-//! and locks out at `otp.lockout_after`.
+//! and locks out at `otp.lockout_after` (both storms also with OTP state in Redis), and where
+//! state lives when Redis is configured.
 
 use crate::common::{drop_schema, problem, spawn, spawn_in, temp_dir, Api, Proc};
 
@@ -240,7 +241,31 @@ async fn storm(apis: &[Api], identity: &str, code: &str, n: usize) -> BTreeMap<u
 
 #[tokio::test]
 async fn a_thousand_concurrent_verifies_of_one_code_succeed_once() {
-    let p = spawn(&[NO_DELAY, PATIENT]);
+    thousand_verifies_of_one_code(&[NO_DELAY, PATIENT]).await;
+}
+
+#[tokio::test]
+async fn a_thousand_concurrent_verifies_of_one_code_succeed_once_on_redis() {
+    let test = "a_thousand_concurrent_verifies_of_one_code_succeed_once_on_redis";
+    let Some(redis) = backends::redis_or_skip(test).await else {
+        return;
+    };
+    let prefix = backends::unique("otp");
+    thousand_verifies_of_one_code(&[NO_DELAY, PATIENT, redis_url(&redis), redis_prefix(&prefix)])
+        .await;
+}
+
+fn redis_url(url: &str) -> (&'static str, &str) {
+    ("PALISADE_STORAGE__REDIS_URL", url)
+}
+
+fn redis_prefix(prefix: &str) -> (&'static str, &str) {
+    ("PALISADE_STORAGE__REDIS_PREFIX", prefix)
+}
+
+/// 1,000 verifies of one code at once on a server with `env`: exactly one succeeds.
+async fn thousand_verifies_of_one_code(env: &[(&str, &str)]) {
+    let p = spawn(env);
     let a = p.tenant_api("otp-storm").await;
     let code = code_for(&a, "carol").await;
     let counts = storm(std::slice::from_ref(&a), "carol", &code, 1_000).await;
@@ -299,14 +324,33 @@ async fn brute_force_on_three_instances_locks_out_at_the_documented_count() {
     let Some(pg) = backends::postgres_or_skip(test).await else {
         return;
     };
+    brute_force_locks_out(&pg, &[]).await;
+}
+
+/// As above with OTP state in Redis (shared by the three instances, each deciding in Rust and
+/// writing by compare-and-set): the same counts, and the lockout written through to PostgreSQL.
+#[tokio::test]
+async fn brute_force_on_three_instances_over_redis_locks_out_at_the_documented_count() {
+    let test = "brute_force_on_three_instances_over_redis_locks_out_at_the_documented_count";
+    let Some(pg) = backends::postgres_or_skip(test).await else {
+        return;
+    };
+    let Some(redis) = backends::redis_or_skip(test).await else {
+        return;
+    };
+    let prefix = backends::unique("otp");
+    brute_force_locks_out(&pg, &[redis_url(&redis), redis_prefix(&prefix)]).await;
+}
+
+/// 1,000 wrong codes across three instances sharing PostgreSQL (and what `env` adds): locked
+/// at the 50th failure, audited once, and an unlock lets the next code verify.
+async fn brute_force_locks_out(pg: &str, env: &[(&str, &str)]) {
     let schema = backends::unique("otp_lock");
     // The per-identity limit raised and the delay off so the default lockout count (50) is
     // reached in one storm.
-    let ps = trio(
-        &pg,
-        &schema,
-        &[("PALISADE_OTP__VERIFY_LIMIT", "1000"), NO_DELAY],
-    );
+    let mut env = env.to_vec();
+    env.extend([("PALISADE_OTP__VERIFY_LIMIT", "1000"), NO_DELAY]);
+    let ps = trio(pg, &schema, &env);
     let apis = trio_tenant(&ps, "otp-lock").await;
     let code = code_for(&apis[0], "frank").await;
     let counts = storm(&apis, "frank", &wrong(&code), 1_000).await;
@@ -315,6 +359,7 @@ async fn brute_force_on_three_instances_locks_out_at_the_documented_count() {
         BTreeMap::from([(422, 49), (423, 951)]),
         "locked at the 50th failure"
     );
+    assert_eq!(durable_lockouts(pg, &schema).await, 1, "in PostgreSQL");
     let res = verify(&apis[1], "frank", &code, "198.51.100.8").await;
     let retry: u64 = res.headers()["retry-after"]
         .to_str()
@@ -363,7 +408,72 @@ async fn brute_force_on_three_instances_locks_out_at_the_documented_count() {
         200
     );
     drop(ps);
-    drop_schema(&pg, &schema).await;
+    drop_schema(pg, &schema).await;
+}
+
+/// Identities PostgreSQL holds as locked out now in `schema`.
+async fn durable_lockouts(pg: &str, schema: &str) -> i64 {
+    let pool = sqlx::PgPool::connect(pg).await.unwrap();
+    let sql = format!(
+        "SELECT count(*) FROM {schema}.otp_state
+         WHERE locked_until_ms > (extract(epoch from now()) * 1000)::bigint"
+    );
+    sqlx::query_scalar(&sql).fetch_one(&pool).await.unwrap()
+}
+
+/// With Redis configured, OTP state and CSRF tokens live in Redis under the prefix (the
+/// SQLite file holds only the OTP hash key), and issue and verify work as on any store.
+#[tokio::test]
+async fn with_redis_otp_and_csrf_state_live_in_redis() {
+    let test = "with_redis_otp_and_csrf_state_live_in_redis";
+    let Some(redis) = backends::redis_or_skip(test).await else {
+        return;
+    };
+    let prefix = backends::unique("otp");
+    let p = spawn(&[redis_url(&redis), redis_prefix(&prefix)]);
+    let a = p.tenant_api("otp-redis").await;
+    let code = code_for(&a, "alice@example.com").await;
+    let ok = verify(&a, "alice@example.com", &code, "198.51.100.1").await;
+    assert_eq!(ok.status(), 200);
+    let again = verify(&a, "alice@example.com", &code, "198.51.100.1").await;
+    problem(again, 422, "otp-invalid").await;
+    let res = a
+        .post("/v1/csrf/issue", json!({"session_id": "sess-1"}))
+        .await;
+    assert_eq!(res.status(), 201);
+    let token = res.json::<Value>().await.unwrap()["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let body = json!({"session_id": "sess-1", "token": token});
+    assert_eq!(a.post("/v1/csrf/verify", body.clone()).await.status(), 200);
+    problem(a.post("/v1/csrf/verify", body).await, 403, "csrf-invalid").await;
+    let scan = |pattern: String| {
+        let out = std::process::Command::new("redis-cli")
+            .args(["-u", &redis, "--scan", "--pattern", &pattern])
+            .output()
+            .expect("redis-cli runs");
+        String::from_utf8(out.stdout).unwrap().lines().count()
+    };
+    assert_eq!(scan(format!("{prefix}:otp:*")), 1, "alice's state in Redis");
+    // The verify answered a fresh token: it is in Redis.
+    assert_eq!(
+        scan(format!("{prefix}:csrf:*")),
+        1,
+        "the fresh token in Redis"
+    );
+    let db = p.dir.join("palisade-data").join("palisade.db");
+    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", db.display()))
+        .await
+        .unwrap();
+    let sql = "SELECT (SELECT count(*) FROM otp_state) + (SELECT count(*) FROM csrf_tokens),
+                      (SELECT count(*) FROM otp_key)";
+    let (state, key): (i64, i64) = sqlx::query_as(sql).fetch_one(&pool).await.unwrap();
+    assert_eq!(
+        (state, key),
+        (0, 1),
+        "only the hash key in the durable store"
+    );
 }
 
 #[test]

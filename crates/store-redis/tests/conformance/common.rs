@@ -1,8 +1,10 @@
 //! A Redis store under a fresh key prefix per test.
 
 use palisade_core::ManualClock;
-use palisade_store_redis::{RedisOptions, RedisRateLimitOnClock, RedisStore};
+use palisade_otp::MemoryOtpStore;
+use palisade_store_redis::{RedisOptions, RedisOtp, RedisRateLimitOnClock, RedisStore};
 use palisade_testkit::Time;
+use std::sync::Arc;
 
 /// A store whose keys all start with a fresh prefix, or `None` when Redis is absent outside CI.
 pub async fn store(test: &str) -> Option<RedisStore> {
@@ -41,4 +43,23 @@ pub async fn wait_answering(s: &RedisStore) {
         );
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
+}
+
+/// The retention OTP state is kept after its last change in these tests (the default's).
+pub fn otp_retention() -> std::time::Duration {
+    palisade_otp::OtpSettings::default().retention()
+}
+
+/// A fresh store's OTP state on a manual clock, over a memory durable store on that clock.
+pub async fn otp_clocked(test: &str) -> Option<(RedisOtp, Arc<ManualClock>)> {
+    let clock = ManualClock::new(1_700_000_000_000);
+    let durable = Arc::new(MemoryOtpStore::new(clock.clone()));
+    let s = store(test).await?.deciding_on(clock.clone());
+    Some((s.otp(durable, otp_retention()), clock))
+}
+
+/// A fresh store deciding CSRF tokens on a manual clock.
+pub async fn csrf_clocked(test: &str) -> Option<(RedisStore, Arc<ManualClock>)> {
+    let clock = ManualClock::new(1_700_000_000_000);
+    Some((store(test).await?.deciding_on(clock.clone()), clock))
 }

@@ -48,9 +48,9 @@ fn maintenance(state: &AppState) -> Vec<Arc<dyn Maintenance>> {
     })]
 }
 
-/// The runtime over the durable store.
+/// The runtime over its store ([`Stores::csrf`]: Redis when configured).
 pub fn start(cfg: &Config, stores: &Stores, audit: SharedAuditSink) -> Csrf {
-    let store: Arc<dyn palisade_csrf::CsrfStore> = stores.durable.clone();
+    let store = stores.csrf();
     Csrf::new(store, cfg.csrf.clone(), audit)
 }
 

@@ -56,9 +56,10 @@ fn maintenance(state: &AppState) -> Vec<Arc<dyn Maintenance>> {
     })]
 }
 
-/// The runtime over the durable store, with the configured hash key or the store's own.
+/// The runtime over its store ([`Stores::otp`]: Redis when configured), with the configured
+/// hash key or the durable store's own.
 pub async fn start(cfg: &Config, stores: &Stores, audit: SharedAuditSink) -> Result<Otp, String> {
-    let store: Arc<dyn palisade_otp::OtpStore> = stores.durable.clone();
+    let store = stores.otp(cfg.otp.retention());
     Otp::start(store, cfg.otp.clone(), audit, SystemClock::shared())
         .await
         .map_err(|e| format!("the OTP hash key could not be read or stored: {e}"))
