@@ -359,3 +359,28 @@ pub async fn drop_schema(pg: &str, schema: &str) {
         .await
         .unwrap();
 }
+
+/// The answers of `n` concurrent uses of one secret: exactly one 200; every other one refused
+/// with a code of `refusals`, at most as many as given, or shed with 503 (a loaded machine
+/// answers past a store's timeout that way, and a client retries it); nothing else.
+pub fn assert_one_success(
+    counts: &std::collections::BTreeMap<u16, usize>,
+    n: usize,
+    refusals: &[(u16, usize)],
+) {
+    assert_eq!(
+        counts.get(&200),
+        Some(&1),
+        "exactly one success: {counts:?}"
+    );
+    assert_eq!(counts.values().sum::<usize>(), n, "{counts:?}");
+    for (code, count) in counts {
+        let bound = refusals.iter().find(|(c, _)| c == code).map(|(_, b)| *b);
+        match (code, bound) {
+            (200 | 503, _) => {}
+            (_, Some(b)) => assert!(*count <= b, "at most {b} × {code}: {counts:?}"),
+            (_, None) => panic!("unexpected {code}: {counts:?}"),
+        }
+    }
+    eprintln!("{} of {n} shed with 503", counts.get(&503).unwrap_or(&0));
+}

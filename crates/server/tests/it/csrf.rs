@@ -117,9 +117,9 @@ async fn thousand_verifies_of_one_token(env: &[(&str, &str)]) {
             tokio::spawn(async move { verify(&a, "sess", &token).await.status().as_u16() })
         })
         .collect();
-    let mut counts = BTreeMap::new();
+    let mut counts = BTreeMap::<u16, usize>::new();
     for t in tasks {
         *counts.entry(t.await.unwrap()).or_insert(0) += 1;
     }
-    assert_eq!(counts, BTreeMap::from([(200, 1), (403, 999)]));
+    crate::common::assert_one_success(&counts, 1_000, &[(403, 999)]);
 }

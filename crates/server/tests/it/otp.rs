@@ -269,9 +269,9 @@ async fn thousand_verifies_of_one_code(env: &[(&str, &str)]) {
     let a = p.tenant_api("otp-storm").await;
     let code = code_for(&a, "carol").await;
     let counts = storm(std::slice::from_ref(&a), "carol", &code, 1_000).await;
-    // The first decided verify uses the code; 19 more are decided (invalid); the rest are past
-    // the identity's 20 per hour.
-    assert_eq!(counts, BTreeMap::from([(200, 1), (422, 19), (429, 980)]));
+    // The first decided verify uses the code; at most 19 more are decided (invalid); the rest
+    // are past the identity's 20 per hour.
+    crate::common::assert_one_success(&counts, 1_000, &[(422, 19), (429, 999)]);
 }
 
 /// Three instances sharing one PostgreSQL schema, with `env` on top.
