@@ -271,6 +271,9 @@ async fn a_revocation_on_one_instance_is_refused_by_every_instance_within_a_seco
     let (_, secret) = ps[0].api(op).tenant_with_key("tok-multi").await;
     let apis: Vec<Api> = ps.iter().map(|p| p.api(&secret)).collect();
     issuer_create(&apis[0], &jwks.url()).await;
+    // The issuer's creation reaches every cache through the feed (dropping its issuers once
+    // more, even on the creating instance): let that settle before warming the caches.
+    tokio::time::sleep(std::time::Duration::from_millis(600)).await;
     let mut c2 = claims(ISS, "api");
     c2["sub"] = json!("user-2");
     let (c1, c3) = (claims(ISS, "api"), claims(ISS, "api"));
