@@ -47,3 +47,43 @@ pub trait ChangeFeed: Send + Sync + std::fmt::Debug {
     /// the head survives); how many it deleted.
     async fn change_prune(&self, before_ms: i64, limit: u32) -> Result<u64, StoreError>;
 }
+
+/// The feed of a memory store: every change kept until pruned (no times are kept, so a prune
+/// removes all but the newest). The store holds it under its own lock, so a write and its
+/// change are one atomic step.
+#[derive(Debug, Default)]
+pub struct MemoryChanges {
+    changes: Vec<Change>,
+    head: i64,
+}
+
+impl MemoryChanges {
+    /// Appends `rec` with the next version.
+    pub fn record(&mut self, rec: ChangeRecord<'_>) {
+        self.head += 1;
+        self.changes.push(Change {
+            version: self.head,
+            topic: rec.topic.to_owned(),
+            tenant: rec.tenant.clone(),
+            subject: rec.subject.map(str::to_owned),
+        });
+    }
+
+    /// [`ChangeFeed::change_head`].
+    pub fn head(&self) -> i64 {
+        self.head
+    }
+
+    /// [`ChangeFeed::change_read`].
+    pub fn read(&self, after: i64, limit: u32) -> Vec<Change> {
+        let newer = self.changes.iter().filter(|c| c.version > after);
+        newer.take(limit as usize).cloned().collect()
+    }
+
+    /// [`ChangeFeed::change_prune`], whatever the time.
+    pub fn prune(&mut self, limit: u32) -> u64 {
+        let n = self.changes.len().saturating_sub(1).min(limit as usize);
+        self.changes.drain(..n);
+        n as u64
+    }
+}

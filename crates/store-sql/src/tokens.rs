@@ -4,12 +4,15 @@
 //! SQLSTATE 23505 / SQLite's constraint code). A revocation is an `INSERT … ON CONFLICT DO
 //! UPDATE` keeping the later expiry (jti) or not-before (subject), so a repeat never weakens
 //! it. [`TokenStore::token_lookup`] reads the issuer and both revocations in one statement.
-//! Time is the store clock.
+//! Every write records its change-feed entry ([`palisade_tokens::topics`]) in its own
+//! transaction. Time is the store clock.
 
-use crate::{Dialect, SqlStore, Value};
+use crate::{ChangeDialect, Dialect, SqlStore, Value};
 use async_trait::async_trait;
-use palisade_core::{Page, PageRequest, StoreError, TenantId};
-use palisade_tokens::{Alg, Issuer, IssuerId, IssuerSpec, Revocation, TokenLookup, TokenStore};
+use palisade_core::{ChangeRecord, Page, PageRequest, StoreError, TenantId};
+use palisade_tokens::{
+    topics, Alg, Issuer, IssuerId, IssuerSpec, Revocation, TokenLookup, TokenStore,
+};
 use sqlx::{ColumnIndex, Encode, Executor, IntoArguments, Type};
 
 const COLS: &str =
@@ -71,6 +74,25 @@ where
     }
 }
 
+impl<D: ChangeDialect, B> SqlStore<D, B> {
+    /// Records the change of a write in its transaction `tx`, then commits.
+    async fn changed(
+        &self,
+        mut tx: sqlx::Transaction<'static, D>,
+        topic: &'static str,
+        tenant: &TenantId,
+        subject: Option<&str>,
+    ) -> Result<(), StoreError> {
+        let rec = ChangeRecord {
+            topic,
+            tenant,
+            subject,
+        };
+        D::change_record(&mut tx, rec, self.now_ms()).await?;
+        tx.commit().await.map_err(D::map_err)
+    }
+}
+
 fn json_list<T: AsRef<str>>(items: impl IntoIterator<Item = T>) -> String {
     let v: Vec<String> = items.into_iter().map(|s| s.as_ref().to_owned()).collect();
     serde_json::Value::from(v).to_string()
@@ -79,16 +101,18 @@ fn json_list<T: AsRef<str>>(items: impl IntoIterator<Item = T>) -> String {
 #[async_trait]
 impl<D, B> TokenStore for SqlStore<D, B>
 where
-    D: Dialect,
+    D: ChangeDialect,
     for<'c> &'c mut D::Connection: Executor<'c, Database = D>,
     for<'q> D::Arguments<'q>: IntoArguments<'q, D>,
     for<'a> &'a str: Encode<'a, D> + Type<D> + ColumnIndex<D::Row>,
+    usize: ColumnIndex<D::Row>,
     i64: Value<D>,
     String: Value<D>,
     Option<i64>: Value<D>,
     B: Send + Sync + std::fmt::Debug,
 {
     async fn issuer_create(&self, tenant: &TenantId, i: &Issuer) -> Result<(), StoreError> {
+        let mut tx = self.begin(D::BEGIN_WRITE).await?;
         sqlx::query(
             "INSERT INTO token_issuers (tenant_id, id, issuer, jwks_url, audiences, algorithms,
                  leeway_secs, created_at_ms, updated_at_ms)
@@ -103,10 +127,11 @@ where
         .bind(i.spec.leeway_secs.map(i64::from))
         .bind(i.created_at_ms)
         .bind(i.updated_at_ms)
-        .execute(self.pool())
+        .execute(&mut *tx)
         .await
         .map_err(D::map_err)?;
-        Ok(())
+        self.changed(tx, topics::ISSUERS_CHANGED, tenant, None)
+            .await
     }
 
     async fn issuer_get(
@@ -149,6 +174,7 @@ where
     }
 
     async fn issuer_update(&self, tenant: &TenantId, i: &Issuer) -> Result<bool, StoreError> {
+        let mut tx = self.begin(D::BEGIN_WRITE).await?;
         let done = sqlx::query(
             "UPDATE token_issuers SET issuer = $3, jwks_url = $4, audiences = $5, algorithms = $6,
                  leeway_secs = $7, updated_at_ms = $8
@@ -162,20 +188,31 @@ where
         .bind(json_list(i.spec.algorithms.iter().map(|a| a.as_str())))
         .bind(i.spec.leeway_secs.map(i64::from))
         .bind(i.updated_at_ms)
-        .execute(self.pool())
+        .execute(&mut *tx)
         .await
         .map_err(D::map_err)?;
-        Ok(D::rows_affected(&done) == 1)
+        if D::rows_affected(&done) != 1 {
+            return Ok(false);
+        }
+        self.changed(tx, topics::ISSUERS_CHANGED, tenant, None)
+            .await?;
+        Ok(true)
     }
 
     async fn issuer_delete(&self, tenant: &TenantId, id: &IssuerId) -> Result<bool, StoreError> {
+        let mut tx = self.begin(D::BEGIN_WRITE).await?;
         let done = sqlx::query("DELETE FROM token_issuers WHERE tenant_id = $1 AND id = $2")
             .bind(tenant.as_str())
             .bind(id.as_str())
-            .execute(self.pool())
+            .execute(&mut *tx)
             .await
             .map_err(D::map_err)?;
-        Ok(D::rows_affected(&done) == 1)
+        if D::rows_affected(&done) != 1 {
+            return Ok(false);
+        }
+        self.changed(tx, topics::ISSUERS_CHANGED, tenant, None)
+            .await?;
+        Ok(true)
     }
 
     async fn token_lookup(
@@ -204,21 +241,29 @@ where
     }
 
     async fn revocation_put(&self, tenant: &TenantId, r: &Revocation) -> Result<(), StoreError> {
-        let (sql, key, v) = match r {
-            Revocation::Jti { jti, expires_at_ms } => (JTI_PUT, jti, *expires_at_ms),
+        let (sql, key, v, topic) = match r {
+            Revocation::Jti { jti, expires_at_ms } => {
+                (JTI_PUT, jti, *expires_at_ms, topics::JTI_REVOKED)
+            }
             Revocation::Subject {
                 subject,
                 not_before_ms,
-            } => (SUBJECT_PUT, subject, *not_before_ms),
+            } => (
+                SUBJECT_PUT,
+                subject,
+                *not_before_ms,
+                topics::SUBJECT_REVOKED,
+            ),
         };
+        let mut tx = self.begin(D::BEGIN_WRITE).await?;
         sqlx::query(sql)
             .bind(tenant.as_str())
             .bind(key.as_str())
             .bind(v)
-            .execute(self.pool())
+            .execute(&mut *tx)
             .await
             .map_err(D::map_err)?;
-        Ok(())
+        self.changed(tx, topic, tenant, Some(key)).await
     }
 
     async fn revocation_purge(&self, limit: u32) -> Result<u64, StoreError> {

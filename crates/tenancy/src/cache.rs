@@ -4,12 +4,16 @@
 //! said the key is valid (an unknown or wrong key is never cached, so nobody can fill the
 //! cache without valid keys), lives at most `ttl`, and the map holds at most `capacity`
 //! entries. Every entry is served only while the last successful read of the change feed
-//! ([`KeyCache::synced`]) started less than [`MAX_STALENESS`] ago: a key revoked on any
+//! ([`FeedCache::synced`]) started less than [`MAX_STALENESS`] ago: a key revoked on any
 //! instance stops authenticating everywhere within that bound, and when the feed cannot be
-//! read the cache steps aside and every request reads the store again.
+//! read the cache steps aside and every request reads the store again (the mechanism is
+//! [`palisade_core::feed_cache`]'s, shared with the token cache). Only tenancy's own topics
+//! ([`crate::topics`]) drop keys.
 
 use crate::model::{ApiKey, Tenant};
 use crate::topics;
+use palisade_core::feed_cache::{FeedCache, FeedState};
+pub use palisade_core::feed_cache::{Ticket, MAX_STALENESS};
 use palisade_core::{Change, TenantId};
 use parking_lot::RwLock;
 use std::collections::HashMap;
@@ -17,8 +21,6 @@ use std::sync::atomic::AtomicI64;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// How old the last feed read may be for the cache to answer: the revocation bound.
-pub const MAX_STALENESS: Duration = Duration::from_secs(1);
 /// Default bound on the number of cached keys.
 pub const DEFAULT_CAPACITY: usize = 10_000;
 /// Default lifetime of a cached key.
@@ -61,17 +63,9 @@ pub struct KeyCache {
 struct Inner {
     /// By the SHA-256 hex of the whole token: never the token itself.
     entries: HashMap<String, Arc<CachedKey>>,
-    /// Bumped by every eviction: a fill that began before one is not inserted.
-    epoch: u64,
-    /// Start of the last successful feed read.
-    synced: Option<Instant>,
-    /// The last feed version applied (`None`: not following yet).
-    cursor: Option<i64>,
+    /// Freshness, cursor and fill tickets.
+    feed: FeedState,
 }
-
-/// Taken before a store read; an insert with an outdated ticket is dropped.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Ticket(u64);
 
 impl KeyCache {
     /// A cache of at most `capacity` keys, each kept at most `ttl`.
@@ -92,9 +86,7 @@ impl KeyCache {
     pub fn get(&self, token_hash: &str) -> Option<Arc<CachedKey>> {
         let g = self.inner.read();
         let now = Instant::now();
-        let fresh = g
-            .synced
-            .is_some_and(|s| now.duration_since(s) < MAX_STALENESS);
+        let fresh = g.feed.fresh(now);
         let e = g
             .entries
             .get(token_hash)
@@ -104,14 +96,14 @@ impl KeyCache {
 
     /// A ticket to take before reading the store for a miss.
     pub fn ticket(&self) -> Ticket {
-        Ticket(self.inner.read().epoch)
+        self.inner.read().feed.ticket()
     }
 
     /// Caches a key the store just verified, unless something was evicted since `ticket`
     /// (the read may predate a revocation) or the cache is full of live entries.
     pub fn insert(&self, ticket: Ticket, token_hash: String, entry: Arc<CachedKey>) {
         let mut g = self.inner.write();
-        if g.epoch != ticket.0 {
+        if !g.feed.admits(ticket) {
             return;
         }
         if g.entries.len() >= self.capacity {
@@ -126,54 +118,15 @@ impl KeyCache {
     /// Drops one key at once (this instance revoked it).
     pub fn evict_key(&self, key_id: &str) {
         let mut g = self.inner.write();
-        g.epoch += 1;
+        g.feed.bump();
         g.entries.retain(|_, e| e.key.id != key_id);
     }
 
     /// Drops every key of a tenant at once (this instance renamed or deleted it).
     pub fn evict_tenant(&self, tenant: &TenantId) {
         let mut g = self.inner.write();
-        g.epoch += 1;
+        g.feed.bump();
         g.entries.retain(|_, e| &e.key.tenant_id != tenant);
-    }
-
-    /// Where the follower resumes (`None`: start from the head).
-    pub fn cursor(&self) -> Option<i64> {
-        self.inner.read().cursor
-    }
-
-    /// Applies changes read after [`Self::cursor`]; a gap in versions (pruned past this
-    /// cache) drops everything. Returns how many entries were dropped.
-    pub fn apply(&self, changes: &[Change]) -> usize {
-        let mut g = self.inner.write();
-        let before = g.entries.len();
-        let after = g.cursor.unwrap_or(0);
-        if changes.first().is_some_and(|c| c.version != after + 1) {
-            g.entries.clear();
-        }
-        for c in changes {
-            match (c.topic.as_str(), &c.subject) {
-                (topics::KEY_REVOKED, Some(id)) => g.entries.retain(|_, e| &e.key.id != id),
-                _ => g.entries.retain(|_, e| e.key.tenant_id != c.tenant),
-            }
-            g.cursor = Some(c.version);
-        }
-        if !changes.is_empty() {
-            g.epoch += 1;
-        }
-        before - g.entries.len()
-    }
-
-    /// Records a successful feed read that started at `started` and reached `head`. The
-    /// first one drops whatever was cached before the follower had a cursor.
-    pub fn synced(&self, started: Instant, head: i64) {
-        let mut g = self.inner.write();
-        if g.cursor.is_none() {
-            g.entries.clear();
-            g.epoch += 1;
-        }
-        g.synced = Some(started);
-        g.cursor = Some(g.cursor.map_or(head, |c| c.max(head)));
     }
 
     /// Number of cached keys.
@@ -184,6 +137,39 @@ impl KeyCache {
     /// True when nothing is cached.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+}
+
+impl FeedCache for KeyCache {
+    fn cursor(&self) -> Option<i64> {
+        self.inner.read().feed.cursor()
+    }
+
+    /// Drops the keys a tenancy change names; a gap in versions (pruned past this cache)
+    /// drops everything; other capabilities' topics are ignored.
+    fn apply(&self, changes: &[Change]) -> usize {
+        let mut g = self.inner.write();
+        let before = g.entries.len();
+        if g.feed.advance(changes) {
+            g.entries.clear();
+        }
+        for c in changes {
+            match (c.topic.as_str(), &c.subject) {
+                (topics::KEY_REVOKED, Some(id)) => g.entries.retain(|_, e| &e.key.id != id),
+                (topics::TENANT_CHANGED | topics::TENANT_DELETED, _) => {
+                    g.entries.retain(|_, e| e.key.tenant_id != c.tenant)
+                }
+                _ => {}
+            }
+        }
+        before - g.entries.len()
+    }
+
+    fn synced(&self, started: Instant, head: i64) {
+        let mut g = self.inner.write();
+        if g.feed.synced(started, head) {
+            g.entries.clear();
+        }
     }
 }
 
@@ -256,6 +242,18 @@ mod tests {
     }
 
     #[test]
+    fn other_capabilities_topics_drop_nothing() {
+        let t = TenantId::generate();
+        let c = following();
+        c.insert(c.ticket(), "a".into(), entry(&t, "key_a"));
+        assert_eq!(
+            c.apply(&[change(1, "tokens.jti_revoked", &t, Some("j"))]),
+            0
+        );
+        assert!(c.get("a").is_some());
+    }
+
+    #[test]
     fn changes_drop_what_they_name_and_a_gap_drops_everything() {
         let (t, u) = (TenantId::generate(), TenantId::generate());
         let c = KeyCache::new(10, Duration::from_secs(60));
@@ -272,6 +270,6 @@ mod tests {
         assert!(c.get("b").is_none() && c.get("c").is_some());
         assert_eq!(c.apply(&[change(9, topics::TENANT_CHANGED, &t, None)]), 1);
         assert!(c.is_empty(), "versions 3..8 were missed: everything goes");
-        assert_eq!(c.cursor(), Some(9));
+        assert_eq!(FeedCache::cursor(&c), Some(9));
     }
 }

@@ -3,7 +3,9 @@
 use crate::model::{ApiKey, KeyRecord, KeyStatus, Tenant, TenantCreate};
 use crate::store::TenantStore;
 use crate::topics;
-use palisade_core::{Change, ChangeFeed, Page, PageRequest, StoreError, TenantId};
+use palisade_core::{
+    Change, ChangeFeed, ChangeRecord, MemoryChanges, Page, PageRequest, StoreError, TenantId,
+};
 use parking_lot::Mutex;
 use std::collections::BTreeMap;
 
@@ -17,18 +19,15 @@ pub struct MemoryTenantStore {
 struct Inner {
     tenants: BTreeMap<TenantId, Tenant>,
     keys: BTreeMap<String, KeyRecord>,
-    changes: Vec<Change>,
-    head: i64,
+    changes: MemoryChanges,
 }
 
 impl Inner {
-    fn record(&mut self, topic: &str, tenant: &TenantId, subject: Option<&str>) {
-        self.head += 1;
-        self.changes.push(Change {
-            version: self.head,
-            topic: topic.to_owned(),
-            tenant: tenant.clone(),
-            subject: subject.map(str::to_owned),
+    fn record(&mut self, topic: &'static str, tenant: &TenantId, subject: Option<&str>) {
+        self.changes.record(ChangeRecord {
+            topic,
+            tenant,
+            subject,
         });
     }
 }
@@ -175,24 +174,18 @@ impl TenantStore for MemoryTenantStore {
     }
 }
 
-/// The feed in memory: every change is kept until pruned (the memory store keeps no times,
-/// so a prune removes all but the newest).
+/// The feed in memory ([`MemoryChanges`]).
 #[async_trait::async_trait]
 impl ChangeFeed for MemoryTenantStore {
     async fn change_head(&self) -> Result<i64, StoreError> {
-        Ok(self.inner.lock().head)
+        Ok(self.inner.lock().changes.head())
     }
 
     async fn change_read(&self, after: i64, limit: u32) -> Result<Vec<Change>, StoreError> {
-        let g = self.inner.lock();
-        let newer = g.changes.iter().filter(|c| c.version > after);
-        Ok(newer.take(limit as usize).cloned().collect())
+        Ok(self.inner.lock().changes.read(after, limit))
     }
 
     async fn change_prune(&self, _before_ms: i64, limit: u32) -> Result<u64, StoreError> {
-        let mut g = self.inner.lock();
-        let n = g.changes.len().saturating_sub(1).min(limit as usize);
-        g.changes.drain(..n);
-        Ok(n as u64)
+        Ok(self.inner.lock().changes.prune(limit))
     }
 }

@@ -2,15 +2,13 @@
 
 use crate::cache::KeyCache;
 use crate::store::TenantStore;
+use palisade_core::feed_cache::FeedSync;
 use palisade_core::{Maintenance, SharedClock, StoreError};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-/// Changes read per round trip.
-const BATCH: u32 = 500;
-/// How often the feed is read: well inside [`crate::cache::MAX_STALENESS`], so the cache
-/// stays usable while one read is slow.
-pub const SYNC_INTERVAL: Duration = Duration::from_millis(200);
+pub use palisade_core::feed_cache::SYNC_INTERVAL;
+
 /// How often old changes are pruned, and how long they are kept.
 const PRUNE_INTERVAL: Duration = Duration::from_secs(60);
 const RETENTION: Duration = Duration::from_secs(3600);
@@ -22,59 +20,15 @@ pub fn tasks(
     clock: SharedClock,
 ) -> Vec<Arc<dyn Maintenance>> {
     vec![
-        Arc::new(KeyCacheSync {
-            store: store.clone(),
-            cache,
-        }),
+        Arc::new(key_cache_sync(store.clone(), cache)),
         Arc::new(ChangePrune { store, clock }),
     ]
 }
 
-/// Reads the feed after the cache's cursor and drops what the changes name.
-pub struct KeyCacheSync {
-    store: Arc<dyn TenantStore>,
-    cache: Arc<KeyCache>,
+/// The follower of `store`'s feed for `cache` (task `tenancy_key_cache_sync`).
+pub fn key_cache_sync(store: Arc<dyn TenantStore>, cache: Arc<KeyCache>) -> FeedSync {
+    FeedSync::new("tenancy_key_cache_sync", store, cache)
 }
-
-impl KeyCacheSync {
-    /// The follower of `store`'s feed for `cache`.
-    pub fn new(store: Arc<dyn TenantStore>, cache: Arc<KeyCache>) -> Self {
-        Self { store, cache }
-    }
-}
-
-#[async_trait::async_trait]
-impl Maintenance for KeyCacheSync {
-    fn name(&self) -> &'static str {
-        "tenancy_key_cache_sync"
-    }
-
-    fn interval(&self) -> Duration {
-        SYNC_INTERVAL
-    }
-
-    /// Applies every change above the cursor; the number of cached keys dropped.
-    async fn step(&self) -> Result<u64, StoreError> {
-        let started = Instant::now();
-        let Some(mut cursor) = self.cache.cursor() else {
-            let head = self.store.change_head().await?;
-            self.cache.synced(started, head);
-            return Ok(0);
-        };
-        let mut dropped = 0;
-        loop {
-            let changes = self.store.change_read(cursor, BATCH).await?;
-            dropped += self.cache.apply(&changes);
-            cursor = changes.last().map_or(cursor, |c| c.version);
-            if changes.len() < BATCH as usize {
-                break;
-            }
-        }
-        self.cache.synced(started, cursor);
-        Ok(dropped as u64)
-    }
-}
-
 /// Deletes changes older than an hour (every follower is far past them).
 struct ChangePrune {
     store: Arc<dyn TenantStore>,

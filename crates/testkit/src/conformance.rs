@@ -255,6 +255,7 @@ macro_rules! conformance {
                 jti_revocation_lasts_until_its_expiry,
                 subject_revocation_keeps_the_latest,
                 purge_deletes_only_expired,
+                writes_record_their_changes,
             ]
         );
     };

@@ -226,3 +226,49 @@ pub async fn purge_deletes_only_expired(s: &Store, clock: &Arc<ManualClock>) {
         .unwrap();
     assert!(l.jti_revoked);
 }
+
+/// Every write records its change in the feed, naming what a lookup cache must drop: issuer
+/// create, update and delete the tenant; a revocation its jti or subject.
+pub async fn writes_record_their_changes(s: &Store, _clock: &Arc<ManualClock>) {
+    use palisade_tokens::topics;
+    let t = TenantId::generate();
+    let head = s.change_head().await.unwrap();
+    let mut i = issuer("https://a.example");
+    s.issuer_create(&t, &i).await.unwrap();
+    i.spec.leeway_secs = Some(1);
+    assert!(s.issuer_update(&t, &i).await.unwrap());
+    let jti = Revocation::Jti {
+        jti: "j1".into(),
+        expires_at_ms: i64::MAX / 2,
+    };
+    s.revocation_put(&t, &jti).await.unwrap();
+    let sub = Revocation::Subject {
+        subject: "user-1".into(),
+        not_before_ms: 5,
+    };
+    s.revocation_put(&t, &sub).await.unwrap();
+    assert!(s.issuer_delete(&t, &i.id).await.unwrap());
+    assert!(
+        !s.issuer_delete(&t, &i.id).await.unwrap(),
+        "nothing deleted"
+    );
+    let seen: Vec<_> = s
+        .change_read(head, 100)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|c| c.tenant == t)
+        .map(|c| (c.topic, c.subject))
+        .collect();
+    let changed = (topics::ISSUERS_CHANGED.to_owned(), None);
+    assert_eq!(
+        seen,
+        [
+            changed.clone(),
+            changed.clone(),
+            (topics::JTI_REVOKED.into(), Some("j1".into())),
+            (topics::SUBJECT_REVOKED.into(), Some("user-1".into())),
+            changed,
+        ]
+    );
+}

@@ -1,18 +1,22 @@
-//! JWT verifies/s through the runtime (cached JWKS, one store read per verify) against the bare
-//! crypto (`jsonwebtoken::decode` with the same key and validation) in the same run.
+//! JWT verifies/s through the runtime (cached JWKS, lookups from the cache that follows the
+//! change feed) against the bare crypto (`jsonwebtoken::decode` with the same key and
+//! validation) in the same run, and PostgreSQL with the cache off (one store read per verify).
 //!
 //! ```text
 //! cargo build --release -p palisade-tokens --example verify_bench
 //! target/release/examples/verify_bench [postgres://postgres@127.0.0.1:5432/test] [seconds] [concurrency]
 //! ```
 //!
-//! Rounds alternate bare → memory → SQLite → PostgreSQL (twice), each `seconds` long with
-//! `concurrency` tasks on a 2-thread runtime; 1,000 distinct pre-signed RS256 tokens are cycled.
+//! Rounds alternate bare → memory → SQLite → PostgreSQL → PostgreSQL without cache (twice),
+//! each `seconds` long with `concurrency` tasks on a 2-thread runtime; 1,000 distinct
+//! pre-signed RS256 tokens are cycled. Each runtime's cache follows its store's feed every
+//! 200 ms, as the server's `tokens_cache_sync` task does.
 
 #[path = "../tests/support/mod.rs"]
 mod support;
 
-use palisade_core::{NoAudit, TenantId};
+use palisade_core::feed_cache::SYNC_INTERVAL;
+use palisade_core::{Maintenance, NoAudit, TenantId};
 use palisade_fetch::{AllowList, FetchSettings, Fetcher};
 use palisade_tokens::{Alg, IssuerInput, SafeFetchJwks, TokenSettings, TokenStore, Tokens};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -22,7 +26,12 @@ use support::{claims, JwksServer, TestKey};
 
 const ISS: &str = "https://idp.bench";
 
-async fn runtime(store: Arc<dyn TokenStore>, port: u16, url: &str) -> (Tokens, TenantId) {
+async fn runtime(
+    store: Arc<dyn TokenStore>,
+    port: u16,
+    url: &str,
+    settings: TokenSettings,
+) -> (Tokens, TenantId) {
     let fetch = FetchSettings {
         allow_ports: vec![80, 443, port],
         allow: AllowList {
@@ -34,9 +43,17 @@ async fn runtime(store: Arc<dyn TokenStore>, port: u16, url: &str) -> (Tokens, T
     let t = Tokens::new(
         store,
         Arc::new(SafeFetchJwks(Fetcher::new(fetch).unwrap())),
-        TokenSettings::default(),
+        settings,
         Arc::new(NoAudit),
     );
+    let sync = t.cache_sync();
+    sync.step().await.unwrap();
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(SYNC_INTERVAL).await;
+            let _ = sync.step().await;
+        }
+    });
     let tenant = TenantId::generate();
     t.issuer_create(
         &tenant,
@@ -117,11 +134,17 @@ async fn run(pg: Option<String>, secs: u64, conc: usize) {
         o.schema = Some(format!("verify_bench_{}", std::process::id()));
         let s = palisade_store_postgres::PgStore::connect(&o).await.unwrap();
         s.migrate().await.unwrap();
-        stores.push(("postgres", Arc::new(s)));
+        let s = Arc::new(s);
+        stores.push(("postgres", s.clone()));
+        stores.push(("postgres, cache off", s));
     }
     let mut runtimes = Vec::new();
     for (name, store) in stores {
-        let (t, tenant) = runtime(store, jwks.port, &jwks.url()).await;
+        let settings = TokenSettings {
+            cache_entries: if name.ends_with("off") { 0 } else { 100_000 },
+            ..TokenSettings::default()
+        };
+        let (t, tenant) = runtime(store, jwks.port, &jwks.url(), settings).await;
         assert!(t.token_verify(&tenant, &tokens[0]).await.is_ok()); // warm the JWKS cache
         runtimes.push((name, t, tenant));
     }

@@ -2,7 +2,11 @@
 
 use crate::model::{Issuer, IssuerId, Revocation, TokenLookup};
 use crate::store::TokenStore;
-use palisade_core::{Page, PageRequest, SharedClock, StoreError, SystemClock, TenantId};
+use crate::topics;
+use palisade_core::{
+    Change, ChangeFeed, ChangeRecord, MemoryChanges, Page, PageRequest, SharedClock, StoreError,
+    SystemClock, TenantId,
+};
 use parking_lot::Mutex;
 use std::collections::{BTreeMap, HashMap};
 
@@ -11,6 +15,17 @@ struct State {
     issuers: BTreeMap<(TenantId, IssuerId), Issuer>,
     jtis: HashMap<(TenantId, String), i64>,
     subjects: HashMap<(TenantId, String), i64>,
+    changes: MemoryChanges,
+}
+
+impl State {
+    fn record(&mut self, topic: &'static str, tenant: &TenantId, subject: Option<&str>) {
+        self.changes.record(ChangeRecord {
+            topic,
+            tenant,
+            subject,
+        });
+    }
 }
 
 /// Issuers and revocations in process memory; lost on restart. Each operation holds the one
@@ -52,6 +67,7 @@ impl TokenStore for MemoryTokenStore {
             return Err(StoreError::Conflict("token_issuers".into()));
         }
         s.issuers.insert(key, issuer.clone());
+        s.record(topics::ISSUERS_CHANGED, tenant, None);
         Ok(())
     }
 
@@ -94,12 +110,17 @@ impl TokenStore for MemoryTokenStore {
         };
         slot.spec = issuer.spec.clone();
         slot.updated_at_ms = issuer.updated_at_ms;
+        s.record(topics::ISSUERS_CHANGED, tenant, None);
         Ok(true)
     }
 
     async fn issuer_delete(&self, tenant: &TenantId, id: &IssuerId) -> Result<bool, StoreError> {
         let mut s = self.state.lock();
-        Ok(s.issuers.remove(&(tenant.clone(), id.clone())).is_some())
+        let gone = s.issuers.remove(&(tenant.clone(), id.clone())).is_some();
+        if gone {
+            s.record(topics::ISSUERS_CHANGED, tenant, None);
+        }
+        Ok(gone)
     }
 
     async fn token_lookup(
@@ -135,15 +156,23 @@ impl TokenStore for MemoryTokenStore {
 
     async fn revocation_put(&self, tenant: &TenantId, r: &Revocation) -> Result<(), StoreError> {
         let mut s = self.state.lock();
-        let (map, key, v) = match r {
-            Revocation::Jti { jti, expires_at_ms } => (&mut s.jtis, jti, *expires_at_ms),
+        let (map, key, v, topic) = match r {
+            Revocation::Jti { jti, expires_at_ms } => {
+                (&mut s.jtis, jti, *expires_at_ms, topics::JTI_REVOKED)
+            }
             Revocation::Subject {
                 subject,
                 not_before_ms,
-            } => (&mut s.subjects, subject, *not_before_ms),
+            } => (
+                &mut s.subjects,
+                subject,
+                *not_before_ms,
+                topics::SUBJECT_REVOKED,
+            ),
         };
         let slot = map.entry((tenant.clone(), key.clone())).or_insert(v);
         *slot = (*slot).max(v);
+        s.record(topic, tenant, Some(key));
         Ok(())
     }
 
@@ -161,5 +190,21 @@ impl TokenStore for MemoryTokenStore {
             s.jtis.remove(k);
         }
         Ok(dead.len() as u64)
+    }
+}
+
+/// The feed in memory ([`MemoryChanges`]).
+#[async_trait::async_trait]
+impl ChangeFeed for MemoryTokenStore {
+    async fn change_head(&self) -> Result<i64, StoreError> {
+        Ok(self.state.lock().changes.head())
+    }
+
+    async fn change_read(&self, after: i64, limit: u32) -> Result<Vec<Change>, StoreError> {
+        Ok(self.state.lock().changes.read(after, limit))
+    }
+
+    async fn change_prune(&self, _before_ms: i64, limit: u32) -> Result<u64, StoreError> {
+        Ok(self.state.lock().changes.prune(limit))
     }
 }

@@ -1,14 +1,16 @@
-//! [`Tokens`]: issuers, verification (JWKS cache + store lookup) and revocation, with audit and metrics.
+//! [`Tokens`]: issuers, verification (JWKS cache + lookup cache or store) and revocation, with audit and metrics.
 
+use crate::cache::{Cached, Found, LookupCache};
 use crate::error::TokenError;
 use crate::jwks::{JwksCache, JwksFetch};
 use crate::model::{Alg, Issuer, IssuerId, IssuerInput, IssuerSpec, Revocation, VerifiedToken};
 use crate::settings::TokenSettings;
 use crate::store::TokenStore;
 use crate::verify::{subject_revoked, token_check, token_parse};
+use palisade_core::feed_cache::{FeedSync, Ticket};
 use palisade_core::{
-    AuditEvent, AuditEventType, Page, PageRequest, SharedAuditSink, SharedClock, StoreError,
-    SystemClock, TenantId,
+    AuditEvent, AuditEventType, ChangeFeed, Page, PageRequest, SharedAuditSink, SharedClock,
+    StoreError, SystemClock, TenantId,
 };
 use std::sync::Arc;
 
@@ -17,6 +19,7 @@ use std::sync::Arc;
 pub struct Tokens {
     store: Arc<dyn TokenStore>,
     jwks: Arc<JwksCache>,
+    cache: Arc<LookupCache>,
     settings: Arc<TokenSettings>,
     audit: SharedAuditSink,
     clock: SharedClock,
@@ -24,6 +27,10 @@ pub struct Tokens {
 
 fn counted(outcome: &'static str) {
     metrics::counter!("palisade_tokens_verifies_total", "outcome" => outcome).increment(1);
+}
+
+fn cache_counted(result: &'static str) {
+    metrics::counter!("palisade_tokens_cache_total", "result" => result).increment(1);
 }
 
 fn conflict(e: StoreError) -> TokenError {
@@ -54,6 +61,7 @@ impl Tokens {
     ) -> Self {
         Self {
             jwks: Arc::new(JwksCache::new(fetcher, clock.clone(), &settings)),
+            cache: Arc::new(LookupCache::new(settings.cache_entries)),
             store,
             settings: Arc::new(settings),
             audit,
@@ -64,6 +72,18 @@ impl Tokens {
     /// The store.
     pub fn store(&self) -> &Arc<dyn TokenStore> {
         &self.store
+    }
+
+    /// The lookup cache.
+    pub fn cache(&self) -> &Arc<LookupCache> {
+        &self.cache
+    }
+
+    /// The task that keeps the lookup cache following the store's change feed (until it
+    /// runs, every verify reads the store).
+    pub fn cache_sync(&self) -> FeedSync {
+        let feed: Arc<dyn ChangeFeed> = self.store.clone();
+        FeedSync::new("tokens_cache_sync", feed, self.cache.clone())
     }
 
     /// The settings.
@@ -89,6 +109,7 @@ impl Tokens {
             .issuer_create(tenant, &issuer)
             .await
             .map_err(conflict)?;
+        self.cache.evict_issuers(tenant);
         Ok(issuer)
     }
 
@@ -128,7 +149,10 @@ impl Tokens {
             .await
             .map_err(conflict)?
         {
-            true => Ok(issuer),
+            true => {
+                self.cache.evict_issuers(tenant);
+                Ok(issuer)
+            }
             false => Err(TokenError::IssuerNotFound),
         }
     }
@@ -139,7 +163,10 @@ impl Tokens {
             return Err(TokenError::IssuerNotFound);
         };
         match self.store.issuer_delete(tenant, &id).await? {
-            true => Ok(()),
+            true => {
+                self.cache.evict_issuers(tenant);
+                Ok(())
+            }
             false => Err(TokenError::IssuerNotFound),
         }
     }
@@ -147,7 +174,8 @@ impl Tokens {
     /// Verifies `token` for `tenant`: shape and size, its issuer (by `iss`), the algorithm
     /// (allowed by the issuer, of the key's family), the key (by `kid`, from the issuer's
     /// cached JWKS), signature, `iss`, `aud`, `exp`, `nbf`, then revocations (by `jti`, by
-    /// subject). One store read per verify (the issuer and both revocations together).
+    /// subject). The issuer and both revocations come from the lookup cache while it follows
+    /// the change feed, else from one store read.
     pub async fn token_verify(
         &self,
         tenant: &TenantId,
@@ -169,11 +197,8 @@ impl Tokens {
         let u = token_parse(token, self.settings.max_token_bytes)?;
         let alg = Alg::parse(&u.alg).ok_or(TokenError::AlgNotAllowed)?;
         let iss = u.iss.as_deref().ok_or(TokenError::UnknownIssuer)?;
-        let found = self
-            .store
-            .token_lookup(tenant, iss, u.jti.as_deref(), u.sub.as_deref())
-            .await?
-            .ok_or(TokenError::UnknownIssuer)?;
+        let (jti, sub) = (u.jti.as_deref(), u.sub.as_deref());
+        let (found, fill) = self.lookup(tenant, iss, jti, sub).await?;
         let spec = &found.issuer.spec;
         if !spec.algorithms.contains(&alg) {
             return Err(TokenError::AlgNotAllowed);
@@ -186,10 +211,18 @@ impl Tokens {
             .leeway_secs
             .map_or(self.settings.default_leeway.as_secs(), u64::from);
         let claims = token_check(token, &set.keys[i].decoding, alg, spec, leeway)?;
-        if found.jti_revoked {
+        if let Some(ticket) = fill {
+            let exp_ms = claims.get("exp").and_then(serde_json::Value::as_f64);
+            let exp_ms = exp_ms.map_or(0, |e| (e * 1000.0) as i64);
+            let key = (u.jti.clone(), u.sub.clone());
+            let now = self.clock.now_ms();
+            self.cache.insert(ticket, tenant, key, &found, exp_ms, now);
+        }
+        if found.revoked.jti {
             return Err(TokenError::Revoked);
         }
         if found
+            .revoked
             .subject_not_before_ms
             .is_some_and(|nb| subject_revoked(&claims, nb))
         {
@@ -197,14 +230,41 @@ impl Tokens {
         }
         Ok(VerifiedToken {
             claims,
-            issuer: found.issuer.id,
+            issuer: found.issuer.id.clone(),
             kid: set.keys[i].kid.clone(),
             alg,
         })
     }
 
-    /// Records a revocation (effective on every instance at the next verify: verifies read
-    /// the store) and an audit event `token.revoked` naming its kind, never the jti or subject.
+    /// The token's issuer and revocations: from the cache, else from the store with the
+    /// ticket to cache them under once the token passed its checks.
+    async fn lookup(
+        &self,
+        tenant: &TenantId,
+        iss: &str,
+        jti: Option<&str>,
+        sub: Option<&str>,
+    ) -> Result<(Found, Option<Ticket>), TokenError> {
+        match self.cache.get(tenant, iss, jti, sub, self.clock.now_ms()) {
+            Cached::Hit(f) => {
+                cache_counted("hit");
+                return Ok((f, None));
+            }
+            Cached::Miss => cache_counted("miss"),
+            Cached::Stale => cache_counted("stale"),
+        }
+        let ticket = self.cache.ticket();
+        let found = self
+            .store
+            .token_lookup(tenant, iss, jti, sub)
+            .await?
+            .ok_or(TokenError::UnknownIssuer)?;
+        Ok((found.into(), Some(ticket)))
+    }
+
+    /// Records a revocation (effective on this instance at once, on every other within
+    /// [`palisade_core::feed_cache::MAX_STALENESS`]: their lookup caches follow the change
+    /// feed) and an audit event `token.revoked` naming its kind, never the jti or subject.
     pub async fn revocation_create(
         &self,
         tenant: &TenantId,
@@ -217,6 +277,10 @@ impl Tokens {
         };
         crate::model::name_check(value, field).map_err(|e| TokenError::Invalid(vec![e]))?;
         self.store.revocation_put(tenant, r).await?;
+        match r {
+            Revocation::Jti { jti, .. } => self.cache.evict_jti(tenant, jti),
+            Revocation::Subject { subject, .. } => self.cache.evict_subject(tenant, subject),
+        }
         let mut event = AuditEvent::new(AuditEventType::TokenRevoked)
             .tenant(tenant)
             .detail(serde_json::json!({ "by": field }));

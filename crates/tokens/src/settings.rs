@@ -28,6 +28,9 @@ pub struct TokenSettings {
     pub default_leeway: Duration,
     /// JWKS documents cached at most (one per tenant and URL), 1 ..= 1000000.
     pub jwks_cache_entries: usize,
+    /// Revocation entries the lookup cache holds at most (one per tenant, jti and subject of a
+    /// valid token), 0 ..= 10000000 (0: no cache, every verify reads the store).
+    pub cache_entries: usize,
     /// How often expired jti revocations are purged, 1s ..= 1d.
     #[serde(with = "humantime_serde")]
     pub purge_interval: Duration,
@@ -43,6 +46,7 @@ impl Default for TokenSettings {
             max_token_bytes: 8 * 1024,
             default_leeway: Duration::from_secs(30),
             jwks_cache_entries: 10_000,
+            cache_entries: 100_000,
             purge_interval: Duration::from_secs(600),
         }
     }
@@ -77,6 +81,9 @@ impl TokenSettings {
         }
         if !(1..=1_000_000).contains(&self.jwks_cache_entries) {
             bad("jwks_cache_entries", "must be between 1 and 1000000");
+        }
+        if self.cache_entries > 10_000_000 {
+            bad("cache_entries", "must be between 0 and 10000000");
         }
         if !(1.0..=86_400.0).contains(&secs(self.purge_interval)) {
             bad("purge_interval", "must be between 1s and 1d");

@@ -1,7 +1,7 @@
 //! The token store trait every backend implements: issuers per tenant and revocations.
 
 use crate::model::{Issuer, IssuerId, Revocation, TokenLookup};
-use palisade_core::{Page, PageRequest, StoreError, TenantId};
+use palisade_core::{ChangeFeed, Page, PageRequest, StoreError, TenantId};
 
 /// Issuers and revocations, scoped by tenant.
 ///
@@ -13,9 +13,12 @@ use palisade_core::{Page, PageRequest, StoreError, TenantId};
 ///   (a jti revocation counts until its expiry, store clock) and the subject's not-before.
 /// - A jti revocation keeps the later of two expiries; a subject revocation the later of two
 ///   not-befores (a revocation is never weakened).
+/// - Every write records its change in the store's [`ChangeFeed`] in the same atomic step
+///   ([`crate::topics`]: a revocation names its jti or subject, an issuer write its tenant),
+///   so every instance's lookup cache hears of it.
 /// - Time is the store's clock.
 #[async_trait::async_trait]
-pub trait TokenStore: Send + Sync + std::fmt::Debug {
+pub trait TokenStore: ChangeFeed + Send + Sync + std::fmt::Debug {
     /// Stores a new issuer.
     async fn issuer_create(&self, tenant: &TenantId, issuer: &Issuer) -> Result<(), StoreError>;
 

@@ -2,6 +2,8 @@
 //! code, algorithm confusion, key rotation, the unknown-kid cooldown under a storm, the stale
 //! bound, bad JWKS documents, and the tower layer on a tiny axum app.
 
+#[path = "verify/cache.rs"]
+mod cache;
 mod support;
 
 use palisade_core::{ManualClock, NoAudit, TenantId};

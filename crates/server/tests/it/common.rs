@@ -384,3 +384,37 @@ pub fn assert_one_success(
     }
     eprintln!("{} of {n} shed with 503", counts.get(&503).unwrap_or(&0));
 }
+
+/// The value of counter `series` (name and labels, as `/metrics` prints them), 0 when absent.
+pub fn counter(text: &str, series: &str) -> u64 {
+    let needle = format!("{series} ");
+    text.lines()
+        .find_map(|l| l.strip_prefix(&needle))
+        .map_or(0, |v| v.trim().parse().unwrap())
+}
+
+/// The revocation bound across instances (1 s) plus 100 ms for the test's own scheduling
+/// between reading its clock and the request leaving.
+pub const REVOCATION_BOUND: Duration = Duration::from_millis(1100);
+
+/// Polls `probe(i)` for each of `n` instances until [`REVOCATION_BOUND`] after `t0` plus a
+/// second. `probe` answers 200 (still accepted) or 401 (refused); every request sent after
+/// the bound must be refused, and each instance must have refused by then.
+pub async fn all_refuse_after_bound<F, Fut>(n: usize, t0: std::time::Instant, probe: F)
+where
+    F: Fn(usize) -> Fut,
+    Fut: std::future::Future<Output = u16>,
+{
+    let mut late_ok = Vec::new();
+    while t0.elapsed() < REVOCATION_BOUND + Duration::from_secs(1) {
+        for i in 0..n {
+            let sent = t0.elapsed();
+            let status = probe(i).await;
+            if sent >= REVOCATION_BOUND && status != 401 {
+                late_ok.push((i, sent, status));
+            }
+            assert!(status == 200 || status == 401, "instance {i}: {status}");
+        }
+    }
+    assert!(late_ok.is_empty(), "answered after the bound: {late_ok:?}");
+}

@@ -60,7 +60,7 @@ pub async fn key_cache(stores: &Stores) -> Result<Arc<KeyCache>, String> {
         palisade_tenancy::cache::DEFAULT_CAPACITY,
         palisade_tenancy::cache::DEFAULT_TTL,
     ));
-    let sync = palisade_tenancy::runtime::KeyCacheSync::new(stores.durable.clone(), cache.clone());
+    let sync = palisade_tenancy::runtime::key_cache_sync(stores.durable.clone(), cache.clone());
     sync.step()
         .await
         .map_err(|e| format!("cannot read the change feed: {e}"))?;

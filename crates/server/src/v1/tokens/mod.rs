@@ -4,8 +4,10 @@
 //! `POST /v1/tokens/verify` answers a token's claims or a 401 problem whose code says why
 //! (`token-expired`, `token-revoked`, …; never the token). JWKS documents are fetched through
 //! the safe-fetch client under `[fetch]` (the tenant's allowlist applies) and cached per
-//! `[tokens]`. Revocations are read from the durable store on every verify, so one recorded
-//! on any instance is refused by all from the next verify; each is an audit event `token.revoked`.
+//! `[tokens]`. A verify takes the issuer and the revocations from the instance's lookup cache,
+//! which follows the durable store's change feed (task `tokens_cache_sync`), or from the store
+//! when the feed was not read within 1 s: a revocation recorded on any instance is refused by
+//! all within 1 s (by the recording one at once); each is an audit event `token.revoked`.
 
 use crate::app::Capability;
 use crate::config::Config;
@@ -49,10 +51,13 @@ pub const CAPABILITY: Capability = Capability {
 };
 
 fn maintenance(state: &AppState) -> Vec<Arc<dyn Maintenance>> {
-    vec![Arc::new(TokenRevocationPurge {
-        store: state.tokens.store().clone(),
-        interval: state.tokens.settings().purge_interval,
-    })]
+    vec![
+        Arc::new(state.tokens.cache_sync()),
+        Arc::new(TokenRevocationPurge {
+            store: state.tokens.store().clone(),
+            interval: state.tokens.settings().purge_interval,
+        }),
+    ]
 }
 
 /// The runtime over the durable store, fetching JWKS documents through the safe-fetch client
