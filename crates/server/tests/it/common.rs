@@ -374,12 +374,12 @@ pub fn assert_one_success(
         "exactly one success: {counts:?}"
     );
     assert_eq!(counts.values().sum::<usize>(), n, "{counts:?}");
-    for (code, count) in counts {
-        let bound = refusals.iter().find(|(c, _)| c == code).map(|(_, b)| *b);
-        match (code, bound) {
+    for (status, count) in counts {
+        let bound = refusals.iter().find(|(s, _)| s == status).map(|(_, b)| *b);
+        match (status, bound) {
             (200 | 503, _) => {}
-            (_, Some(b)) => assert!(*count <= b, "at most {b} × {code}: {counts:?}"),
-            (_, None) => panic!("unexpected {code}: {counts:?}"),
+            (_, Some(b)) => assert!(*count <= b, "at most {b} × {status}: {counts:?}"),
+            (_, None) => panic!("unexpected {status}: {counts:?}"),
         }
     }
     eprintln!("{} of {n} shed with 503", counts.get(&503).unwrap_or(&0));
