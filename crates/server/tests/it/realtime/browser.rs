@@ -120,14 +120,9 @@ async fn the_browser_example_shows_a_jobs_live_progress_and_survives_reconnects(
     // Streams end after 1 s (`max-lifetime`, reconnect: retry): the page must reopen them.
     let p = server("max_stream_lifetime = \"1s\"\njob_poll_interval = \"50ms\"\n");
     let a = p.tenant_api("rt-browser").await;
-    let r = a
-        .post(
-            "/v1/jobs",
-            json!({"queue": "demo", "kind": "report.build", "payload": {}}),
-        )
-        .await;
-    assert_eq!(r.status(), 201);
-    let job = r.json::<Value>().await.unwrap()["job"]["id"]
+    let job = a
+        .enqueue(json!({"queue": "demo", "kind": "report.build", "payload": {}}))
+        .await["id"]
         .as_str()
         .unwrap()
         .to_owned();

@@ -302,14 +302,9 @@ async fn job_stream_delivers_the_log_and_refuses_other_tenants() {
     let p = server("job_poll_interval = \"50ms\"\n");
     let a = p.tenant_api("rt-job-a").await;
     let b = p.tenant_api("rt-job-b").await;
-    let r = a
-        .post(
-            "/v1/jobs",
-            json!({"queue": "q", "kind": "k", "payload": {}}),
-        )
-        .await;
-    assert_eq!(r.status(), 201);
-    let id = r.json::<Value>().await.unwrap()["job"]["id"]
+    let id = a
+        .enqueue(json!({"queue": "q", "kind": "k", "payload": {}}))
+        .await["id"]
         .as_str()
         .unwrap()
         .to_owned();
@@ -367,13 +362,9 @@ async fn job_stream_delivers_the_log_and_refuses_other_tenants() {
     .await;
     assert_eq!(problem(r).await, (404, "not-found".into()));
     // Deleting a waiting job closes its stream (job-gone) within a second.
-    let r = a
-        .post(
-            "/v1/jobs",
-            json!({"queue": "q2", "kind": "k", "payload": {}}),
-        )
-        .await;
-    let id2 = r.json::<Value>().await.unwrap()["job"]["id"]
+    let id2 = a
+        .enqueue(json!({"queue": "q2", "kind": "k", "payload": {}}))
+        .await["id"]
         .as_str()
         .unwrap()
         .to_owned();
@@ -688,13 +679,9 @@ async fn a_server_may_stream_with_its_tenant_key() {
     assert_eq!(sa.take(1).await[0].data, json!({"tenant": "a"}));
     assert_eq!(sb.take(1).await[0].data, json!({"tenant": "b"}));
     // Another tenant's job: 404; a wrong key: 401.
-    let r = a
-        .post(
-            "/v1/jobs",
-            json!({"queue": "q", "kind": "k", "payload": {}}),
-        )
-        .await;
-    let id = r.json::<Value>().await.unwrap()["job"]["id"]
+    let id = a
+        .enqueue(json!({"queue": "q", "kind": "k", "payload": {}}))
+        .await["id"]
         .as_str()
         .unwrap()
         .to_owned();

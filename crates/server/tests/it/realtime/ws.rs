@@ -271,14 +271,9 @@ async fn ws_job_subscriptions_follow_the_log_to_its_end_and_refuse_other_tenants
     let p = server("job_poll_interval = \"50ms\"\n");
     let a = p.tenant_api("rt-ws-job-a").await;
     let b = p.tenant_api("rt-ws-job-b").await;
-    let r = a
-        .post(
-            "/v1/jobs",
-            json!({"queue": "q", "kind": "k", "payload": {}}),
-        )
-        .await;
-    assert_eq!(r.status(), 201);
-    let id = r.json::<Value>().await.unwrap()["job"]["id"]
+    let id = a
+        .enqueue(json!({"queue": "q", "kind": "k", "payload": {}}))
+        .await["id"]
         .as_str()
         .unwrap()
         .to_owned();
