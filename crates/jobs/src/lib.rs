@@ -25,6 +25,7 @@
 #![warn(missing_docs)]
 
 pub mod backoff;
+pub mod burst;
 pub mod cron;
 pub mod error;
 pub mod handler;
@@ -43,6 +44,7 @@ pub mod waking;
 pub mod worker;
 
 pub use backoff::{Backoff, BackoffByKind};
+pub use burst::Burst;
 pub use error::JobError;
 pub use handler::{HandlerError, JobContext, JobHandler};
 pub use limits::{LeaseGate, QueueLimits};

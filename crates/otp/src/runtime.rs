@@ -5,6 +5,7 @@ use crate::error::OtpError;
 use crate::hash::OtpKey;
 use crate::metrics;
 use crate::model::{Code, Identity, IssueOutcome, OtpIssue, OtpVerify};
+use crate::notice::{LockoutNotice, LockoutNotifier};
 use crate::settings::OtpSettings;
 use crate::store::OtpStore;
 use palisade_core::{
@@ -19,6 +20,8 @@ pub struct Issued {
     pub code: Code,
     /// When it expires (ms since the epoch).
     pub expires_at_ms: i64,
+    /// The identity's keyed hash: how lockout notices and audit events name it.
+    pub identity_hash: String,
 }
 
 /// The OTP runtime.
@@ -29,6 +32,7 @@ pub struct Otp {
     settings: Arc<OtpSettings>,
     audit: SharedAuditSink,
     clock: SharedClock,
+    notifier: Option<Arc<dyn LockoutNotifier>>,
 }
 
 impl Otp {
@@ -58,7 +62,14 @@ impl Otp {
             settings: Arc::new(settings),
             audit,
             clock,
+            notifier: None,
         })
+    }
+
+    /// This runtime, telling `notifier` of every lockout.
+    pub fn notify_with(mut self, notifier: Arc<dyn LockoutNotifier>) -> Self {
+        self.notifier = Some(notifier);
+        self
     }
 
     /// The settings.
@@ -89,6 +100,7 @@ impl Otp {
         let s = &self.settings;
         let code = Code::generate(s.alphabet, s.code_length);
         let id = self.key.identity_hash(tenant, identity.as_str());
+        let identity_hash = id.as_str().to_owned();
         let req = OtpIssue {
             code: self.key.code_hash(&id, code.expose()),
             identity: id,
@@ -100,6 +112,7 @@ impl Otp {
                 Ok(Issued {
                     code,
                     expires_at_ms,
+                    identity_hash,
                 })
             }
             Ok(IssueOutcome::Locked { until_ms }) => {
@@ -147,7 +160,7 @@ impl Otp {
             VerifyOutcome::Locked { until_ms, now } => {
                 metrics::verify("locked");
                 if now {
-                    self.lockout_record(tenant, &req, until_ms);
+                    self.lockout_record(tenant, &req, until_ms).await;
                 }
                 Err(OtpError::Locked {
                     retry_after_secs: self.secs_until(until_ms),
@@ -168,8 +181,9 @@ impl Otp {
         }
     }
 
-    /// The audit event and metric of a lockout: the identity's keyed hash, never the identity.
-    fn lockout_record(&self, tenant: &TenantId, req: &OtpVerify, until_ms: i64) {
+    /// The audit event, metric and notice of a lockout: the identity's keyed hash, never the
+    /// identity.
+    async fn lockout_record(&self, tenant: &TenantId, req: &OtpVerify, until_ms: i64) {
         metrics::lockout();
         tracing::warn!(tenant = %tenant, "OTP identity locked out");
         let detail = serde_json::json!({
@@ -182,6 +196,15 @@ impl Otp {
                 .tenant(tenant)
                 .detail(detail),
         );
+        if let Some(n) = &self.notifier {
+            n.lockout_notify(LockoutNotice {
+                tenant: tenant.clone(),
+                identity_hash: req.identity.as_str().to_owned(),
+                failures: req.limits.lockout_after,
+                locked_until_ms: until_ms,
+            })
+            .await;
+        }
     }
 
     /// Ends `identity`'s lockout (and clears its failures and window); `true` when it was locked.

@@ -2,7 +2,7 @@
 
 use crate::decide::OtpLimits;
 use crate::model::CodeAlphabet;
-use palisade_core::sensitive::SecretString;
+use palisade_core::sensitive::{SecretString, SecretUrl};
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
@@ -54,6 +54,13 @@ pub struct OtpSettings {
     /// How often expired OTP state is purged.
     #[serde(with = "humantime_serde")]
     pub purge_interval: Duration,
+    /// Where each lockout is POSTed (an `http`/`https` URL, through the safe-fetch client);
+    /// none: the audit trail only.
+    pub lockout_webhook_url: Option<SecretUrl>,
+    /// The Standard Webhooks secret (`whsec_` and 24 to 64 bytes in base64) that signs the
+    /// lockout webhooks; required with `lockout_webhook_url`.
+    #[serde(skip_serializing)]
+    pub lockout_webhook_secret: Option<SecretString>,
 }
 
 impl Default for OtpSettings {
@@ -74,6 +81,8 @@ impl Default for OtpSettings {
             ip_window: Duration::from_secs(600),
             hash_key: None,
             purge_interval: Duration::from_secs(600),
+            lockout_webhook_url: None,
+            lockout_webhook_secret: None,
         }
     }
 }
@@ -158,8 +167,46 @@ impl OtpSettings {
         if !(1.0..=86_400.0).contains(&secs(self.purge_interval)) {
             bad("purge_interval", "must be between 1s and 1d");
         }
+        e.extend(self.webhook_errors(at));
         e
     }
+
+    /// The problems of the lockout webhook's two keys, each named under `at`.
+    fn webhook_errors(&self, at: &str) -> Vec<String> {
+        let mut e = Vec::new();
+        let url_ok = |u: &str| {
+            url::Url::parse(u)
+                .is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
+        };
+        match (&self.lockout_webhook_url, &self.lockout_webhook_secret) {
+            (Some(u), _) if !url_ok(u.expose()) => e.push(format!(
+                "{at}.lockout_webhook_url: must be an http or https URL with a host"
+            )),
+            (Some(_), None) => e.push(format!(
+                "{at}.lockout_webhook_secret: required with {at}.lockout_webhook_url"
+            )),
+            _ => {}
+        }
+        match &self.lockout_webhook_secret {
+            Some(s) if !secret_valid(s.expose()) => e.push(format!(
+                "{at}.lockout_webhook_secret: must be whsec_ and 24 to 64 bytes in base64"
+            )),
+            Some(_) if self.lockout_webhook_url.is_none() => e.push(format!(
+                "{at}.lockout_webhook_url: required with {at}.lockout_webhook_secret"
+            )),
+            _ => {}
+        }
+        e
+    }
+}
+
+/// True for a secret in Standard Webhooks form: `whsec_` and 24 to 64 bytes in base64.
+fn secret_valid(secret: &str) -> bool {
+    use base64::Engine as _;
+    secret
+        .strip_prefix("whsec_")
+        .and_then(|k| base64::engine::general_purpose::STANDARD.decode(k).ok())
+        .is_some_and(|k| (24..=64).contains(&k.len()))
 }
 
 #[cfg(test)]
@@ -206,5 +253,35 @@ mod tests {
         assert!(e[0].starts_with("otp.delay_after"));
         assert!(e[1].starts_with("otp.delay_base"));
         assert!(e[2].starts_with("otp.delay_max"));
+    }
+
+    #[test]
+    fn lockout_webhook_needs_an_http_url_and_a_whsec_secret() {
+        let hook = |url: Option<&str>, secret: Option<&str>| OtpSettings {
+            lockout_webhook_url: url.map(Into::into),
+            lockout_webhook_secret: secret.map(Into::into),
+            ..OtpSettings::default()
+        };
+        let good = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+        assert!(hook(Some("https://app.example/otp"), Some(good))
+            .errors("otp")
+            .is_empty());
+        let e = hook(Some("ftp://app.example/otp"), Some(good)).errors("otp");
+        assert_eq!(e.len(), 1, "{e:?}");
+        assert!(e[0].starts_with("otp.lockout_webhook_url: must be an http"));
+        let e = hook(Some("https://app.example/otp"), None).errors("otp");
+        assert!(
+            e[0].starts_with("otp.lockout_webhook_secret: required"),
+            "{e:?}"
+        );
+        let e = hook(None, Some(good)).errors("otp");
+        assert!(
+            e[0].starts_with("otp.lockout_webhook_url: required"),
+            "{e:?}"
+        );
+        let e = hook(Some("https://app.example/otp"), Some("whsec_c2hvcnQ=")).errors("otp");
+        assert_eq!(e.len(), 1, "{e:?}");
+        assert!(e[0].starts_with("otp.lockout_webhook_secret: must be whsec_"));
+        assert!(!e[0].contains("c2hvcnQ"), "never the value");
     }
 }

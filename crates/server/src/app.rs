@@ -82,6 +82,8 @@ pub struct Runtimes {
 impl Runtimes {
     /// Starts every capability's runtime over `stores`.
     pub async fn start(cfg: &Config, stores: &Stores, audit: &Audit) -> Result<Self, String> {
+        let jobs = v1::jobs::start(cfg, stores).await;
+        let otp = v1::otp::start(cfg, stores, audit.sink(), jobs.store.clone()).await?;
         Ok(Self {
             tenants: v1::tenants::start(stores),
             keys: v1::tenants::key_cache(stores).await?,
@@ -90,9 +92,9 @@ impl Runtimes {
             ratelimit: v1::ratelimit::start(cfg, stores).await?,
             previews: v1::previews::start(cfg, audit.sink())?,
             cron: v1::cron::start(cfg, stores).await?,
-            jobs: v1::jobs::start(cfg, stores).await,
+            jobs,
             realtime: v1::realtime::start(cfg, stores).await?,
-            otp: v1::otp::start(cfg, stores, audit.sink()).await?,
+            otp,
             csrf: v1::csrf::start(cfg, stores, audit.sink()),
             webhooks: v1::webhooks::start(cfg, stores, audit).await?,
             tokens: v1::tokens::start(cfg, stores, audit.sink())?,

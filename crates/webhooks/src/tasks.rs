@@ -1,95 +1,11 @@
-//! The delivery runner and the retention sweep as [`Maintenance`] tasks.
+//! The retention sweep and the resume sweep as [`Maintenance`] tasks.
 
-use crate::delivery::{Delivery, KIND, QUEUE};
 use crate::store::InboxStore;
 use async_trait::async_trait;
 use palisade_core::{Maintenance, SharedClock, StoreError};
-use palisade_jobs::{JobKind, JobStore, QueueName, Shutdown, Worker, WorkerConfig};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Notify;
-
-/// Runs delivery jobs: each step runs a jobs [`Worker`] on the `webhooks` queue for a short
-/// burst (woken at once by a new event), then lets its running deliveries finish, so the
-/// supervisor's shutdown stops it within a burst and a delivery.
-#[derive(Clone)]
-pub struct Deliverer {
-    jobs: Arc<dyn JobStore>,
-    handler: Arc<Delivery>,
-    workers: usize,
-    wake: Arc<Notify>,
-    burst: Duration,
-    grace: Duration,
-}
-
-impl std::fmt::Debug for Deliverer {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Deliverer")
-            .field("workers", &self.workers)
-            .finish_non_exhaustive()
-    }
-}
-
-impl Deliverer {
-    /// A runner of `handler` over `jobs`, `workers` at once, woken by `wake`; a delivery
-    /// under way at the end of a burst gets `grace` to finish.
-    pub fn new(
-        jobs: Arc<dyn JobStore>,
-        handler: Arc<Delivery>,
-        workers: usize,
-        wake: Arc<Notify>,
-        grace: Duration,
-    ) -> Self {
-        Self {
-            jobs,
-            handler,
-            workers,
-            wake,
-            burst: Duration::from_millis(500),
-            grace,
-        }
-    }
-}
-
-#[async_trait]
-impl Maintenance for Deliverer {
-    fn name(&self) -> &'static str {
-        "webhooks_deliver"
-    }
-
-    fn interval(&self) -> Duration {
-        Duration::from_millis(1)
-    }
-
-    async fn step(&self) -> Result<u64, StoreError> {
-        let mut cfg = WorkerConfig::new(QueueName::parse(QUEUE).expect("a valid queue"));
-        cfg.concurrency = self.workers;
-        cfg.poll = Duration::from_millis(100);
-        let ran = Arc::new(AtomicU64::new(0));
-        let counted = ran.clone();
-        let worker = Worker::new(self.jobs.clone(), cfg)
-            .handle(
-                JobKind::parse(KIND).expect("a valid kind"),
-                self.handler.clone(),
-            )
-            .wake_on(self.wake.clone())
-            .observe(Arc::new(move |_, _| {
-                counted.fetch_add(1, Ordering::Relaxed);
-            }));
-        let stop = Shutdown::new();
-        let timer = {
-            let (stop, burst) = (stop.clone(), self.burst);
-            tokio::spawn(async move {
-                tokio::time::sleep(burst).await;
-                stop.fire();
-            })
-        };
-        worker.run(stop, self.grace).await;
-        timer.abort();
-        Ok(ran.load(Ordering::Relaxed))
-    }
-}
 
 /// Every `every`, deletes delivered and failed events older than the retention (pending
 /// ones are kept), in batches.

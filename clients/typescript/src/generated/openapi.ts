@@ -1734,6 +1734,12 @@ export interface components {
              * @description When it expires (ms since the epoch).
              */
             expires_at_ms: number;
+            /**
+             * @description The identity's keyed hash: lockout webhooks and `otp.lockout` audit events name the
+             *     identity by it (Palisade never keeps the identity), so keep it with your user to match
+             *     them.
+             */
+            identity_hash: string;
         };
         /** @description An issuer's settings (create, and replace with PUT). */
         IssuerBody: {

@@ -835,11 +835,15 @@ export const schemas: Record<string, unknown> = {
       "expires_at_ms": {
         "format": "int64",
         "type": "integer"
+      },
+      "identity_hash": {
+        "type": "string"
       }
     },
     "required": [
       "code",
-      "expires_at_ms"
+      "expires_at_ms",
+      "identity_hash"
     ],
     "type": "object"
   },

@@ -20,6 +20,7 @@ mod locks;
 mod logs;
 mod metrics;
 mod otp;
+mod otp_lockout;
 mod previews;
 mod ratelimit;
 mod realtime;

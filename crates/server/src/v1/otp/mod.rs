@@ -5,9 +5,11 @@
 //! the reserved policies `palisade.otp.issue` and `palisade.otp.verify`; the per-identity limit
 //! and lockout are the OTP store's, shared by every instance. An identity never issued to
 //! answers a verify exactly as a wrong code does (422 `otp-invalid`, same body). A lockout is
-//! an audit event `otp.lockout`.
+//! an audit event `otp.lockout` and, when `otp.lockout_webhook_url` is set, a signed webhook
+//! to the app.
 
 mod ip;
+mod lockout;
 
 use crate::app::Capability;
 use crate::config::Config;
@@ -21,6 +23,8 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use palisade_core::{Caller, FieldError, Maintenance, Problem, SharedAuditSink, SystemClock};
+use palisade_fetch::Fetcher;
+use palisade_jobs::JobStore;
 use palisade_otp::{Code, Identity, Otp, OtpError, OtpPurge};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -46,23 +50,50 @@ pub const CAPABILITY: Capability = Capability {
     maintenance,
 };
 
-/// The purge of spent OTP state.
+/// The purge of spent OTP state, and the sender of lockout webhooks when one is configured.
 fn maintenance(state: &AppState) -> Vec<Arc<dyn Maintenance>> {
     let s = state.otp.settings();
-    vec![Arc::new(OtpPurge {
+    let mut tasks: Vec<Arc<dyn Maintenance>> = vec![Arc::new(OtpPurge {
         store: state.otp.store().clone(),
         retention: s.retention(),
         interval: s.purge_interval,
-    })]
+    })];
+    if s.lockout_webhook_url.is_some() {
+        let built = Fetcher::builder(state.config.fetch.clone())
+            .audit(state.audit.sink())
+            .build();
+        match built {
+            Ok(f) => tasks.extend(lockout::sender(
+                &state.config,
+                state.jobs.store.clone(),
+                f,
+                state.jobs.clock.clone(),
+            )),
+            Err(_) => {
+                tracing::error!("otp: the outbound client could not start; no lockout webhooks")
+            }
+        }
+    }
+    tasks
 }
 
 /// The runtime over its store ([`Stores::otp`]: Redis when configured), with the configured
-/// hash key or the durable store's own.
-pub async fn start(cfg: &Config, stores: &Stores, audit: SharedAuditSink) -> Result<Otp, String> {
+/// hash key or the durable store's own, enqueueing a lockout notice job in `jobs` per lockout
+/// when `otp.lockout_webhook_url` is set.
+pub async fn start(
+    cfg: &Config,
+    stores: &Stores,
+    audit: SharedAuditSink,
+    jobs: Arc<dyn JobStore>,
+) -> Result<Otp, String> {
     let store = stores.otp(cfg.otp.retention());
-    Otp::start(store, cfg.otp.clone(), audit, SystemClock::shared())
+    let otp = Otp::start(store, cfg.otp.clone(), audit, SystemClock::shared())
         .await
-        .map_err(|e| format!("the OTP hash key could not be read or stored: {e}"))
+        .map_err(|e| format!("the OTP hash key could not be read or stored: {e}"))?;
+    Ok(match cfg.otp.lockout_webhook_url {
+        Some(_) => otp.notify_with(Arc::new(lockout::LockoutJobs { jobs })),
+        None => otp,
+    })
 }
 
 /// Input of issue.
@@ -116,6 +147,10 @@ pub struct IssuedView {
     pub code: String,
     /// When it expires (ms since the epoch).
     pub expires_at_ms: i64,
+    /// The identity's keyed hash: lockout webhooks and `otp.lockout` audit events name the
+    /// identity by it (Palisade never keeps the identity), so keep it with your user to match
+    /// them.
+    pub identity_hash: String,
 }
 
 /// A code that verified (and is now used up).
@@ -217,6 +252,7 @@ async fn otp_issue(
     let view = IssuedView {
         code: issued.code.expose().to_owned(),
         expires_at_ms: issued.expires_at_ms,
+        identity_hash: issued.identity_hash,
     };
     let mut res = (StatusCode::CREATED, Json(view)).into_response();
     res.headers_mut()

@@ -20,7 +20,8 @@ use crate::state::AppState;
 use crate::stores::Stores;
 use palisade_core::{Maintenance, SystemClock};
 use palisade_fetch::Fetcher;
-use palisade_webhooks::{Deliverer, Delivery, Pruner, Resumer, WebhookError, Webhooks};
+use palisade_jobs::{Burst, JobKind, QueueName};
+use palisade_webhooks::{delivery, Delivery, Pruner, Resumer, WebhookError, Webhooks};
 use std::sync::Arc;
 use std::time::Duration;
 use utoipa_axum::router::OpenApiRouter;
@@ -99,13 +100,19 @@ fn maintenance(state: &AppState) -> Vec<Arc<dyn Maintenance>> {
         hold.as_millis() as i64,
         w.clock.clone(),
     );
-    let deliverer = Deliverer::new(
-        state.jobs.store.clone(),
-        Arc::new(handler),
-        w.settings.delivery_workers,
-        w.wake.clone(),
-        hold,
+    let job = (
+        QueueName::parse(delivery::QUEUE).expect("a valid queue"),
+        JobKind::parse(delivery::KIND).expect("a valid kind"),
     );
+    let deliverer = Burst::new(
+        "webhooks_deliver",
+        state.jobs.store.clone(),
+        job,
+        Arc::new(handler),
+    )
+    .wake_on(w.wake.clone())
+    .workers(w.settings.delivery_workers)
+    .grace(hold);
     vec![Arc::new(deliverer), pruner(w), resumer(w)]
 }
 
