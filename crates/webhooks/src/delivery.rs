@@ -8,7 +8,7 @@ use crate::seal::SecretBox;
 use crate::store::InboxStore;
 use crate::{metrics, sign};
 use bytes::Bytes;
-use http::{HeaderMap, HeaderValue, Method};
+use http::{HeaderValue, Method};
 use palisade_core::SharedClock;
 use palisade_fetch::{FetchError, FetchRequest, Fetcher};
 use palisade_jobs::params::FailOutcome;
@@ -164,16 +164,12 @@ impl Delivery {
             )?);
         }
         let sig = sigs.join(" ");
-        let mut headers = HeaderMap::new();
         let ct = event
             .content_type
             .as_deref()
             .and_then(|c| HeaderValue::from_str(c).ok())
             .unwrap_or(HeaderValue::from_static("application/octet-stream"));
-        headers.insert(http::header::CONTENT_TYPE, ct);
-        headers.insert("webhook-id", HeaderValue::from_str(event.id.as_str()).ok()?);
-        headers.insert("webhook-timestamp", HeaderValue::from(ts));
-        headers.insert("webhook-signature", HeaderValue::from_str(&sig).ok()?);
+        let headers = sign::headers(ct, event.id.as_str(), ts, &sig)?;
         let mut req = FetchRequest::get(target.url.clone())
             .for_tenant(source.tenant.clone())
             .on_behalf("webhook", None);

@@ -37,6 +37,24 @@ pub fn signature(secret: &str, id: &str, timestamp: i64, body: &[u8]) -> Option<
     Some(format!("v1,{}", B64.encode(mac.finalize().into_bytes())))
 }
 
+/// The headers of a signed delivery: `content-type`, `webhook-id`, `webhook-timestamp` and
+/// `webhook-signature` (one or several space-separated signatures); `None` when `id` or
+/// `signatures` cannot be a header value.
+pub fn headers(
+    content_type: http::HeaderValue,
+    id: &str,
+    timestamp: i64,
+    signatures: &str,
+) -> Option<http::HeaderMap> {
+    use http::HeaderValue;
+    let mut h = http::HeaderMap::new();
+    h.insert(http::header::CONTENT_TYPE, content_type);
+    h.insert("webhook-id", HeaderValue::from_str(id).ok()?);
+    h.insert("webhook-timestamp", HeaderValue::from(timestamp));
+    h.insert("webhook-signature", HeaderValue::from_str(signatures).ok()?);
+    Some(h)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -3,7 +3,7 @@
 //! the job's backoff until the app answers 2xx.
 
 use axum::body::Bytes;
-use http::{HeaderMap, HeaderValue, Method};
+use http::{HeaderValue, Method};
 use palisade_core::sensitive::{SecretString, SecretUrl};
 use palisade_core::{Maintenance, SharedClock};
 use palisade_fetch::{FetchRequest, Fetcher};
@@ -92,12 +92,8 @@ impl LockoutSender {
         .ok()?;
         let ts = now_ms.div_euclid(1000);
         let sig = palisade_webhooks::sign::signature(self.secret.expose(), id, ts, &body)?;
-        let mut headers = HeaderMap::new();
         let json = HeaderValue::from_static("application/json");
-        headers.insert(http::header::CONTENT_TYPE, json);
-        headers.insert("webhook-id", HeaderValue::from_str(id).ok()?);
-        headers.insert("webhook-timestamp", HeaderValue::from(ts));
-        headers.insert("webhook-signature", HeaderValue::from_str(&sig).ok()?);
+        let headers = palisade_webhooks::sign::headers(json, id, ts, &sig)?;
         let mut req = FetchRequest::get(self.url.expose())
             .for_tenant(notice.tenant.clone())
             .on_behalf("otp_lockout", None);
