@@ -19,7 +19,7 @@ export type {
   RunContext,
 } from "./idempotency.js";
 export { Idempotency, bodySha256 } from "./idempotency.js";
-export type { Enqueued, Heartbeat, Job, JobContext, JobEnqueue, JobProgress, JobWorker, LeasedJob, WorkOptions } from "./jobs.js";
+export type { Enqueued, EnqueuedBatch, Heartbeat, Job, JobContext, JobEnqueue, JobProgress, JobWorker, LeasedJob, WorkOptions } from "./jobs.js";
 export { Jobs } from "./jobs.js";
 export type { CreatedKey, Tenant } from "./tenants.js";
 export { Tenants } from "./tenants.js";

@@ -14,6 +14,8 @@ export type JobEnqueue = BodyOf<paths["/v1/jobs"]["post"]>;
 export type Job = OkOf<paths["/v1/jobs/{id}"]["get"]>;
 /** The answer of an enqueue: the job, and whether it was a duplicate. */
 export type Enqueued = OkOf<paths["/v1/jobs"]["post"]>;
+/** The answer of a batch enqueue: one entry per job, in order. */
+export type EnqueuedBatch = OkOf<paths["/v1/jobs/batch"]["post"]>;
 /** One leased job: the job and its attempt's fencing token. */
 export type LeasedJob = OkOf<paths["/v1/jobs/lease"]["post"]>["jobs"][number];
 /** A heartbeat's answer: the lease's new end and whether a cancel was asked. */
@@ -58,6 +60,21 @@ export interface JobWorker {
   done: Promise<void>;
 }
 
+/** Checks an enqueue's fields before it is sent, naming them under `at`. */
+function checkJob(at: string, job: JobEnqueue): void {
+  args.obj(at, job);
+  args.text(`${at}.queue`, job.queue);
+  args.text(`${at}.kind`, job.kind);
+  if (job.payload !== undefined) args.json(`${at}.payload`, job.payload);
+  args.optInt(`${at}.priority`, job.priority ?? undefined, 0, 9);
+  args.optInt(`${at}.max_attempts`, job.max_attempts ?? undefined, 1, 100);
+  args.optInt(`${at}.delay_ms`, job.delay_ms ?? undefined, 0, 31_622_400_000);
+  args.optInt(`${at}.lease_ms`, job.lease_ms ?? undefined, 1, 3_600_000);
+  args.optInt(`${at}.timeout_ms`, job.timeout_ms ?? undefined, 100, 86_400_000);
+  if (job.tags !== undefined && (!Array.isArray(job.tags) || job.tags.length > 20)) args.fail(`${at}.tags`, "an array of at most 20 strings");
+  job.tags?.forEach((t, i) => args.text(`${at}.tags[${i}]`, t));
+}
+
 function jobId(v: unknown): string {
   return args.ascii("id", v, 1, 200);
 }
@@ -74,23 +91,24 @@ export class Jobs {
 
   /** Enqueues a job; `idempotencyKey` makes a retry answer the first call's job. */
   async enqueue(job: JobEnqueue, o: { idempotencyKey?: string } = {}): Promise<Enqueued> {
-    args.obj("job", job);
-    args.text("job.queue", job.queue);
-    args.text("job.kind", job.kind);
-    if (job.payload !== undefined) args.json("job.payload", job.payload);
-    args.optInt("job.priority", job.priority ?? undefined, 0, 9);
-    args.optInt("job.max_attempts", job.max_attempts ?? undefined, 1, 100);
-    args.optInt("job.delay_ms", job.delay_ms ?? undefined, 0, 31_622_400_000);
-    args.optInt("job.lease_ms", job.lease_ms ?? undefined, 1, 3_600_000);
-    args.optInt("job.timeout_ms", job.timeout_ms ?? undefined, 100, 86_400_000);
-    if (job.tags !== undefined && (!Array.isArray(job.tags) || job.tags.length > 20)) args.fail("job.tags", "an array of at most 20 strings");
-    job.tags?.forEach((t, i) => args.text(`job.tags[${i}]`, t));
+    checkJob("job", job);
     const key = o.idempotencyKey === undefined ? undefined : args.ascii("idempotencyKey", o.idempotencyKey, 1, 128);
     const a = await this.t.send("post", "/v1/jobs", {
       body: job,
       headers: key === undefined ? {} : { "idempotency-key": key },
     });
     return a.data;
+  }
+
+  /**
+   * Enqueues 1 to 1,000 jobs in one call, all or nothing (one transaction); one answer per job,
+   * in order (`job` absent for a duplicate of another principal's job). Use `unique` keys to
+   * make a retried batch answer the first one's jobs.
+   */
+  async enqueueBatch(jobs: JobEnqueue[]): Promise<EnqueuedBatch> {
+    if (!Array.isArray(jobs) || jobs.length < 1 || jobs.length > 1000) args.fail("jobs", "an array of 1 to 1000 jobs");
+    jobs.forEach((j, i) => checkJob(`jobs[${i}]`, j));
+    return (await this.t.send("post", "/v1/jobs/batch", { body: { jobs } })).data;
   }
 
   /** One job. */

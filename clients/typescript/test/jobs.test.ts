@@ -24,6 +24,28 @@ test("enqueue with an Idempotency-Key answers the first job to a retry", async (
   );
 });
 
+test("enqueueBatch answers each job in order, duplicates marked, and refuses a bad entry whole", async () => {
+  const { client } = await tenantClient();
+  const queue = unique("q");
+  const keyed = (key: string, n: number) => ({ queue, kind: "email.send", payload: { n }, unique: { key } });
+  const out = await client.jobs.enqueueBatch([keyed("a", 1), keyed("b", 2), keyed("a", 3)]);
+  assert.deepEqual(out.jobs.map((e) => e.duplicate), [false, false, true]);
+  const [a, b, a2] = out.jobs.map((e) => e.job);
+  assert.ok(a && b && a2);
+  assert.deepEqual(b.payload, { n: 2 });
+  assert.equal(a2.id, a.id);
+  await assert.rejects(
+    client.jobs.enqueueBatch([keyed("c", 4), { ...keyed("d", 5), delay_ms: 1, run_at_ms: 1 }]),
+    (e: unknown) => e instanceof PalisadeError && e.status === 400,
+  );
+  await assert.rejects(client.jobs.enqueueBatch([]), { name: "TypeError", message: /^jobs: must be/ });
+  const again = await client.jobs.enqueueBatch([keyed("b", 9)]);
+  assert.equal(again.jobs[0]?.duplicate, true);
+  assert.equal((await client.jobs.get(b.id)).state, "queued");
+  const leased = await client.jobs.lease({ queue, worker: "w1", count: 10, waitMs: 0 });
+  assert.equal(leased.length, 2, "the refused batch enqueued nothing");
+});
+
 test("work runs a job with its token, heartbeats past the lease, reports progress, completes", async () => {
   const { client } = await tenantClient();
   const queue = unique("q");

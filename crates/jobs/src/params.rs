@@ -185,6 +185,33 @@ impl JobEnqueue {
     }
 }
 
+/// Checks a batch of enqueues: 1 ..= [`MAX_BATCH`] of them, each as [`JobEnqueue::check`]
+/// does, every field error named under its index (`jobs[3].max_attempts`).
+pub fn check_batch(reqs: &[JobEnqueue]) -> Result<(), JobError> {
+    if reqs.is_empty() || reqs.len() > MAX_BATCH as usize {
+        return Err(JobError::Invalid(vec![FieldError::new(
+            "jobs",
+            "1 to 1000 jobs",
+        )]));
+    }
+    let mut errs = Vec::new();
+    for (i, r) in reqs.iter().enumerate() {
+        match r.check() {
+            Ok(()) => {}
+            Err(JobError::Invalid(e)) => errs.extend(e.into_iter().map(|mut e| {
+                e.field = format!("jobs[{i}].{}", e.field);
+                e
+            })),
+            Err(other) => return Err(other),
+        }
+    }
+    if errs.is_empty() {
+        Ok(())
+    } else {
+        Err(JobError::Invalid(errs))
+    }
+}
+
 /// Refuses `value` when its JSON is larger than `limit` bytes.
 pub fn check_size(
     field: &'static str,

@@ -21,6 +21,25 @@ pub trait JobStore: Send + Sync + std::fmt::Debug {
     /// also under concurrent enqueues of one key.
     async fn job_enqueue(&self, tenant: &TenantId, req: JobEnqueue) -> Result<Enqueued, JobError>;
 
+    /// Enqueues many jobs of the tenant: one answer per request, in order, each as
+    /// [`JobStore::job_enqueue`] answers it (a request whose unique key an existing job — or
+    /// an earlier request of the batch — holds answers that job as a duplicate). The requests
+    /// are checked first ([`crate::params::check_batch`]: 1 ..= 1,000); a refused one
+    /// enqueues nothing. SQL stores enqueue the batch in one transaction (all or nothing, one
+    /// commit); this default, the memory store's, enqueues one by one.
+    async fn job_enqueue_many(
+        &self,
+        tenant: &TenantId,
+        reqs: Vec<JobEnqueue>,
+    ) -> Result<Vec<Enqueued>, JobError> {
+        crate::params::check_batch(&reqs)?;
+        let mut out = Vec::with_capacity(reqs.len());
+        for r in reqs {
+            out.push(self.job_enqueue(tenant, r).await?);
+        }
+        Ok(out)
+    }
+
     /// Leases up to `req.limit` due jobs of the queue, fairly across tenants
     /// ([`JobLease`]); each lease gets a fresh fencing token.
     async fn job_lease(&self, req: &JobLease) -> Result<Vec<Leased>, JobError>;

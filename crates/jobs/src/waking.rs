@@ -47,6 +47,23 @@ impl JobStore for WakingStore {
         Ok(done)
     }
 
+    async fn job_enqueue_many(
+        &self,
+        tenant: &TenantId,
+        reqs: Vec<JobEnqueue>,
+    ) -> Result<Vec<Enqueued>, JobError> {
+        let done = self.inner.job_enqueue_many(tenant, reqs).await?;
+        let mut due: Vec<&QueueName> = done
+            .iter()
+            .filter(|d| !d.duplicate && d.job.state == JobState::Queued)
+            .map(|d| &d.job.queue)
+            .collect();
+        due.sort();
+        due.dedup();
+        due.into_iter().for_each(|q| self.due(q));
+        Ok(done)
+    }
+
     async fn job_lease(&self, req: &JobLease) -> Result<Vec<Leased>, JobError> {
         self.inner.job_lease(req).await
     }

@@ -654,17 +654,38 @@ where
         req: &JobEnqueue,
         now: i64,
     ) -> Result<Option<Enqueued>, JobError> {
+        let done = Self::job_enqueue_quiet(conn, tenant, req, now).await?;
+        if let Some(d) = done.as_ref().filter(|d| !d.duplicate) {
+            if d.job.state == JobState::Queued {
+                Self::job_notify_on(conn, d.job.queue.as_str()).await?;
+            }
+        }
+        Ok(done)
+    }
+
+    /// Notifies (at commit, if the dialect can) the idle workers of `queue`.
+    async fn job_notify_on(conn: &mut D::Connection, queue: &str) -> Result<(), StoreError> {
+        if let Some(notify) = D::JOB_NOTIFY {
+            sqlx::query(notify)
+                .bind(queue)
+                .execute(&mut *conn)
+                .await
+                .map_err(D::map_err)?;
+        }
+        Ok(())
+    }
+
+    /// [`Self::job_enqueue_on`] without the notification.
+    async fn job_enqueue_quiet(
+        conn: &mut D::Connection,
+        tenant: &TenantId,
+        req: &JobEnqueue,
+        now: i64,
+    ) -> Result<Option<Enqueued>, JobError> {
         let mut job = req.clone().into_job(tenant, JobId::generate(now), now);
         let e = tr::enqueued(&mut job);
         if Self::job_insert(conn, &job).await? {
             Self::job_log(conn, &job, &[e]).await?;
-            if let (Some(notify), JobState::Queued) = (D::JOB_NOTIFY, job.state) {
-                sqlx::query(notify)
-                    .bind(job.queue.as_str())
-                    .execute(&mut *conn)
-                    .await
-                    .map_err(D::map_err)?;
-            }
             return Ok(Some(Enqueued {
                 job,
                 duplicate: false,
@@ -704,6 +725,51 @@ where
         req.check()?;
         for _ in 0..5 {
             if let Some(done) = Self::job_enqueue_on(tx, tenant, &req, self.now_ms()).await? {
+                return Ok(done);
+            }
+        }
+        Err(StoreError::Conflict("jobs: unique key kept changing hands".into()).into())
+    }
+
+    /// [`JobStore::job_enqueue_many`] in one write transaction and one commit. Requests with
+    /// unique keys go in key order, so concurrent batches take the keys' index entries in one
+    /// order (no deadlock), and an earlier request of the batch wins a key over a later one;
+    /// each queue that got a due job is notified once.
+    async fn job_enqueue_batch(
+        &self,
+        tenant: &TenantId,
+        reqs: &[JobEnqueue],
+    ) -> Result<Vec<Enqueued>, JobError> {
+        let key = |i: usize| reqs[i].unique.as_ref().map(|u| u.key.as_str());
+        let mut order: Vec<usize> = (0..reqs.len()).collect();
+        order.sort_by(|&a, &b| key(a).cmp(&key(b)));
+        let mut tx = self.begin(D::BEGIN_WRITE).await?;
+        let now = self.now_ms();
+        let mut out: Vec<Option<Enqueued>> = vec![None; reqs.len()];
+        let mut due = std::collections::BTreeSet::new();
+        for i in order {
+            let done = Self::job_enqueue_settled(&mut tx, tenant, &reqs[i], now).await?;
+            if !done.duplicate && done.job.state == JobState::Queued {
+                due.insert(done.job.queue.to_string());
+            }
+            out[i] = Some(done);
+        }
+        for q in &due {
+            Self::job_notify_on(&mut tx, q).await?;
+        }
+        tx.commit().await.map_err(D::map_err)?;
+        Ok(out.into_iter().flatten().collect())
+    }
+
+    /// [`Self::job_enqueue_quiet`] until the key's holder stays put (at most 5 tries).
+    async fn job_enqueue_settled(
+        conn: &mut D::Connection,
+        tenant: &TenantId,
+        req: &JobEnqueue,
+        now: i64,
+    ) -> Result<Enqueued, JobError> {
+        for _ in 0..5 {
+            if let Some(done) = Self::job_enqueue_quiet(conn, tenant, req, now).await? {
                 return Ok(done);
             }
         }
@@ -869,6 +935,15 @@ where
             }
         }
         Err(StoreError::Conflict("jobs: unique key kept changing hands".into()).into())
+    }
+
+    async fn job_enqueue_many(
+        &self,
+        tenant: &TenantId,
+        reqs: Vec<JobEnqueue>,
+    ) -> Result<Vec<Enqueued>, JobError> {
+        palisade_jobs::params::check_batch(&reqs)?;
+        self.job_enqueue_batch(tenant, &reqs).await
     }
 
     async fn job_lease(&self, req: &JobLease) -> Result<Vec<Leased>, JobError> {

@@ -175,6 +175,8 @@ macro_rules! conformance {
                 running_caps_exact_after_every_stop,
                 fairness_counts_running_jobs_past_the_first_share,
                 complete_many_checks_each_token,
+                enqueue_many_answers_in_order,
+                concurrent_batches_make_one_job_per_key,
             ]
         );
     };

@@ -53,6 +53,8 @@ pub const CHECKS: &[&str] = &[
     "running_caps_exact_after_every_stop",
     "fairness_counts_running_jobs_past_the_first_share",
     "complete_many_checks_each_token",
+    "enqueue_many_answers_in_order",
+    "concurrent_batches_make_one_job_per_key",
 ];
 
 /// Runs every check in turn on one store.
@@ -88,6 +90,8 @@ pub async fn run(s: Store, c: Time) {
     running_caps_exact_after_every_stop(&s, &c).await;
     fairness_counts_running_jobs_past_the_first_share(&s, &c).await;
     complete_many_checks_each_token(&s, &c).await;
+    enqueue_many_answers_in_order(&s, &c).await;
+    concurrent_batches_make_one_job_per_key(&s, &c).await;
 }
 
 fn fresh_queue(check: &str) -> QueueName {
@@ -1442,4 +1446,97 @@ pub async fn complete_many_checks_each_token(s: &Store, _c: &Time) {
         [JobState::Completed, JobState::Running, JobState::Completed]
     );
     s.job_complete(&t, &done(&got[1])).await.unwrap();
+}
+
+fn unique_n(q: &QueueName, key: &str, n: i64) -> JobEnqueue {
+    let mut e = enq(q);
+    e.payload = json!({ "n": n });
+    e.unique = Some(UniqueSpec {
+        key: key.into(),
+        states: UniqueStates::UNFINISHED,
+        period_ms: None,
+    });
+    e
+}
+
+async fn count(s: &Store, t: &TenantId) -> usize {
+    let list = JobList {
+        page: PageRequest::first(200),
+        ..Default::default()
+    };
+    s.job_list(t, &list).await.unwrap().items.len()
+}
+
+/// A batch answers one entry per request in request order: new jobs, and duplicates of an
+/// existing job or of an earlier request of the batch; a refused request (named by index) or
+/// an empty batch enqueues nothing.
+pub async fn enqueue_many_answers_in_order(s: &Store, _c: &Time) {
+    let (t, q) = (TenantId::generate(), fresh_queue("many"));
+    let held = add(s, &t, unique_n(&q, "held", 0)).await;
+    let mut plain = enq(&q);
+    plain.payload = json!({ "n": 1 });
+    let mut last = enq(&q);
+    last.payload = json!({ "n": 5 });
+    let batch = vec![
+        plain,
+        unique_n(&q, "held", 2),
+        unique_n(&q, "new", 3),
+        unique_n(&q, "new", 4),
+        last,
+    ];
+    let out = s.job_enqueue_many(&t, batch).await.unwrap();
+    let dups: Vec<bool> = out.iter().map(|d| d.duplicate).collect();
+    assert_eq!(dups, [false, true, false, true, false]);
+    assert_eq!(out[1].job.id, held.id);
+    assert_eq!(
+        out[3].job.id, out[2].job.id,
+        "the batch's first holder wins"
+    );
+    for i in [0, 2, 4] {
+        assert_eq!(
+            out[i].job.payload,
+            json!({ "n": i + 1 }),
+            "entry {i} in order"
+        );
+        assert_eq!(get(s, &t, &out[i].job.id).await.state, JobState::Queued);
+    }
+    assert_eq!(count(s, &t).await, 4);
+    assert_eq!(lease(s, &t, &q, 10).await.len(), 4, "every new job is due");
+
+    let mut bad = enq(&q);
+    bad.max_attempts = 0;
+    let refused = s.job_enqueue_many(&t, vec![enq(&q), bad]).await;
+    match refused {
+        Err(JobError::Invalid(f)) => assert_eq!(f[0].field, "jobs[1].max_attempts"),
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(
+        s.job_enqueue_many(&t, Vec::new()).await,
+        Err(JobError::Invalid(_))
+    ));
+    assert_eq!(count(s, &t).await, 4, "a refused batch enqueues nothing");
+}
+
+/// Batches sharing unique keys in opposite orders, at once: one job per key, no deadlock.
+pub async fn concurrent_batches_make_one_job_per_key(s: &Store, _c: &Time) {
+    let (t, q) = (TenantId::generate(), fresh_queue("many-race"));
+    let tasks: Vec<_> = (0..8)
+        .map(|b| {
+            let (s, t) = (s.clone(), t.clone());
+            let mut batch: Vec<JobEnqueue> =
+                (0..20).map(|k| unique_n(&q, &format!("k{k}"), k)).collect();
+            if b % 2 == 1 {
+                batch.reverse();
+            }
+            tokio::spawn(async move { s.job_enqueue_many(&t, batch).await })
+        })
+        .collect();
+    let mut created = 0;
+    for task in tasks {
+        let out = task.await.unwrap().unwrap();
+        assert_eq!(out.len(), 20);
+        created += out.iter().filter(|d| !d.duplicate).count();
+    }
+    assert_eq!(created, 20, "each key created once");
+    assert_eq!(count(s, &t).await, 20);
 }

@@ -449,6 +449,31 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/jobs/batch": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Enqueue up to 1,000 jobs at once (queues are created on demand).
+         * @description All or nothing: a bad entry (400 naming it, `jobs[3].max_attempts`) or an oversized
+         *     payload (413) enqueues none, and the batch is stored in one transaction. The answer has one
+         *     entry per job, in order; an entry whose unique key a job of this tenant — or an earlier
+         *     entry of the batch — holds is that job with `duplicate: true` (its `job` absent when it is
+         *     another principal's). 201 when the batch created a job, 200 when every entry was a
+         *     duplicate. No `Idempotency-Key`: give each job a `unique` key instead.
+         */
+        post: operations["job_enqueue_batch"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/jobs/lease": {
         parameters: {
             query?: never;
@@ -1348,6 +1373,22 @@ export interface components {
             tenant_id?: string | null;
             /** @description Event type, e.g. `auth.failure`. */
             type: string;
+        };
+        /** @description Input of a batch enqueue. */
+        BatchBody: {
+            /** @description 1 to 1,000 enqueues, each as `POST /v1/jobs` takes it. */
+            jobs: components["schemas"]["EnqueueBody"][];
+        };
+        /** @description One entry of a batch enqueue's answer, in the order of the request. */
+        BatchEntryView: {
+            /** @description True when this entry was a duplicate and created nothing. */
+            duplicate: boolean;
+            job?: null | components["schemas"]["JobView"];
+        };
+        /** @description The answer of a batch enqueue. */
+        BatchView: {
+            /** @description One entry per enqueue of the request, in its order. */
+            jobs: components["schemas"]["BatchEntryView"][];
         };
         /** @description Input of begin. */
         BeginBody: {
@@ -5377,6 +5418,111 @@ export interface operations {
             };
             /** @description Body over the limit (`payload-too-large`) */
             413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDoc"];
+                };
+            };
+            /** @description Internal error (`internal`), detail only in the log */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDoc"];
+                };
+            };
+            /** @description Store unavailable or saturated (`store-unavailable`), with Retry-After */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDoc"];
+                };
+            };
+        };
+    };
+    job_enqueue_batch: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["BatchBody"];
+            };
+        };
+        responses: {
+            /** @description Every entry a duplicate */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BatchView"];
+                };
+            };
+            /** @description At least one job created */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BatchView"];
+                };
+            };
+            /** @description Invalid input (code names the problem; `errors` lists fields) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDoc"];
+                };
+            };
+            /** @description Missing or invalid key (`unauthenticated`) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDoc"];
+                };
+            };
+            /** @description Key of the wrong kind (`forbidden`) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDoc"];
+                };
+            };
+            /** @description No such resource, or another tenant's (`not-found`) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDoc"];
+                };
+            };
+            /** @description Body over the limit (`payload-too-large`) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ProblemDoc"];
+                };
+            };
+            /** @description Body is not application/json (`unsupported-media-type`) */
+            415: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -114,6 +114,56 @@ export const schemas: Record<string, unknown> = {
     ],
     "type": "object"
   },
+  "BatchBody": {
+    "additionalProperties": false,
+    "properties": {
+      "jobs": {
+        "items": {
+          "$ref": "#/components/schemas/EnqueueBody"
+        },
+        "type": "array"
+      }
+    },
+    "required": [
+      "jobs"
+    ],
+    "type": "object"
+  },
+  "BatchEntryView": {
+    "properties": {
+      "duplicate": {
+        "type": "boolean"
+      },
+      "job": {
+        "oneOf": [
+          {
+            "type": "null"
+          },
+          {
+            "$ref": "#/components/schemas/JobView"
+          }
+        ]
+      }
+    },
+    "required": [
+      "duplicate"
+    ],
+    "type": "object"
+  },
+  "BatchView": {
+    "properties": {
+      "jobs": {
+        "items": {
+          "$ref": "#/components/schemas/BatchEntryView"
+        },
+        "type": "array"
+      }
+    },
+    "required": [
+      "jobs"
+    ],
+    "type": "object"
+  },
   "BeginBody": {
     "additionalProperties": false,
     "properties": {
@@ -2909,6 +2959,14 @@ export const responses: Record<string, Record<string, unknown>> = {
     },
     "201": {
       "$ref": "#/components/schemas/EnqueuedView"
+    }
+  },
+  "post /v1/jobs/batch": {
+    "200": {
+      "$ref": "#/components/schemas/BatchView"
+    },
+    "201": {
+      "$ref": "#/components/schemas/BatchView"
     }
   },
   "post /v1/jobs/lease": {

@@ -1,5 +1,6 @@
-//! `palisade-job-bench`: enqueues N trivial jobs, then drains them with the in-process worker,
-//! and prints enqueue rate, drain rate (jobs/s) and enqueue-to-start latency p50/p99.
+//! `palisade-job-bench`: enqueues N trivial jobs (in batches of `--batch` through
+//! `job_enqueue_many`, or one by one with `--batch 1`), then drains them with the in-process
+//! worker, and prints enqueue rate, drain rate (jobs/s) and enqueue-to-start latency p50/p99.
 
 use clap::Parser;
 use palisade_core::TenantId;
@@ -25,6 +26,9 @@ struct Args {
     /// Enqueues in flight at once.
     #[arg(long, default_value_t = 32)]
     enqueuers: usize,
+    /// Jobs per enqueue call (1: `job_enqueue`; more: `job_enqueue_many`, at most 1,000).
+    #[arg(long, default_value_t = 1_000)]
+    batch: usize,
     /// Pool size.
     #[arg(long, default_value_t = 40)]
     pool: u32,
@@ -41,17 +45,31 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let tenant = TenantId::generate();
     let t0 = Instant::now();
     let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let batch = a.batch.clamp(1, 1_000);
     let mut tasks = tokio::task::JoinSet::new();
     for _ in 0..a.enqueuers.max(1) {
         let (store, tenant, next) = (o.store.clone(), tenant.clone(), next.clone());
         let req = JobEnqueue::new(queue.clone(), kind.clone(), serde_json::json!({}));
         let n = a.jobs;
         tasks.spawn(async move {
-            while next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) < n {
-                store
-                    .job_enqueue(&tenant, req.clone())
-                    .await
-                    .expect("enqueue");
+            loop {
+                let from = next.fetch_add(batch, std::sync::atomic::Ordering::Relaxed);
+                let count = n.saturating_sub(from).min(batch);
+                match count {
+                    0 => break,
+                    1 => drop(
+                        store
+                            .job_enqueue(&tenant, req.clone())
+                            .await
+                            .expect("enqueue"),
+                    ),
+                    _ => drop(
+                        store
+                            .job_enqueue_many(&tenant, vec![req.clone(); count])
+                            .await
+                            .expect("enqueue"),
+                    ),
+                }
             }
         });
     }
@@ -81,10 +99,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     l.sort_unstable();
     let pct = |p: f64| l[((l.len() as f64 * p) as usize).min(l.len() - 1)];
     println!(
-        "palisade {:?} jobs={} c={} enqueue={:.0}/s drain={:.0}/s end-to-end={:.0}/s latency_ms p50={} p99={}",
+        "palisade {:?} jobs={} c={} batch={} enqueue={:.0}/s drain={:.0}/s end-to-end={:.0}/s latency_ms p50={} p99={}",
         a.backend,
         a.jobs,
         a.concurrency,
+        batch,
         a.jobs as f64 / enq.as_secs_f64(),
         a.jobs as f64 / drain.as_secs_f64(),
         a.jobs as f64 / (enq + drain).as_secs_f64(),

@@ -655,6 +655,7 @@ async fn openapi_describes_every_jobs_route_with_its_errors() {
     for (path, method) in [
         ("/v1/jobs", "post"),
         ("/v1/jobs", "get"),
+        ("/v1/jobs/batch", "post"),
         ("/v1/jobs/{id}", "get"),
         ("/v1/jobs/{id}", "delete"),
         ("/v1/jobs/{id}/events", "get"),

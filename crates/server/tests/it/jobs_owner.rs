@@ -9,7 +9,7 @@ use reqwest::Method;
 use serde_json::{json, Value};
 
 /// Two keys of one new tenant: (key id, caller) each.
-async fn two_keys(p: &crate::common::Proc) -> ((String, Api), (String, Api)) {
+pub(crate) async fn two_keys(p: &crate::common::Proc) -> ((String, Api), (String, Api)) {
     let op = p.operator();
     let t: Value = op
         .post(
@@ -36,7 +36,7 @@ async fn two_keys(p: &crate::common::Proc) -> ((String, Api), (String, Api)) {
     (out.pop().unwrap(), b)
 }
 
-fn owned(queue: &str, owner: &str) -> Value {
+pub(crate) fn owned(queue: &str, owner: &str) -> Value {
     let mut j = job(queue);
     j["owner"] = json!(owner);
     j

@@ -11,6 +11,7 @@ mod health;
 mod idempotency;
 mod input;
 mod jobs;
+mod jobs_batch;
 mod jobs_limits;
 mod jobs_owner;
 mod jobs_stats;

@@ -267,6 +267,59 @@ pub struct EnqueuedView {
     pub duplicate: bool,
 }
 
+/// Input of a batch enqueue.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BatchBody {
+    /// 1 to 1,000 enqueues, each as `POST /v1/jobs` takes it.
+    pub jobs: Vec<EnqueueBody>,
+}
+
+impl BatchBody {
+    /// The store's enqueues at `now_ms`; 400 naming every bad field by index
+    /// (`jobs[3].max_attempts`), 413 for an oversized payload.
+    pub fn into_enqueues(
+        self,
+        settings: &JobsSettings,
+        now_ms: i64,
+    ) -> Result<Vec<JobEnqueue>, JobError> {
+        let mut errs = Vec::new();
+        let mut out = Vec::with_capacity(self.jobs.len());
+        for (i, body) in self.jobs.into_iter().enumerate() {
+            match body.into_enqueue(settings, None, now_ms) {
+                Ok(e) => out.push(e),
+                Err(JobError::Invalid(f)) => errs.extend(f.into_iter().map(|mut f| {
+                    f.field = format!("jobs[{i}].{}", f.field);
+                    f
+                })),
+                Err(other) => return Err(other),
+            }
+        }
+        if errs.is_empty() {
+            Ok(out)
+        } else {
+            Err(JobError::Invalid(errs))
+        }
+    }
+}
+
+/// One entry of a batch enqueue's answer, in the order of the request.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BatchEntryView {
+    /// The new job, or the existing one holding the unique key; absent when that holder is
+    /// another principal's job (never shown).
+    pub job: Option<JobView>,
+    /// True when this entry was a duplicate and created nothing.
+    pub duplicate: bool,
+}
+
+/// The answer of a batch enqueue.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BatchView {
+    /// One entry per enqueue of the request, in its order.
+    pub jobs: Vec<BatchEntryView>,
+}
+
 /// A page of jobs.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct JobPage {

@@ -1,8 +1,8 @@
 //! Enqueue, read and manage jobs: get, list, events, cancel, retry, delete, queue stats.
 
 use super::dto::{
-    CancelBody, CancelView, EnqueueBody, EnqueuedView, EventsQuery, EventsView, JobPage, JobView,
-    RetriedView, RetryBody, StatsView,
+    BatchBody, BatchEntryView, BatchView, CancelBody, CancelView, EnqueueBody, EnqueuedView,
+    EventsQuery, EventsView, JobPage, JobView, RetriedView, RetryBody, StatsView,
 };
 use super::{job_id, max_wait, refused, visible_job, JobConflicts};
 use crate::error::{ApiError, ApiResult};
@@ -28,6 +28,7 @@ const MAX_IDEMPOTENCY_KEY: usize = 128;
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(job_enqueue, job_list))
+        .routes(routes!(job_enqueue_batch))
         .routes(routes!(job_get, job_delete))
         .routes(routes!(job_events))
         .routes(routes!(job_cancel))
@@ -111,6 +112,58 @@ async fn job_enqueue(
         duplicate: done.duplicate,
     };
     Ok((status, Json(view)).into_response())
+}
+
+/// Enqueue up to 1,000 jobs at once (queues are created on demand).
+///
+/// All or nothing: a bad entry (400 naming it, `jobs[3].max_attempts`) or an oversized
+/// payload (413) enqueues none, and the batch is stored in one transaction. The answer has one
+/// entry per job, in order; an entry whose unique key a job of this tenant — or an earlier
+/// entry of the batch — holds is that job with `duplicate: true` (its `job` absent when it is
+/// another principal's). 201 when the batch created a job, 200 when every entry was a
+/// duplicate. No `Idempotency-Key`: give each job a `unique` key instead.
+#[utoipa::path(post, path = "/v1/jobs/batch", tag = "jobs", request_body = BatchBody,
+    security(("tenant_key" = [])),
+    responses((status = 201, body = BatchView, description = "At least one job created"),
+              (status = 200, body = BatchView, description = "Every entry a duplicate"),
+              CommonErrors))]
+async fn job_enqueue_batch(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<BatchBody>,
+) -> ApiResult<Response> {
+    if headers.contains_key("idempotency-key") {
+        return Err(Problem::invalid(vec![FieldError::new(
+            "Idempotency-Key",
+            "not taken by a batch: give each job a unique key",
+        )])
+        .into());
+    }
+    let now = state.clock.now_ms();
+    let reqs = body
+        .into_enqueues(&state.config.jobs, now)
+        .map_err(refused)?;
+    let done = state
+        .jobs
+        .store
+        .job_enqueue_many(&caller.tenant, reqs)
+        .await
+        .map_err(refused)?;
+    done.iter().for_each(metrics::enqueued);
+    let created = done.iter().any(|d| !d.duplicate);
+    let jobs = done
+        .into_iter()
+        .map(|d| BatchEntryView {
+            job: d.job.visible_to(&caller.principal).then(|| d.job.into()),
+            duplicate: d.duplicate,
+        })
+        .collect();
+    let status = match created {
+        true => StatusCode::CREATED,
+        false => StatusCode::OK,
+    };
+    Ok((status, Json(BatchView { jobs })).into_response())
 }
 
 /// One job.
