@@ -34,6 +34,34 @@ impl SystemClock {
     }
 }
 
+/// The wall clock until `origin_ms`, then running `rate` times faster: for tests of what
+/// many seconds do (cron slots) in a few. Processes given the same origin and rate agree.
+#[derive(Debug, Clone, Copy)]
+pub struct FastClock {
+    origin_ms: i64,
+    rate: i64,
+}
+
+impl FastClock {
+    /// The clock of `spec`, `<origin_ms>x<rate>` (rate 1 ..= 1000); `None` when malformed.
+    pub fn parse(spec: &str) -> Option<Self> {
+        let (origin, rate) = spec.split_once('x')?;
+        let origin_ms = origin.parse().ok()?;
+        let rate = rate.parse().ok().filter(|r| (1..=1_000).contains(r))?;
+        Some(Self { origin_ms, rate })
+    }
+}
+
+impl Clock for FastClock {
+    fn now_ms(&self) -> i64 {
+        let real = SystemClock.now_ms();
+        match real - self.origin_ms {
+            d if d <= 0 => real,
+            d => self.origin_ms + d * self.rate,
+        }
+    }
+}
+
 /// A clock that only moves when told to; for deterministic tests.
 #[derive(Debug, Default)]
 pub struct ManualClock(AtomicI64);
@@ -73,6 +101,19 @@ mod tests {
         assert_eq!(c.now_ms(), 1_250);
         c.set(5);
         assert_eq!(c.now_ms(), 5);
+    }
+
+    #[test]
+    fn fast_clock_is_the_wall_clock_until_its_origin_then_faster() {
+        let now = SystemClock.now_ms();
+        let later = FastClock::parse(&format!("{}x100", now + 60_000)).unwrap();
+        assert!((later.now_ms() - SystemClock.now_ms()).abs() < 1_000);
+        let earlier = FastClock::parse(&format!("{}x100", now - 1_000)).unwrap();
+        let ahead = earlier.now_ms() - SystemClock.now_ms();
+        assert!((98_000..=101_000).contains(&ahead), "{ahead}");
+        for bad in ["", "x10", "1x", "1x0", "1x1001", "ax2", "1y2"] {
+            assert!(FastClock::parse(bad).is_none(), "{bad}");
+        }
     }
 
     #[test]

@@ -25,7 +25,7 @@ pub use audit::{AuditEvent, AuditEventType, AuditSink, NoAudit, SharedAuditSink}
 pub use backend::{Backend, Features};
 pub use caller::Caller;
 pub use changes::{Change, ChangeFeed, ChangeRecord, MemoryChanges};
-pub use clock::{Clock, ManualClock, SharedClock, SystemClock};
+pub use clock::{Clock, FastClock, ManualClock, SharedClock, SystemClock};
 pub use error::StoreError;
 pub use maintenance::{Maintenance, Supervisor};
 pub use page::{Page, PageRequest};

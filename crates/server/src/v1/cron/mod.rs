@@ -17,7 +17,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::{Extension, Json};
 use dto::{ScheduleBody, ScheduleList, ScheduleView};
-use palisade_core::{Caller, Maintenance, Problem};
+use palisade_core::{Caller, FastClock, Maintenance, Problem, SharedClock};
 use palisade_jobs::cron::{CronError, CronStore, CronTask, ScheduleName};
 use std::sync::Arc;
 use utoipa_axum::router::OpenApiRouter;
@@ -44,8 +44,30 @@ fn maintenance(state: &AppState) -> Vec<Arc<dyn Maintenance>> {
     if !cfg.enabled {
         return Vec::new();
     }
-    let task = CronTask::new(state.cron.clone(), cfg, state.clock.clone());
+    let clock = match test_clock() {
+        Ok(Some(fast)) => {
+            tracing::warn!("cron runs on the fast test clock of {TEST_CLOCK}");
+            Arc::new(fast) as SharedClock
+        }
+        _ => state.clock.clone(),
+    };
+    let task = CronTask::new(state.cron.clone(), cfg, clock);
     vec![Arc::new(task)]
+}
+
+/// The environment variable of cron's fast test clock, `<origin_ms>x<rate>`: from the origin
+/// on, cron's time runs `rate` times faster (so a test sees 1,000 slots of a seconds schedule
+/// in 10 s). Refused in production.
+pub const TEST_CLOCK: &str = "PALISADE_TEST_CRON_CLOCK";
+
+/// Cron's fast test clock when [`TEST_CLOCK`] is set; an error when it is malformed.
+fn test_clock() -> Result<Option<FastClock>, String> {
+    match std::env::var(TEST_CLOCK) {
+        Err(_) => Ok(None),
+        Ok(v) => FastClock::parse(&v).map(Some).ok_or_else(|| {
+            format!("{TEST_CLOCK}: must be <origin_ms>x<rate> with a rate from 1 to 1000")
+        }),
+    }
 }
 
 /// The schedules in the durable store, with the schedules the configuration declares
@@ -54,6 +76,11 @@ pub async fn start(
     cfg: &crate::config::Config,
     stores: &Stores,
 ) -> Result<Arc<dyn CronStore>, String> {
+    if test_clock()?.is_some() && cfg.env == crate::config::Environment::Production {
+        return Err(format!(
+            "{TEST_CLOCK} is for tests: refused with env = production"
+        ));
+    }
     let store: Arc<dyn CronStore> = stores.durable.clone();
     palisade_jobs::cron::sync_declared(store.as_ref(), &cfg.cron)
         .await
