@@ -119,6 +119,39 @@ const SAVE: &str = "UPDATE jobs SET state = $2, run_at_ms = $3, attempt = $4, le
 const EVENT: &str = "INSERT INTO job_events (job_id, seq, tenant_id, at_ms, kind, data)
     VALUES ($1, $2, $3, $4, $5, $6)";
 
+/// [`SAVE`] of many rows: `{SAVE_MANY_HEAD}` + one `(id, state, …, events)` tuple per job
+/// ([`placeholders`]) + `{SAVE_MANY_TAIL}`. `VALUES` columns are `column1` … on both dialects.
+const SAVE_MANY_HEAD: &str = "UPDATE jobs SET state = v.column2, run_at_ms = v.column3,
+    attempt = v.column4, lease_token = v.column5, lease_expires_at_ms = v.column6,
+    worker = v.column7, cancel_requested = v.column8, checkpoint = v.column9,
+    progress = v.column10, last_error = v.column11, updated_at_ms = v.column12,
+    finished_at_ms = v.column13, events = v.column14 FROM (VALUES ";
+const SAVE_MANY_TAIL: &str = ") AS v WHERE jobs.id = v.column1";
+/// [`EVENT`] of many rows, followed by [`placeholders`].
+const EVENT_MANY_HEAD: &str =
+    "INSERT INTO job_events (job_id, seq, tenant_id, at_ms, kind, data) VALUES ";
+/// Most jobs per multi-row save (14 binds each: well under both databases' bind limits).
+const SAVE_CHUNK: usize = 500;
+
+/// `rows` tuples of `cols` numbered placeholders: `($1, $2), ($3, $4)`.
+fn placeholders(rows: usize, cols: usize) -> String {
+    let mut out = String::with_capacity(rows * cols * 5);
+    for r in 0..rows {
+        if r > 0 {
+            out.push_str(", ");
+        }
+        out.push('(');
+        for c in 0..cols {
+            if c > 0 {
+                out.push_str(", ");
+            }
+            out.push_str(&format!("${}", r * cols + c + 1));
+        }
+        out.push(')');
+    }
+    out
+}
+
 /// The lease's pick: due jobs of queue `$1` at `$2`, ranked per tenant (`k`) after the
 /// tenant's running jobs (`n`), at most `$3` per tenant, `$4` in all; `{scope}` narrows to one
 /// tenant (`$5`), `{lock}` locks the rows. With a per-key cap, `{key_*}` also rank each job
@@ -487,6 +520,66 @@ where
         Self::job_log(tx, j, events).await
     }
 
+    /// [`Self::job_save`] of many jobs (each read under its row lock in `tx`) in two
+    /// statements per chunk of [`SAVE_CHUNK`]: one multi-row `UPDATE … FROM (VALUES …)` and
+    /// one multi-row insert of their events.
+    async fn job_save_many(
+        tx: &mut Transaction<'static, D>,
+        saves: &[(&Job, &[JobEvent])],
+    ) -> Result<(), StoreError> {
+        for chunk in saves.chunks(SAVE_CHUNK) {
+            let rows = placeholders(chunk.len(), 14);
+            let sql = format!("{SAVE_MANY_HEAD}{rows}{SAVE_MANY_TAIL}");
+            let mut q = sqlx::query(&sql);
+            for (j, _) in chunk {
+                q = q
+                    .bind(j.id.as_str())
+                    .bind(j.state.as_str())
+                    .bind(j.run_at_ms)
+                    .bind(i64::from(j.attempt))
+                    .bind(j.lease_token as i64)
+                    .bind(j.lease_expires_at_ms)
+                    .bind(j.worker.as_ref().map(|w| w.to_string()))
+                    .bind(j.cancel_requested)
+                    .bind(j.checkpoint.as_ref().map(to_json))
+                    .bind(j.progress.as_ref().map(to_json))
+                    .bind(j.last_error.clone())
+                    .bind(j.updated_at_ms)
+                    .bind(j.finished_at_ms)
+                    .bind(j.events as i64);
+            }
+            q.execute(&mut **tx).await.map_err(D::map_err)?;
+            Self::job_log_many(tx, chunk).await?;
+        }
+        Ok(())
+    }
+
+    /// The events of `logs` in one multi-row insert.
+    async fn job_log_many(
+        conn: &mut D::Connection,
+        logs: &[(&Job, &[JobEvent])],
+    ) -> Result<(), StoreError> {
+        let n: usize = logs.iter().map(|(_, e)| e.len()).sum();
+        if n == 0 {
+            return Ok(());
+        }
+        let sql = format!("{EVENT_MANY_HEAD}{}", placeholders(n, 6));
+        let mut q = sqlx::query(&sql);
+        for (j, events) in logs {
+            for e in events.iter() {
+                q = q
+                    .bind(j.id.as_str())
+                    .bind(e.seq as i64)
+                    .bind(j.tenant.as_str())
+                    .bind(e.at_ms)
+                    .bind(e.kind.as_str())
+                    .bind(to_json(&e.data));
+            }
+        }
+        q.execute(&mut *conn).await.map_err(D::map_err)?;
+        Ok(())
+    }
+
     pub(crate) async fn job_log(
         conn: &mut D::Connection,
         j: &Job,
@@ -826,6 +919,7 @@ where
         }
         let mut out = Vec::with_capacity(reqs.len());
         let mut stopped: Vec<Job> = Vec::new();
+        let mut saved: Vec<(Job, [JobEvent; 1])> = Vec::new();
         for (tenant, req) in reqs {
             let Some(job) = jobs
                 .get_mut(req.id.as_str())
@@ -837,7 +931,7 @@ where
             let was_running = job.state == JobState::Running;
             match tr::complete(job, req.token, now) {
                 Ok(e) => {
-                    Self::job_save(&mut tx, job, &[e]).await?;
+                    saved.push((job.clone(), [e]));
                     if was_running {
                         stopped.push(job.clone());
                     }
@@ -846,6 +940,9 @@ where
                 Err(e) => out.push(Err(e)),
             }
         }
+        let saves: Vec<(&Job, &[JobEvent])> =
+            saved.iter().map(|(j, e)| (j, e.as_slice())).collect();
+        Self::job_save_many(&mut tx, &saves).await?;
         let deltas: Vec<(&Job, i64)> = stopped.iter().map(|j| (j, -1)).collect();
         Self::job_running_add(&mut tx, &deltas).await?;
         tx.commit().await.map_err(D::map_err)?;
@@ -996,16 +1093,22 @@ where
             None => jobs,
         };
         let mut out = Vec::with_capacity(jobs.len());
+        let mut events = Vec::with_capacity(jobs.len());
         for mut job in jobs {
             let due_at_ms = job.run_at_ms;
-            let e = tr::lease(&mut job, &req.worker, now);
-            Self::job_save(&mut tx, &job, &[e]).await?;
+            events.push([tr::lease(&mut job, &req.worker, now)]);
             out.push(Leased {
                 token: job.lease_token,
                 due_at_ms,
                 job,
             });
         }
+        let saves: Vec<(&Job, &[JobEvent])> = out
+            .iter()
+            .zip(&events)
+            .map(|(l, e)| (&l.job, e.as_slice()))
+            .collect();
+        Self::job_save_many(&mut tx, &saves).await?;
         let started: Vec<(&Job, i64)> = out.iter().map(|l| (&l.job, 1)).collect();
         Self::job_running_add(&mut tx, &started).await?;
         tx.commit().await.map_err(D::map_err)?;

@@ -177,6 +177,7 @@ macro_rules! conformance {
                 complete_many_checks_each_token,
                 enqueue_many_answers_in_order,
                 concurrent_batches_make_one_job_per_key,
+                stored_jobs_match_what_lease_and_complete_answer,
             ]
         );
     };

@@ -55,6 +55,7 @@ pub const CHECKS: &[&str] = &[
     "complete_many_checks_each_token",
     "enqueue_many_answers_in_order",
     "concurrent_batches_make_one_job_per_key",
+    "stored_jobs_match_what_lease_and_complete_answer",
 ];
 
 /// Runs every check in turn on one store.
@@ -92,6 +93,7 @@ pub async fn run(s: Store, c: Time) {
     complete_many_checks_each_token(&s, &c).await;
     enqueue_many_answers_in_order(&s, &c).await;
     concurrent_batches_make_one_job_per_key(&s, &c).await;
+    stored_jobs_match_what_lease_and_complete_answer(&s, &c).await;
 }
 
 fn fresh_queue(check: &str) -> QueueName {
@@ -1539,4 +1541,39 @@ pub async fn concurrent_batches_make_one_job_per_key(s: &Store, _c: &Time) {
     }
     assert_eq!(created, 20, "each key created once");
     assert_eq!(count(s, &t).await, 20);
+}
+
+/// What a lease and a batch of completions answer is what the store then holds, job by job,
+/// with their events (the stores write batches in few statements).
+pub async fn stored_jobs_match_what_lease_and_complete_answer(s: &Store, c: &Time) {
+    let (t, q) = (TenantId::generate(), fresh_queue("saved"));
+    for n in 0..5 {
+        let mut e = enq(&q);
+        e.payload = json!({ "n": n });
+        e.lease_ms = 10_000 + n * 1_000;
+        add(s, &t, e).await;
+    }
+    c.advance(Duration::from_millis(5));
+    let got = lease(s, &t, &q, 5).await;
+    assert_eq!(got.len(), 5);
+    for l in &got {
+        assert_eq!(get(s, &t, &l.job.id).await, l.job, "leased as answered");
+        assert_eq!(l.job.lease_expires_at_ms, Some(c.now_ms() + l.job.lease_ms));
+    }
+    c.advance(Duration::from_millis(5));
+    let reqs: Vec<(TenantId, JobComplete)> = got.iter().map(|l| (t.clone(), done(l))).collect();
+    let out = s.job_complete_many(&reqs).await;
+    for (l, o) in got.iter().zip(&out) {
+        let o = o.as_ref().unwrap();
+        assert_eq!(&get(s, &t, &l.job.id).await, o, "completed as answered");
+        let k = kinds(s, &t, &l.job.id, 0).await;
+        assert_eq!(
+            k,
+            [
+                JobEventKind::Enqueued,
+                JobEventKind::Started,
+                JobEventKind::Completed
+            ]
+        );
+    }
 }
