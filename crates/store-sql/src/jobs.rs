@@ -158,14 +158,9 @@ fn placeholders(rows: usize, cols: usize) -> String {
 /// per (tenant, limit key) (`kk`) after the key's running jobs and keep at most the cap (the
 /// last bind) per key.
 const LEASE: &str = "
-WITH running AS (
+WITH RECURSIVE running AS (
     SELECT tenant_id, count(*) AS n FROM jobs
-    WHERE queue = $1 AND state = 'running' GROUP BY tenant_id),{key_running}
-due AS (
-    SELECT id, tenant_id, priority, run_at_ms,
-           row_number() OVER (PARTITION BY tenant_id ORDER BY priority, run_at_ms, id) AS k{key_rank}
-    FROM jobs
-    WHERE queue = $1 AND state IN ('queued', 'scheduled', 'retrying') AND run_at_ms <= $2{scope}),
+    WHERE queue = $1 AND state = 'running' GROUP BY tenant_id),{key_running}{due}
 pick AS (
     SELECT due.id FROM due LEFT JOIN running ON running.tenant_id = due.tenant_id{key_join}
     WHERE coalesce(running.n, 0) + due.k <= $3{key_cond}
@@ -174,6 +169,37 @@ pick AS (
 SELECT {cols} FROM jobs
 WHERE id IN (SELECT id FROM pick) AND state IN ('queued', 'scheduled', 'retrying')
   AND run_at_ms <= $2{lock}";
+
+/// [`LEASE`]'s `due` read in full: every due job of the queue, ranked within its tenant (a
+/// per-key cap needs the deeper jobs: a key at its cap lets a later key's job in).
+const DUE_ALL: &str = "
+due AS (
+    SELECT id, tenant_id, priority, run_at_ms,
+           row_number() OVER (PARTITION BY tenant_id ORDER BY priority, run_at_ms, id) AS k{key_rank}
+    FROM jobs
+    WHERE queue = $1 AND state IN ('queued', 'scheduled', 'retrying') AND run_at_ms <= $2{scope}),";
+
+/// [`LEASE`]'s `due` bounded by the page: the tenants with due jobs by a skip-scan of
+/// `jobs_due` (one probe each), then each tenant's first `$4` due jobs (an index range scan).
+/// The same pick as [`DUE_ALL`] without a per-key cap: a tenant's job `k > $4` has `$4` of its
+/// own ranked before it, so it never makes a page of `$4`.
+const DUE_FIRST: &str = "
+tenants(t) AS (
+    SELECT (SELECT tenant_id FROM jobs WHERE queue = $1
+            AND state IN ('queued', 'scheduled', 'retrying') AND run_at_ms <= $2{scope}
+            ORDER BY tenant_id LIMIT 1)
+    UNION ALL
+    SELECT (SELECT tenant_id FROM jobs WHERE queue = $1
+            AND state IN ('queued', 'scheduled', 'retrying') AND run_at_ms <= $2
+            AND tenant_id > tenants.t{scope} ORDER BY tenant_id LIMIT 1)
+    FROM tenants WHERE tenants.t IS NOT NULL),
+due AS (
+    SELECT j.id, j.tenant_id, j.priority, j.run_at_ms,
+           row_number() OVER (PARTITION BY j.tenant_id ORDER BY j.priority, j.run_at_ms, j.id) AS k
+    FROM tenants JOIN jobs j ON j.id IN (
+        SELECT d.id FROM jobs d WHERE d.queue = $1 AND d.tenant_id = tenants.t
+          AND d.state IN ('queued', 'scheduled', 'retrying') AND d.run_at_ms <= $2
+        ORDER BY d.priority, d.run_at_ms, d.id LIMIT $4)),";
 
 /// The lease's pick bounded by the page, not the backlog (used where the store keeps running
 /// counts, [`JobDialect::JOB_RUNNING_COUNTS`]). Same binds and the same pick as [`LEASE`]:
@@ -325,6 +351,7 @@ pub fn lease_sql_with<D: JobDialect>(scope: &LeaseScope, key_cap: bool) -> Strin
         }
     };
     LEASE
+        .replace("{due}", if key_cap { DUE_ALL } else { DUE_FIRST })
         .replace(
             "{key_running}",
             &key("
