@@ -50,4 +50,8 @@ pub trait Dialect: Database {
 
     /// Opens a read-only transaction whose reads all see one snapshot.
     const BEGIN_SNAPSHOT: &'static str;
+
+    /// True when the database takes one write transaction at a time (SQLite): concurrent
+    /// small writes then go faster grouped into one transaction than each in its own.
+    const SINGLE_WRITER: bool;
 }

@@ -616,6 +616,33 @@ where
         Self::end(tx, r).await
     }
 
+    fn event_insert_grouped(&self) -> bool {
+        D::SINGLE_WRITER
+    }
+
+    async fn event_insert_many(
+        &self,
+        events: Vec<(Event, bool)>,
+    ) -> Result<Vec<Inserted>, WebhookError> {
+        let mut tx = self.begin(D::BEGIN_WRITE).await?;
+        let mut out = Vec::with_capacity(events.len());
+        let mut failed = None;
+        for (event, push) in events {
+            match self.insert_in(&mut tx, event, push).await {
+                Ok(i) => out.push(i),
+                Err(e) => {
+                    failed = Some(e);
+                    break;
+                }
+            }
+        }
+        let r = match failed {
+            Some(e) => Err(e),
+            None => Ok(out),
+        };
+        Self::end(tx, r).await
+    }
+
     async fn event_get(
         &self,
         tenant: &TenantId,

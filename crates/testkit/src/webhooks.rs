@@ -42,6 +42,7 @@ macro_rules! webhooks_conformance {
                 duplicate_insert_answers_the_first,
                 concurrent_inserts_store_one_event_and_one_job,
                 insert_and_job_are_one_write,
+                insert_many_answers_in_order,
                 tenant_isolation,
                 claim_respects_concurrency,
                 settle_hands_the_turn_on,
@@ -290,6 +291,36 @@ pub async fn insert_and_job_are_one_write(s: &Subject) {
         live_jobs(s, &t).await,
         1,
         "same key in another source is another event"
+    );
+}
+
+/// A group insert answers each event in order: new ones (with their jobs, for a pushing
+/// source) in arrival order, duplicates of a stored event or of an earlier one of the group.
+pub async fn insert_many_answers_in_order(s: &Subject) {
+    let t = tenant();
+    let push = made(s, source(&t, "push", Some(target(4, false)))).await;
+    let pull = made(s, source(&t, "pull", None)).await;
+    let stored = insert(s, &push, "old", T0).await;
+    let group = vec![
+        (event(&push, "a", T0 + 1), true),
+        (event(&push, "old", T0 + 2), true),
+        (event(&pull, "a", T0 + 3), false),
+        (event(&push, "a", T0 + 4), true),
+        (event(&push, "b", T0 + 5), true),
+    ];
+    let out = s.inbox.event_insert_many(group).await.unwrap();
+    let dups: Vec<bool> = out.iter().map(|i| i.duplicate).collect();
+    assert_eq!(dups, [false, true, false, true, false]);
+    assert_eq!(out[1].event.id, stored.id);
+    assert_eq!(
+        out[3].event.id, out[0].event.id,
+        "the group's first wins its key"
+    );
+    assert!(out[0].event.seq < out[2].event.seq && out[2].event.seq < out[4].event.seq);
+    assert_eq!(
+        live_jobs(s, &t).await,
+        3,
+        "old, a and b of the pushing source"
     );
 }
 

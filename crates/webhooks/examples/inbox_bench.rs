@@ -15,8 +15,8 @@ use hmac::{Hmac, Mac};
 use http::HeaderMap;
 use palisade_core::TenantId;
 use palisade_webhooks::{
-    delivery, ingest, EventIdRule, Inbound, InboxStore, Provider, SecretBox, Source, SourceName,
-    SourceSecret,
+    delivery, ingest, EventIdRule, Inbound, InboxStore, Inserter, Provider, SecretBox, Source,
+    SourceName, SourceSecret,
 };
 use sha2::Sha256;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -41,6 +41,10 @@ struct Args {
     /// Push sources (the delivery job is written with each event) instead of pull.
     #[arg(long)]
     push: bool,
+    /// Each event written alone (`InboxStore::event_insert`) even where the store prefers
+    /// grouped inserts (`InboxStore::event_insert_grouped`: SQLite), as ingress did before.
+    #[arg(long)]
+    direct: bool,
 }
 
 const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
@@ -228,9 +232,12 @@ async fn main() {
                 })
                 .collect(),
         );
+        let group = !a.direct && store.event_insert_grouped();
+        let grouped = group.then(|| Inserter::start(store.clone()));
         let (s, k, src) = (store.clone(), keys.clone(), source.clone());
         let inbox = run(a.events, a.concurrency, move |i| {
             let (s, k, src, reqs) = (s.clone(), k.clone(), src.clone(), reqs.clone());
+            let grouped = grouped.clone();
             async move {
                 let (h, b) = &reqs[i];
                 let req = Inbound {
@@ -242,9 +249,12 @@ async fn main() {
                     .duration_since(std::time::UNIX_EPOCH)
                     .unwrap()
                     .as_millis() as i64;
-                let r = ingest::ingest(s.as_ref(), &k, 60, &src, &req, now)
-                    .await
-                    .unwrap();
+                let event = ingest::verified_event(&k, 60, &src, &req, now).unwrap();
+                let r = match grouped {
+                    Some(g) => g.insert(event, src.pushes()).await,
+                    None => s.event_insert(event, src.pushes()).await,
+                }
+                .unwrap();
                 assert!(!r.duplicate);
             }
         })

@@ -115,6 +115,19 @@ pub async fn ingest(
     req: &Inbound<'_>,
     now_ms: i64,
 ) -> Result<Inserted, WebhookError> {
+    let event = verified_event(keys, skew_secs, source, req, now_ms)?;
+    store.event_insert(event, source.pushes()).await
+}
+
+/// Steps 1 to 3 for a request to `source` at `now_ms` (size, signature, timestamp): the event
+/// to store, with its replay-guard key.
+pub fn verified_event(
+    keys: &SecretBox,
+    skew_secs: i64,
+    source: &Source,
+    req: &Inbound<'_>,
+    now_ms: i64,
+) -> Result<Event, WebhookError> {
     size_check(source, req.body.len() as u64)?;
     let secrets = secrets_open(keys, source, now_ms)?;
     let refs: Vec<&[u8]> = secrets.iter().map(Vec::as_slice).collect();
@@ -132,8 +145,13 @@ pub async fn ingest(
         .and_then(|v| v.to_str().ok())
         .filter(|v| v.len() <= 200)
         .map(str::to_owned);
-    let event = Event::new(source, key, content_type, req.body.to_vec(), now_ms);
-    store.event_insert(event, source.pushes()).await
+    Ok(Event::new(
+        source,
+        key,
+        content_type,
+        req.body.to_vec(),
+        now_ms,
+    ))
 }
 
 #[cfg(test)]

@@ -19,6 +19,7 @@ pub mod declared;
 pub mod delivery;
 pub mod error;
 pub mod ingest;
+pub mod inserter;
 pub mod memory;
 pub mod metrics;
 pub mod model;
@@ -34,6 +35,7 @@ pub mod verify;
 pub use declared::{ConfigSecret, ConfigSource, ConfigTarget};
 pub use delivery::{delivery_job, Delivery};
 pub use error::WebhookError;
+pub use inserter::Inserter;
 pub use memory::MemoryInboxStore;
 pub use model::{
     DeliverySecrets, Event, EventId, EventIdRule, EventStatus, Source, SourceName, SourceSecret,

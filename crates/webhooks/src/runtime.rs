@@ -3,6 +3,7 @@
 
 use crate::error::WebhookError;
 use crate::ingest;
+use crate::inserter::Inserter;
 use crate::model::{EventIdRule, Source, SourceName, SourceSecret, Target, MAX_SECRETS};
 use crate::params::Inserted;
 use crate::seal::SecretBox;
@@ -13,7 +14,7 @@ use crate::{delivery, metrics, sign};
 use palisade_core::{
     AuditEvent, AuditEventType, FieldError, SharedAuditSink, SharedClock, TenantId,
 };
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use tokio::sync::Notify;
 
 /// A source as a caller asks for it (secrets in the clear, sealed on the way in).
@@ -50,6 +51,8 @@ pub struct Webhooks {
     pub audit: SharedAuditSink,
     /// Notified on every new pushed event: wakes the delivery worker.
     pub wake: Arc<Notify>,
+    /// Ingress's grouped inserts (on a store that prefers them), started by the first ingress.
+    inserter: Arc<OnceLock<Inserter>>,
 }
 
 impl Webhooks {
@@ -68,6 +71,7 @@ impl Webhooks {
             clock,
             audit,
             wake: Arc::new(Notify::new()),
+            inserter: Arc::new(OnceLock::new()),
         }
     }
 
@@ -103,7 +107,14 @@ impl Webhooks {
     ) -> Result<Inserted, WebhookError> {
         let skew = self.settings.max_future_skew.as_secs() as i64;
         let now = self.clock.now_ms();
-        ingest::ingest(self.store.as_ref(), &self.keys, skew, source, req, now).await
+        let event = ingest::verified_event(&self.keys, skew, source, req, now)?;
+        if !self.store.event_insert_grouped() {
+            return self.store.event_insert(event, source.pushes()).await;
+        }
+        let inserter = self
+            .inserter
+            .get_or_init(|| Inserter::start(self.store.clone()));
+        inserter.insert(event, source.pushes()).await
     }
 
     pub(crate) fn secret_seal(

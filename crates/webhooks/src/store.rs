@@ -45,6 +45,28 @@ pub trait InboxStore: Send + Sync + std::fmt::Debug {
     /// ([`crate::delivery::delivery_job`]) in the same atomic step.
     async fn event_insert(&self, event: Event, push: bool) -> Result<Inserted, WebhookError>;
 
+    /// True when concurrent inserts go faster grouped ([`crate::Inserter`],
+    /// [`InboxStore::event_insert_many`]) than each in its own write: a store that takes one
+    /// write at a time (SQLite). Measured in BENCHMARKS.md ("Inbound webhooks").
+    fn event_insert_grouped(&self) -> bool {
+        false
+    }
+
+    /// [`InboxStore::event_insert`] of many events in order, as one atomic write (SQL stores:
+    /// one transaction, one commit): all stored — each new or a duplicate, also of an earlier
+    /// event of the batch — or, on `Err`, none. This default, the memory store's, inserts one
+    /// by one.
+    async fn event_insert_many(
+        &self,
+        events: Vec<(Event, bool)>,
+    ) -> Result<Vec<Inserted>, WebhookError> {
+        let mut out = Vec::with_capacity(events.len());
+        for (event, push) in events {
+            out.push(self.event_insert(event, push).await?);
+        }
+        Ok(out)
+    }
+
     /// One event of the tenant.
     async fn event_get(
         &self,

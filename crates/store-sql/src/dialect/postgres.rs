@@ -21,6 +21,7 @@ impl Dialect for Postgres {
 
     /// READ COMMITTED: writes lock their rows until commit.
     const BEGIN_WRITE: &'static str = "BEGIN";
+    const SINGLE_WRITER: bool = false;
 
     const BEGIN_SNAPSHOT: &'static str = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY";
 }

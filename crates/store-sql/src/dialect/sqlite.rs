@@ -28,6 +28,7 @@ impl Dialect for Sqlite {
     /// Takes SQLite's write lock up front, so read-decide-write inside it is atomic and never
     /// fails on a lock upgrade.
     const BEGIN_WRITE: &'static str = "BEGIN IMMEDIATE";
+    const SINGLE_WRITER: bool = true;
 
     /// In WAL mode a read transaction sees one snapshot.
     const BEGIN_SNAPSHOT: &'static str = "BEGIN";

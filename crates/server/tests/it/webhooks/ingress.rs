@@ -394,3 +394,42 @@ async fn chunked_post(base: &str, path: &str, ts: i64, body: &[u8]) -> String {
         .unwrap_or_default()
         .to_owned()
 }
+
+/// On the embedded default ingress groups concurrent inserts into one write: 200 concurrent
+/// deliveries of 20 events (each sent 10 times) store each event once and answer every copy,
+/// one `accepted` per event and 9 `duplicate`s with its id.
+#[tokio::test]
+async fn concurrent_deliveries_grouped_store_each_event_once() {
+    let p = spawn(&[]);
+    let (tenant, key) = p.tenant_with_key("wh-grouped").await;
+    let api = p.api(&key);
+    source_create(&api, pull_source("bulk")).await;
+    let prov = Provider::new(&p.url);
+    let sends = (0..200).map(|i| {
+        let (prov, tenant) = (&prov, &tenant);
+        async move {
+            let id = format!("msg_{}", i % 20);
+            let body = format!("{{\"n\":{}}}", i % 20);
+            let r = prov.send(tenant, "bulk", &id, body.as_bytes()).await;
+            assert_eq!(r.status(), 200);
+            let v: Value = r.json().await.unwrap();
+            (
+                id,
+                v["status"].as_str().unwrap().to_owned(),
+                v["id"].clone(),
+            )
+        }
+    });
+    let answers = futures::future::join_all(sends).await;
+    let mut ids = std::collections::BTreeMap::<String, std::collections::BTreeSet<String>>::new();
+    let accepted = answers.iter().filter(|a| a.1 == "accepted").count();
+    for (msg, _, id) in &answers {
+        ids.entry(msg.clone()).or_default().insert(id.to_string());
+    }
+    assert_eq!(accepted, 20, "one accepted per event");
+    assert!(
+        ids.values().all(|s| s.len() == 1),
+        "every copy answers its event's id"
+    );
+    assert_eq!(events(&api, "limit=100").await.len(), 20);
+}
