@@ -15,6 +15,28 @@ palisade_core::text_name!(
     QueueName,
     "queue"
 );
+/// The prefix of the queues Palisade's own capabilities run (webhook deliveries, lockout
+/// notices): no tenant may enqueue to, lease from or schedule onto them.
+pub const RESERVED_QUEUE_PREFIX: &str = "palisade.";
+
+impl QueueName {
+    /// True for a queue of Palisade's own ([`RESERVED_QUEUE_PREFIX`]).
+    pub fn is_reserved(&self) -> bool {
+        self.as_str().starts_with(RESERVED_QUEUE_PREFIX)
+    }
+
+    /// This queue as a tenant may name it: refused when reserved, naming `field`.
+    pub fn tenant_check(&self, field: &str) -> Result<(), FieldError> {
+        match self.is_reserved() {
+            true => Err(FieldError::new(
+                field,
+                "a queue not starting with `palisade.` (reserved for Palisade's own jobs)",
+            )),
+            false => Ok(()),
+        }
+    }
+}
+
 palisade_core::text_name!(
     /// What a job does: workers dispatch on it to a handler.
     JobKind,

@@ -18,7 +18,7 @@ use palisade_jobs::{
 use std::sync::Arc;
 
 /// The queue of delivery jobs.
-pub const QUEUE: &str = "webhooks";
+pub const QUEUE: &str = "palisade.webhooks";
 /// The kind of delivery jobs.
 pub const KIND: &str = "webhook.deliver";
 /// The secret id in the associated data of a source's delivery secret.

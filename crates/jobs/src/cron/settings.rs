@@ -103,7 +103,7 @@ impl ConfigSchedule {
             ScheduleName::parse(&self.name),
             CronExpr::parse(&self.cron),
             Zone::parse(&self.timezone),
-            QueueName::parse(&self.queue),
+            QueueName::parse(&self.queue).and_then(|q| q.tenant_check("queue").map(|_| q)),
             JobKind::parse(&self.kind),
             Priority::new(self.priority),
             MissedPolicy::parse(&self.missed),

@@ -769,3 +769,31 @@ async fn on_postgres_a_job_rescued_from_one_process_completes_on_another_once() 
         .count();
     assert_eq!(completed, 1);
 }
+
+#[tokio::test]
+async fn palisades_own_queues_are_refused_to_tenants() {
+    let p = spawn(&[]);
+    let api = p.tenant_api("jobs-reserved").await;
+    let mut own = job("palisade.webhooks");
+    let r = api.post("/v1/jobs", own.clone()).await;
+    let v = problem(r, 400, "invalid-request").await;
+    assert_eq!(v["errors"][0]["field"], "queue", "{v}");
+    own["queue"] = json!("palisade.otp");
+    let r = api
+        .post("/v1/jobs/batch", json!({ "jobs": [job("mail"), own] }))
+        .await;
+    let v = problem(r, 400, "invalid-request").await;
+    assert_eq!(v["errors"][0]["field"], "jobs[1].queue", "{v}");
+    let lease = json!({"queue": "palisade.webhooks", "worker": "w1"});
+    let v = problem(
+        api.post("/v1/jobs/lease", lease).await,
+        400,
+        "invalid-request",
+    )
+    .await;
+    assert_eq!(v["errors"][0]["field"], "queue", "{v}");
+    let schedule = json!({"name": "s", "cron": "* * * * *", "queue": "palisade.otp", "kind": "k"});
+    let r = api.post("/v1/cron/schedules", schedule).await;
+    let v = problem(r, 400, "invalid-request").await;
+    assert!(v.to_string().contains("\"queue\""), "{v}");
+}

@@ -78,7 +78,7 @@ impl ScheduleBody {
         let parsed = (
             CronExpr::parse(text(&self.cron)),
             or_default(&self.timezone, Zone::UTC, |v| Zone::parse(text(v))),
-            QueueName::parse(text(&self.queue)),
+            QueueName::parse(text(&self.queue)).and_then(|q| q.tenant_check("queue").map(|_| q)),
             JobKind::parse(text(&self.kind)),
             or_default(&self.priority, Priority::DEFAULT, |v| {
                 Priority::new(v.as_i64().unwrap_or(-1))

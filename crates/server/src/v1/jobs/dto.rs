@@ -84,7 +84,8 @@ impl EnqueueBody {
         now_ms: i64,
     ) -> Result<JobEnqueue, JobError> {
         check_size("payload", &self.payload, settings.max_payload_bytes)?;
-        let mut errs = Vec::new();
+        let mut errs: Vec<FieldError> =
+            self.queue.tenant_check("queue").err().into_iter().collect();
         let run_at_ms = match (self.run_at_ms, self.delay_ms) {
             (Some(_), Some(_)) => {
                 errs.push(FieldError::new("delay_ms", "not together with run_at_ms"));

@@ -42,7 +42,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
 fn lease_bounds(body: &LeaseBody, limit: Duration) -> Result<(u32, Duration), ApiError> {
     let count = body.count.unwrap_or(1);
     let wait = Duration::from_millis(body.wait_ms.unwrap_or(0));
-    let mut errs = Vec::new();
+    let mut errs: Vec<FieldError> = body.queue.tenant_check("queue").err().into_iter().collect();
     if !(1..=MAX_LEASE_COUNT).contains(&count) {
         errs.push(FieldError::new("count", "an integer from 1 to 100"));
     }

@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 /// The queue of lockout notices.
-const QUEUE: &str = "otp";
+const QUEUE: &str = "palisade.otp";
 /// The kind of lockout notices.
 const KIND: &str = "otp.lockout_notice";
 /// Attempts before a notice is dead: the backoff (1 s doubling, at most 1 h) spreads them over
