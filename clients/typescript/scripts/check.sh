@@ -77,8 +77,12 @@ start() {
 
 run_tests() { # label url
   log "node --test against $1"
-  (cd "$CLIENT" && PALISADE_TEST_URL="$2" PALISADE_TEST_OPERATOR_KEY="$OPERATOR_KEY" \
-    node --test --test-concurrency=1 build/test/*.test.js)
+  if ! (cd "$CLIENT" && PALISADE_TEST_URL="$2" PALISADE_TEST_OPERATOR_KEY="$OPERATOR_KEY" \
+    node --test --test-concurrency=1 build/test/*.test.js); then
+    # what the servers logged (no secrets: Palisade never logs keys), to tell why
+    for f in "$WORK"/*/stderr; do log "last lines of $f:"; tail -n 40 "$f" >&2; done
+    return 1
+  fi
 }
 
 start embedded

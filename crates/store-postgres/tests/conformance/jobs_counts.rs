@@ -209,3 +209,56 @@ async fn running_counts_match_the_running_jobs() {
         .unwrap();
     assert!(running > 0, "the check saw running jobs at the end");
 }
+
+/// Migration 0071 moves webhook deliveries left on their former queue `webhooks` (one of them
+/// running) to `palisade.webhooks` with the running counts, and leaves a tenant's own jobs of
+/// a queue named `webhooks` where they are.
+#[tokio::test]
+async fn migration_0071_moves_deliveries_to_the_reserved_queue() {
+    let Some(s) = crate::common::store("migration_0071_moves_deliveries").await else {
+        return;
+    };
+    let t = TenantId::generate();
+    let old = QueueName::parse("webhooks").unwrap();
+    let job = |kind: &str| {
+        JobEnqueue::new(
+            old.clone(),
+            JobKind::parse(kind).unwrap(),
+            serde_json::json!({}),
+        )
+    };
+    let running = s.job_enqueue(&t, job("webhook.deliver")).await.unwrap().job;
+    let lease = JobLease {
+        scope: LeaseScope::Tenant(t.clone()),
+        queue: old.clone(),
+        worker: WorkerId::parse("w").unwrap(),
+        limit: 1,
+        max_running_per_tenant: None,
+        max_running_per_key: None,
+        gate: None,
+    };
+    let leased = s.job_lease(&lease).await.unwrap();
+    assert_eq!(leased[0].job.id, running.id);
+    let waiting = s.job_enqueue(&t, job("webhook.deliver")).await.unwrap().job;
+    let own = s.job_enqueue(&t, job("email.send")).await.unwrap().job;
+    sqlx::raw_sql(include_str!(
+        "../../migrations/0071_jobs_reserved_queues.sql"
+    ))
+    .execute(s.pool())
+    .await
+    .unwrap();
+    let queue = |id| {
+        let (s, t) = (&s, &t);
+        async move { s.job_get(t, id).await.unwrap().unwrap().queue.to_string() }
+    };
+    assert_eq!(queue(&running.id).await, "palisade.webhooks");
+    assert_eq!(queue(&waiting.id).await, "palisade.webhooks");
+    assert_eq!(queue(&own.id).await, "webhooks", "a tenant's own job stays");
+    assert!(drift(&s).await.is_empty(), "{:?}", drift(&s).await);
+    let done = JobComplete {
+        id: running.id.clone(),
+        token: leased[0].token,
+    };
+    s.job_complete(&t, &done).await.unwrap();
+    assert!(drift(&s).await.is_empty(), "{:?}", drift(&s).await);
+}

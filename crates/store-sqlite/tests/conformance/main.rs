@@ -6,6 +6,7 @@ mod errors;
 mod fencing;
 mod jobs_index;
 mod ratelimit_state;
+mod reserved_queues;
 mod worker;
 
 use common::{clocked, corrupt_subject, cron, store, timed};
