@@ -111,15 +111,7 @@ const UNIQUE_BIT: &str = "(CASE state WHEN 'queued' THEN 1 WHEN 'scheduled' THEN
     WHEN 'running' THEN 4 WHEN 'retrying' THEN 8 WHEN 'completed' THEN 16 WHEN 'dead' THEN 32
     ELSE 0 END)";
 
-const SAVE: &str = "UPDATE jobs SET state = $2, run_at_ms = $3, attempt = $4, lease_token = $5,
-    lease_expires_at_ms = $6, worker = $7, cancel_requested = $8, checkpoint = $9,
-    progress = $10, last_error = $11, updated_at_ms = $12, finished_at_ms = $13, events = $14
-    WHERE id = $1";
-
-const EVENT: &str = "INSERT INTO job_events (job_id, seq, tenant_id, at_ms, kind, data)
-    VALUES ($1, $2, $3, $4, $5, $6)";
-
-/// [`SAVE`] of many rows: `{SAVE_MANY_HEAD}` + one `(id, state, …, events)` tuple per job
+/// The changing columns of many jobs: `{SAVE_MANY_HEAD}` + one `(id, state, …, events)` tuple per job
 /// ([`placeholders`]) + `{SAVE_MANY_TAIL}`. `VALUES` columns are `column1` … on both dialects.
 const SAVE_MANY_HEAD: &str = "UPDATE jobs SET state = v.column2, run_at_ms = v.column3,
     attempt = v.column4, lease_token = v.column5, lease_expires_at_ms = v.column6,
@@ -127,7 +119,7 @@ const SAVE_MANY_HEAD: &str = "UPDATE jobs SET state = v.column2, run_at_ms = v.c
     progress = v.column10, last_error = v.column11, updated_at_ms = v.column12,
     finished_at_ms = v.column13, events = v.column14 FROM (VALUES ";
 const SAVE_MANY_TAIL: &str = ") AS v WHERE jobs.id = v.column1";
-/// [`EVENT`] of many rows, followed by [`placeholders`].
+/// The insert of many job events, followed by [`placeholders`].
 const EVENT_MANY_HEAD: &str =
     "INSERT INTO job_events (job_id, seq, tenant_id, at_ms, kind, data) VALUES ";
 /// Most jobs per multi-row save (14 binds each: well under both databases' bind limits).
@@ -526,25 +518,7 @@ where
         j: &Job,
         events: &[JobEvent],
     ) -> Result<(), StoreError> {
-        sqlx::query(SAVE)
-            .bind(j.id.as_str())
-            .bind(j.state.as_str())
-            .bind(j.run_at_ms)
-            .bind(i64::from(j.attempt))
-            .bind(j.lease_token as i64)
-            .bind(j.lease_expires_at_ms)
-            .bind(j.worker.as_ref().map(|w| w.to_string()))
-            .bind(j.cancel_requested)
-            .bind(j.checkpoint.as_ref().map(to_json))
-            .bind(j.progress.as_ref().map(to_json))
-            .bind(j.last_error.clone())
-            .bind(j.updated_at_ms)
-            .bind(j.finished_at_ms)
-            .bind(j.events as i64)
-            .execute(&mut **tx)
-            .await
-            .map_err(D::map_err)?;
-        Self::job_log(tx, j, events).await
+        Self::job_save_many(tx, &[(j, events)]).await
     }
 
     /// [`Self::job_save`] of many jobs (each read under its row lock in `tx`) in two
@@ -612,19 +586,7 @@ where
         j: &Job,
         events: &[JobEvent],
     ) -> Result<(), StoreError> {
-        for e in events {
-            sqlx::query(EVENT)
-                .bind(j.id.as_str())
-                .bind(e.seq as i64)
-                .bind(j.tenant.as_str())
-                .bind(e.at_ms)
-                .bind(e.kind.as_str())
-                .bind(to_json(&e.data))
-                .execute(&mut *conn)
-                .await
-                .map_err(D::map_err)?;
-        }
-        Ok(())
+        Self::job_log_many(conn, &[(j, events)]).await
     }
 
     /// Adds `deltas` — (job, +1 started / -1 stopped) — to the running counts of their (queue,
