@@ -19,6 +19,7 @@ type Pending = (Event, bool, oneshot::Sender<Result<Inserted, WebhookError>>);
 #[derive(Debug, Clone)]
 pub struct Inserter {
     tx: mpsc::UnboundedSender<Pending>,
+    store: Arc<dyn InboxStore>,
 }
 
 impl Inserter {
@@ -26,23 +27,25 @@ impl Inserter {
     /// clone of this inserter is dropped, after answering what it holds.
     pub fn start(store: Arc<dyn InboxStore>) -> Self {
         let (tx, rx) = mpsc::unbounded_channel();
-        tokio::spawn(write_groups(store, rx));
-        Self { tx }
+        tokio::spawn(write_groups(store.clone(), rx));
+        Self { tx, store }
     }
 
     /// Stores `event` (with its delivery job when `push`) as
-    /// [`InboxStore::event_insert`] does, grouped with concurrent inserts.
+    /// [`InboxStore::event_insert`] does, grouped with concurrent inserts. Should the writer
+    /// be gone (a panic in the store ended it, rolling its transaction back), the event is
+    /// written alone: the replay guard answers it as a duplicate if its group did commit.
     pub async fn insert(&self, event: Event, push: bool) -> Result<Inserted, WebhookError> {
         let (answer, answered) = oneshot::channel();
-        self.tx.send((event, push, answer)).map_err(|_| stopped())?;
-        answered.await.map_err(|_| stopped())?
+        if let Err(back) = self.tx.send((event.clone(), push, answer)) {
+            let (event, push, _) = back.0;
+            return self.store.event_insert(event, push).await;
+        }
+        match answered.await {
+            Ok(r) => r,
+            Err(_) => self.store.event_insert(event, push).await,
+        }
     }
-}
-
-fn stopped() -> WebhookError {
-    WebhookError::Store(palisade_core::StoreError::Unavailable(
-        "webhooks: the insert writer stopped".into(),
-    ))
 }
 
 /// Takes what is waiting (up to [`MAX_GROUP`]) and writes it as one; when a group fails as a
