@@ -198,10 +198,7 @@ pub fn check_batch(reqs: &[JobEnqueue]) -> Result<(), JobError> {
     for (i, r) in reqs.iter().enumerate() {
         match r.check() {
             Ok(()) => {}
-            Err(JobError::Invalid(e)) => errs.extend(e.into_iter().map(|mut e| {
-                e.field = format!("jobs[{i}].{}", e.field);
-                e
-            })),
+            Err(JobError::Invalid(e)) => errs.extend(batch_fields(i, e)),
             Err(other) => return Err(other),
         }
     }
@@ -210,6 +207,14 @@ pub fn check_batch(reqs: &[JobEnqueue]) -> Result<(), JobError> {
     } else {
         Err(JobError::Invalid(errs))
     }
+}
+
+/// The field errors of a batch's `i`-th job, named under its index (`jobs[3].max_attempts`).
+pub fn batch_fields(i: usize, errs: Vec<FieldError>) -> impl Iterator<Item = FieldError> {
+    errs.into_iter().map(move |mut e| {
+        e.field = format!("jobs[{i}].{}", e.field);
+        e
+    })
 }
 
 /// Refuses `value` when its JSON is larger than `limit` bytes.

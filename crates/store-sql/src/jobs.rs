@@ -805,12 +805,11 @@ where
         req: JobEnqueue,
     ) -> Result<Enqueued, JobError> {
         req.check()?;
-        for _ in 0..5 {
-            if let Some(done) = Self::job_enqueue_on(tx, tenant, &req, self.now_ms()).await? {
-                return Ok(done);
-            }
+        let done = Self::job_enqueue_settled(tx, tenant, &req, self.now_ms()).await?;
+        if !done.duplicate && done.job.state == JobState::Queued {
+            Self::job_notify_on(tx, done.job.queue.as_str()).await?;
         }
-        Err(StoreError::Conflict("jobs: unique key kept changing hands".into()).into())
+        Ok(done)
     }
 
     /// [`JobStore::job_enqueue_many`] in one write transaction and one commit. Requests with

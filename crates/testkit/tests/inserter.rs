@@ -1,6 +1,6 @@
-//! `palisade_webhooks::Inserter` over the memory inbox: concurrent inserts grouped, answered in
-//! full; and when the store panics inside a group write (ending the writer), every insert still
-//! gets its answer, written alone, and later inserts keep working.
+//! `palisade_webhooks::Inserter` over the memory inbox: when the store panics inside a group
+//! write, every insert of the group still gets its answer, written alone, and later inserts
+//! keep working.
 
 use palisade_core::{Page, PageRequest, TenantId};
 use palisade_testkit::webhooks::{source, T0};

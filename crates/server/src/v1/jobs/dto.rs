@@ -1,7 +1,7 @@
 //! The bodies, queries and views of `/v1/jobs`, and their conversion to store parameters.
 
 use palisade_core::{FieldError, Problem};
-use palisade_jobs::params::check_size;
+use palisade_jobs::params::{batch_fields, check_size};
 use palisade_jobs::{
     Backoff, FailOutcome, Job, JobEnqueue, JobError, JobEvent, JobFilter, JobKind, JobState,
     JobsSettings, Leased, LimitKey, Owner, Priority, Progress, QueueName, QueueStats, Tag,
@@ -289,10 +289,7 @@ impl BatchBody {
         for (i, body) in self.jobs.into_iter().enumerate() {
             match body.into_enqueue(settings, None, now_ms) {
                 Ok(e) => out.push(e),
-                Err(JobError::Invalid(f)) => errs.extend(f.into_iter().map(|mut f| {
-                    f.field = format!("jobs[{i}].{}", f.field);
-                    f
-                })),
+                Err(JobError::Invalid(f)) => errs.extend(batch_fields(i, f)),
                 Err(other) => return Err(other),
             }
         }
