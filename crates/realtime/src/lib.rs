@@ -27,6 +27,7 @@
 mod error;
 mod fanout;
 mod feed;
+mod head;
 mod hub;
 mod life;
 mod memory;
@@ -42,6 +43,9 @@ mod ws;
 pub use error::{RealtimeError, TokenRejection};
 pub use fanout::{Fanout, LocalFanout, Signal};
 pub use feed::{Feed, TopicFeed};
+pub use head::{
+    asks_for_stream, stream_head, StreamHead, MAX_STREAM_HEAD_BYTES, STREAM_PEEK_BYTES,
+};
 pub use hub::{Hub, TopicSubscription};
 pub use life::{Close, Frame, OpenStream, StreamKind};
 pub use memory::MemoryRealtimeStore;

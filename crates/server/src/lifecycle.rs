@@ -28,6 +28,8 @@ use tokio::task::{JoinHandle, JoinSet};
 use tower::ServiceExt;
 
 use crate::linger::Lingering;
+use crate::rewind::Rewind;
+use crate::stream_conn::{self, First};
 
 /// Shared lame-duck state: handlers and the connection layer read it.
 #[derive(Debug, Default)]
@@ -156,9 +158,31 @@ async fn accept_loop(
     while conns.join_next().await.is_some() {}
 }
 
-/// Serves one connection; once shutdown reaches [`Phase::CloseIdle`], shuts it down gracefully.
+/// Serves one connection: its first request on the lean stream connection when it opens a
+/// stream ([`stream_conn`]), else with hyper. A connection that sent nothing when shutdown
+/// reaches [`Phase::CloseIdle`] is closed.
 async fn connection(
     io: TcpStream,
+    addr: SocketAddr,
+    app: Router,
+    lifecycle: Arc<Lifecycle>,
+    mut phase: watch::Receiver<Phase>,
+) {
+    let first = tokio::select! {
+        first = stream_conn::first(io) => first,
+        _ = reached(&mut phase, Phase::CloseIdle) => return,
+    };
+    match first {
+        First::Stream(io, req) => stream_conn::serve(io, *req, addr, app).await,
+        // Boxed: hyper's connection is large and must not size every connection's task.
+        First::Other(io) => Box::pin(http1(io, addr, app, lifecycle, phase)).await,
+    }
+}
+
+/// Serves `io` with hyper's HTTP/1; once shutdown reaches [`Phase::CloseIdle`], shuts it down
+/// gracefully.
+async fn http1(
+    io: Rewind<TcpStream>,
     addr: SocketAddr,
     app: Router,
     lifecycle: Arc<Lifecycle>,

@@ -21,7 +21,9 @@ fn pct(sorted: &[f64], p: f64) -> f64 {
 }
 
 /// Opens `n` idle topic streams (default 10,000) on one instance (embedded default, 15 s
-/// heartbeats) and reports the server's resident-set growth per stream.
+/// heartbeats) and reports the server's resident-set growth per stream. Each stream is its
+/// connection's first request (the lean stream connection); with `PALISADE_BENCH_KEPT_ALIVE`
+/// set, each connection first asks `/healthz`, so the general HTTP/1 server serves the stream.
 #[tokio::test]
 #[ignore = "benchmark: run in release with --ignored --nocapture"]
 async fn bench_memory_per_idle_sse_stream() {
@@ -34,9 +36,17 @@ async fn bench_memory_per_idle_sse_stream() {
     let (tok, _) = a.mint(json!({"principal": "u1", "topics": ["t"]})).await;
     let path = format!("/v1/topics/t/events?token={tok}");
     let addr = p.url.trim_start_matches("http://").to_owned();
+    let kept_alive = std::env::var_os("PALISADE_BENCH_KEPT_ALIVE").is_some();
+    let open = |addr: String, path: String| async move {
+        if kept_alive {
+            after_healthz(&addr, &path).await
+        } else {
+            raw_stream(&addr, &path).await
+        }
+    };
     // Warm up (allocator arenas, tokio's slabs, the pool), then measure from a quiet baseline.
     let warm: Vec<_> = futures::stream::iter(0..1_000)
-        .map(|_| raw_stream(&addr, &path))
+        .map(|_| open(addr.clone(), path.clone()))
         .buffer_unordered(50)
         .collect()
         .await;
@@ -46,7 +56,7 @@ async fn bench_memory_per_idle_sse_stream() {
     let before = rss_kb(p.child.id());
     let started = Instant::now();
     let conns: Vec<_> = futures::stream::iter(0..n)
-        .map(|_| raw_stream(&addr, &path))
+        .map(|_| open(addr.clone(), path.clone()))
         .buffer_unordered(50)
         .collect()
         .await;
@@ -57,11 +67,60 @@ async fn bench_memory_per_idle_sse_stream() {
     let after = rss_kb(p.child.id());
     let per = (after as f64 - before as f64) / n as f64;
     println!(
-        "BENCH realtime idle SSE streams: {n} opened in {:.1} s; RSS {before} kB -> {after} kB; \
-         {per:.2} kB per stream",
+        "BENCH realtime idle SSE streams ({}): {n} opened in {:.1} s; RSS {before} kB -> \
+         {after} kB; {per:.2} kB per stream",
+        if kept_alive {
+            "kept-alive connections, general server"
+        } else {
+            "fresh connections, lean"
+        },
         opened_in.as_secs_f64()
     );
     drop(conns);
+}
+
+/// A stream opened on a connection that first asked `/healthz` (so hyper serves it).
+async fn after_healthz(addr: &str, path: &str) -> tokio::net::TcpStream {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut c = tokio::net::TcpStream::connect(addr).await.unwrap();
+    c.write_all(b"GET /healthz HTTP/1.1\r\nHost: palisade\r\n\r\n")
+        .await
+        .unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 1024];
+    // The health answer is small and has a Content-Length: read until its body is in.
+    while !health_answered(&got) {
+        let n = c.read(&mut buf).await.unwrap();
+        assert!(n > 0, "closed after /healthz");
+        got.extend_from_slice(&buf[..n]);
+    }
+    let req = format!("GET {path} HTTP/1.1\r\nHost: palisade\r\n\r\n");
+    c.write_all(req.as_bytes()).await.unwrap();
+    let mut head = Vec::new();
+    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+        let n = c.read(&mut buf).await.unwrap();
+        assert!(n > 0, "closed before the head");
+        head.extend_from_slice(&buf[..n]);
+    }
+    assert!(
+        head.starts_with(b"HTTP/1.1 200"),
+        "{}",
+        String::from_utf8_lossy(&head)
+    );
+    c
+}
+
+/// True when `got` holds a whole answer with a `content-length` body.
+fn health_answered(got: &[u8]) -> bool {
+    let Some(at) = got.windows(4).position(|w| w == b"\r\n\r\n") else {
+        return false;
+    };
+    let head = String::from_utf8_lossy(&got[..at]).to_lowercase();
+    let len: usize = head
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length:"))
+        .map_or(0, |v| v.trim().parse().unwrap());
+    got.len() >= at + 4 + len
 }
 
 /// Publishes events one at a time on the first of three instances over PostgreSQL + Redis and

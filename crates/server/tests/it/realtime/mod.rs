@@ -4,6 +4,7 @@
 mod bench;
 mod browser;
 mod cluster;
+mod lean;
 mod ws;
 
 use crate::common::{metrics, spawn_in, temp_dir, Api, Proc};
