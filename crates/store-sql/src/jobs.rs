@@ -98,13 +98,12 @@ const COLS: &str = "id, tenant_id, queue, kind, payload, owner, priority, state,
     lease_token, lease_expires_at_ms, worker, cancel_requested, checkpoint, progress, last_error,
     created_at_ms, updated_at_ms, finished_at_ms, events, limit_key";
 
-const INSERT: &str = "INSERT INTO jobs (id, tenant_id, queue, kind, payload, owner, priority,
-    state, run_at_ms, attempt, max_attempts, timeout_ms, lease_ms, backoff, tags, unique_key,
-    unique_states, lease_token, lease_expires_at_ms, worker, cancel_requested, checkpoint,
-    progress, last_error, created_at_ms, updated_at_ms, finished_at_ms, events, limit_key)
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18,
-            $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29)
-    ON CONFLICT DO NOTHING";
+/// The insert of jobs, followed by 29-column [`placeholders`].
+const INSERT_HEAD: &str = "INSERT INTO jobs (id, tenant_id, queue, kind, payload, owner,
+    priority, state, run_at_ms, attempt, max_attempts, timeout_ms, lease_ms, backoff, tags,
+    unique_key, unique_states, lease_token, lease_expires_at_ms, worker, cancel_requested,
+    checkpoint, progress, last_error, created_at_ms, updated_at_ms, finished_at_ms, events,
+    limit_key) VALUES ";
 
 /// The state's bit in `unique_states` (as in the `jobs_unique` index).
 const UNIQUE_BIT: &str = "(CASE state WHEN 'queued' THEN 1 WHEN 'scheduled' THEN 2
@@ -476,40 +475,61 @@ where
 
     /// Inserts `job` unless its unique key is taken; true when inserted.
     pub(crate) async fn job_insert(conn: &mut D::Connection, j: &Job) -> Result<bool, StoreError> {
-        let done = sqlx::query(INSERT)
-            .bind(j.id.as_str())
-            .bind(j.tenant.as_str())
-            .bind(j.queue.as_str())
-            .bind(j.kind.as_str())
-            .bind(to_json(&j.payload))
-            .bind(j.owner.as_ref().map(|o| o.to_string()))
-            .bind(i64::from(j.priority))
-            .bind(j.state.as_str())
-            .bind(j.run_at_ms)
-            .bind(i64::from(j.attempt))
-            .bind(i64::from(j.max_attempts))
-            .bind(j.timeout_ms)
-            .bind(j.lease_ms)
-            .bind(to_json(&j.backoff))
-            .bind(to_json(&j.tags))
-            .bind(j.unique_key.clone())
-            .bind(i64::from(j.unique_states.bits()))
-            .bind(j.lease_token as i64)
-            .bind(j.lease_expires_at_ms)
-            .bind(j.worker.as_ref().map(|w| w.to_string()))
-            .bind(j.cancel_requested)
-            .bind(j.checkpoint.as_ref().map(to_json))
-            .bind(j.progress.as_ref().map(to_json))
-            .bind(j.last_error.clone())
-            .bind(j.created_at_ms)
-            .bind(j.updated_at_ms)
-            .bind(j.finished_at_ms)
-            .bind(j.events as i64)
-            .bind(j.limit_key.as_ref().map(|k| k.to_string()))
-            .execute(&mut *conn)
-            .await
-            .map_err(D::map_err)?;
-        Ok(D::rows_affected(&done) == 1)
+        Ok(!Self::job_insert_many(conn, std::slice::from_ref(j))
+            .await?
+            .is_empty())
+    }
+
+    /// Inserts `jobs` in one multi-row statement per chunk of [`SAVE_CHUNK`], each unless its
+    /// unique key (or id) is taken: the ids of those inserted.
+    pub(crate) async fn job_insert_many(
+        conn: &mut D::Connection,
+        jobs: &[Job],
+    ) -> Result<std::collections::HashSet<String>, StoreError> {
+        let mut inserted = std::collections::HashSet::with_capacity(jobs.len());
+        for chunk in jobs.chunks(SAVE_CHUNK) {
+            let sql = format!(
+                "{INSERT_HEAD}{} ON CONFLICT DO NOTHING RETURNING id",
+                placeholders(chunk.len(), 29)
+            );
+            let mut q = sqlx::query(&sql);
+            for j in chunk {
+                q = q
+                    .bind(j.id.as_str())
+                    .bind(j.tenant.as_str())
+                    .bind(j.queue.as_str())
+                    .bind(j.kind.as_str())
+                    .bind(to_json(&j.payload))
+                    .bind(j.owner.as_ref().map(|o| o.to_string()))
+                    .bind(i64::from(j.priority))
+                    .bind(j.state.as_str())
+                    .bind(j.run_at_ms)
+                    .bind(i64::from(j.attempt))
+                    .bind(i64::from(j.max_attempts))
+                    .bind(j.timeout_ms)
+                    .bind(j.lease_ms)
+                    .bind(to_json(&j.backoff))
+                    .bind(to_json(&j.tags))
+                    .bind(j.unique_key.clone())
+                    .bind(i64::from(j.unique_states.bits()))
+                    .bind(j.lease_token as i64)
+                    .bind(j.lease_expires_at_ms)
+                    .bind(j.worker.as_ref().map(|w| w.to_string()))
+                    .bind(j.cancel_requested)
+                    .bind(j.checkpoint.as_ref().map(to_json))
+                    .bind(j.progress.as_ref().map(to_json))
+                    .bind(j.last_error.clone())
+                    .bind(j.created_at_ms)
+                    .bind(j.updated_at_ms)
+                    .bind(j.finished_at_ms)
+                    .bind(j.events as i64)
+                    .bind(j.limit_key.as_ref().map(|k| k.to_string()));
+            }
+            for r in q.fetch_all(&mut *conn).await.map_err(D::map_err)? {
+                inserted.insert(Self::col::<String>(&r, "id")?);
+            }
+        }
+        Ok(inserted)
     }
 
     /// Writes the changing columns of `j` and appends `events`.
@@ -556,7 +576,7 @@ where
     }
 
     /// The events of `logs` in one multi-row insert.
-    async fn job_log_many(
+    pub(crate) async fn job_log_many(
         conn: &mut D::Connection,
         logs: &[(&Job, &[JobEvent])],
     ) -> Result<(), StoreError> {

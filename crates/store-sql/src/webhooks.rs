@@ -40,8 +40,8 @@ const EVENT_COLS: &str = "seq, id, tenant_id, source, event_key, content_type, b
     received_at_ms, delivered_at_ms";
 
 const EVENT_INSERT: &str = "INSERT INTO webhook_events (id, tenant_id, source, event_key,
-    content_type, body, status, attempts, next_attempt_at_ms, received_at_ms)
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+    content_type, body, status, attempts, next_attempt_at_ms, received_at_ms, dispatch)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
     ON CONFLICT (tenant_id, source, event_key) DO NOTHING RETURNING seq";
 
 const EVENT_WRITE: &str = "UPDATE webhook_events SET status = $3, attempts = $4,
@@ -406,30 +406,16 @@ where
     }
 
     async fn insert_in(
-        &self,
         tx: &mut Transaction<'static, D>,
         mut event: Event,
         push: bool,
     ) -> Result<Inserted, WebhookError> {
-        let row = sqlx::query(EVENT_INSERT)
-            .bind(event.id.as_str())
-            .bind(event.tenant.as_str())
-            .bind(event.source.as_str())
-            .bind(event.key.as_str())
-            .bind(event.content_type.clone())
-            .bind(event.body.clone())
-            .bind(event.status.as_str())
-            .bind(i64::from(event.attempts))
-            .bind(event.next_attempt_at_ms)
-            .bind(event.received_at_ms)
+        let row = Self::event_insert_query(&event, push)
             .fetch_optional(&mut **tx)
             .await
             .map_err(D::map_err)?;
         if let Some(r) = row {
             event.seq = Self::col(&r, "seq")?;
-            if push {
-                self.event_job(tx, &event.tenant, &event.id).await?;
-            }
             return Ok(Inserted {
                 event,
                 duplicate: false,
@@ -452,26 +438,35 @@ where
         })
     }
 
-    /// The insert of an event without a job: `INSERT … ON CONFLICT DO NOTHING RETURNING`
+    /// The insert of `e` (marked for dispatch when `push`), answering its `seq` when new.
+    fn event_insert_query(
+        e: &Event,
+        push: bool,
+    ) -> sqlx::query::Query<'_, D, <D as sqlx::Database>::Arguments<'_>> {
+        sqlx::query(EVENT_INSERT)
+            .bind(e.id.as_str())
+            .bind(e.tenant.as_str())
+            .bind(e.source.as_str())
+            .bind(e.key.as_str())
+            .bind(e.content_type.clone())
+            .bind(e.body.clone())
+            .bind(e.status.as_str())
+            .bind(i64::from(e.attempts))
+            .bind(e.next_attempt_at_ms)
+            .bind(e.received_at_ms)
+            .bind(push)
+    }
+
+    /// The insert of an event in autocommit: `INSERT … ON CONFLICT DO NOTHING RETURNING`
     /// alone, then the existing event for a duplicate (tried again when retention deleted it
     /// in between).
-    async fn insert_alone(&self, mut event: Event) -> Result<Inserted, WebhookError> {
+    async fn insert_alone(&self, mut event: Event, push: bool) -> Result<Inserted, WebhookError> {
         let sql = format!(
             "SELECT {EVENT_COLS} FROM webhook_events
              WHERE tenant_id = $1 AND source = $2 AND event_key = $3"
         );
         for _ in 0..3 {
-            let row = sqlx::query(EVENT_INSERT)
-                .bind(event.id.as_str())
-                .bind(event.tenant.as_str())
-                .bind(event.source.as_str())
-                .bind(event.key.as_str())
-                .bind(event.content_type.clone())
-                .bind(event.body.clone())
-                .bind(event.status.as_str())
-                .bind(i64::from(event.attempts))
-                .bind(event.next_attempt_at_ms)
-                .bind(event.received_at_ms)
+            let row = Self::event_insert_query(&event, push)
                 .fetch_optional(self.pool())
                 .await
                 .map_err(D::map_err)?;
@@ -497,6 +492,103 @@ where
             }
         }
         Err(StoreError::Conflict("webhooks: event key kept changing hands".into()).into())
+    }
+
+    /// [`InboxStore::event_insert_many`] in `tx`: the events unmarked, and the new pushed
+    /// ones' jobs in the same write.
+    async fn insert_many_in(
+        &self,
+        tx: &mut Transaction<'static, D>,
+        events: Vec<(Event, bool)>,
+    ) -> Result<Vec<Inserted>, WebhookError> {
+        let mut out = Vec::with_capacity(events.len());
+        let mut pushed = Vec::new();
+        for (event, push) in events {
+            let i = Self::insert_in(tx, event, false).await?;
+            if push && !i.duplicate {
+                pushed.push((i.event.tenant.clone(), i.event.id.clone()));
+            }
+            out.push(i);
+        }
+        self.jobs_make(tx, &pushed).await?;
+        Ok(out)
+    }
+
+    /// The delivery jobs of `events` and their first log rows, in multi-row inserts in `tx`
+    /// (none for an event a live job holds the unique key of).
+    async fn jobs_make(
+        &self,
+        tx: &mut Transaction<'static, D>,
+        events: &[(TenantId, EventId)],
+    ) -> Result<(), WebhookError> {
+        if events.is_empty() {
+            return Ok(());
+        }
+        let now = self.now_ms();
+        let (mut jobs, mut logs) = (Vec::new(), Vec::new());
+        for (tenant, id) in events {
+            let mut job = delivery_job(id).into_job(tenant, JobId::generate(now), now);
+            logs.push(palisade_jobs::transition::enqueued(&mut job));
+            jobs.push(job);
+        }
+        let made = Self::job_insert_many(tx, &jobs).await?;
+        let logged: Vec<_> = jobs
+            .iter()
+            .zip(&logs)
+            .filter(|(j, _)| made.contains(j.id.as_str()))
+            .map(|(j, e)| (j, std::slice::from_ref(e)))
+            .collect();
+        Self::job_log_many(tx, &logged).await?;
+        Ok(())
+    }
+
+    /// [`InboxStore::event_dispatch`] in `tx`: the marked events (PostgreSQL: locked, skipping
+    /// those another dispatch holds), their jobs and event-log rows in multi-row inserts, their
+    /// marks cleared.
+    async fn dispatch_in(
+        &self,
+        tx: &mut Transaction<'static, D>,
+        limit: u32,
+    ) -> Result<u64, WebhookError> {
+        let lock = if D::SINGLE_WRITER {
+            ""
+        } else {
+            " FOR UPDATE SKIP LOCKED"
+        };
+        let sql = format!(
+            "SELECT seq, tenant_id, id FROM webhook_events WHERE dispatch
+             ORDER BY seq LIMIT $1{lock}"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(i64::from(limit))
+            .fetch_all(&mut **tx)
+            .await
+            .map_err(D::map_err)?;
+        if rows.is_empty() {
+            return Ok(0);
+        }
+        let (mut seqs, mut events) = (Vec::new(), Vec::new());
+        for r in &rows {
+            let tenant = TenantId::parse(&Self::col::<String>(r, "tenant_id")?)
+                .map_err(|_| corrupt("tenant_id"))?;
+            let id = EventId::parse(&Self::col::<String>(r, "id")?).map_err(|_| corrupt("id"))?;
+            events.push((tenant, id));
+            seqs.push(Self::col::<i64>(r, "seq")?);
+        }
+        self.jobs_make(tx, &events).await?;
+        let sql = format!(
+            "UPDATE webhook_events SET dispatch = FALSE WHERE seq IN ({})",
+            (1..=seqs.len())
+                .map(|i| format!("${i}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        let mut q = sqlx::query(&sql);
+        for seq in &seqs {
+            q = q.bind(*seq);
+        }
+        q.execute(&mut **tx).await.map_err(D::map_err)?;
+        Ok(seqs.len() as u64)
     }
 
     async fn ack_in(
@@ -607,12 +699,22 @@ where
     }
 
     async fn event_insert(&self, event: Event, push: bool) -> Result<Inserted, WebhookError> {
-        if !push {
-            // no job to write with it: one autocommit statement (and a read for a duplicate)
-            return self.insert_alone(event).await;
+        // one autocommit statement (and a read for a duplicate); a pushed event's job comes
+        // with the dispatch
+        self.insert_alone(event, push).await
+    }
+
+    async fn event_dispatch(&self, limit: u32) -> Result<u64, WebhookError> {
+        // a read first: an idle dispatch takes no write lock (SQLite's one writer is ingress's)
+        let marked = sqlx::query("SELECT seq FROM webhook_events WHERE dispatch LIMIT 1")
+            .fetch_optional(self.pool())
+            .await
+            .map_err(D::map_err)?;
+        if marked.is_none() {
+            return Ok(0);
         }
         let mut tx = self.begin(D::BEGIN_WRITE).await?;
-        let r = self.insert_in(&mut tx, event, push).await;
+        let r = self.dispatch_in(&mut tx, limit).await;
         Self::end(tx, r).await
     }
 
@@ -625,21 +727,7 @@ where
         events: Vec<(Event, bool)>,
     ) -> Result<Vec<Inserted>, WebhookError> {
         let mut tx = self.begin(D::BEGIN_WRITE).await?;
-        let mut out = Vec::with_capacity(events.len());
-        let mut failed = None;
-        for (event, push) in events {
-            match self.insert_in(&mut tx, event, push).await {
-                Ok(i) => out.push(i),
-                Err(e) => {
-                    failed = Some(e);
-                    break;
-                }
-            }
-        }
-        let r = match failed {
-            Some(e) => Err(e),
-            None => Ok(out),
-        };
+        let r = self.insert_many_in(&mut tx, events).await;
         Self::end(tx, r).await
     }
 

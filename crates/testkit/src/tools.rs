@@ -23,6 +23,10 @@ pub fn tool_present(tool: &str, what: &str) -> bool {
 /// `npm ci` in `dir` when node_modules is missing or older than the lock file (as
 /// clients/typescript/scripts/check.sh does).
 pub fn npm_ci(dir: &Path) {
+    // Tests of one binary run at once: two `npm ci` in one directory break each other's
+    // install (each empties node_modules first).
+    static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
     let modified = |p: PathBuf| std::fs::metadata(p).and_then(|m| m.modified()).ok();
     let installed = modified(dir.join("node_modules/.package-lock.json"));
     let locked = modified(dir.join("package-lock.json"));

@@ -41,7 +41,8 @@ macro_rules! webhooks_conformance {
                 source_update_compares_and_sets,
                 duplicate_insert_answers_the_first,
                 concurrent_inserts_store_one_event_and_one_job,
-                insert_and_job_are_one_write,
+                pushed_events_wait_marked_for_their_dispatch,
+                dispatch_makes_one_job_per_event,
                 insert_many_answers_in_order,
                 tenant_isolation,
                 claim_respects_concurrency,
@@ -133,6 +134,7 @@ async fn made(s: &Subject, src: Source) -> Source {
     s.inbox.source_create(&src).await.unwrap()
 }
 
+/// Stores a new event of `src` and dispatches, as the server's ingress and dispatcher do.
 async fn insert(s: &Subject, src: &Source, key: &str, at: i64) -> Event {
     let i = s
         .inbox
@@ -140,7 +142,20 @@ async fn insert(s: &Subject, src: &Source, key: &str, at: i64) -> Event {
         .await
         .unwrap();
     assert!(!i.duplicate, "{key} is new");
+    dispatch_all(s).await;
     i.event
+}
+
+/// Dispatches until no event is marked: how many were.
+async fn dispatch_all(s: &Subject) -> u64 {
+    let mut total = 0;
+    loop {
+        let n = s.inbox.event_dispatch(2).await.unwrap();
+        total += n;
+        if n < 2 {
+            return total;
+        }
+    }
 }
 
 fn claim(id: &EventId, token: &str, now: i64) -> EventClaim {
@@ -247,6 +262,7 @@ pub async fn duplicate_insert_answers_the_first(s: &Subject) {
         .unwrap();
     assert!(again.duplicate);
     assert_eq!(again.event.id, first.id);
+    assert_eq!(dispatch_all(s).await, 0, "a duplicate is not marked again");
     assert_eq!(live_jobs(s, &t).await, 1);
     let other = insert(s, &src, "k2", T0 + 6).await;
     assert!(other.seq > first.seq, "arrival order");
@@ -276,25 +292,86 @@ pub async fn concurrent_inserts_store_one_event_and_one_job(s: &Subject) {
     let fresh: Vec<_> = done.iter().filter(|i| !i.duplicate).collect();
     assert_eq!(fresh.len(), 1);
     assert!(done.iter().all(|i| i.event.id == fresh[0].event.id));
+    assert_eq!(dispatch_all(s).await, 1);
     assert_eq!(live_jobs(s, &t).await, 1);
 }
 
-/// A pushed event comes with its delivery job; a pulled one has none.
-pub async fn insert_and_job_are_one_write(s: &Subject) {
+/// A pushed event is stored marked for dispatch and has no job until the dispatch gives it
+/// one (then it is no longer marked); a pulled event is never marked.
+pub async fn pushed_events_wait_marked_for_their_dispatch(s: &Subject) {
     let t = tenant();
     let push = made(s, source(&t, "push", Some(target(4, false)))).await;
     let pull = made(s, source(&t, "pull", None)).await;
-    insert(s, &pull, "a", T0).await;
-    assert_eq!(live_jobs(s, &t).await, 0);
-    insert(s, &push, "a", T0).await;
+    s.inbox
+        .event_insert(event(&pull, "a", T0), false)
+        .await
+        .unwrap();
+    assert_eq!(s.inbox.event_dispatch(10).await.unwrap(), 0, "pulled");
+    for key in ["a", "b", "c"] {
+        let i = s
+            .inbox
+            .event_insert(event(&push, key, T0), true)
+            .await
+            .unwrap();
+        assert!(!i.duplicate, "same key in another source is another event");
+    }
+    assert_eq!(live_jobs(s, &t).await, 0, "no job before the dispatch");
+    assert_eq!(
+        s.inbox.event_dispatch(2).await.unwrap(),
+        2,
+        "oldest first, 2"
+    );
+    assert_eq!(live_jobs(s, &t).await, 2);
+    assert_eq!(s.inbox.event_dispatch(10).await.unwrap(), 1, "the last one");
+    assert_eq!(s.inbox.event_dispatch(10).await.unwrap(), 0, "none left");
+    assert_eq!(live_jobs(s, &t).await, 3);
+}
+
+/// The dispatch makes one job per event: an event whose job the resume sweep already made
+/// (a dispatcher that was down for long) keeps that one job, and concurrent dispatches never
+/// take one event twice.
+pub async fn dispatch_makes_one_job_per_event(s: &Subject) {
+    let t = tenant();
+    let push = made(s, source(&t, "push", Some(target(4, false)))).await;
+    s.inbox
+        .event_insert(event(&push, "early", T0), true)
+        .await
+        .unwrap();
+    let resume = palisade_webhooks::params::EventResume {
+        now_ms: T0 + 120_000,
+        grace_ms: 60_000,
+        limit: 10,
+    };
+    assert_eq!(s.inbox.event_resume(&resume).await.unwrap(), 1);
+    assert_eq!(dispatch_all(s).await, 1, "the mark goes");
     assert_eq!(
         live_jobs(s, &t).await,
         1,
-        "same key in another source is another event"
+        "the resumed job stays the only one"
     );
+    for i in 0..40 {
+        let e = event(&push, &format!("k{i}"), T0 + i);
+        s.inbox.event_insert(e, true).await.unwrap();
+    }
+    let racers = (0..8).map(|_| {
+        let inbox = s.inbox.clone();
+        async move {
+            let mut n = 0;
+            loop {
+                let got = inbox.event_dispatch(3).await.unwrap();
+                n += got;
+                if got == 0 {
+                    return n;
+                }
+            }
+        }
+    });
+    let taken: u64 = join_all(racers).await.into_iter().sum();
+    assert_eq!(taken, 40, "each event dispatched once");
+    assert_eq!(live_jobs(s, &t).await, 41);
 }
 
-/// A group insert answers each event in order: new ones (with their jobs, for a pushing
+/// A group insert answers each event in order: new ones (marked for dispatch, for a pushing
 /// source) in arrival order, duplicates of a stored event or of an earlier one of the group.
 pub async fn insert_many_answers_in_order(s: &Subject) {
     let t = tenant();
@@ -309,6 +386,7 @@ pub async fn insert_many_answers_in_order(s: &Subject) {
         (event(&push, "b", T0 + 5), true),
     ];
     let out = s.inbox.event_insert_many(group).await.unwrap();
+    dispatch_all(s).await;
     let dups: Vec<bool> = out.iter().map(|i| i.duplicate).collect();
     assert_eq!(dups, [false, true, false, true, false]);
     assert_eq!(out[1].event.id, stored.id);

@@ -48,6 +48,9 @@ impl InboxStore for Panicky {
     async fn event_insert(&self, e: Event, push: bool) -> Result<Inserted, WebhookError> {
         self.inner.event_insert(e, push).await
     }
+    async fn event_dispatch(&self, limit: u32) -> Result<u64, WebhookError> {
+        self.inner.event_dispatch(limit).await
+    }
     async fn event_insert_many(
         &self,
         events: Vec<(Event, bool)>,

@@ -48,7 +48,7 @@ pub use runtime::{SourceSpec, Webhooks};
 pub use seal::{Sealed, SecretBox};
 pub use settings::WebhooksSettings;
 pub use store::InboxStore;
-pub use tasks::{Pruner, Resumer};
+pub use tasks::{Dispatcher, Pruner, Resumer};
 pub use verify::{
     verify, HmacAlgorithm, HmacScheme, Inbound, Provider, SecretError, SignatureEncoding, Verified,
     VerifyError,

@@ -10,7 +10,7 @@ use crate::params::{
 use crate::store::InboxStore;
 use palisade_core::{Page, PageRequest, StoreError, TenantId};
 use palisade_jobs::{JobError, JobStore};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 use tokio::sync::Mutex;
 
@@ -30,6 +30,8 @@ struct Inner {
     events: BTreeMap<i64, Event>,
     by_id: HashMap<EventId, i64>,
     by_key: HashMap<(TenantId, SourceName, String), i64>,
+    /// The events marked for dispatch, by seq.
+    marked: BTreeSet<i64>,
     next_seq: i64,
 }
 
@@ -166,6 +168,7 @@ impl InboxStore for MemoryInboxStore {
             .collect();
         for e in gone {
             g.events.remove(&e.seq);
+            g.marked.remove(&e.seq);
             g.by_id.remove(&e.id);
             g.by_key.remove(&(e.tenant, e.source, e.key));
         }
@@ -185,11 +188,11 @@ impl InboxStore for MemoryInboxStore {
                 duplicate: true,
             });
         }
-        if push {
-            self.enqueue(&event.tenant, &event.id).await?;
-        }
         g.next_seq += 1;
         event.seq = g.next_seq;
+        if push {
+            g.marked.insert(event.seq);
+        }
         g.by_key.insert(key, event.seq);
         g.by_id.insert(event.id.clone(), event.seq);
         g.events.insert(event.seq, event.clone());
@@ -197,6 +200,18 @@ impl InboxStore for MemoryInboxStore {
             event,
             duplicate: false,
         })
+    }
+
+    async fn event_dispatch(&self, limit: u32) -> Result<u64, WebhookError> {
+        let mut g = self.inner.lock().await;
+        let taken: Vec<i64> = g.marked.iter().take(limit as usize).copied().collect();
+        for seq in &taken {
+            if let Some(e) = g.events.get(seq) {
+                self.enqueue(&e.tenant, &e.id).await?;
+            }
+            g.marked.remove(seq);
+        }
+        Ok(taken.len() as u64)
     }
 
     async fn event_get(
@@ -408,6 +423,7 @@ impl InboxStore for MemoryInboxStore {
             .collect();
         for e in &gone {
             g.events.remove(&e.seq);
+            g.marked.remove(&e.seq);
             g.by_id.remove(&e.id);
             g.by_key
                 .remove(&(e.tenant.clone(), e.source.clone(), e.key.clone()));

@@ -49,8 +49,10 @@ pub struct Webhooks {
     pub clock: SharedClock,
     /// Where refusals are recorded.
     pub audit: SharedAuditSink,
-    /// Notified on every new pushed event: wakes the delivery worker.
+    /// Notified when delivery jobs were made: wakes the delivery worker.
     pub wake: Arc<Notify>,
+    /// Notified on every new pushed event: wakes the dispatch ([`crate::Dispatcher`]).
+    pub dispatch: Arc<Notify>,
     /// Ingress's grouped inserts (on a store that prefers them), started by the first ingress.
     inserter: Arc<OnceLock<Inserter>>,
 }
@@ -71,6 +73,7 @@ impl Webhooks {
             clock,
             audit,
             wake: Arc::new(Notify::new()),
+            dispatch: Arc::new(Notify::new()),
             inserter: Arc::new(OnceLock::new()),
         }
     }
@@ -80,7 +83,9 @@ impl Webhooks {
     pub fn ingress_record(&self, source: Option<&Source>, r: &Result<Inserted, WebhookError>) {
         metrics::ingress(source.map(|s| &s.provider), r);
         match r {
-            Ok(i) if !i.duplicate => self.wake.notify_one(),
+            Ok(i) if !i.duplicate && source.is_some_and(Source::pushes) => {
+                self.dispatch.notify_one()
+            }
             Ok(_) => {}
             Err(e) if e.is_retryable() => {}
             Err(e) => {

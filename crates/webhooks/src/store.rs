@@ -10,8 +10,10 @@ use palisade_core::{Page, PageRequest, TenantId};
 ///
 /// The replay guard is the store's uniqueness of (tenant, source, event key): of any number
 /// of concurrent inserts of one key, on any number of instances, one stores the event and the
-/// others answer it as a duplicate. An event and its delivery job are written in the same
-/// atomic step, so no crash separates them.
+/// others answer it as a duplicate. A pushed event is stored marked for dispatch in that same
+/// step; [`InboxStore::event_dispatch`] (any instance's) later gives each marked event exactly
+/// one delivery job and clears its mark in one atomic step, so no crash loses an acknowledged
+/// event's delivery and none gets two jobs.
 #[async_trait::async_trait]
 pub trait InboxStore: Send + Sync + std::fmt::Debug {
     /// Creates a source ([`WebhookError::SourceExists`] when the name is taken).
@@ -41,9 +43,16 @@ pub trait InboxStore: Send + Sync + std::fmt::Debug {
         -> Result<(), WebhookError>;
 
     /// Stores `event` unless an event of its source with its key exists (then answers that
-    /// one as a duplicate and writes nothing); with `push`, its delivery job
-    /// ([`crate::delivery::delivery_job`]) in the same atomic step.
+    /// one as a duplicate and writes nothing); with `push`, marked for dispatch
+    /// ([`InboxStore::event_dispatch`]) in the same atomic step.
     async fn event_insert(&self, event: Event, push: bool) -> Result<Inserted, WebhookError>;
+
+    /// The dispatch (every tenant's): up to `limit` events marked for dispatch, oldest first,
+    /// each get their delivery job ([`crate::delivery::delivery_job`]; none when a live job of
+    /// the event holds its unique key) and lose their mark, in one atomic step. Concurrent
+    /// dispatches (several instances) never take one event twice. The number of events
+    /// dispatched (below `limit`: none are left).
+    async fn event_dispatch(&self, limit: u32) -> Result<u64, WebhookError>;
 
     /// True when concurrent inserts go faster grouped ([`crate::Inserter`],
     /// [`InboxStore::event_insert_many`]) than each in its own write: a store that takes one
@@ -53,9 +62,10 @@ pub trait InboxStore: Send + Sync + std::fmt::Debug {
     }
 
     /// [`InboxStore::event_insert`] of many events in order, as one atomic write (SQL stores:
-    /// one transaction, one commit): all stored — each new or a duplicate, also of an earlier
-    /// event of the batch — or, on `Err`, none. This default, the memory store's, inserts one
-    /// by one.
+    /// one transaction, one commit, which also makes the new pushed events' delivery jobs
+    /// instead of marking them, so a store with one writer needs no other write): all stored —
+    /// each new or a duplicate, also of an earlier event of the batch — or, on `Err`, none.
+    /// This default, the memory store's, inserts one by one.
     async fn event_insert_many(
         &self,
         events: Vec<(Event, bool)>,

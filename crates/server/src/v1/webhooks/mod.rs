@@ -21,7 +21,7 @@ use crate::stores::Stores;
 use palisade_core::{Maintenance, SystemClock};
 use palisade_fetch::Fetcher;
 use palisade_jobs::{Burst, JobKind, QueueName};
-use palisade_webhooks::{delivery, Delivery, Pruner, Resumer, WebhookError, Webhooks};
+use palisade_webhooks::{delivery, Delivery, Dispatcher, Pruner, Resumer, WebhookError, Webhooks};
 use std::sync::Arc;
 use std::time::Duration;
 use utoipa_axum::router::OpenApiRouter;
@@ -88,7 +88,7 @@ fn maintenance(state: &AppState) -> Vec<Arc<dyn Maintenance>> {
         Ok(f) => f,
         Err(_) => {
             tracing::error!("webhooks: the outbound client could not start; no deliveries");
-            return vec![pruner(w), resumer(w)];
+            return vec![dispatcher(w), pruner(w), resumer(w)];
         }
     };
     let hold = w.settings.delivery_timeout;
@@ -113,7 +113,18 @@ fn maintenance(state: &AppState) -> Vec<Arc<dyn Maintenance>> {
     .wake_on(w.wake.clone())
     .workers(w.settings.delivery_workers)
     .grace(hold);
-    vec![Arc::new(deliverer), pruner(w), resumer(w)]
+    vec![Arc::new(deliverer), dispatcher(w), pruner(w), resumer(w)]
+}
+
+/// Pushed events get their delivery jobs at once when this process took them, else within
+/// 200 ms.
+fn dispatcher(w: &Webhooks) -> Arc<dyn Maintenance> {
+    Arc::new(Dispatcher::new(
+        w.store.clone(),
+        Duration::from_millis(200),
+        w.dispatch.clone(),
+        w.wake.clone(),
+    ))
 }
 
 /// Every 30 s, events due for over a minute without an attempt get their job back.
