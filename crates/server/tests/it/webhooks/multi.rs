@@ -1,6 +1,6 @@
 //! Webhooks over PostgreSQL: three server processes receiving 1,000 concurrent copies of one
 //! event deliver it exactly once; a private PostgreSQL restarted mid-ingest loses no event a
-//! provider got a 2xx for.
+//! provider got a 2xx for; an event another instance stored but never dispatched is delivered.
 
 use super::{config_toml, pull_source, push_source, source_create, Provider, Target};
 use crate::common::{drop_schema, spawn_in, temp_dir, Api, Proc};
@@ -90,6 +90,58 @@ async fn thousand_concurrent_copies_across_three_instances_deliver_once() {
     assert_eq!(e["status"], "delivered", "{e}");
     assert_eq!(target.hits().len(), 1, "exactly one delivery");
     drop(ps);
+    drop_schema(&url, &schema).await;
+}
+
+/// An event stored marked for dispatch by an instance that stopped before dispatching it (here
+/// written straight into the store, as that instance's ingress had) gets its job from a running
+/// instance's dispatch poll, and is delivered once.
+#[tokio::test]
+async fn an_event_another_instance_stored_but_never_dispatched_is_delivered_once() {
+    let test = "an_event_another_instance_stored_but_never_dispatched_is_delivered_once";
+    let Some(url) = backends::postgres_or_skip(test).await else {
+        return;
+    };
+    let schema = backends::unique("whd");
+    let target = Target::start().await;
+    let p = instance(target.port, &url, &schema);
+    let (tenant, key) = p.api(OP_KEY).tenant_with_key("wh-dispatch").await;
+    source_create(&p.api(&key), push_source("s", target.port, false)).await;
+    let mut o = palisade_store_postgres::PgOptions::new(url.clone());
+    o.schema = Some(schema.clone());
+    let other = palisade_store_postgres::PgStore::connect(&o).await.unwrap();
+    let tenant = palisade_core::TenantId::parse(&tenant).unwrap();
+    let name = palisade_webhooks::SourceName::parse("s").unwrap();
+    let source = other.source_get(&tenant, &name).await.unwrap().unwrap();
+    let now = palisade_core::Clock::now_ms(&palisade_core::SystemClock);
+    let event = palisade_webhooks::Event::new(
+        &source,
+        "id:stranded".into(),
+        Some("application/json".into()),
+        b"{\"stranded\":true}".to_vec(),
+        now,
+    );
+    use palisade_webhooks::InboxStore;
+    assert!(!other.event_insert(event, true).await.unwrap().duplicate);
+    let start = Instant::now();
+    while target.hits().is_empty() && start.elapsed() < Duration::from_secs(10) {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let waited = start.elapsed();
+    assert!(
+        waited < Duration::from_secs(5),
+        "delivered after {waited:?}"
+    );
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let hits = target.hits();
+    assert_eq!(hits.len(), 1, "exactly one delivery");
+    assert_eq!(&hits[0].body[..], b"{\"stranded\":true}");
+    assert_eq!(
+        other.event_dispatch(10).await.unwrap(),
+        0,
+        "nothing left marked"
+    );
+    drop(p);
     drop_schema(&url, &schema).await;
 }
 
