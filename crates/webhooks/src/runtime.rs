@@ -83,8 +83,12 @@ impl Webhooks {
     pub fn ingress_record(&self, source: Option<&Source>, r: &Result<Inserted, WebhookError>) {
         metrics::ingress(source.map(|s| &s.provider), r);
         match r {
+            // a grouped insert made the job itself (`event_insert_many`): wake its runner
             Ok(i) if !i.duplicate && source.is_some_and(Source::pushes) => {
-                self.dispatch.notify_one()
+                match self.store.event_insert_grouped() {
+                    true => self.wake.notify_one(),
+                    false => self.dispatch.notify_one(),
+                }
             }
             Ok(_) => {}
             Err(e) if e.is_retryable() => {}

@@ -3,7 +3,7 @@
 //! three instances over Redis against a raw Redis `PUBLISH` round trip on the same Redis.
 
 use super::cluster::Cluster;
-use super::{all_released, open_streams, raw_stream, rss_kb, SseReader};
+use super::{all_released, open_streams, raw_stream, rss_kb, stream_on, SseReader};
 use crate::common::{metrics, spawn_in, temp_dir};
 use futures::StreamExt;
 use serde_json::json;
@@ -94,19 +94,7 @@ async fn after_healthz(addr: &str, path: &str) -> tokio::net::TcpStream {
         assert!(n > 0, "closed after /healthz");
         got.extend_from_slice(&buf[..n]);
     }
-    let req = format!("GET {path} HTTP/1.1\r\nHost: palisade\r\n\r\n");
-    c.write_all(req.as_bytes()).await.unwrap();
-    let mut head = Vec::new();
-    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-        let n = c.read(&mut buf).await.unwrap();
-        assert!(n > 0, "closed before the head");
-        head.extend_from_slice(&buf[..n]);
-    }
-    assert!(
-        head.starts_with(b"HTTP/1.1 200"),
-        "{}",
-        String::from_utf8_lossy(&head)
-    );
+    stream_on(&mut c, path).await;
     c
 }
 

@@ -403,8 +403,14 @@ fn open_streams(text: &str, kind: &str) -> f64 {
 
 /// Opens a stream over a raw connection and reads its response head.
 async fn raw_stream(addr: &str, path: &str) -> tokio::net::TcpStream {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut c = tokio::net::TcpStream::connect(addr).await.unwrap();
+    stream_on(&mut c, path).await;
+    c
+}
+
+/// Asks for the stream at `path` on `c` and reads the answer's head (a 200).
+async fn stream_on(c: &mut tokio::net::TcpStream, path: &str) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let req = format!("GET {path} HTTP/1.1\r\nHost: palisade\r\n\r\n");
     c.write_all(req.as_bytes()).await.unwrap();
     let mut head = Vec::new();
@@ -419,7 +425,6 @@ async fn raw_stream(addr: &str, path: &str) -> tokio::net::TcpStream {
         "{}",
         String::from_utf8_lossy(&head)
     );
-    c
 }
 
 /// The server process's resident set (kB).
