@@ -2,9 +2,11 @@
 //! [`InboxStore`] implemented on [`SqlStore`].
 //!
 //! The replay guard is the unique constraint `(tenant_id, source, event_key)`: an insert is
-//! `INSERT … ON CONFLICT DO NOTHING RETURNING seq`; for a pushing source the event's delivery
-//! job is inserted in the same write transaction (the jobs table's own `INSERT`), so an
-//! acknowledged event always has its job (a pulled event is the one statement alone). A claim locks its source row (`FOR UPDATE` on PostgreSQL; SQLite's
+//! `INSERT … ON CONFLICT DO NOTHING RETURNING seq` in autocommit; a pushed event is stored with
+//! `dispatch` set, and the dispatch makes the jobs of marked events in batches (multi-row
+//! inserts into the jobs tables) while clearing their marks, in one transaction; a grouped
+//! insert (SQLite) makes its pushed events' jobs in its own transaction. A claim locks its
+//! source row (`FOR UPDATE` on PostgreSQL; SQLite's
 //! `BEGIN IMMEDIATE` serialises every writer) before it counts the source's attempts in
 //! flight and its earlier pending events, so concurrency, order and rate hold across
 //! instances. Source updates compare and set `version`.
