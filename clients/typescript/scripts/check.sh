@@ -80,7 +80,11 @@ run_tests() { # label url
   if ! (cd "$CLIENT" && PALISADE_TEST_URL="$2" PALISADE_TEST_OPERATOR_KEY="$OPERATOR_KEY" \
     node --test --test-concurrency=1 build/test/*.test.js); then
     # what the servers logged (no secrets: Palisade never logs keys), to tell why
-    for f in "$WORK"/*/stderr; do log "last lines of $f:"; tail -n 40 "$f" >&2; done
+    for f in "$WORK"/*/stderr; do
+      log "errors, warnings and 5xx answers in $f:"
+      grep -E '"level":"(ERROR|WARN)"|"status":5[0-9][0-9]|panicked' "$f" | tail -n 40 >&2 || true
+      log "last lines of $f:"; tail -n 20 "$f" >&2
+    done
     return 1
   fi
 }

@@ -149,12 +149,12 @@ impl<D: Database, B> SqlStore<D, B> {
         self.pool.close().await;
     }
 
-    /// A transaction opened with `begin` (e.g. [`Dialect::BEGIN_WRITE`]).
+    /// A transaction opened with `begin` (e.g. [`Dialect::BEGIN_WRITE`]); see [`tx_begin`].
     pub async fn begin(&self, begin: &'static str) -> Result<Transaction<'static, D>, StoreError>
     where
         D: Dialect,
     {
-        self.pool.begin_with(begin).await.map_err(D::map_err)
+        tx_begin(&self.pool, begin).await
     }
 
     /// Ends `tx`: commits when `result` is `Ok`, else rolls back before answering. (A dropped
@@ -208,4 +208,20 @@ impl<D: Database, B> SqlStore<D, B> {
     {
         r.try_get(name).map_err(D::map_err)
     }
+}
+
+/// A transaction of `pool` opened with `begin`, in a task of its own: a caller dropped while
+/// the `BEGIN` is on the wire (a client gone, a timeout) would otherwise leave the pooled
+/// PostgreSQL connection inside a transaction nobody ends (sqlx 0.8.6: launchbadge/sqlx#4393),
+/// and the next borrower's writes would run in it, never committed, or fail once it aborted.
+/// The task finishes the `BEGIN`; a transaction nobody takes is dropped there, rolling back.
+pub async fn tx_begin<D: Dialect>(
+    pool: &sqlx::Pool<D>,
+    begin: &'static str,
+) -> Result<Transaction<'static, D>, StoreError> {
+    let pool = pool.clone();
+    tokio::spawn(async move { pool.begin_with(begin).await })
+        .await
+        .map_err(|_| StoreError::Unavailable("the transaction did not open".into()))?
+        .map_err(D::map_err)
 }

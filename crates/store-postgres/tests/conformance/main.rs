@@ -1,6 +1,7 @@
 //! Every conformance suite (and backend-specific test) against this store, in one test binary:
 //! one named test per check, each in a fresh schema.
 
+mod cancel;
 mod common;
 mod decisions;
 mod errors;

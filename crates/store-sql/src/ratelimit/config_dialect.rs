@@ -63,10 +63,7 @@ impl RateLimitConfigDialect for Sqlite {
         before_ms: i64,
         limit: u32,
     ) -> Result<u64, StoreError> {
-        let mut tx = pool
-            .begin_with(Self::BEGIN_WRITE)
-            .await
-            .map_err(Self::map_err)?;
+        let mut tx = crate::tx_begin(pool, Self::BEGIN_WRITE).await?;
         let gone: Vec<i64> = sqlx::query_scalar(
             "DELETE FROM ratelimit_changes WHERE version IN (SELECT version FROM ratelimit_changes
              WHERE at_ms < $1 ORDER BY at_ms LIMIT $2) RETURNING version",
